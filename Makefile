@@ -1,0 +1,74 @@
+# udpxfer: C engine + Lua 5.4 module.  `make help` lists the targets.
+LUA        ?= lua5.4
+LUA_INC    ?= $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+CC         ?= cc
+WARN        = -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes
+CFLAGS     ?= -O2 -g
+ALL_CFLAGS  = $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden $(LUA_INC)
+LDLIBS      = -lcrypto
+
+ENGINE_SRC  = csrc/wire.c csrc/chunkmap.c csrc/hash.c csrc/addr.c csrc/client.c \
+              csrc/server.c csrc/fileset.c csrc/sink.c csrc/net.c
+SRC         = $(ENGINE_SRC) csrc/ludpxfer.c
+HDR         = $(wildcard csrc/*.h)
+SO          = lua/udpxfer/core.so
+ASAN_SO     = build/asan/udpxfer/core.so
+BUSTED      = $(LUA) /usr/bin/busted
+
+.PHONY: all deps test test-unit demo asan fuzz clean help install lint
+
+all: $(SO)
+
+help:
+	@echo "make          build lua/udpxfer/core.so"
+	@echo "make demo     build, serve a sample folder, fetch a file over loopback, verify it"
+	@echo "make test     all tests (installs missing Debian packages first)"
+	@echo "make asan     the tests against an AddressSanitizer/UBSan build"
+	@echo "make fuzz     fuzz the wire decoder (libFuzzer when clang has it)"
+
+# Installs what is missing, from Debian's archive only.
+deps:
+	@sh tools/deps.sh
+
+$(SO): $(SRC) $(HDR)
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $(SRC) $(LDLIBS)
+
+$(ASAN_SO): $(SRC) $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) -std=gnu11 -O1 -g -fPIC -fvisibility=hidden -fsanitize=address,undefined \
+	  -fno-omit-frame-pointer $(LUA_INC) -shared -o $@ $(SRC) $(LDLIBS)
+
+test: deps all
+	@sh tools/run-tests.sh
+
+demo: deps all
+	@sh examples/demo.sh
+
+asan: deps $(ASAN_SO)
+	@UDPXFER_CPATH="build/asan/?.so" \
+	 LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	 sh tools/run-tests.sh
+
+build/fuzz_wire: csrc/fuzz/fuzz_wire.c csrc/wire.c csrc/wire.h
+	@mkdir -p build
+	@if $(CC) --version | grep -q clang || command -v clang >/dev/null 2>&1 && \
+	    clang -fsanitize=fuzzer,address -Icsrc -o $@ csrc/fuzz/fuzz_wire.c csrc/wire.c 2>/dev/null; then \
+	  echo "built $@ with libFuzzer"; \
+	else \
+	  $(CC) -g -O1 -fsanitize=address,undefined -DUX_STANDALONE_FUZZ -Icsrc -o $@ csrc/fuzz/fuzz_wire.c csrc/wire.c; \
+	  echo "built $@ with the standalone driver"; \
+	fi
+
+fuzz: build/fuzz_wire
+	@mkdir -p build/corpus
+	./build/fuzz_wire -max_total_time=$${FUZZ_SECONDS:-60} build/corpus
+
+lint:
+	cppcheck --quiet --enable=warning,performance --error-exitcode=1 $(SRC)
+
+install: all
+	luarocks make --local udpxfer-scm-1.rockspec
+
+clean:
+	rm -rf build $(SO)

@@ -1,0 +1,138 @@
+/* Client engine: discovery, version choice, chunk scheduling across servers,
+ * verification and loss recovery. No I/O: packets and time go in, packets,
+ * verified chunks and events come out, and ux_client_deadline() says when to
+ * call again. */
+#ifndef UDPXFER_CLIENT_H
+#define UDPXFER_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "chunkmap.h"
+#include "hash.h"
+#include "wire.h"
+
+#define UX_MAX_PEERS 32
+#define UX_MAX_TARGETS 32
+
+struct ux_client_cfg {
+    const char *name;
+    size_t name_len;
+    uint32_t chunk_size;          /* requested chunk size */
+    uint64_t discover_us;         /* give up discovery after this (default 10 s) */
+    uint64_t idle_us;             /* a server silent this long is dropped (default 5 s) */
+    uint32_t max_window;          /* chunks in flight per server */
+    int want_sha256_set;
+    uint8_t want_sha256[UX_HASH_LEN];
+    /* The version is chosen: prepare SIZE bytes of output. Returns 0 or errno. */
+    int (*on_start)(void *ud, uint64_t size, const char **why);
+    /* Verified chunk: write it. Returns 0 or an errno value. */
+    int (*on_chunk)(void *ud, uint32_t index, uint64_t offset, const uint8_t *data, size_t len);
+    void *ud;
+};
+
+enum ux_client_state { UXC_DISCOVER, UXC_TRANSFER, UXC_DONE, UXC_FAILED };
+
+enum ux_client_fail {
+    UXF_NONE,
+    UXF_NOSERVER, /* nobody answered */
+    UXF_NOTFOUND, /* servers answered, none has the file */
+    UXF_REFUSED,  /* the server refused the name */
+    UXF_VERSION,  /* no server offers the wanted version */
+    UXF_TIMEOUT,  /* every server stopped answering */
+    UXF_IO,       /* writing a chunk failed */
+    UXF_STALE,    /* the file changed on the server */
+    UXF_CORRUPT   /* the whole-file SHA-256 did not match */
+};
+
+struct ux_peer_stats {
+    uint64_t bytes;
+    uint32_t chunks;
+    uint32_t dups;
+    uint32_t bad;
+    uint32_t lost;
+    uint32_t timeouts;
+};
+
+struct ux_inflight {
+    uint32_t index;
+    uint32_t seq;
+};
+
+struct ux_peer {
+    struct ux_addr addr;
+    int has_offer;
+    int active;        /* offers the chosen version and is alive */
+    int dropped;       /* 1 = silent, 2 = sent bad chunks, 3 = stale */
+    uint16_t error;    /* last ERROR code from it */
+    uint64_t size;
+    uint32_t chunk_size;
+    uint32_t handle;
+    uint8_t sha256[UX_HASH_LEN];
+    uint8_t cookie[UX_COOKIE_LEN];
+    /* window */
+    struct ux_inflight *ring;
+    uint32_t ring_head, ring_len;
+    uint32_t ring_done;      /* entries in the ring already received */
+    double cwnd, ssthresh;
+    uint32_t need_seq;       /* last NEED sent */
+    uint32_t recover_seq;    /* losses at or below this were already reacted to */
+    uint64_t need_sent_at;   /* when need_seq went out, for RTT */
+    uint64_t last_rx, first_rx;
+    double srtt_us;
+    int need_now;
+    int close_pending;
+    struct ux_peer_stats st;
+};
+
+enum ux_client_event_type { UXE_OFFER, UXE_START, UXE_DROP, UXE_DONE, UXE_FAIL };
+
+struct ux_client_event {
+    int type;
+    int peer;
+};
+
+struct ux_client {
+    struct ux_client_cfg cfg;
+    int state;
+    int fail;
+    char fail_msg[200];
+    uint64_t xid;
+    uint64_t started_at, first_offer_at, first_error_at, done_at;
+    struct ux_addr targets[UX_MAX_TARGETS];
+    int ntargets;
+    int target_cursor;       /* next target to send the current round to */
+    int round;
+    uint64_t next_round_at;
+    struct ux_peer peers[UX_MAX_PEERS];
+    int npeers;
+    /* chosen version */
+    uint64_t size;
+    uint32_t chunk_size;
+    uint32_t count;
+    uint8_t sha256[UX_HASH_LEN];
+    struct ux_chunkmap map;
+    uint64_t bytes_done;
+    uint32_t dups, bad;
+    struct ux_sha *sha;
+    struct ux_client_event events[64];
+    int ev_head, ev_len;
+    int rr;                   /* round-robin cursor over peers for output */
+};
+
+int ux_client_init(struct ux_client *c, const struct ux_client_cfg *cfg, uint64_t now);
+void ux_client_free(struct ux_client *c);
+int ux_client_add_target(struct ux_client *c, const struct ux_addr *a);
+void ux_client_input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size_t len,
+                     const struct ux_addr *from);
+/* Next datagram to send, or 0 when nothing is due. */
+size_t ux_client_output(struct ux_client *c, uint64_t now, uint8_t *buf, size_t cap,
+                        struct ux_addr *to);
+/* Time at which the engine next wants to run, absent input (UINT64_MAX = none). */
+uint64_t ux_client_deadline(const struct ux_client *c);
+int ux_client_next_event(struct ux_client *c, struct ux_client_event *ev);
+/* Abort with a failure decided outside the engine (e.g. the final hash). */
+void ux_client_abort(struct ux_client *c, int code, const char *msg);
+
+#endif

@@ -1,0 +1,228 @@
+#define _GNU_SOURCE
+#include "fileset.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MAX_ENTRIES 65536
+
+int ux_name_check(const char *name, size_t len)
+{
+    if (len == 0 || len > UX_MAX_NAME || memchr(name, 0, len) || name[0] == '/')
+        return UX_E_REFUSED;
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && name[i] != '/')
+            continue;
+        size_t n = i - start;
+        if (n == 0 || (n == 1 && name[start] == '.') ||
+            (n == 2 && name[start] == '.' && name[start + 1] == '.'))
+            return UX_E_REFUSED;
+        start = i + 1;
+    }
+    return 0;
+}
+
+int ux_fileset_open(struct ux_fileset *fs, const char *dir)
+{
+    memset(fs, 0, sizeof *fs);
+    fs->root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fs->root < 0)
+        return errno;
+    fs->sha = ux_sha_new();
+    if (!fs->sha) {
+        close(fs->root);
+        return ENOMEM;
+    }
+    return 0;
+}
+
+void ux_fileset_close(struct ux_fileset *fs)
+{
+    for (uint32_t i = 0; i < fs->n; i++) {
+        free(fs->entries[i].name);
+        if (fs->entries[i].fd >= 0)
+            close(fs->entries[i].fd);
+    }
+    free(fs->entries);
+    fs->entries = NULL;
+    fs->n = fs->cap = 0;
+    if (fs->root >= 0)
+        close(fs->root);
+    fs->root = -1;
+    ux_sha_free(fs->sha);
+    fs->sha = NULL;
+}
+
+/* Open NAME strictly beneath the root: the kernel refuses "..", absolute
+ * symlinks and links that climb out (RESOLVE_BENEATH). */
+static int open_beneath(int root, const char *name)
+{
+    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+    int fd = (int)syscall(SYS_openat2, root, name, &how, sizeof how);
+    if (fd >= 0 || errno != ENOSYS)
+        return fd;
+    /* Old kernel: refuse symlinks outright rather than resolve them. */
+    return openat(root, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+}
+
+static int64_t ns(struct timespec t) { return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec; }
+
+static int same_file(const struct ux_entry *e, const struct stat *st)
+{
+    return e->dev == st->st_dev && e->ino == st->st_ino && e->size == (uint64_t)st->st_size &&
+           e->mtime_ns == ns(st->st_mtim) && e->ctime_ns == ns(st->st_ctim);
+}
+
+static int hash_file(struct ux_fileset *fs, int fd, uint64_t size, uint8_t out[UX_HASH_LEN])
+{
+    enum { BLOCK = 1 << 20 };
+    uint8_t *buf = malloc(BLOCK);
+    int rc = buf && ux_sha_init(fs->sha) == 0 ? 0 : -1;
+    for (uint64_t off = 0; rc == 0 && off < size;) {
+        ssize_t n = pread(fd, buf, BLOCK, (off_t)off);
+        if (n <= 0 || ux_sha_update(fs->sha, buf, (size_t)n))
+            rc = -1;
+        else
+            off += (uint64_t)n;
+    }
+    free(buf);
+    fs->hashes_computed++;
+    return rc ? rc : ux_sha_final(fs->sha, out);
+}
+
+static struct ux_entry *find_entry(struct ux_fileset *fs, const char *name, size_t len)
+{
+    for (uint32_t i = 0; i < fs->n; i++)
+        if (strlen(fs->entries[i].name) == len && memcmp(fs->entries[i].name, name, len) == 0)
+            return &fs->entries[i];
+    return NULL;
+}
+
+static struct ux_entry *add_entry(struct ux_fileset *fs, const char *name, size_t len)
+{
+    if (fs->n == MAX_ENTRIES)
+        return NULL;
+    if (fs->n == fs->cap) {
+        uint32_t cap = fs->cap ? fs->cap * 2 : 16;
+        struct ux_entry *e = realloc(fs->entries, cap * sizeof *e);
+        if (!e)
+            return NULL;
+        fs->entries = e;
+        fs->cap = cap;
+    }
+    struct ux_entry *e = &fs->entries[fs->n];
+    memset(e, 0, sizeof *e);
+    e->fd = -1;
+    e->name = strndup(name, len);
+    if (!e->name)
+        return NULL;
+    fs->n++;
+    return e;
+}
+
+static void fill_info(const struct ux_fileset *fs, const struct ux_entry *e, struct ux_file_info *out)
+{
+    out->handle = (uint32_t)(e - fs->entries) + 1;
+    out->generation = e->generation;
+    out->size = e->size;
+    memcpy(out->sha256, e->sha256, UX_HASH_LEN);
+}
+
+static int fs_lookup(void *ud, const char *name, size_t len, struct ux_file_info *out)
+{
+    struct ux_fileset *fs = ud;
+    if (ux_name_check(name, len))
+        return UX_E_REFUSED;
+    char path[UX_MAX_NAME + 1];
+    memcpy(path, name, len);
+    path[len] = 0;
+    int fd = open_beneath(fs->root, path);
+    if (fd < 0)
+        return errno == EXDEV || errno == ELOOP ? UX_E_REFUSED : UX_E_NOTFOUND;
+    struct stat st;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return UX_E_NOTFOUND;
+    }
+    struct ux_entry *e = find_entry(fs, name, len);
+    if (e && e->fd >= 0 && same_file(e, &st)) {
+        close(fd); /* unchanged: the cached hash stands */
+        fill_info(fs, e, out);
+        return 0;
+    }
+    if (!e && !(e = add_entry(fs, name, len))) {
+        close(fd);
+        return UX_E_IO;
+    }
+    if (e->fd >= 0)
+        close(e->fd);
+    e->fd = fd;
+    e->dev = st.st_dev;
+    e->ino = st.st_ino;
+    e->size = (uint64_t)st.st_size;
+    e->mtime_ns = ns(st.st_mtim);
+    e->ctime_ns = ns(st.st_ctim);
+    e->generation = ++fs->generations;
+    if (hash_file(fs, fd, e->size, e->sha256)) {
+        close(e->fd);
+        e->fd = -1;
+        return UX_E_IO;
+    }
+    fill_info(fs, e, out);
+    return 0;
+}
+
+static struct ux_entry *by_handle(struct ux_fileset *fs, uint32_t handle)
+{
+    return handle >= 1 && handle <= fs->n && fs->entries[handle - 1].fd >= 0 ? &fs->entries[handle - 1] : NULL;
+}
+
+static int fs_current(void *ud, uint32_t handle, struct ux_file_info *out)
+{
+    struct ux_fileset *fs = ud;
+    struct ux_entry *e = by_handle(fs, handle);
+    struct stat st;
+    if (!e)
+        return UX_E_NOTFOUND;
+    if (fstat(e->fd, &st) || !same_file(e, &st))
+        return UX_E_STALE; /* modified in place since it was hashed */
+    fill_info(fs, e, out);
+    return 0;
+}
+
+static int fs_read(void *ud, uint32_t handle, uint64_t off, uint8_t *buf, size_t len)
+{
+    struct ux_entry *e = by_handle(ud, handle);
+    if (!e)
+        return EBADF;
+    while (len) {
+        ssize_t n = pread(e->fd, buf, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? errno : EIO; /* truncated under us */
+        buf += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static const char *fs_name(void *ud, uint32_t handle)
+{
+    struct ux_fileset *fs = ud;
+    return handle >= 1 && handle <= fs->n ? fs->entries[handle - 1].name : NULL;
+}
+
+struct ux_provider ux_fileset_provider(struct ux_fileset *fs)
+{
+    return (struct ux_provider){fs_lookup, fs_current, fs_read, fs_name, fs};
+}

@@ -1,0 +1,41 @@
+/* The server's view of its directory: safe name resolution, one open file
+ * and one cached SHA-256 per file (recomputed only when the file changes),
+ * positioned reads. Implements the engine's ux_provider. */
+#ifndef UDPXFER_FILESET_H
+#define UDPXFER_FILESET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "server.h"
+
+struct ux_entry {
+    char *name;
+    int fd;
+    dev_t dev;
+    ino_t ino;
+    uint64_t size;
+    int64_t mtime_ns, ctime_ns;
+    uint64_t generation;
+    uint8_t sha256[UX_HASH_LEN];
+};
+
+struct ux_fileset {
+    int root;
+    struct ux_entry *entries;
+    uint32_t n, cap;
+    uint64_t generations;
+    uint64_t hashes_computed;  /* how often a whole file was hashed */
+    struct ux_sha *sha;
+};
+
+/* Returns 0, or an errno value. */
+int ux_fileset_open(struct ux_fileset *fs, const char *dir);
+void ux_fileset_close(struct ux_fileset *fs);
+/* 0 if NAME is an acceptable relative path (no "..", ".", empty parts, NUL,
+ * leading '/'), else UX_E_REFUSED. */
+int ux_name_check(const char *name, size_t len);
+struct ux_provider ux_fileset_provider(struct ux_fileset *fs);
+
+#endif

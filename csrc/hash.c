@@ -1,0 +1,99 @@
+#include "hash.h"
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+struct ux_sha {
+    EVP_MD_CTX *ctx;
+};
+
+/* Fetched once: implicit fetches per EVP_DigestInit cost a lock and a lookup. */
+static EVP_MD *sha256_md(void)
+{
+    static EVP_MD *md;
+    if (!md)
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    return md;
+}
+
+struct ux_sha *ux_sha_new(void)
+{
+    struct ux_sha *s = OPENSSL_zalloc(sizeof *s);
+    if (!s)
+        return NULL;
+    s->ctx = EVP_MD_CTX_new();
+    if (!s->ctx || !sha256_md()) {
+        ux_sha_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void ux_sha_free(struct ux_sha *s)
+{
+    if (!s)
+        return;
+    EVP_MD_CTX_free(s->ctx);
+    OPENSSL_free(s);
+}
+
+int ux_sha_init(struct ux_sha *s)
+{
+    return EVP_DigestInit_ex2(s->ctx, sha256_md(), NULL) == 1 ? 0 : -1;
+}
+
+int ux_sha_update(struct ux_sha *s, const void *p, size_t n)
+{
+    return EVP_DigestUpdate(s->ctx, p, n) == 1 ? 0 : -1;
+}
+
+int ux_sha_final(struct ux_sha *s, uint8_t out[UX_SHA256_LEN])
+{
+    unsigned int n = 0;
+    return EVP_DigestFinal_ex(s->ctx, out, &n) == 1 && n == UX_SHA256_LEN ? 0 : -1;
+}
+
+int ux_chunk_hash(struct ux_sha *s, uint32_t index, const uint8_t *data, size_t len,
+                  uint8_t out[UX_SHA256_LEN])
+{
+    uint8_t be[4] = {(uint8_t)(index >> 24), (uint8_t)(index >> 16), (uint8_t)(index >> 8),
+                     (uint8_t)index};
+    if (ux_sha_init(s) || ux_sha_update(s, be, 4) || ux_sha_update(s, data, len))
+        return -1;
+    return ux_sha_final(s, out);
+}
+
+int ux_hmac(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t msglen,
+            uint8_t *out, size_t outlen)
+{
+    uint8_t full[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (!HMAC(EVP_sha256(), key, (int)keylen, msg, msglen, full, &n) || n < outlen)
+        return -1;
+    memcpy(out, full, outlen);
+    return 0;
+}
+
+int ux_random(void *buf, size_t n)
+{
+    return RAND_bytes(buf, (int)n) == 1 ? 0 : -1;
+}
+
+int ux_equal(const void *a, const void *b, size_t n)
+{
+    return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+void ux_hex(const uint8_t *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = 0;
+}

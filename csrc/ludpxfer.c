@@ -1,0 +1,799 @@
+/* Lua binding: the only file that sees lua.h. Wraps the engines and the
+ * socket layer as pollable objects; callbacks stay in Lua (see init.lua), so
+ * they run outside any C frame and may yield. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "client.h"
+#include "fileset.h"
+#include "hash.h"
+#include "net.h"
+#include "server.h"
+#include "sink.h"
+
+#define CLIENT_MT "udpxfer.client"
+#define SERVER_MT "udpxfer.server"
+#define PUMP_ROUNDS 16
+
+__attribute__((visibility("default"))) int luaopen_udpxfer_core(lua_State *L);
+
+static uint64_t mono_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
+}
+
+static int push_fail(lua_State *L, const char *msg, const char *code)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, msg);
+    lua_pushstring(L, code);
+    return 3;
+}
+
+static void set_str(lua_State *L, const char *k, const char *v) { lua_pushstring(L, v); lua_setfield(L, -2, k); }
+static void set_num(lua_State *L, const char *k, double v) { lua_pushnumber(L, v); lua_setfield(L, -2, k); }
+static void set_int(lua_State *L, const char *k, lua_Integer v) { lua_pushinteger(L, v); lua_setfield(L, -2, k); }
+static void set_bool(lua_State *L, const char *k, int v) { lua_pushboolean(L, v); lua_setfield(L, -2, k); }
+
+static void set_addr(lua_State *L, const char *k, const struct ux_addr *a)
+{
+    char s[80];
+    ux_addr_format(a, s, sizeof s);
+    set_str(L, k, s);
+}
+
+static void set_hex(lua_State *L, const char *k, const uint8_t *h)
+{
+    char s[2 * UX_HASH_LEN + 1];
+    ux_hex(h, UX_HASH_LEN, s);
+    set_str(L, k, s);
+}
+
+/* ---- option helpers: wrong types are programmer errors and raise ---- */
+
+static const char *opt_str(lua_State *L, const char *k, const char *def, size_t *len)
+{
+    lua_getfield(L, 1, k);
+    const char *s = lua_isnil(L, -1) ? def : luaL_checklstring(L, -1, len);
+    if (s == def && len)
+        *len = def ? strlen(def) : 0;
+    lua_pop(L, 1); /* strings stay alive: the options table holds them */
+    return s;
+}
+
+static lua_Number opt_num(lua_State *L, const char *k, lua_Number def)
+{
+    lua_getfield(L, 1, k);
+    lua_Number v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static int opt_bool(lua_State *L, const char *k)
+{
+    lua_getfield(L, 1, k);
+    int v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static int parse_hex(const char *s, size_t n, uint8_t *out, size_t outlen)
+{
+    if (n != 2 * outlen)
+        return -1;
+    for (size_t i = 0; i < outlen; i++) {
+        unsigned v;
+        if (sscanf(s + 2 * i, "%2x", &v) != 1)
+            return -1;
+        out[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+/* ---- the socket pump shared by client and server ---- */
+
+typedef void (*input_fn)(void *eng, uint64_t now, const uint8_t *pkt, size_t len, const struct ux_addr *from);
+typedef size_t (*output_fn)(void *eng, uint64_t now, uint8_t *buf, size_t cap, struct ux_addr *to);
+
+/* Receive, feed, send, a bounded number of rounds so step() returns often. */
+static void pump(struct ux_io *io, void *eng, input_fn in, output_fn out)
+{
+    if (!ux_io_flush(io))
+        return;
+    for (int r = 0; r < PUMP_ROUNDS; r++) {
+        int n = ux_io_recv(io);
+        uint64_t now = mono_us();
+        for (int i = 0; i < n; i++)
+            in(eng, now, io->riov[i].iov_base, io->rmsg[i].msg_len, &io->raddr[i]);
+        int produced = 0;
+        uint8_t *slot;
+        struct ux_addr to;
+        while ((slot = ux_io_slot(io))) {
+            size_t len = out(eng, now, slot, io->cap, &to);
+            if (!len)
+                break;
+            ux_io_queue(io, len, &to);
+            produced++;
+        }
+        if (produced && !ux_io_flush(io))
+            return;
+        if (n == 0 && produced < UX_BATCH)
+            return;
+    }
+}
+
+static int push_timeout(lua_State *L, const struct ux_io *io, uint64_t deadline)
+{
+    if (io->spend > 0 || deadline == 0) {
+        lua_pushnumber(L, 0);
+    } else if (deadline == UINT64_MAX) {
+        lua_pushnil(L);
+    } else {
+        uint64_t now = mono_us();
+        lua_pushnumber(L, deadline > now ? (double)(deadline - now) / 1e6 : 0);
+    }
+    return 1;
+}
+
+static uint64_t sim_now(lua_State *L, int idx) { return (uint64_t)(luaL_checknumber(L, idx) * 1e6); }
+
+static void check_addr_arg(lua_State *L, int idx, struct ux_addr *a)
+{
+    if (ux_addr_parse(luaL_checkstring(L, idx), 0, a))
+        luaL_argerror(L, idx, "address as \"ip:port\" expected");
+}
+
+/* ================= client ================= */
+
+struct client_obj {
+    struct ux_client eng;
+    struct ux_io io;
+    struct ux_sink sink;
+    int live, sim, sink_open, finished;
+    char dir[512];
+    char base[256];
+    char path[800];
+};
+
+static struct client_obj *check_client(lua_State *L)
+{
+    struct client_obj *o = luaL_checkudata(L, 1, CLIENT_MT);
+    if (!o->live)
+        luaL_error(L, "client is closed");
+    return o;
+}
+
+static int c_on_start(void *ud, uint64_t size, const char **why)
+{
+    struct client_obj *o = ud;
+    int err = ux_sink_open(&o->sink, o->dir, o->base, size, why);
+    o->sink_open = err == 0;
+    return err;
+}
+
+static int c_on_chunk(void *ud, uint32_t index, uint64_t off, const uint8_t *data, size_t len)
+{
+    (void)index;
+    return ux_sink_write(&((struct client_obj *)ud)->sink, off, data, len);
+}
+
+static void c_input(void *e, uint64_t now, const uint8_t *p, size_t n, const struct ux_addr *a) { ux_client_input(e, now, p, n, a); }
+static size_t c_output(void *e, uint64_t now, uint8_t *b, size_t cap, struct ux_addr *a) { return ux_client_output(e, now, b, cap, a); }
+
+static const char *fail_code(int f)
+{
+    static const char *names[] = {"none", "noserver", "notfound", "refused", "version",
+                                  "timeout", "io", "stale", "corrupt"};
+    return f >= 0 && f < (int)(sizeof names / sizeof names[0]) ? names[f] : "error";
+}
+
+static void client_release(struct client_obj *o)
+{
+    if (!o->live)
+        return;
+    if (o->sink_open)
+        ux_sink_abort(&o->sink); /* no-op once committed */
+    o->sink_open = 0;
+    if (!o->sim)
+        ux_io_close(&o->io);
+    ux_client_free(&o->eng);
+    o->live = 0;
+}
+
+static int l_client(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    size_t name_len, dir_len;
+    const char *name = opt_str(L, "name", NULL, &name_len);
+    if (!name)
+        return luaL_argerror(L, 1, "name is required");
+    const char *dir = opt_str(L, "out", ".", &dir_len);
+    size_t hex_len;
+    const char *hex = opt_str(L, "sha256", NULL, &hex_len);
+    struct client_obj *o = lua_newuserdatauv(L, sizeof *o, 1);
+    memset(o, 0, sizeof *o);
+    o->sink.fd = o->sink.dirfd = -1;
+    luaL_setmetatable(L, CLIENT_MT);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1); /* keeps the name string alive */
+    if (dir_len >= sizeof o->dir)
+        return luaL_argerror(L, 1, "out directory path too long");
+    memcpy(o->dir, dir, dir_len + 1);
+    const char *slash = memrchr(name, '/', name_len);
+    const char *base = slash ? slash + 1 : name;
+    size_t blen = name_len - (size_t)(base - name);
+    if (blen < sizeof o->base && !memchr(base, 0, blen))
+        memcpy(o->base, base, blen); /* otherwise left empty: the sink refuses it */
+
+    struct ux_client_cfg cfg = {0};
+    cfg.name = name;
+    cfg.name_len = name_len;
+    cfg.chunk_size = (uint32_t)opt_num(L, "chunk_size", UX_DEFAULT_CHUNK);
+    cfg.discover_us = (uint64_t)(opt_num(L, "discover_timeout", 10) * 1e6);
+    cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 5) * 1e6);
+    cfg.max_window = (uint32_t)opt_num(L, "window", 4096);
+    if (hex) {
+        if (parse_hex(hex, hex_len, cfg.want_sha256, UX_HASH_LEN))
+            return luaL_argerror(L, 1, "sha256 must be 64 hex digits");
+        cfg.want_sha256_set = 1;
+    }
+    cfg.on_start = c_on_start;
+    cfg.on_chunk = c_on_chunk;
+    cfg.ud = o;
+    o->sim = opt_bool(L, "sim");
+    if (cfg.chunk_size < UX_MIN_CHUNK || cfg.chunk_size > UX_MAX_CHUNK)
+        return luaL_argerror(L, 1, "chunk_size out of range");
+    if (name_len == 0 || name_len > UX_MAX_NAME)
+        return push_fail(L, "file name empty or too long", "refused");
+    uint64_t now = o->sim ? (uint64_t)(opt_num(L, "now", 0) * 1e6) : mono_us();
+    if (ux_client_init(&o->eng, &cfg, now))
+        return push_fail(L, "cannot initialise the client", "io");
+    o->live = 1;
+    lua_getfield(L, 1, "targets");
+    if (lua_istable(L, -1)) {
+        for (lua_Integer i = 1; lua_geti(L, -1, i) != LUA_TNIL; i++) {
+            struct ux_addr a;
+            if (ux_addr_parse(luaL_checkstring(L, -1), 10526, &a))
+                return luaL_error(L, "bad target address: %s", lua_tostring(L, -1));
+            ux_client_add_target(&o->eng, &a);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    if (!o->sim) {
+        const char *why = "";
+        size_t cap = UX_DATA_OVERHEAD + cfg.chunk_size + UX_TAG_LEN;
+        int err = ux_io_open(&o->io, NULL, cap < 2048 ? 2048 : cap, &why);
+        if (err) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "%s: %s", why, strerror(err));
+            client_release(o);
+            return push_fail(L, msg, "io");
+        }
+    }
+    return 1;
+}
+
+static void client_finish(struct client_obj *o)
+{
+    const char *why = "";
+    int err = o->sink_open ? ux_sink_commit(&o->sink, o->eng.sha256, &why) : EIO;
+    o->sink_open = 0;
+    if (!err) {
+        snprintf(o->path, sizeof o->path, "%s/%s", o->dir, o->base);
+        o->finished = 1;
+        return;
+    }
+    char msg[200];
+    snprintf(msg, sizeof msg, "%s%s%s", why, err == EBADMSG ? "" : ": ", err == EBADMSG ? "" : strerror(err));
+    ux_client_abort(&o->eng, err == EBADMSG ? UXF_CORRUPT : UXF_IO, msg);
+}
+
+static const char *drop_reason(int d) { return d == 2 ? "corrupt" : d == 3 ? "stale" : "silent"; }
+
+static void push_client_event(lua_State *L, struct client_obj *o, const struct ux_client_event *ev)
+{
+    struct ux_client *c = &o->eng;
+    const struct ux_peer *p = ev->peer >= 0 ? &c->peers[ev->peer] : NULL;
+    lua_newtable(L);
+    switch (ev->type) {
+    case UXE_OFFER:
+    case UXE_START:
+        set_str(L, "type", ev->type == UXE_OFFER ? "offer" : "start");
+        set_addr(L, "server", &p->addr);
+        set_int(L, "size", (lua_Integer)p->size);
+        set_int(L, "chunks", (lua_Integer)ux_chunk_count(p->size, p->chunk_size));
+        set_int(L, "chunk_size", p->chunk_size);
+        set_hex(L, "sha256", p->sha256);
+        break;
+    case UXE_DROP:
+        set_str(L, "type", "drop");
+        set_addr(L, "server", &p->addr);
+        set_str(L, "reason", drop_reason(p->dropped));
+        break;
+    case UXE_DONE:
+        set_str(L, "type", "done");
+        set_str(L, "path", o->path);
+        set_int(L, "size", (lua_Integer)c->size);
+        set_hex(L, "sha256", c->sha256);
+        set_num(L, "elapsed", (double)(c->done_at - c->started_at) / 1e6);
+        break;
+    default:
+        set_str(L, "type", "error");
+        set_str(L, "message", c->fail_msg);
+        set_str(L, "code", fail_code(c->fail));
+    }
+}
+
+static int drain_client(lua_State *L, struct client_obj *o)
+{
+    struct ux_client_event ev;
+    lua_newtable(L);
+    lua_Integer n = 0;
+    while (ux_client_next_event(&o->eng, &ev)) {
+        if (ev.type == UXE_DONE) {
+            client_finish(o);
+            if (!o->finished)
+                continue; /* the abort queued an error event */
+        } else if (ev.type == UXE_FAIL && o->sink_open) {
+            ux_sink_abort(&o->sink);
+            o->sink_open = 0;
+        }
+        push_client_event(L, o, &ev);
+        lua_rawseti(L, -2, ++n);
+    }
+    return 1;
+}
+
+static int lc_step(lua_State *L)
+{
+    struct client_obj *o = check_client(L);
+    if (o->sim)
+        return luaL_error(L, "step() needs a socket; drive a sim client with input()/output()");
+    pump(&o->io, &o->eng, c_input, c_output);
+    return drain_client(L, o);
+}
+
+static int lc_drain(lua_State *L) { return drain_client(L, check_client(L)); }
+
+static int lc_input(lua_State *L)
+{
+    struct client_obj *o = check_client(L);
+    size_t n;
+    const char *pkt = luaL_checklstring(L, 2, &n);
+    struct ux_addr a;
+    check_addr_arg(L, 3, &a);
+    ux_client_input(&o->eng, sim_now(L, 4), (const uint8_t *)pkt, n, &a);
+    return 0;
+}
+
+static int lc_output(lua_State *L)
+{
+    struct client_obj *o = check_client(L);
+    uint8_t buf[UX_DATA_OVERHEAD + UX_MAX_CHUNK + UX_TAG_LEN];
+    struct ux_addr to;
+    size_t n = ux_client_output(&o->eng, sim_now(L, 2), buf, sizeof buf, &to);
+    if (!n)
+        return 0;
+    char s[80];
+    ux_addr_format(&to, s, sizeof s);
+    lua_pushlstring(L, (const char *)buf, n);
+    lua_pushstring(L, s);
+    return 2;
+}
+
+static int push_deadline(lua_State *L, uint64_t d)
+{
+    if (d == UINT64_MAX)
+        lua_pushnil(L);
+    else
+        lua_pushnumber(L, (double)d / 1e6);
+    return 1;
+}
+
+static int lc_deadline(lua_State *L) { return push_deadline(L, ux_client_deadline(&check_client(L)->eng)); }
+
+static int lc_timeout(lua_State *L)
+{
+    struct client_obj *o = check_client(L);
+    return push_timeout(L, &o->io, ux_client_deadline(&o->eng));
+}
+
+static int lc_pollfd(lua_State *L) { lua_pushinteger(L, check_client(L)->io.fd); return 1; }
+static int lc_events(lua_State *L) { lua_pushstring(L, check_client(L)->io.spend ? "rw" : "r"); return 1; }
+
+static const char *state_name(int s)
+{
+    return s == UXC_DISCOVER ? "discover" : s == UXC_TRANSFER ? "transfer" : s == UXC_DONE ? "done" : "failed";
+}
+
+static int lc_stats(lua_State *L)
+{
+    struct client_obj *o = check_client(L);
+    struct ux_client *c = &o->eng;
+    uint64_t now = c->done_at ? c->done_at : o->sim ? c->started_at : mono_us();
+    lua_newtable(L);
+    set_str(L, "state", state_name(c->state));
+    set_int(L, "size", (lua_Integer)c->size);
+    set_int(L, "chunks", c->count);
+    set_int(L, "have", c->map.have);
+    set_int(L, "bytes", (lua_Integer)c->bytes_done);
+    set_int(L, "dups", c->dups);
+    set_int(L, "bad", c->bad);
+    set_num(L, "elapsed", (double)(now - c->started_at) / 1e6);
+    set_int(L, "rx_packets", (lua_Integer)o->io.rx_packets);
+    set_int(L, "tx_packets", (lua_Integer)o->io.tx_packets);
+    lua_newtable(L);
+    for (int i = 0; i < c->npeers; i++) {
+        const struct ux_peer *p = &c->peers[i];
+        lua_newtable(L);
+        set_addr(L, "server", &p->addr);
+        set_bool(L, "active", p->active);
+        if (p->dropped)
+            set_str(L, "dropped", drop_reason(p->dropped));
+        set_int(L, "bytes", (lua_Integer)p->st.bytes);
+        set_int(L, "chunks", p->st.chunks);
+        set_int(L, "dups", p->st.dups);
+        set_int(L, "bad", p->st.bad);
+        set_int(L, "lost", p->st.lost);
+        set_int(L, "timeouts", p->st.timeouts);
+        set_num(L, "window", p->cwnd);
+        set_num(L, "rtt", p->srtt_us / 1e6);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "servers");
+    return 1;
+}
+
+static int lc_close(lua_State *L)
+{
+    client_release(luaL_checkudata(L, 1, CLIENT_MT));
+    return 0;
+}
+
+/* ================= server ================= */
+
+struct server_obj {
+    struct ux_server eng;
+    struct ux_fileset fs;
+    struct ux_io io;
+    int live, sim;
+};
+
+static struct server_obj *check_server(lua_State *L)
+{
+    struct server_obj *o = luaL_checkudata(L, 1, SERVER_MT);
+    if (!o->live)
+        luaL_error(L, "server is closed");
+    return o;
+}
+
+static void s_input(void *e, uint64_t now, const uint8_t *p, size_t n, const struct ux_addr *a) { ux_server_input(e, now, p, n, a); }
+static size_t s_output(void *e, uint64_t now, uint8_t *b, size_t cap, struct ux_addr *a) { return ux_server_output(e, now, b, cap, a); }
+
+static void server_release(struct server_obj *o)
+{
+    if (!o->live)
+        return;
+    if (!o->sim)
+        ux_io_close(&o->io);
+    ux_server_free(&o->eng);
+    ux_fileset_close(&o->fs);
+    o->live = 0;
+}
+
+static int l_server(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    const char *dir = opt_str(L, "dir", NULL, NULL);
+    if (!dir)
+        return luaL_argerror(L, 1, "dir is required");
+    const char *bind_s = opt_str(L, "bind", "0.0.0.0", NULL);
+    int port = (int)opt_num(L, "port", 10526);
+    if (port < 0 || port > 65535)
+        return luaL_argerror(L, 1, "port out of range");
+    struct server_obj *o = lua_newuserdatauv(L, sizeof *o, 0);
+    memset(o, 0, sizeof *o);
+    luaL_setmetatable(L, SERVER_MT);
+    o->sim = opt_bool(L, "sim");
+    struct ux_addr bind_to;
+    if (!o->sim && ux_addr_parse(bind_s, port, &bind_to))
+        return push_fail(L, "bind address must be a numeric IP", "usage");
+    char msg[600];
+    int err = ux_fileset_open(&o->fs, dir);
+    if (err) {
+        snprintf(msg, sizeof msg, "cannot serve %s: %s", dir, strerror(err));
+        return push_fail(L, msg, "io");
+    }
+    struct ux_server_cfg cfg = {0};
+    cfg.max_chunk = (uint32_t)opt_num(L, "max_chunk", 16384);
+    cfg.max_sessions = (uint32_t)opt_num(L, "max_sessions", 64);
+    cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 30) * 1e6);
+    cfg.files = ux_fileset_provider(&o->fs);
+    if (ux_server_init(&o->eng, &cfg)) {
+        ux_fileset_close(&o->fs);
+        return push_fail(L, "cannot initialise the server", "io");
+    }
+    o->live = 1;
+    if (!o->sim) {
+        const char *why = "";
+        err = ux_io_open(&o->io, &bind_to, UX_DATA_OVERHEAD + o->eng.cfg.max_chunk + UX_TAG_LEN, &why);
+        if (err) {
+            snprintf(msg, sizeof msg, "%s %s:%d: %s", why, bind_s, port, strerror(err));
+            server_release(o);
+            return push_fail(L, msg, err == EADDRINUSE ? "inuse" : "io");
+        }
+    }
+    return 1;
+}
+
+static const char *req_status(int code)
+{
+    switch (code) {
+    case 0: return "ok";
+    case UX_E_NOTFOUND: return "notfound";
+    case UX_E_REFUSED: return "refused";
+    default: return "io";
+    }
+}
+
+static const char *end_reason(int r)
+{
+    static const char *names[] = {"complete", "aborted", "idle", "stale", "io"};
+    return r >= 0 && r < 5 ? names[r] : "?";
+}
+
+static int drain_server(lua_State *L, struct server_obj *o)
+{
+    struct ux_server_event ev;
+    lua_newtable(L);
+    lua_Integer n = 0;
+    while (ux_server_next_event(&o->eng, &ev)) {
+        lua_newtable(L);
+        set_addr(L, "client", &ev.addr);
+        set_str(L, "name", ev.name);
+        set_int(L, "size", (lua_Integer)ev.size);
+        if (ev.type == UXS_REQUEST) {
+            set_str(L, "type", "request");
+            set_str(L, "status", req_status(ev.code));
+        } else if (ev.type == UXS_START) {
+            set_str(L, "type", "start");
+        } else {
+            set_str(L, "type", "done");
+            set_str(L, "reason", end_reason(ev.code));
+            set_int(L, "bytes_sent", (lua_Integer)ev.bytes_sent);
+            set_int(L, "chunks_sent", ev.chunks_sent);
+            set_num(L, "elapsed", (double)ev.elapsed_us / 1e6);
+        }
+        lua_rawseti(L, -2, ++n);
+    }
+    return 1;
+}
+
+static int ls_step(lua_State *L)
+{
+    struct server_obj *o = check_server(L);
+    if (o->sim)
+        return luaL_error(L, "step() needs a socket; drive a sim server with input()/output()");
+    pump(&o->io, &o->eng, s_input, s_output);
+    return drain_server(L, o);
+}
+
+static int ls_drain(lua_State *L) { return drain_server(L, check_server(L)); }
+
+static int ls_input(lua_State *L)
+{
+    struct server_obj *o = check_server(L);
+    size_t n;
+    const char *pkt = luaL_checklstring(L, 2, &n);
+    struct ux_addr a;
+    check_addr_arg(L, 3, &a);
+    ux_server_input(&o->eng, sim_now(L, 4), (const uint8_t *)pkt, n, &a);
+    return 0;
+}
+
+static int ls_output(lua_State *L)
+{
+    struct server_obj *o = check_server(L);
+    static uint8_t buf[UX_DATA_OVERHEAD + UX_MAX_CHUNK + UX_TAG_LEN];
+    struct ux_addr to;
+    size_t n = ux_server_output(&o->eng, sim_now(L, 2), buf, sizeof buf, &to);
+    if (!n)
+        return 0;
+    char s[80];
+    ux_addr_format(&to, s, sizeof s);
+    lua_pushlstring(L, (const char *)buf, n);
+    lua_pushstring(L, s);
+    return 2;
+}
+
+static int ls_deadline(lua_State *L) { return push_deadline(L, ux_server_deadline(&check_server(L)->eng)); }
+
+static int ls_timeout(lua_State *L)
+{
+    struct server_obj *o = check_server(L);
+    return push_timeout(L, &o->io, o->eng.r_len ? 0 : ux_server_deadline(&o->eng));
+}
+
+static int ls_pollfd(lua_State *L) { lua_pushinteger(L, check_server(L)->io.fd); return 1; }
+static int ls_events(lua_State *L) { lua_pushstring(L, check_server(L)->io.spend ? "rw" : "r"); return 1; }
+
+static int ls_stats(lua_State *L)
+{
+    struct server_obj *o = check_server(L);
+    lua_newtable(L);
+    set_int(L, "sessions", ux_server_sessions(&o->eng));
+    set_int(L, "malformed", (lua_Integer)o->eng.dropped_malformed);
+    set_int(L, "files_hashed", (lua_Integer)o->fs.hashes_computed);
+    set_int(L, "rx_packets", (lua_Integer)o->io.rx_packets);
+    set_int(L, "tx_packets", (lua_Integer)o->io.tx_packets);
+    set_int(L, "tx_bytes", (lua_Integer)o->io.tx_bytes);
+    return 1;
+}
+
+
+static int ls_port(lua_State *L)
+{
+    struct server_obj *o = check_server(L);
+    struct ux_addr a = {.len = sizeof a.ss};
+    if (o->sim || getsockname(o->io.fd, (struct sockaddr *)&a.ss, &a.len))
+        return 0;
+    lua_pushinteger(L, ntohs(((struct sockaddr_in *)&a.ss)->sin_port));
+    return 1;
+}
+
+static int ls_close(lua_State *L)
+{
+    server_release(luaL_checkudata(L, 1, SERVER_MT));
+    return 0;
+}
+
+/* ================= module functions ================= */
+
+static int l_now(lua_State *L) { lua_pushnumber(L, (double)mono_us() / 1e6); return 1; }
+
+/* poll({fd, "r"|"rw", ...}, timeout_seconds|nil) -> number of ready fds */
+static int l_poll(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    struct pollfd fds[64];
+    int n = 0;
+    lua_Integer len = luaL_len(L, 1);
+    for (lua_Integer i = 1; i + 1 <= len && n < 64; i += 2) {
+        lua_geti(L, 1, i);
+        lua_geti(L, 1, i + 1);
+        fds[n].fd = (int)luaL_checkinteger(L, -2);
+        fds[n].events = POLLIN | (strchr(luaL_checkstring(L, -1), 'w') ? POLLOUT : 0);
+        fds[n].revents = 0;
+        n++;
+        lua_pop(L, 2);
+    }
+    int ms = lua_isnoneornil(L, 2) ? -1 : (int)(luaL_checknumber(L, 2) * 1000 + 0.999);
+    int r = poll(fds, (nfds_t)n, ms);
+    lua_pushinteger(L, r < 0 ? 0 : r);
+    return 1;
+}
+
+static int l_sha256(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    struct ux_sha *sha = ux_sha_new();
+    uint8_t h[UX_HASH_LEN];
+    char hex[2 * UX_HASH_LEN + 1];
+    if (!sha || ux_sha_init(sha) || ux_sha_update(sha, s, n) || ux_sha_final(sha, h)) {
+        ux_sha_free(sha);
+        return luaL_error(L, "SHA-256 failed");
+    }
+    ux_sha_free(sha);
+    ux_hex(h, UX_HASH_LEN, hex);
+    lua_pushstring(L, hex);
+    return 1;
+}
+
+static int l_sha256_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return push_fail(L, strerror(errno), "io");
+    struct ux_sha *sha = ux_sha_new();
+    static uint8_t buf[1 << 16];
+    uint8_t h[UX_HASH_LEN];
+    char hex[2 * UX_HASH_LEN + 1];
+    size_t n;
+    int bad = !sha || ux_sha_init(sha);
+    while (!bad && (n = fread(buf, 1, sizeof buf, f)) > 0)
+        bad = ux_sha_update(sha, buf, n);
+    bad = bad || ferror(f) || ux_sha_final(sha, h);
+    fclose(f);
+    ux_sha_free(sha);
+    if (bad)
+        return push_fail(L, "read error", "io");
+    ux_hex(h, UX_HASH_LEN, hex);
+    lua_pushstring(L, hex);
+    return 1;
+}
+
+static int l_broadcast_addresses(lua_State *L)
+{
+    struct ux_addr a[32];
+    int n = ux_broadcast_addresses(a, 32, (int)luaL_optinteger(L, 1, 10526));
+    lua_newtable(L);
+    for (int i = 0; i < n; i++) {
+        char s[80];
+        ux_addr_format(&a[i], s, sizeof s);
+        lua_pushstring(L, s);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int l_resolve(lua_State *L)
+{
+    struct ux_addr a;
+    if (ux_resolve(luaL_checkstring(L, 1), (int)luaL_optinteger(L, 2, 10526), &a))
+        return push_fail(L, "cannot resolve address", "usage");
+    char s[80];
+    ux_addr_format(&a, s, sizeof s);
+    lua_pushstring(L, s);
+    return 1;
+}
+
+static int l_name_ok(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    lua_pushboolean(L, ux_name_check(s, n) == 0);
+    return 1;
+}
+
+static void new_class(lua_State *L, const char *mt, const luaL_Reg *methods, lua_CFunction close)
+{
+    luaL_newmetatable(L, mt);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, close);
+    lua_setfield(L, -2, "__close");
+    lua_pop(L, 1);
+}
+
+int luaopen_udpxfer_core(lua_State *L)
+{
+    static const luaL_Reg client_methods[] = {
+        {"step", lc_step}, {"drain", lc_drain}, {"input", lc_input}, {"output", lc_output},
+        {"deadline", lc_deadline}, {"timeout", lc_timeout}, {"pollfd", lc_pollfd},
+        {"events", lc_events}, {"stats", lc_stats}, {"close", lc_close}, {NULL, NULL}};
+    static const luaL_Reg server_methods[] = {
+        {"step", ls_step}, {"drain", ls_drain}, {"input", ls_input}, {"output", ls_output},
+        {"deadline", ls_deadline}, {"timeout", ls_timeout}, {"pollfd", ls_pollfd},
+        {"events", ls_events}, {"stats", ls_stats}, {"port", ls_port}, {"close", ls_close},
+        {NULL, NULL}};
+    static const luaL_Reg funcs[] = {
+        {"client", l_client}, {"server", l_server}, {"now", l_now}, {"poll", l_poll},
+        {"sha256", l_sha256}, {"sha256_file", l_sha256_file},
+        {"broadcast_addresses", l_broadcast_addresses}, {"resolve", l_resolve},
+        {"name_ok", l_name_ok}, {NULL, NULL}};
+    new_class(L, CLIENT_MT, client_methods, lc_close);
+    new_class(L, SERVER_MT, server_methods, ls_close);
+    luaL_newlib(L, funcs);
+    lua_pushinteger(L, UX_DEFAULT_CHUNK);
+    lua_setfield(L, -2, "DEFAULT_CHUNK");
+    lua_pushinteger(L, 10526);
+    lua_setfield(L, -2, "DEFAULT_PORT");
+    return 1;
+}

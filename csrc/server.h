@@ -1,0 +1,110 @@
+/* Server engine: answers discovery, validates cookies, keeps one session per
+ * (client address, transfer id) and sends the chunks each client asks for,
+ * shuffled, paced, round-robin across clients. No I/O: files are reached
+ * through the provider callbacks, packets and time go in and out. */
+#ifndef UDPXFER_SERVER_H
+#define UDPXFER_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "hash.h"
+#include "wire.h"
+
+struct ux_file_info {
+    uint32_t handle;
+    uint64_t generation; /* changes whenever the file does */
+    uint64_t size;
+    uint8_t sha256[UX_HASH_LEN];
+};
+
+struct ux_provider {
+    /* Look NAME up. Returns 0 or a UX_E_* code. */
+    int (*lookup)(void *ud, const char *name, size_t len, struct ux_file_info *out);
+    /* Current state of HANDLE (the file may have changed since lookup).
+     * Returns 0 or a UX_E_* code. */
+    int (*current)(void *ud, uint32_t handle, struct ux_file_info *out);
+    /* Read LEN bytes at OFF. Returns 0 or an errno value. */
+    int (*read)(void *ud, uint32_t handle, uint64_t off, uint8_t *buf, size_t len);
+    const char *(*name)(void *ud, uint32_t handle);
+    void *ud;
+};
+
+struct ux_server_cfg {
+    uint32_t max_chunk;
+    uint32_t max_sessions;
+    uint32_t queue_cap;   /* chunks queued per session */
+    uint64_t idle_us;     /* a session with no NEED this long ends */
+    struct ux_provider files;
+};
+
+struct ux_send {
+    uint32_t index;
+    uint32_t seq;
+};
+
+struct ux_session {
+    int used;
+    struct ux_addr addr;
+    uint64_t xid;
+    uint32_t handle;
+    uint64_t generation;
+    uint32_t chunk_size;
+    uint32_t count;
+    uint64_t size;
+    struct ux_send *queue;
+    uint32_t q_head, q_len;
+    uint64_t rate_bps;       /* pacing, 0 = none */
+    uint64_t next_send_at;
+    uint64_t started_at, last_rx;
+    uint64_t bytes_sent;
+    uint32_t chunks_sent, needs;
+};
+
+enum ux_server_event_type { UXS_REQUEST, UXS_START, UXS_END };
+enum ux_end_reason { UXS_END_CLOSED, UXS_END_ABORTED, UXS_END_IDLE, UXS_END_STALE, UXS_END_IO };
+
+struct ux_server_event {
+    int type;
+    int code;              /* REQUEST: 0 or UX_E_*; END: ux_end_reason */
+    struct ux_addr addr;
+    char name[UX_MAX_NAME + 1];
+    uint64_t size;
+    uint64_t bytes_sent;
+    uint32_t chunks_sent;
+    uint64_t elapsed_us;
+};
+
+struct ux_reply {
+    struct ux_addr to;
+    size_t len;
+    uint8_t buf[UX_HDR_LEN + 4 + 200];
+};
+
+struct ux_server {
+    struct ux_server_cfg cfg;
+    uint8_t secret[32];
+    struct ux_session *sessions;
+    int rr;
+    struct ux_reply replies[32];
+    int r_head, r_len;
+    struct ux_server_event *events;
+    int ev_head, ev_len, ev_cap;
+    uint64_t rng;
+    struct ux_sha *sha;
+    struct ux_msg scratch; /* decoded input; a NEED's range table is large */
+    uint64_t dropped_malformed;
+};
+
+int ux_server_init(struct ux_server *s, const struct ux_server_cfg *cfg);
+void ux_server_free(struct ux_server *s);
+void ux_server_input(struct ux_server *s, uint64_t now, const uint8_t *pkt, size_t len,
+                     const struct ux_addr *from);
+size_t ux_server_output(struct ux_server *s, uint64_t now, uint8_t *buf, size_t cap,
+                        struct ux_addr *to);
+uint64_t ux_server_deadline(const struct ux_server *s);
+int ux_server_next_event(struct ux_server *s, struct ux_server_event *ev);
+int ux_server_sessions(const struct ux_server *s);
+
+#endif

@@ -1,0 +1,232 @@
+#include "wire.h"
+
+#include <string.h>
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)(v >> 16)); put16(p + 2, (uint16_t)v); }
+static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)(v >> 32)); put32(p + 4, (uint32_t)v); }
+static uint16_t get16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static uint32_t get32(const uint8_t *p) { return ((uint32_t)get16(p) << 16) | get16(p + 2); }
+static uint64_t get64(const uint8_t *p) { return ((uint64_t)get32(p) << 32) | get32(p + 4); }
+
+uint64_t ux_chunk_count(uint64_t size, uint32_t chunk_size)
+{
+    return chunk_size ? (size + chunk_size - 1) / chunk_size : 0;
+}
+
+static void put_header(uint8_t *buf, uint8_t type, uint8_t flags, uint64_t xid, size_t body_len)
+{
+    buf[0] = UX_MAGIC0;
+    buf[1] = UX_MAGIC1;
+    buf[2] = UX_VERSION;
+    buf[3] = type;
+    buf[4] = flags;
+    buf[5] = 0;
+    put16(buf + 6, (uint16_t)body_len);
+    put64(buf + 8, xid);
+}
+
+size_t ux_encode_data_header(uint8_t *buf, uint64_t xid, uint32_t seq, uint32_t index,
+                             const uint8_t hash[UX_HASH_LEN], size_t len)
+{
+    put_header(buf, UX_DATA, 0, xid, 8 + UX_HASH_LEN + len);
+    put32(buf + UX_HDR_LEN, seq);
+    put32(buf + UX_HDR_LEN + 4, index);
+    memcpy(buf + UX_HDR_LEN + 8, hash, UX_HASH_LEN);
+    return UX_DATA_OVERHEAD;
+}
+
+/* Body encoders write at b and return the body length, or 0 if over cap. */
+static size_t enc_request(const struct ux_msg *m, uint8_t *b, size_t cap)
+{
+    size_t n = 6 + (size_t)m->u.request.name_len;
+    size_t padded = n < UX_REQUEST_MIN - UX_HDR_LEN ? UX_REQUEST_MIN - UX_HDR_LEN : n;
+    if (padded > cap)
+        return 0;
+    put32(b, m->u.request.chunk_size);
+    put16(b + 4, m->u.request.name_len);
+    memcpy(b + 6, m->u.request.name, m->u.request.name_len);
+    memset(b + n, 0, padded - n);
+    return padded;
+}
+
+static size_t enc_offer(const struct ux_msg *m, uint8_t *b, size_t cap)
+{
+    if (cap < 20 + UX_HASH_LEN + UX_COOKIE_LEN)
+        return 0;
+    put64(b, m->u.offer.size);
+    put32(b + 8, m->u.offer.chunk_size);
+    put32(b + 12, m->u.offer.chunk_count);
+    put32(b + 16, m->u.offer.handle);
+    memcpy(b + 20, m->u.offer.sha256, UX_HASH_LEN);
+    memcpy(b + 20 + UX_HASH_LEN, m->u.offer.cookie, UX_COOKIE_LEN);
+    return 20 + UX_HASH_LEN + UX_COOKIE_LEN;
+}
+
+static size_t enc_error(const struct ux_msg *m, uint8_t *b, size_t cap)
+{
+    size_t n = 4 + (size_t)m->u.error.text_len;
+    if (n > cap)
+        return 0;
+    put16(b, m->u.error.code);
+    put16(b + 2, m->u.error.text_len);
+    memcpy(b + 4, m->u.error.text, m->u.error.text_len);
+    return n;
+}
+
+static size_t enc_need(const struct ux_msg *m, uint8_t *b, size_t cap)
+{
+    size_t n = 8 + UX_COOKIE_LEN + 10 + 8 * (size_t)m->u.need.nranges;
+    if (n > cap || m->u.need.nranges > UX_MAX_RANGES)
+        return 0;
+    put32(b, m->u.need.handle);
+    put32(b + 4, m->u.need.chunk_size);
+    memcpy(b + 8, m->u.need.cookie, UX_COOKIE_LEN);
+    b += 8 + UX_COOKIE_LEN;
+    put32(b, m->u.need.seq);
+    put32(b + 4, m->u.need.rate_kib);
+    put16(b + 8, m->u.need.nranges);
+    for (unsigned i = 0; i < m->u.need.nranges; i++) {
+        put32(b + 10 + 8 * i, m->u.need.ranges[i].first);
+        put32(b + 14 + 8 * i, m->u.need.ranges[i].count);
+    }
+    return n;
+}
+
+static size_t enc_close(const struct ux_msg *m, uint8_t *b, size_t cap)
+{
+    if (cap < 2)
+        return 0;
+    put16(b, m->u.close.reason);
+    return 2;
+}
+
+size_t ux_encode(const struct ux_msg *m, uint8_t *buf, size_t cap)
+{
+    size_t body;
+    if (cap < UX_HDR_LEN)
+        return 0;
+    uint8_t *b = buf + UX_HDR_LEN;
+    size_t bcap = cap - UX_HDR_LEN;
+    if (bcap > 0xffff)
+        bcap = 0xffff;
+    switch (m->type) {
+    case UX_REQUEST: body = enc_request(m, b, bcap); break;
+    case UX_OFFER: body = enc_offer(m, b, bcap); break;
+    case UX_ERROR: body = enc_error(m, b, bcap); break;
+    case UX_NEED: body = enc_need(m, b, bcap); break;
+    case UX_CLOSE: body = enc_close(m, b, bcap); break;
+    default: return 0; /* DATA goes through ux_encode_data_header */
+    }
+    if (body == 0)
+        return 0;
+    put_header(buf, m->type, 0, m->xid, body);
+    return UX_HDR_LEN + body;
+}
+
+static int dec_request(const uint8_t *b, size_t n, struct ux_msg *m)
+{
+    if (n < 6)
+        return -1;
+    m->u.request.chunk_size = get32(b);
+    m->u.request.name_len = get16(b + 4);
+    if (m->u.request.name_len > n - 6 || m->u.request.name_len > UX_MAX_NAME)
+        return -1;
+    m->u.request.name = b + 6;
+    return 0;
+}
+
+static int dec_offer(const uint8_t *b, size_t n, struct ux_msg *m)
+{
+    if (n != 20 + UX_HASH_LEN + UX_COOKIE_LEN)
+        return -1;
+    m->u.offer.size = get64(b);
+    m->u.offer.chunk_size = get32(b + 8);
+    m->u.offer.chunk_count = get32(b + 12);
+    m->u.offer.handle = get32(b + 16);
+    memcpy(m->u.offer.sha256, b + 20, UX_HASH_LEN);
+    memcpy(m->u.offer.cookie, b + 20 + UX_HASH_LEN, UX_COOKIE_LEN);
+    /* An offer whose numbers disagree is corrupt: never act on it. */
+    if (m->u.offer.chunk_size < UX_MIN_CHUNK || m->u.offer.chunk_size > UX_MAX_CHUNK ||
+        ux_chunk_count(m->u.offer.size, m->u.offer.chunk_size) != m->u.offer.chunk_count)
+        return -1;
+    return 0;
+}
+
+static int dec_error(const uint8_t *b, size_t n, struct ux_msg *m)
+{
+    if (n < 4)
+        return -1;
+    m->u.error.code = get16(b);
+    m->u.error.text_len = get16(b + 2);
+    if (m->u.error.text_len != n - 4)
+        return -1;
+    m->u.error.text = b + 4;
+    return 0;
+}
+
+static int dec_need(const uint8_t *b, size_t n, struct ux_msg *m)
+{
+    if (n < 8 + UX_COOKIE_LEN + 10)
+        return -1;
+    m->u.need.handle = get32(b);
+    m->u.need.chunk_size = get32(b + 4);
+    memcpy(m->u.need.cookie, b + 8, UX_COOKIE_LEN);
+    b += 8 + UX_COOKIE_LEN;
+    n -= 8 + UX_COOKIE_LEN;
+    m->u.need.seq = get32(b);
+    m->u.need.rate_kib = get32(b + 4);
+    m->u.need.nranges = get16(b + 8);
+    if (m->u.need.nranges > UX_MAX_RANGES || n != 10 + 8 * (size_t)m->u.need.nranges)
+        return -1;
+    for (unsigned i = 0; i < m->u.need.nranges; i++) {
+        m->u.need.ranges[i].first = get32(b + 10 + 8 * i);
+        m->u.need.ranges[i].count = get32(b + 14 + 8 * i);
+    }
+    return 0;
+}
+
+static int dec_data(const uint8_t *b, size_t n, struct ux_msg *m)
+{
+    if (n < 8 + UX_HASH_LEN)
+        return -1;
+    m->u.data.seq = get32(b);
+    m->u.data.index = get32(b + 4);
+    m->u.data.hash = b + 8;
+    m->u.data.data = b + 8 + UX_HASH_LEN;
+    m->u.data.len = n - 8 - UX_HASH_LEN;
+    return 0;
+}
+
+static int dec_close(const uint8_t *b, size_t n, struct ux_msg *m)
+{
+    if (n != 2)
+        return -1;
+    m->u.close.reason = get16(b);
+    return 0;
+}
+
+int ux_decode(const uint8_t *buf, size_t len, struct ux_msg *m)
+{
+    if (len < UX_HDR_LEN || buf[0] != UX_MAGIC0 || buf[1] != UX_MAGIC1 || buf[2] != UX_VERSION)
+        return -1;
+    m->type = buf[3];
+    m->flags = buf[4];
+    /* The AEAD mode is not implemented yet: tagged datagrams are refused. */
+    if (m->flags != 0 || buf[5] != 0)
+        return -1;
+    size_t body = get16(buf + 6);
+    if (body != len - UX_HDR_LEN)
+        return -1; /* truncated or padded: refuse */
+    m->xid = get64(buf + 8);
+    const uint8_t *b = buf + UX_HDR_LEN;
+    switch (m->type) {
+    case UX_REQUEST: return dec_request(b, body, m);
+    case UX_OFFER: return dec_offer(b, body, m);
+    case UX_ERROR: return dec_error(b, body, m);
+    case UX_NEED: return dec_need(b, body, m);
+    case UX_DATA: return dec_data(b, body, m);
+    case UX_CLOSE: return dec_close(b, body, m);
+    default: return -1;
+    }
+}

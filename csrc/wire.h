@@ -1,0 +1,108 @@
+/* Wire format: encoding and decoding of udpxfer datagrams.
+ * Pure functions over byte buffers; no I/O, no allocation. */
+#ifndef UDPXFER_WIRE_H
+#define UDPXFER_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define UX_MAGIC0 0x55 /* 'U' */
+#define UX_MAGIC1 0x58 /* 'X' */
+#define UX_VERSION 1
+#define UX_HDR_LEN 16
+#define UX_HASH_LEN 32
+#define UX_COOKIE_LEN 16
+#define UX_TAG_LEN 16          /* reserved for the shared-key (AEAD) mode */
+#define UX_FLAG_AUTH 0x01      /* a UX_TAG_LEN tag trails the body */
+#define UX_DATA_OVERHEAD (UX_HDR_LEN + 8 + UX_HASH_LEN)
+#define UX_DEFAULT_CHUNK 1360  /* DATA datagram + tag stays under 1452 (IPv6 on 1500 MTU) */
+#define UX_MIN_CHUNK 64
+#define UX_MAX_CHUNK (65507 - UX_DATA_OVERHEAD - UX_TAG_LEN)
+#define UX_MAX_NAME 1024
+#define UX_REQUEST_MIN 256     /* requests are padded: replies stay under 3x */
+#define UX_MAX_RANGES 160
+
+enum ux_type {
+    UX_REQUEST = 1, /* client -> server: who has NAME? */
+    UX_OFFER = 2,   /* server -> client: size, chunking, SHA-256, cookie */
+    UX_ERROR = 3,   /* server -> client: code and text */
+    UX_NEED = 4,    /* client -> server: send these chunk ranges */
+    UX_DATA = 5,    /* server -> client: one chunk */
+    UX_CLOSE = 6    /* client -> server: transfer over */
+};
+
+enum ux_errcode {
+    UX_E_NOTFOUND = 1,
+    UX_E_REFUSED = 2,
+    UX_E_STALE = 3,
+    UX_E_BUSY = 4,
+    UX_E_IO = 5
+};
+
+struct ux_range {
+    uint32_t first;
+    uint32_t count;
+};
+
+struct ux_msg {
+    uint8_t type;
+    uint8_t flags;
+    uint64_t xid;
+    union {
+        struct {
+            uint32_t chunk_size;
+            uint16_t name_len;
+            const uint8_t *name;
+        } request;
+        struct {
+            uint64_t size;
+            uint32_t chunk_size;
+            uint32_t chunk_count;
+            uint32_t handle;
+            uint8_t sha256[UX_HASH_LEN];
+            uint8_t cookie[UX_COOKIE_LEN];
+        } offer;
+        struct {
+            uint16_t code;
+            uint16_t text_len;
+            const uint8_t *text;
+        } error;
+        struct {
+            uint32_t handle;
+            uint32_t chunk_size;
+            uint8_t cookie[UX_COOKIE_LEN];
+            uint32_t seq;
+            uint32_t rate_kib; /* pacing hint in KiB/s, 0 = none */
+            uint16_t nranges;
+            struct ux_range ranges[UX_MAX_RANGES];
+        } need;
+        struct {
+            uint32_t seq;
+            uint32_t index;
+            const uint8_t *hash;
+            const uint8_t *data;
+            size_t len;
+        } data;
+        struct {
+            uint16_t reason;
+        } close;
+    } u;
+};
+
+/* Decode a datagram. Returns 0, or -1 if it is not a well-formed udpxfer
+ * message (wrong magic/version, bad lengths, reserved bits set). Pointers
+ * in *m point into buf. */
+int ux_decode(const uint8_t *buf, size_t len, struct ux_msg *m);
+
+/* Encode into buf (capacity cap). Returns the length, or 0 if it does not fit. */
+size_t ux_encode(const struct ux_msg *m, uint8_t *buf, size_t cap);
+
+/* DATA is encoded in place by the sender to avoid a copy: writes the header
+ * and returns a pointer where len bytes of chunk data go. */
+size_t ux_encode_data_header(uint8_t *buf, uint64_t xid, uint32_t seq, uint32_t index,
+                             const uint8_t hash[UX_HASH_LEN], size_t len);
+
+/* Chunk count of a file: ceil(size / chunk_size); an empty file has 0. */
+uint64_t ux_chunk_count(uint64_t size, uint32_t chunk_size);
+
+#endif

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Install the Debian packages udpxfer needs, if any is missing. Debian's archive only.
+set -e
+need=""
+have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for p in lua5.4 liblua5.4-dev libssl-dev lua-busted luarocks gcc make pkg-config; do
+  have "$p" || need="$need $p"
+done
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "missing packages:$need (run as root, or: sudo apt-get install$need)" >&2
+  exit 1
+fi
+echo "installing:$need"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq $need >/dev/null
