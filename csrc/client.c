@@ -360,7 +360,9 @@ static void pop_ring(struct ux_client *c, struct ux_peer *p, uint32_t seq, int *
 static void bad_chunk(struct ux_client *c, struct ux_peer *p)
 {
     c->bad++;
-    if (++p->st.bad >= BAD_CHUNK_LIMIT)
+    /* Its verified chunks stay. The last server is kept: every chunk is
+     * checked anyway, and dropping it would end the transfer. */
+    if (++p->st.bad >= BAD_CHUNK_LIMIT && active_peers(c) > 1)
         drop_peer(c, p, 2);
 }
 

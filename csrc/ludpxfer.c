@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -751,6 +752,12 @@ static int l_resolve(lua_State *L)
     return 1;
 }
 
+static int l_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    return 1;
+}
+
 static int l_name_ok(lua_State *L)
 {
     size_t n;
@@ -787,7 +794,7 @@ int luaopen_udpxfer_core(lua_State *L)
         {"client", l_client}, {"server", l_server}, {"now", l_now}, {"poll", l_poll},
         {"sha256", l_sha256}, {"sha256_file", l_sha256_file},
         {"broadcast_addresses", l_broadcast_addresses}, {"resolve", l_resolve},
-        {"name_ok", l_name_ok}, {NULL, NULL}};
+        {"name_ok", l_name_ok}, {"isatty", l_isatty}, {NULL, NULL}};
     new_class(L, CLIENT_MT, client_methods, lc_close);
     new_class(L, SERVER_MT, server_methods, ls_close);
     luaL_newlib(L, funcs);

@@ -1,0 +1,209 @@
+--- The `udpxfer` command line. `main(argv)` returns the process exit code.
+local udpxfer = require "udpxfer"
+local json = require "udpxfer.json"
+local progress = require "udpxfer.progress"
+
+local M = {}
+
+--- Exit codes, stable for scripts.
+M.EXIT = { ok = 0, failed = 1, usage = 2, notfound = 3, corrupt = 4, io = 5 }
+
+local code_exit = {
+  noserver = M.EXIT.notfound, notfound = M.EXIT.notfound, refused = M.EXIT.notfound,
+  version = M.EXIT.notfound, corrupt = M.EXIT.corrupt, stale = M.EXIT.corrupt,
+  io = M.EXIT.io, usage = M.EXIT.usage,
+}
+
+local USAGE = [==[
+usage:
+  udpxfer serve [DIR] [--port N] [--bind ADDR] [--max-chunk N] [--quiet] [--json]
+  udpxfer get NAME [--out DIR] [--port N] [--server HOST[:PORT]]...
+                   [--broadcast ADDR|none]... [--timeout S] [--chunk-size N]
+                   [--sha256 HEX] [--quiet] [--json]
+  udpxfer help | --version
+
+serve   make every regular file under DIR (default ./data) available on UDP
+        port 10526 (alias: server)
+get     find NAME by broadcast (255.255.255.255 and each interface's directed
+        broadcast; --broadcast replaces them, --broadcast none disables them,
+        --server adds unicast targets), fetch it, verify it, print its path
+-p is short for --port, -o for --out, -q for --quiet.
+
+exit codes: 0 ok, 1 failed, 2 usage, 3 not found / no server, 4 verification
+failed, 5 local I/O error
+]==]
+
+M.VERSION = "0.1.0"
+
+local flags = {
+  ["--port"] = "port", ["-p"] = "port", ["--bind"] = "bind", ["--out"] = "out", ["-o"] = "out",
+  ["--server"] = "server", ["--broadcast"] = "broadcast", ["--timeout"] = "timeout",
+  ["--chunk-size"] = "chunk_size", ["--max-chunk"] = "max_chunk", ["--sha256"] = "sha256",
+  ["--idle-timeout"] = "idle_timeout",
+}
+local switches = { ["--quiet"] = "quiet", ["-q"] = "quiet", ["--json"] = "json" }
+local repeated = { server = true, broadcast = true }
+local numeric = { port = true, timeout = true, chunk_size = true, max_chunk = true, idle_timeout = true }
+
+--- Parse argv into (command, positional args, options) or nil, message.
+function M.parse(argv)
+  local pos, opt = {}, { server = {}, broadcast = {} }
+  local i = 1
+  while i <= #argv do
+    local a = argv[i]
+    local key, val = a:match("^(%-%-[%w-]+)=(.*)$")
+    key = key or a
+    if flags[key] then
+      local name = flags[key]
+      if not val then
+        i = i + 1
+        val = argv[i]
+        if val == nil then return nil, a .. " needs a value" end
+      end
+      if numeric[name] then
+        local n = tonumber(val)
+        if not n then return nil, a .. " needs a number, got " .. val end
+        val = n
+      end
+      if repeated[name] then table.insert(opt[name], val) else opt[name] = val end
+    elseif switches[a] then
+      opt[switches[a]] = true
+    elseif a == "--" then
+      table.move(argv, i + 1, #argv, #pos + 1, pos)
+      break
+    elseif a:sub(1, 1) == "-" and #a > 1 then
+      return nil, "unknown option " .. a
+    else
+      pos[#pos + 1] = a
+    end
+    i = i + 1
+  end
+  local cmd = table.remove(pos, 1)
+  return cmd, pos, opt
+end
+
+local function stamp()
+  return os.date("!%Y-%m-%dT%H:%M:%SZ")
+end
+
+local function emit(opt, out, ev, text)
+  if opt.json then
+    out:write(json.encode(ev), "\n")
+  elseif not opt.quiet and text then
+    out:write(text, "\n")
+  end
+  out:flush()
+end
+
+local function serve(pos, opt, out, err)
+  if #pos > 1 then return M.EXIT.usage, "serve takes one directory" end
+  local dir = pos[1] or "./data"
+  local srv, msg, code = udpxfer.serve {
+    dir = dir, port = opt.port, bind = opt.bind, max_chunk = opt.max_chunk,
+    idle_timeout = opt.idle_timeout,
+    on_request = function(ev)
+      ev.time = stamp()
+      emit(opt, out, ev, ("%s request %s %q %s"):format(ev.time, ev.client, ev.name, ev.status))
+    end,
+    on_done = function(ev)
+      ev.time = stamp()
+      emit(opt, out, ev, ("%s done %s %q %s sent %s in %.2fs"):format(ev.time, ev.client, ev.name,
+        ev.reason, progress.bytes(ev.bytes_sent), ev.elapsed))
+    end,
+  }
+  if not srv then
+    err:write("udpxfer: ", msg, "\n")
+    return code_exit[code] or M.EXIT.failed
+  end
+  emit(opt, out, { type = "listening", dir = dir, port = srv:port() },
+    ("serving %s on UDP port %d"):format(dir, srv:port()))
+  srv:run()
+  return M.EXIT.ok
+end
+
+local function get(pos, opt, out, err)
+  if #pos ~= 1 then return M.EXIT.usage, "get takes exactly one NAME" end
+  local name = pos[1]
+  local bcast = opt.broadcast
+  if #bcast == 0 then
+    bcast = nil
+  elseif #bcast == 1 and bcast[1] == "none" then
+    bcast = false
+  end
+  local tty = not opt.quiet and not opt.json and udpxfer.core.isatty(2)
+  local shown = false
+  local g, msg, code = udpxfer.get {
+    name = name, out = opt.out or ".", port = opt.port, servers = opt.server, broadcast = bcast,
+    timeout = opt.timeout, chunk_size = opt.chunk_size, sha256 = opt.sha256,
+    idle_timeout = opt.idle_timeout, progress_interval = opt.json and 0.5 or 0.1,
+    on_start = function(ev)
+      emit(opt, out, ev, nil)
+      if not opt.quiet and not opt.json then
+        err:write(("fetching %s (%s, %d chunks, sha256 %s) from %s\n"):format(name,
+          progress.bytes(ev.size), ev.chunks, ev.sha256:sub(1, 16), ev.server))
+      end
+    end,
+    on_drop = function(ev)
+      emit(opt, out, ev, nil)
+      if not opt.quiet and not opt.json then
+        err:write(("dropped server %s (%s)\n"):format(ev.server, ev.reason))
+      end
+    end,
+    on_progress = function(st)
+      if opt.json then
+        emit(opt, out, { type = "progress", bytes = st.bytes, size = st.size, elapsed = st.elapsed,
+          servers = st.servers })
+      elseif tty then
+        err:write("\r", progress.line(name, st), "\27[K")
+        shown = true
+      end
+    end,
+  }
+  if not g then
+    err:write("udpxfer: ", msg, "\n")
+    return code_exit[code] or M.EXIT.failed
+  end
+  local res, emsg, ecode = g:run()
+  if shown then err:write("\n") end
+  local st = g:stats()
+  g:close()
+  if not res then
+    emit(opt, out, { type = "error", message = emsg, code = ecode, name = name }, nil)
+    err:write(("udpxfer: %s: %s\n"):format(name, emsg))
+    return code_exit[ecode] or M.EXIT.failed
+  end
+  res.servers = st.servers
+  res.rate = st.elapsed > 0 and st.bytes / st.elapsed or 0
+  emit(opt, out, res, res.path)
+  return M.EXIT.ok
+end
+
+--- Run the CLI. `argv` is a list of strings; `out`/`err` default to
+-- io.stdout/io.stderr. Returns the exit code.
+function M.main(argv, out, err)
+  out, err = out or io.stdout, err or io.stderr
+  local cmd, pos, opt = M.parse(argv or {})
+  if cmd == nil and pos then cmd = "help" end
+  if not cmd then
+    err:write("udpxfer: ", pos, "\n", USAGE)
+    return M.EXIT.usage
+  end
+  if cmd == "help" or opt.help then
+    out:write(USAGE)
+    return M.EXIT.ok
+  end
+  if cmd == "--version" or cmd == "version" then
+    out:write("udpxfer ", M.VERSION, "\n")
+    return M.EXIT.ok
+  end
+  local run = ({ serve = serve, server = serve, get = get })[cmd]
+  if not run then
+    err:write("udpxfer: unknown command ", cmd, "\n", USAGE)
+    return M.EXIT.usage
+  end
+  local rc, usage = run(pos, opt, out, err)
+  if usage then err:write("udpxfer: ", usage, "\n", USAGE) end
+  return rc
+end
+
+return M

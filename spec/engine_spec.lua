@@ -1,0 +1,182 @@
+-- The engines over a simulated link: no sockets, time passed in, loss,
+-- reordering, duplication, corruption and truncation driven deterministically.
+local H = require "spec.helper"
+local core = H.core
+
+local SERVER = "10.0.0.1:10526"
+local CHUNK = 256
+
+local function setup(content, opts)
+  opts = opts or {}
+  local dir = H.tmpdir()
+  os.execute("mkdir -p " .. dir .. "/srv " .. dir .. "/out")
+  H.write(dir .. "/srv/f.bin", content)
+  local server = assert(core.server { dir = dir .. "/srv", sim = true })
+  local client = assert(core.client {
+    name = "f.bin", out = dir .. "/out", targets = { SERVER }, sim = true,
+    chunk_size = opts.chunk_size or CHUNK, discover_timeout = opts.discover_timeout,
+    sha256 = opts.sha256,
+  })
+  return dir, server, client
+end
+
+local function fetch(content, link, seed, opts)
+  local dir, server, client = setup(content, opts)
+  local final, events, st = H.simulate {
+    client = client, servers = { [SERVER] = server }, link = link, seed = seed,
+    filter = opts and opts.filter, max_time = 300,
+  }
+  local got = H.read(dir .. "/out/f.bin")
+  local listing = H.ls(dir .. "/out")
+  local stats = client:stats()
+  client:close()
+  server:close()
+  H.rmrf(dir)
+  return final, got, listing, stats, st, events
+end
+
+describe("engine over a simulated link", function()
+  local content = H.bytes(CHUNK * 300 + 77, 7)
+
+  for _, loss in ipairs { 0, 0.10, 0.30 } do
+    it(("delivers a byte-identical file at %d%% loss"):format(loss * 100), function()
+      local final, got, _, stats, st = fetch(content, { loss = loss }, 42)
+      assert.is_table(final)
+      assert.are.equal("done", final.type, final.message)
+      assert.are.equal(core.sha256(content), final.sha256)
+      assert.is_true(got == content)
+      if loss > 0 then
+        assert.is_true(st.dropped > 0)
+        local lost = 0
+        for _, s in ipairs(stats.servers) do lost = lost + s.lost + s.timeouts end
+        assert.is_true(lost > 0, "losses were noticed and recovered")
+      end
+    end)
+  end
+
+  it("copes with reordering and duplication", function()
+    local final, got, _, stats, st = fetch(content, { reorder = 0.5, dup = 0.2 }, 3)
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(got == content)
+    assert.is_true(st.dup > 0)
+    assert.is_true(stats.dups > 0, "duplicates are counted")
+    assert.are.equal(stats.chunks, stats.have)
+  end)
+
+  it("rejects corrupted payloads and still finishes byte-identical", function()
+    local final, got, _, stats, st = fetch(content, { corrupt = 0.05 }, 5)
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(got == content)
+    assert.is_true(st.corrupt > 0)
+    assert.is_true(stats.bad > 0, "corrupted chunks fail verification")
+  end)
+
+  it("ignores truncated datagrams", function()
+    local final, got, _, _, st = fetch(content, { truncate = 0.05, loss = 0.02 }, 11)
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(st.truncated > 0)
+    assert.is_true(got == content)
+  end)
+
+  for _, n in ipairs { 0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK } do
+    it(("handles a file of %d bytes"):format(n), function()
+      local data = H.bytes(n, n + 1)
+      local final, got, listing = fetch(data, { loss = 0.1 }, n + 100)
+      assert.are.equal("done", final.type, final.message)
+      assert.are.equal(n, final.size)
+      assert.is_true(got == data)
+      assert.are.same({ "f.bin" }, listing)
+    end)
+  end
+
+  it("fails clearly on a corrupt offer and leaves no file under the final name", function()
+    local flip = function(pkt, from)
+      if from == SERVER and pkt:byte(4) == H.TYPE.OFFER then
+        -- flip a bit of the advertised SHA-256 (bytes 37..68 of the datagram)
+        return pkt:sub(1, 40) .. string.char(pkt:byte(41) ~ 1) .. pkt:sub(42)
+      end
+      return pkt
+    end
+    local final, got, listing = fetch(content, {}, 1, { filter = flip })
+    assert.are.equal("error", final.type)
+    assert.are.equal("corrupt", final.code)
+    assert.matches("SHA%-256 mismatch", final.message)
+    assert.is_nil(got)
+    assert.are.same({}, listing, "no final file and no temporary file left behind")
+  end)
+
+  it("refuses to replace an existing file when verification fails", function()
+    local dir, server, client = setup(content)
+    H.write(dir .. "/out/f.bin", "precious")
+    local final = H.simulate {
+      client = client, servers = { [SERVER] = server },
+      filter = function(pkt, from)
+        if from == SERVER and pkt:byte(4) == H.TYPE.OFFER then
+          return pkt:sub(1, 40) .. string.char(pkt:byte(41) ~ 1) .. pkt:sub(42)
+        end
+        return pkt
+      end,
+    }
+    assert.are.equal("corrupt", final.code)
+    assert.are.equal("precious", H.read(dir .. "/out/f.bin"))
+    assert.are.same({ "f.bin" }, H.ls(dir .. "/out"))
+    client:close()
+    server:close()
+    H.rmrf(dir)
+  end)
+
+  it("says no server answered when nothing comes back, within the discovery timeout", function()
+    local final, got, listing, stats = fetch(content, { loss = 1 }, 1, { discover_timeout = 10 })
+    assert.are.equal("error", final.type)
+    assert.are.equal("noserver", final.code)
+    assert.is_true(stats.elapsed <= 10.5)
+    assert.is_nil(got)
+    assert.are.same({}, listing)
+  end)
+
+  it("retries discovery with exponential backoff", function()
+    local times = {}
+    fetch(content, { loss = 1 }, 1, {
+      discover_timeout = 10,
+      filter = function(pkt, from)
+        if from ~= SERVER then times[#times + 1] = pkt end
+        return pkt
+      end,
+    })
+    -- requests at 0, .25, .75, 1.75, 3.75, 7.75 s: six in ten seconds
+    assert.are.equal(6, #times)
+  end)
+
+  it("takes only the version named by sha256", function()
+    local final = fetch(content, {}, 1, { sha256 = ("0"):rep(64), discover_timeout = 2 })
+    assert.are.equal("version", final.code)
+  end)
+
+  it("asks again for exactly the missing chunks", function()
+    local dropped_once, asked = {}, {}
+    local final, got = fetch(content, {}, 9, {
+      filter = function(pkt, from)
+        local m = H.wire.decode(pkt)
+        if from == SERVER and m.type == H.TYPE.DATA and m.index % 10 == 0 and not dropped_once[m.index] then
+          dropped_once[m.index] = true
+          return nil
+        end
+        if from ~= SERVER and m.type == H.TYPE.NEED then
+          local body_start = 16 + 8 + 16 + 10
+          local n = (">I2"):unpack(pkt, 16 + 8 + 16 + 9)
+          for i = 0, n - 1 do
+            local first, count = (">I4I4"):unpack(pkt, body_start + 1 + 8 * i)
+            for c = first, first + count - 1 do asked[c] = (asked[c] or 0) + 1 end
+          end
+        end
+        return pkt
+      end,
+    })
+    assert.are.equal("done", final.type)
+    assert.is_true(got == content)
+    for i = 0, 300 do
+      local want = (i % 10 == 0) and 2 or 1
+      assert.are.equal(want, asked[i], "chunk " .. i .. " requested " .. tostring(asked[i]) .. " times")
+    end
+  end)
+end)

@@ -1,0 +1,247 @@
+--- Shared test helpers: paths, temporary folders, a deterministic simulated
+-- link for the engines, hand-built wire packets, process control.
+package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+package.cpath = (os.getenv("UDPXFER_CPATH") or "lua/?.so") .. ";" .. package.cpath
+
+local H = {}
+H.udpxfer = require "udpxfer"
+H.core = H.udpxfer.core
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd))
+  local out = p:read("a")
+  p:close()
+  return out
+end
+H.sh = sh
+
+function H.shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+--- A fresh temporary directory.
+function H.tmpdir()
+  return (sh("mktemp -d /tmp/udpxfer-spec.XXXXXX"):gsub("%s+$", ""))
+end
+
+function H.rmrf(path)
+  assert(path:match("^/tmp/udpxfer%-spec%."), "refusing to remove " .. path)
+  os.execute("rm -rf " .. H.shell_quote(path))
+end
+
+function H.write(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+end
+
+function H.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local d = f:read("a")
+  f:close()
+  return d
+end
+
+function H.exists(path) return H.read(path) ~= nil end
+
+--- Deterministic pseudo-random bytes (seeded), for simulated files.
+function H.bytes(n, seed)
+  local rng = seed or 12345
+  local parts = {}
+  for i = 1, n do
+    rng = (rng * 1103515245 + 12345) % 2147483648
+    parts[i] = string.char((rng >> 16) & 255)
+  end
+  return table.concat(parts)
+end
+
+--- Write N bytes of /dev/urandom to path (for large files).
+function H.write_random(path, n)
+  os.execute(("head -c %d /dev/urandom > %s"):format(n, H.shell_quote(path)))
+end
+
+--- Names in a directory, sorted.
+function H.ls(dir)
+  local names = {}
+  for name in sh("ls -A " .. H.shell_quote(dir)):gmatch("[^\n]+") do names[#names + 1] = name end
+  table.sort(names)
+  return names
+end
+
+-- Hand-built wire packets: an encoder written independently of the C one,
+-- from the format in README.md, so the two check each other.
+H.wire = {}
+local HDR = ">BBBBBBI2I8"
+
+local function header(typ, xid, body)
+  return HDR:pack(0x55, 0x58, 1, typ, 0, 0, #body, xid) .. body
+end
+
+function H.wire.request(xid, name, chunk_size, pad)
+  local body = (">I4s2"):pack(chunk_size or H.core.DEFAULT_CHUNK, name)
+  if pad ~= false and #body < 240 then body = body .. ("\0"):rep(240 - #body) end
+  return header(1, xid, body)
+end
+
+function H.wire.need(xid, handle, chunk_size, cookie, seq, ranges)
+  local body = (">I4I4"):pack(handle, chunk_size) .. cookie .. (">I4I4I2"):pack(seq, 0, #ranges)
+  for _, r in ipairs(ranges) do body = body .. (">I4I4"):pack(r[1], r[2]) end
+  return header(4, xid, body)
+end
+
+function H.wire.close(xid) return header(6, xid, (">I2"):pack(0)) end
+
+--- Decode a packet's header and, for the types specs look at, its body.
+function H.wire.decode(pkt)
+  local m0, m1, ver, typ, flags, _, blen, xid, pos = HDR:unpack(pkt)
+  local m = { magic = m0 == 0x55 and m1 == 0x58, version = ver, type = typ, flags = flags,
+    body_len = blen, xid = xid }
+  if typ == 2 then
+    m.size, m.chunk_size, m.chunks, m.handle, pos = (">I8I4I4I4"):unpack(pkt, pos)
+    m.sha256 = pkt:sub(pos, pos + 31)
+    m.cookie = pkt:sub(pos + 32, pos + 47)
+  elseif typ == 3 then
+    m.code, m.text = (">I2s2"):unpack(pkt, pos)
+  elseif typ == 5 then
+    m.seq, m.index = (">I4I4"):unpack(pkt, pos)
+    m.data = pkt:sub(pos + 40)
+  end
+  return m
+end
+
+H.TYPE = { REQUEST = 1, OFFER = 2, ERROR = 3, NEED = 4, DATA = 5, CLOSE = 6 }
+
+--- Drive sim engines over a simulated link until the client finishes.
+-- o.client: a sim client; o.servers: { [addr] = sim server };
+-- o.client_addr; o.link = { loss, dup, reorder, corrupt, truncate, delay };
+-- o.filter(pkt, from, to) may return a replacement packet or nil to drop it;
+-- o.seed; o.max_time (simulated seconds).
+-- Returns the client's final event, every client event, link counters.
+function H.simulate(o)
+  math.randomseed(o.seed or 1)
+  local link = o.link or {}
+  local now = o.start or 0
+  local caddr = o.client_addr or "10.0.0.2:40000"
+  local inflight, events = {}, {}
+  local st = { sent = 0, dropped = 0, dup = 0, corrupt = 0, truncated = 0, server_events = {} }
+  local function transmit(data, from, to)
+    st.sent = st.sent + 1
+    if o.filter then
+      data = o.filter(data, from, to)
+      if not data then return end
+    end
+    if math.random() < (link.loss or 0) then st.dropped = st.dropped + 1 return end
+    if #data > 0 and math.random() < (link.corrupt or 0) then
+      local i = math.random(1, #data)
+      data = data:sub(1, i - 1) .. string.char(data:byte(i) ~ (1 << math.random(0, 7))) .. data:sub(i + 1)
+      st.corrupt = st.corrupt + 1
+    end
+    if #data > 0 and math.random() < (link.truncate or 0) then
+      data = data:sub(1, math.random(0, #data - 1))
+      st.truncated = st.truncated + 1
+    end
+    local delay = link.delay or 0.0005
+    if link.reorder and math.random() < link.reorder then delay = delay + math.random() * 0.005 end
+    inflight[#inflight + 1] = { t = now + delay, from = from, to = to, data = data }
+    if link.dup and math.random() < link.dup then
+      st.dup = st.dup + 1
+      inflight[#inflight + 1] = { t = now + delay + 0.0003, from = from, to = to, data = data }
+    end
+  end
+  for _ = 1, o.max_steps or 2000000 do
+    while true do
+      local d, to = o.client:output(now)
+      if not d then break end
+      transmit(d, caddr, to)
+    end
+    for addr, s in pairs(o.servers) do
+      while true do
+        local d, to = s:output(now)
+        if not d then break end
+        transmit(d, addr, to)
+      end
+      for _, ev in ipairs(s:drain()) do st.server_events[#st.server_events + 1] = ev end
+    end
+    for _, ev in ipairs(o.client:drain()) do
+      events[#events + 1] = ev
+      if ev.type == "done" or ev.type == "error" then return ev, events, st end
+    end
+    local t = o.client:deadline() or math.huge
+    for _, s in pairs(o.servers) do t = math.min(t, s:deadline() or math.huge) end
+    for _, p in ipairs(inflight) do t = math.min(t, p.t) end
+    if t == math.huge then return nil, events, st end
+    now = math.max(t, now + 1e-6)
+    if now > (o.max_time or 120) then return nil, events, st end
+    local due, keep = {}, {}
+    for _, p in ipairs(inflight) do
+      if p.t <= now then due[#due + 1] = p else keep[#keep + 1] = p end
+    end
+    inflight = keep
+    table.sort(due, function(a, b) return a.t < b.t end)
+    for _, p in ipairs(due) do
+      if p.to == caddr then
+        o.client:input(p.data, p.from, now)
+      elseif o.servers[p.to] then
+        o.servers[p.to]:input(p.data, p.from, now)
+      end
+    end
+  end
+  return nil, events, st
+end
+
+--- Step real (socket) objects until done() is true or `limit` seconds pass.
+function H.drive(objs, done, limit)
+  local deadline = H.core.now() + (limit or 30)
+  while not done() do
+    if H.core.now() > deadline then return false end
+    local fds, timeout = {}, 0.2
+    for _, o in ipairs(objs) do
+      if not o.closed then
+        o:step()
+        fds[#fds + 1] = o:pollfd()
+        fds[#fds + 1] = o:events()
+        timeout = math.min(timeout, o:timeout() or 0.2)
+      end
+    end
+    if done() then break end
+    H.core.poll(fds, timeout)
+  end
+  return true
+end
+
+--- Start a command in the background; returns its PID and a reader of its
+-- stdout (the command's first output line is its PID, from the wrapper).
+function H.spawn(cmd)
+  local p = assert(io.popen("sh -c 'echo $$; exec " .. cmd:gsub("'", "'\\''") .. "'", "r"))
+  local pid = tonumber(p:read("l"))
+  return pid, p
+end
+
+function H.kill(pid, sig)
+  os.execute(("kill -%s %d 2>/dev/null"):format(sig or "TERM", pid))
+end
+
+--- Run a shell command; returns its exit status, stdout and stderr.
+function H.run(cmd)
+  local errf = os.tmpname()
+  local p = assert(io.popen(cmd .. " 2>" .. errf, "r"))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  local err = H.read(errf)
+  os.remove(errf)
+  return code, out, err
+end
+
+H.UDPXFER = "lua5.4 bin/udpxfer"
+
+--- Start `udpxfer serve DIR` on a free port; returns pid, port, stdout reader.
+function H.start_server(dir, extra)
+  local pid, p = H.spawn(H.UDPXFER .. " serve " .. H.shell_quote(dir) .. " --port 0 --json " .. (extra or ""))
+  local line = p:read("l")
+  local port = line and tonumber(line:match('"port":(%d+)'))
+  assert(port, "server did not start: " .. tostring(line))
+  return pid, port, p
+end
+
+function H.is_root() return H.sh("id -u"):match("^0") ~= nil end
+
+return H

@@ -1,0 +1,173 @@
+-- The server engine against hand-built (and hostile) datagrams.
+local H = require "spec.helper"
+local core = H.core
+local wire = H.wire
+
+local CLIENT = "10.0.0.9:5555"
+
+local function outputs(server, now)
+  local out = {}
+  while true do
+    local pkt, to = server:output(now or 0)
+    if not pkt then return out end
+    out[#out + 1] = { pkt = pkt, to = to, msg = H.wire.decode(pkt) }
+  end
+end
+
+describe("server engine", function()
+  local dir, server
+
+  before_each(function()
+    dir = H.tmpdir()
+    os.execute("mkdir -p " .. dir .. "/srv/sub " .. dir .. "/outside")
+    H.write(dir .. "/srv/a.txt", "alpha")
+    H.write(dir .. "/srv/sub/b.txt", "beta")
+    H.write(dir .. "/outside/secret", "secret")
+    os.execute("ln -s ../outside/secret " .. dir .. "/srv/link")
+    server = assert(core.server { dir = dir .. "/srv", sim = true })
+  end)
+
+  after_each(function()
+    server:close()
+    H.rmrf(dir)
+  end)
+
+  local function ask(name, xid, pad)
+    server:input(wire.request(xid or 1, name, 1024, pad), CLIENT, 0)
+    return outputs(server)
+  end
+
+  it("offers a file with its size, chunking and SHA-256", function()
+    local out = ask("a.txt", 77)
+    assert.are.equal(1, #out)
+    local m = out[1].msg
+    assert.are.equal(H.TYPE.OFFER, m.type)
+    assert.are.equal(77, m.xid, "the reply echoes the request id")
+    assert.are.equal(CLIENT, out[1].to)
+    assert.are.equal(5, m.size)
+    assert.are.equal(1, m.chunks)
+    assert.are.equal(core.sha256("alpha"), (m.sha256:gsub(".", function(c) return ("%02x"):format(c:byte()) end)))
+  end)
+
+  it("serves files in subdirectories", function()
+    assert.are.equal(H.TYPE.OFFER, ask("sub/b.txt")[1].msg.type)
+  end)
+
+  for _, name in ipairs { "../../etc/passwd", "/etc/passwd", "sub/../a.txt", "./a.txt", "a.txt\0.jpg",
+    "sub//b.txt", "sub/", "..", "link" } do
+    it(("refuses the name %q"):format(name), function()
+      local out = ask(name)
+      assert.are.equal(1, #out)
+      assert.are.equal(H.TYPE.ERROR, out[1].msg.type)
+      assert.are.equal(2, out[1].msg.code, "REFUSED")
+      local ev = server:drain()[1]
+      assert.are.equal("refused", ev.status)
+    end)
+  end
+
+  it("says not found for a missing file and for a directory", function()
+    assert.are.equal(1, ask("missing")[1].msg.code)
+    assert.are.equal(1, ask("sub")[1].msg.code)
+  end)
+
+  it("never answers with more than 3x the bytes of an unproven request", function()
+    local tiny = wire.request(5, "a.txt", 1024, false)
+    assert.is_true(#tiny < 40)
+    server:input(tiny, CLIENT, 0)
+    assert.are.same({}, outputs(server), "an offer would be over 3x a tiny request")
+    local padded = wire.request(5, "a.txt", 1024)
+    server:input(padded, CLIENT, 0)
+    local out = outputs(server)
+    assert.are.equal(1, #out)
+    assert.is_true(#out[1].pkt <= 3 * #padded)
+  end)
+
+  it("sends no data for a NEED without the cookie from its offer", function()
+    local offer = ask("a.txt", 9)[1].msg
+    local forged = ("\0"):rep(16)
+    server:input(wire.need(9, offer.handle, 1024, forged, 1, { { 0, 1 } }), CLIENT, 0)
+    local out = outputs(server)
+    for _, o in ipairs(out) do assert.are_not.equal(H.TYPE.DATA, o.msg.type) end
+    -- the real cookie from a different address is refused too (spoofed source)
+    server:input(wire.need(9, offer.handle, 1024, offer.cookie, 1, { { 0, 1 } }), "10.0.0.66:5555", 0)
+    for _, o in ipairs(outputs(server)) do assert.are_not.equal(H.TYPE.DATA, o.msg.type) end
+    -- and from the right address it streams
+    server:input(wire.need(9, offer.handle, 1024, offer.cookie, 1, { { 0, 1 } }), CLIENT, 0)
+    local data = outputs(server)
+    assert.are.equal(1, #data)
+    assert.are.equal(H.TYPE.DATA, data[1].msg.type)
+    assert.are.equal("alpha", data[1].msg.data)
+  end)
+
+  it("hashes a file once, and again only when it changes", function()
+    ask("a.txt", 1)
+    ask("a.txt", 2)
+    ask("a.txt", 3)
+    assert.are.equal(1, server:stats().files_hashed)
+    H.write(dir .. "/srv/a.txt", "alpha, changed")
+    local m = ask("a.txt", 4)[1].msg
+    assert.are.equal(2, server:stats().files_hashed)
+    assert.are.equal(14, m.size)
+  end)
+
+  it("refuses a stale cookie after the file changed", function()
+    local offer = ask("a.txt", 9)[1].msg
+    H.write(dir .. "/srv/a.txt", "different content")
+    server:input(wire.need(9, offer.handle, 1024, offer.cookie, 1, { { 0, 1 } }), CLIENT, 0)
+    local out = outputs(server)
+    assert.are.equal(1, #out)
+    assert.are.equal(H.TYPE.ERROR, out[1].msg.type)
+    assert.are.equal(3, out[1].msg.code, "STALE")
+  end)
+
+  it("counts malformed datagrams and keeps serving", function()
+    for _, junk in ipairs { "", "x", ("\255"):rep(40), "UX\1\1\0\0\0\5" .. ("\0"):rep(8),
+      wire.request(1, "a.txt"):sub(1, 20) } do
+      server:input(junk, CLIENT, 0)
+    end
+    assert.are.same({}, outputs(server))
+    assert.are.equal(5, server:stats().malformed)
+    assert.are.equal(H.TYPE.OFFER, ask("a.txt")[1].msg.type)
+  end)
+
+  it("sends the requested chunks of a NEED in shuffled order", function()
+    H.write(dir .. "/srv/big", H.bytes(64 * 200, 3))
+    server:input(wire.request(3, "big", 64), CLIENT, 0)
+    local offer = outputs(server)[1].msg
+    server:input(wire.need(3, offer.handle, 64, offer.cookie, 1, { { 0, 200 } }), CLIENT, 0)
+    local order, seen = {}, {}
+    for _, o in ipairs(outputs(server)) do
+      order[#order + 1] = o.msg.index
+      seen[o.msg.index] = true
+    end
+    assert.are.equal(200, #order)
+    for i = 0, 199 do assert.is_true(seen[i]) end
+    local in_order = 0
+    for i = 2, #order do if order[i] == order[i - 1] + 1 then in_order = in_order + 1 end end
+    assert.is_true(in_order < 20, "order is shuffled")
+  end)
+
+  it("ends a session on CLOSE and reports it", function()
+    local offer = ask("a.txt", 12)[1].msg
+    server:input(wire.need(12, offer.handle, 1024, offer.cookie, 1, { { 0, 1 } }), CLIENT, 0)
+    outputs(server)
+    assert.are.equal(1, server:stats().sessions)
+    server:input(wire.close(12), CLIENT, 0)
+    assert.are.equal(0, server:stats().sessions)
+    local evs = server:drain()
+    assert.are.equal("done", evs[#evs].type)
+    assert.are.equal("complete", evs[#evs].reason)
+    assert.are.equal("a.txt", evs[#evs].name)
+  end)
+
+  it("ends idle sessions", function()
+    local offer = ask("a.txt", 13)[1].msg
+    server:input(wire.need(13, offer.handle, 1024, offer.cookie, 1, { { 0, 1 } }), CLIENT, 0)
+    outputs(server, 0)
+    assert.are.equal(1, server:stats().sessions)
+    local d = server:deadline()
+    assert.is_true(d > 0 and d <= 31)
+    outputs(server, d)
+    assert.are.equal(0, server:stats().sessions)
+  end)
+end)

@@ -1,0 +1,201 @@
+-- The Lua API over real sockets on loopback. Discovery goes to 127.0.0.1 or
+-- 127.255.255.255 only: nothing leaves this host.
+local H = require "spec.helper"
+local udpxfer = H.udpxfer
+
+describe("udpxfer over loopback", function()
+  local dir, srv
+
+  before_each(function()
+    dir = H.tmpdir()
+    os.execute("mkdir -p " .. dir .. "/srv " .. dir .. "/out")
+    srv = assert(udpxfer.serve { dir = dir .. "/srv", port = 0 })
+  end)
+
+  after_each(function()
+    srv:close()
+    H.rmrf(dir)
+  end)
+
+  local function get(name, extra)
+    local opts = { name = name, out = dir .. "/out", port = srv:port(), broadcast = false,
+      servers = { "127.0.0.1" }, timeout = 3 }
+    for k, v in pairs(extra or {}) do opts[k] = v end
+    return udpxfer.get(opts)
+  end
+
+  local function finish(g, limit)
+    assert.is_true(H.drive({ g, srv }, function() return g.outcome ~= nil end, limit or 60))
+    return g:result()
+  end
+
+  it("fetches a 20 MiB random file byte for byte", function()
+    H.write_random(dir .. "/srv/big.bin", 20 * 1024 * 1024)
+    local progress = 0
+    local g = assert(get("big.bin", { on_progress = function() progress = progress + 1 end }))
+    local res, err = finish(g)
+    assert.is_table(res, err)
+    assert.are.equal(dir .. "/out/big.bin", res.path)
+    assert.are.equal(20 * 1024 * 1024, res.size)
+    assert.are.equal(H.core.sha256_file(dir .. "/srv/big.bin"), res.sha256)
+    assert.is_true(H.read(dir .. "/srv/big.bin") == H.read(dir .. "/out/big.bin"))
+    assert.is_true(progress >= 1)
+    assert.are.same({ "big.bin" }, H.ls(dir .. "/out"))
+  end)
+
+  it("discovers the server by broadcast on 127.255.255.255", function()
+    H.write(dir .. "/srv/x", "broadcast me")
+    local g = assert(get("x", { servers = {}, broadcast = { "127.255.255.255" } }))
+    local offers = 0
+    g.opts.on_offer = function() offers = offers + 1 end
+    local res, err = finish(g)
+    assert.is_table(res, err)
+    assert.are.equal("broadcast me", H.read(dir .. "/out/x"))
+    assert.are.equal(1, offers)
+  end)
+
+  it("reports a missing file with a clear error and code", function()
+    local g = assert(get("nothing-here"))
+    local res, msg, code = finish(g)
+    assert.is_nil(res)
+    assert.are.equal("notfound", code)
+    assert.matches("not found", msg)
+    assert.are.same({}, H.ls(dir .. "/out"))
+  end)
+
+  it("reports a refused name", function()
+    local g = assert(get("../../etc/passwd"))
+    local res, msg, code = finish(g)
+    assert.is_nil(res)
+    assert.are.equal("refused", code)
+    assert.matches("refused", msg)
+  end)
+
+  it("serves the next client after a malformed datagram", function()
+    H.write(dir .. "/srv/ok", "still serving")
+    os.execute(("bash -c 'printf \"UX-garbage\" > /dev/udp/127.0.0.1/%d'"):format(srv:port()))
+    assert.is_true(H.drive({ srv }, function() return srv:stats().malformed >= 1 end, 5))
+    local res = finish(assert(get("ok")))
+    assert.is_table(res)
+    assert.are.equal("still serving", H.read(dir .. "/out/ok"))
+  end)
+
+  it("serves many clients at once", function()
+    for i = 1, 4 do H.write_random(dir .. "/srv/f" .. i, 300000 + i) end
+    local gets = {}
+    for i = 1, 4 do gets[i] = assert(get("f" .. i)) end
+    local objs = { srv, table.unpack(gets) }
+    assert.is_true(H.drive(objs, function()
+      for _, g in ipairs(gets) do if not g.outcome then return false end end
+      return true
+    end, 60))
+    for i = 1, 4 do
+      assert.is_table(gets[i]:result())
+      assert.is_true(H.read(dir .. "/srv/f" .. i) == H.read(dir .. "/out/f" .. i))
+    end
+  end)
+
+  it("drives two transfers from two coroutines in one plain loop, with yielding callbacks", function()
+    H.write_random(dir .. "/srv/one", 2 * 1024 * 1024)
+    H.write_random(dir .. "/srv/two", 3 * 1024 * 1024)
+    local log = {}
+    local function transfer(name)
+      return coroutine.create(function()
+        local g = assert(get(name, {
+          on_progress = function(st)
+            coroutine.yield("progress") -- a callback may yield to the loop
+            log[#log + 1] = name .. " " .. st.bytes
+          end,
+          on_done = function(ev) log[#log + 1] = name .. " done " .. ev.size end,
+        }))
+        while not g:step() do coroutine.yield(g) end
+        return g:result()
+      end)
+    end
+    local cos, waiting, results = { transfer("one"), transfer("two") }, {}, {}
+    local deadline = H.core.now() + 60
+    while (cos[1] or cos[2]) and H.core.now() < deadline do
+      local fds, timeout = { srv:pollfd(), srv:events() }, srv:timeout() or 0.05
+      srv:step()
+      for i = 1, 2 do
+        local co = cos[i]
+        if co then
+          local ok, v = coroutine.resume(co)
+          assert(ok, v)
+          if coroutine.status(co) == "dead" then
+            results[i], cos[i] = v, nil
+          elseif type(v) == "table" then
+            waiting[i] = v
+            fds[#fds + 1] = v:pollfd()
+            fds[#fds + 1] = v:events()
+            timeout = math.min(timeout, v:timeout() or 0.05)
+          else
+            timeout = 0 -- yielded from a callback: resume it promptly
+          end
+        end
+      end
+      if cos[1] or cos[2] then H.core.poll(fds, timeout) end
+    end
+    assert.is_table(results[1])
+    assert.is_table(results[2])
+    assert.is_true(H.read(dir .. "/srv/one") == H.read(dir .. "/out/one"))
+    assert.is_true(H.read(dir .. "/srv/two") == H.read(dir .. "/out/two"))
+    local done = 0
+    for _, l in ipairs(log) do if l:match("done") then done = done + 1 end end
+    assert.are.equal(2, done)
+  end)
+
+  it("replaces an existing file only once the new one is verified", function()
+    H.write(dir .. "/srv/v", "new version")
+    H.write(dir .. "/out/v", "old version")
+    local res = finish(assert(get("v")))
+    assert.is_table(res)
+    assert.are.equal("new version", H.read(dir .. "/out/v"))
+    assert.are.same({ "v" }, H.ls(dir .. "/out"))
+  end)
+
+  it("removes the partial file when a transfer is closed early", function()
+    H.write_random(dir .. "/srv/big", 8 * 1024 * 1024)
+    local g = assert(get("big"))
+    assert.is_true(H.drive({ g, srv }, function() return g:stats().bytes > 0 end, 20))
+    g:close()
+    g:close() -- idempotent
+    assert.are.same({}, H.ls(dir .. "/out"))
+    local res, _, code = g:result()
+    assert.is_nil(res)
+    assert.are.equal("closed", code)
+  end)
+
+  it("fails with an I/O error when the output directory is missing, losing nothing", function()
+    H.write(dir .. "/srv/y", "data")
+    local g = assert(get("y", { out = dir .. "/no/such/dir" }))
+    local res, msg, code = finish(g)
+    assert.is_nil(res)
+    assert.are.equal("io", code)
+    assert.matches("output directory", msg)
+  end)
+
+  it("raises on programmer errors and returns nil, message, code on runtime ones", function()
+    assert.has_error(function() udpxfer.get() end)
+    assert.has_error(function() udpxfer.get { name = 5 } end)
+    assert.has_error(function() udpxfer.get { name = "x", chunk_size = 1, servers = { "127.0.0.1" }, broadcast = false } end)
+    local s, msg, code = udpxfer.serve { dir = dir .. "/does-not-exist", port = 0 }
+    assert.is_nil(s)
+    assert.matches("does%-not%-exist", msg)
+    assert.are.equal("io", code)
+    local g, gmsg, gcode = udpxfer.get { name = "x", servers = { "no.such.host.invalid" }, broadcast = false }
+    assert.is_nil(g)
+    assert.matches("no.such.host.invalid", gmsg)
+    assert.are.equal("usage", gcode)
+  end)
+
+  it("closes idempotently and supports to-be-closed variables", function()
+    do
+      local s <close> = assert(udpxfer.serve { dir = dir .. "/srv", port = 0 })
+      assert.is_number(s:port())
+    end
+    srv:close()
+    srv:close()
+    assert.is_true(srv:step())
+  end)
+end)
