@@ -50,15 +50,23 @@ asan: deps $(ASAN_SO)
 	 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	 sh tools/run-tests.sh
 
-build/fuzz_wire: csrc/fuzz/fuzz_wire.c csrc/wire.c csrc/wire.h
+FUZZ_SRC    = csrc/fuzz/fuzz_wire.c $(ENGINE_SRC)
+
+# libFuzzer when clang has it, else a self-contained mutation driver (gcc + ASan/UBSan).
+build/fuzz_wire: $(FUZZ_SRC) $(HDR)
 	@mkdir -p build
-	@if $(CC) --version | grep -q clang || command -v clang >/dev/null 2>&1 && \
-	    clang -fsanitize=fuzzer,address -Icsrc -o $@ csrc/fuzz/fuzz_wire.c csrc/wire.c 2>/dev/null; then \
+	@if command -v clang >/dev/null 2>&1 && \
+	    clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc -o $@ $(FUZZ_SRC) -lcrypto 2>/dev/null; then \
 	  echo "built $@ with libFuzzer"; \
 	else \
-	  $(CC) -g -O1 -fsanitize=address,undefined -DUX_STANDALONE_FUZZ -Icsrc -o $@ csrc/fuzz/fuzz_wire.c csrc/wire.c; \
+	  $(CC) -g -O1 -fsanitize=address,undefined -DUX_STANDALONE_FUZZ -Icsrc -o $@ $(FUZZ_SRC) -lcrypto; \
 	  echo "built $@ with the standalone driver"; \
 	fi
+
+# Standalone driver, always: a bounded smoke run that `make test` includes.
+build/fuzz_smoke: $(FUZZ_SRC) $(HDR)
+	@mkdir -p build
+	$(CC) -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -DUX_STANDALONE_FUZZ -Icsrc -o $@ $(FUZZ_SRC) -lcrypto
 
 fuzz: build/fuzz_wire
 	@mkdir -p build/corpus

@@ -211,7 +211,7 @@ end
 --- Start a command in the background; returns its PID and a reader of its
 -- stdout (the command's first output line is its PID, from the wrapper).
 function H.spawn(cmd)
-  local p = assert(io.popen("sh -c 'echo $$; exec " .. cmd:gsub("'", "'\\''") .. "'", "r"))
+  local p = assert(io.popen("exec sh -c 'echo $$; exec " .. cmd:gsub("'", "'\\''") .. "'", "r"))
   local pid = tonumber(p:read("l"))
   return pid, p
 end

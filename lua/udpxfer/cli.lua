@@ -41,11 +41,13 @@ local flags = {
   ["--chunk-size"] = "chunk_size", ["--max-chunk"] = "max_chunk", ["--sha256"] = "sha256",
   ["--idle-timeout"] = "idle_timeout",
 }
-local switches = { ["--quiet"] = "quiet", ["-q"] = "quiet", ["--json"] = "json" }
+local switches = { ["--quiet"] = "quiet", ["-q"] = "quiet", ["--json"] = "json",
+  ["--version"] = "version", ["--help"] = "help", ["-h"] = "help" }
 local repeated = { server = true, broadcast = true }
 local numeric = { port = true, timeout = true, chunk_size = true, max_chunk = true, idle_timeout = true }
 
---- Parse argv into (command, positional args, options) or nil, message.
+--- Parse argv into (command or nil, positional args, options), or
+-- (nil, message) on a usage error.
 function M.parse(argv)
   local pos, opt = {}, { server = {}, broadcast = {} }
   local i = 1
@@ -183,16 +185,17 @@ end
 function M.main(argv, out, err)
   out, err = out or io.stdout, err or io.stderr
   local cmd, pos, opt = M.parse(argv or {})
-  if cmd == nil and pos then cmd = "help" end
-  if not cmd then
+  if type(pos) == "string" then -- a parse error
     err:write("udpxfer: ", pos, "\n", USAGE)
     return M.EXIT.usage
   end
+  if opt.version then cmd = "version" end
+  cmd = cmd or "help"
   if cmd == "help" or opt.help then
     out:write(USAGE)
     return M.EXIT.ok
   end
-  if cmd == "--version" or cmd == "version" then
+  if cmd == "version" or opt.version then
     out:write("udpxfer ", M.VERSION, "\n")
     return M.EXIT.ok
   end

@@ -1,0 +1,17 @@
+-- lua5.4 examples/serve.lua [DIR] [PORT]
+-- Serve DIR (default ./data) through the Lua API, logging each request.
+package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+package.cpath = "lua/?.so;" .. package.cpath
+local udpxfer = require "udpxfer"
+
+local srv, err = udpxfer.serve {
+  dir = arg[1] or "./data", port = tonumber(arg[2]),
+  on_request = function(ev) print("request", ev.client, ev.name, ev.status) end,
+  on_done = function(ev) print("done", ev.client, ev.name, ev.reason, ev.bytes_sent) end,
+}
+if not srv then
+  io.stderr:write("error: ", err, "\n")
+  os.exit(1)
+end
+print(("serving %s on UDP port %d"):format(arg[1] or "./data", srv:port()))
+srv:run()

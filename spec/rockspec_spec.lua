@@ -1,0 +1,36 @@
+-- `luarocks make --local` from a copy of the checkout builds and installs the
+-- module and the CLI with no network. LuaRocks refuses --local to root, so
+-- as root the build runs as the unprivileged user `nobody`.
+local H = require "spec.helper"
+
+describe("rockspec", function()
+  it("installs module and CLI with luarocks make --local, and the CLI works", function()
+    local dir = H.tmpdir()
+    finally(function() H.rmrf(dir) end)
+    local src, home = dir .. "/src", dir .. "/home"
+    os.execute(("mkdir -p %s %s && cp -r csrc lua bin examples .luarocks lua_modules udpxfer-scm-1.rockspec %s/ && rm -f %s/lua/udpxfer/core.so")
+      :format(src, home, src, src))
+    local as = ""
+    if H.is_root() then
+      os.execute("chown -R nobody " .. H.shell_quote(dir) .. " && chmod 755 " .. H.shell_quote(dir))
+      as = "runuser -u nobody -- "
+    end
+    local code, out, err = H.run(("cd %s && %senv HOME=%s luarocks make --local udpxfer-scm-1.rockspec")
+      :format(H.shell_quote(src), as, H.shell_quote(home)))
+    assert.are.equal(0, code, (out or "") .. (err or ""))
+    local bin = home .. "/.luarocks/bin/udpxfer"
+    local vcode, vout = H.run(("cd / && %s --version"):format(bin))
+    assert.are.equal(0, vcode)
+    assert.matches("^udpxfer %d+%.%d+", vout)
+
+    -- the installed CLI fetches from a server process over loopback
+    os.execute(("mkdir -p %s/srv %s/out && chmod 777 %s/out"):format(dir, dir, dir))
+    H.write(dir .. "/srv/r.txt", "from the rock")
+    local pid, port, pipe = H.start_server(dir .. "/srv")
+    finally(function() H.kill(pid) pipe:close() end)
+    local rc = H.run(("%s get r.txt --port %d --server 127.0.0.1 --broadcast none --out %s -q")
+      :format(bin, port, dir .. "/out"))
+    assert.are.equal(0, rc)
+    assert.are.equal("from the rock", H.read(dir .. "/out/r.txt"))
+  end)
+end)
