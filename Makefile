@@ -39,7 +39,7 @@ $(ASAN_SO): $(SRC) $(HDR)
 	  -fno-omit-frame-pointer $(LUA_INC) -shared -o $@ $(SRC) $(LDLIBS)
 
 test: deps all
-	@sh tools/run-tests.sh
+	@bash tools/run-tests.sh
 
 demo: deps all
 	@sh examples/demo.sh
@@ -48,7 +48,7 @@ asan: deps $(ASAN_SO)
 	@UDPXFER_CPATH="build/asan/?.so" \
 	 LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	 sh tools/run-tests.sh
+	 bash tools/run-tests.sh
 
 FUZZ_SRC    = csrc/fuzz/fuzz_wire.c $(ENGINE_SRC)
 
