@@ -15,7 +15,7 @@ SO          = lua/udpxfer/core.so
 ASAN_SO     = build/asan/udpxfer/core.so
 BUSTED      = $(LUA) /usr/bin/busted
 
-.PHONY: all deps test test-unit demo asan fuzz clean help install lint
+.PHONY: all deps test test-lan bench demo asan fuzz clean help install lint
 
 all: $(SO)
 
@@ -23,6 +23,8 @@ help:
 	@echo "make          build lua/udpxfer/core.so"
 	@echo "make demo     build, serve a sample folder, fetch a file over loopback, verify it"
 	@echo "make test     all tests (installs missing Debian packages first)"
+	@echo "make test-lan parallel servers on an emulated LAN (root, network namespaces)"
+	@echo "make bench    benchmarks: 1 vs 3 servers on the emulated LAN"
 	@echo "make asan     the tests against an AddressSanitizer/UBSan build"
 	@echo "make fuzz     fuzz the wire decoder (libFuzzer when clang has it)"
 
@@ -40,6 +42,13 @@ $(ASAN_SO): $(SRC) $(HDR)
 
 test: deps all
 	@bash tools/run-tests.sh
+
+# The emulated-LAN cases alone (root and ip netns; they skip with a message elsewhere).
+test-lan: deps all
+	@bash tools/run-tests.sh spec/lan_spec.lua
+
+bench: deps all
+	@bash bench/parallel.sh
 
 demo: deps all
 	@sh examples/demo.sh

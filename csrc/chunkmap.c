@@ -13,7 +13,8 @@ int ux_chunkmap_init(struct ux_chunkmap *m, uint32_t count)
     m->cursor = 0;
     m->received = calloc(words, sizeof(uint64_t));
     m->requested = calloc(words, sizeof(uint64_t));
-    if (!m->received || !m->requested) {
+    m->duplicated = calloc(words, sizeof(uint64_t));
+    if (!m->received || !m->requested || !m->duplicated) {
         ux_chunkmap_free(m);
         return -1;
     }
@@ -24,7 +25,8 @@ void ux_chunkmap_free(struct ux_chunkmap *m)
 {
     free(m->received);
     free(m->requested);
-    m->received = m->requested = NULL;
+    free(m->duplicated);
+    m->received = m->requested = m->duplicated = NULL;
 }
 
 int ux_chunkmap_has(const struct ux_chunkmap *m, uint32_t i)
@@ -77,10 +79,10 @@ uint32_t ux_chunkmap_next_free(struct ux_chunkmap *m)
     return UINT32_MAX;
 }
 
-uint32_t ux_chunkmap_prefix(const struct ux_chunkmap *m, uint32_t from)
+int ux_chunkmap_duplicate(struct ux_chunkmap *m, uint32_t i)
 {
-    uint32_t i = from;
-    while (i < m->count && ux_chunkmap_has(m, i))
-        i++;
-    return i;
+    if (m->duplicated[WORD(i)] & BIT(i))
+        return 0;
+    m->duplicated[WORD(i)] |= BIT(i);
+    return 1;
 }

@@ -11,6 +11,7 @@ struct ux_chunkmap {
     uint32_t cursor;    /* no free chunk lies below this index */
     uint64_t *received;
     uint64_t *requested;
+    uint64_t *duplicated; /* endgame: asked of a second server once */
 };
 
 int ux_chunkmap_init(struct ux_chunkmap *m, uint32_t count);
@@ -28,7 +29,8 @@ void ux_chunkmap_unrequest(struct ux_chunkmap *m, uint32_t i);
  * the cursor only moves back when a request is withdrawn. */
 uint32_t ux_chunkmap_next_free(struct ux_chunkmap *m);
 
-/* Length of the run of received chunks starting at 0. */
-uint32_t ux_chunkmap_prefix(const struct ux_chunkmap *m, uint32_t from);
+/* Endgame: mark chunk i as asked of a second server; returns 0 if it
+ * already was. */
+int ux_chunkmap_duplicate(struct ux_chunkmap *m, uint32_t i);
 
 #endif

@@ -13,6 +13,8 @@
 #define INITIAL_CWND 64.0
 #define MIN_CWND 8.0
 #define BAD_CHUNK_LIMIT 8
+#define SILENT_RTO_LIMIT 4
+#define QUEUE_TARGET_US (10 * MS) /* queueing delay we accept before backing off */
 #define CLOSE_REPEAT 1
 
 static void push_event(struct ux_client *c, int type, int peer)
@@ -270,7 +272,13 @@ static void tick_peer(struct ux_client *c, struct ux_peer *p, uint64_t now)
     uint64_t since = p->last_rx > p->need_sent_at ? p->last_rx : p->need_sent_at;
     if (outstanding(p) > 0 && now >= since + rto(p)) {
         reclaim(c, p);
+        p->rtt_sent_at = 0; /* its answer may never come */
         p->st.timeouts++;
+        /* A server gone quiet while others deliver: stop feeding it. */
+        if (++p->silent_rtos >= SILENT_RTO_LIMIT && active_peers(c) > 1) {
+            drop_peer(c, p, 1);
+            return;
+        }
         p->cwnd = p->cwnd / 2 < MIN_CWND ? MIN_CWND : p->cwnd / 2;
         p->ssthresh = p->cwnd;
         p->need_now = 1;
@@ -357,6 +365,21 @@ static void pop_ring(struct ux_client *c, struct ux_peer *p, uint32_t seq, int *
     }
 }
 
+/* One sample per NEED: the time to its first chunk is the path plus the
+ * queue ahead of it at the server. Growing queues mean the window is past
+ * the path's capacity: shrink it (delay-based, in the spirit of LEDBAT), so
+ * queues, RTT and with it the RTO stay small. */
+static void rtt_sample(struct ux_peer *p, double sample)
+{
+    p->srtt_us = p->srtt_us ? 0.875 * p->srtt_us + 0.125 * sample : sample;
+    if (!p->base_rtt_us || sample < p->base_rtt_us)
+        p->base_rtt_us = sample;
+    if (sample > p->base_rtt_us + QUEUE_TARGET_US) {
+        p->cwnd = p->cwnd * 0.85 < MIN_CWND ? MIN_CWND : p->cwnd * 0.85;
+        p->ssthresh = p->cwnd;
+    }
+}
+
 static void bad_chunk(struct ux_client *c, struct ux_peer *p)
 {
     c->bad++;
@@ -383,12 +406,14 @@ static void on_data(struct ux_client *c, struct ux_peer *p, const struct ux_msg 
         bad_chunk(c, p);
         return;
     }
-    if (m->u.data.seq == p->need_seq && p->need_sent_at && !p->first_rx) {
-        double sample = (double)(now - p->need_sent_at);
-        p->srtt_us = p->srtt_us ? 0.875 * p->srtt_us + 0.125 * sample : sample;
-        p->first_rx = now;
+    if (p->rtt_sent_at && m->u.data.seq >= p->rtt_seq) {
+        rtt_sample(p, (double)(now - p->rtt_sent_at));
+        p->rtt_sent_at = 0;
     }
     p->last_rx = now;
+    p->silent_rtos = 0;
+    if (!p->first_data_at)
+        p->first_data_at = now;
     if (ux_chunkmap_has(&c->map, i)) {
         c->dups++;
         p->st.dups++;
@@ -474,6 +499,57 @@ static size_t out_close(struct ux_client *c, struct ux_peer *p, uint8_t *buf, si
     return ux_encode(&m, buf, cap);
 }
 
+/* Endgame: nothing is left to hand out, but other servers still owe chunks.
+ * Ask this one for them too (once per chunk), oldest first, so the last
+ * chunks do not wait on the slowest server. */
+static double delivery_rate(const struct ux_peer *p, uint64_t now)
+{
+    uint64_t span = now > p->first_data_at && p->first_data_at ? now - p->first_data_at : 0;
+    return span ? (double)p->st.bytes / (double)span : 0;
+}
+
+/* The slowest other server still owing chunks, slower than P. */
+static struct ux_peer *slowest_debtor(struct ux_client *c, const struct ux_peer *p, uint64_t now)
+{
+    struct ux_peer *best = NULL;
+    double best_rate = delivery_rate(p, now);
+    for (int j = 0; j < c->npeers; j++) {
+        struct ux_peer *q = &c->peers[j];
+        double r = delivery_rate(q, now);
+        if (q != p && q->active && outstanding(q) && r < best_rate) {
+            best = q;
+            best_rate = r;
+        }
+    }
+    return best;
+}
+
+/* Endgame: nothing is left to hand out, but slower servers still owe
+ * chunks. Ask this one for them too (once per chunk), oldest first, so the
+ * last chunks do not wait on the slowest server. */
+static uint32_t next_stolen(struct ux_client *c, const struct ux_peer *p, uint64_t now)
+{
+    struct ux_peer *q = slowest_debtor(c, p, now);
+    for (uint32_t k = 0; q && k < q->ring_len; k++) {
+        uint32_t i = ring_at(q, k, c->cfg.max_window)->index;
+        if (!ux_chunkmap_has(&c->map, i) && ux_chunkmap_duplicate(&c->map, i))
+            return i;
+    }
+    return UINT32_MAX;
+}
+
+static int add_range(struct ux_msg *m, uint32_t i)
+{
+    struct ux_range *last = m->u.need.nranges ? &m->u.need.ranges[m->u.need.nranges - 1] : NULL;
+    if (last && last->first + last->count == i)
+        last->count++;
+    else if (m->u.need.nranges < UX_MAX_RANGES)
+        m->u.need.ranges[m->u.need.nranges++] = (struct ux_range){i, 1};
+    else
+        return -1;
+    return 0;
+}
+
 /* Fill a NEED with the next free chunks, as ranges. */
 static size_t out_need(struct ux_client *c, struct ux_peer *p, uint32_t room, uint64_t now,
                        uint8_t *buf, size_t cap, struct ux_addr *to)
@@ -487,18 +563,18 @@ static size_t out_need(struct ux_client *c, struct ux_peer *p, uint32_t room, ui
     memcpy(m.u.need.cookie, p->cookie, UX_COOKIE_LEN);
     m.u.need.seq = p->need_seq + 1;
     uint32_t n = 0, cap_ring = c->cfg.max_window;
-    while (n < room && p->ring_len < cap_ring) {
-        uint32_t i = ux_chunkmap_next_free(&c->map);
-        if (i == UINT32_MAX)
-            break;
-        struct ux_range *last = m.u.need.nranges ? &m.u.need.ranges[m.u.need.nranges - 1] : NULL;
-        if (last && last->first + last->count == i) {
-            last->count++;
-        } else if (m.u.need.nranges < UX_MAX_RANGES) {
-            m.u.need.ranges[m.u.need.nranges++] = (struct ux_range){i, 1};
-        } else {
-            break;
+    int endgame = 0;
+    while (n < room && p->ring_len < cap_ring && m.u.need.nranges < UX_MAX_RANGES) {
+        uint32_t i = endgame ? UINT32_MAX : ux_chunkmap_next_free(&c->map);
+        if (i == UINT32_MAX) {
+            endgame = 1;
+            i = next_stolen(c, p, now);
+            if (i == UINT32_MAX)
+                break;
+            p->st.stolen++;
         }
+        if (add_range(&m, i))
+            break; /* a chunk we may have marked as stolen is simply asked later */
         ux_chunkmap_mark_requested(&c->map, i);
         *ring_at(p, p->ring_len++, cap_ring) = (struct ux_inflight){i, m.u.need.seq};
         n++;
@@ -508,7 +584,10 @@ static size_t out_need(struct ux_client *c, struct ux_peer *p, uint32_t room, ui
         return 0;
     p->need_seq = m.u.need.seq;
     p->need_sent_at = now;
-    p->first_rx = 0;
+    if (!p->rtt_sent_at) { /* time one NEED at a time: one sample per round trip */
+        p->rtt_seq = p->need_seq;
+        p->rtt_sent_at = now;
+    }
     *to = p->addr;
     return ux_encode(&m, buf, cap);
 }

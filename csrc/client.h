@@ -48,6 +48,7 @@ enum ux_client_fail {
 
 struct ux_peer_stats {
     uint64_t bytes;
+    uint32_t stolen;   /* endgame requests of chunks another server owed */
     uint32_t chunks;
     uint32_t dups;
     uint32_t bad;
@@ -78,9 +79,14 @@ struct ux_peer {
     double cwnd, ssthresh;
     uint32_t need_seq;       /* last NEED sent */
     uint32_t recover_seq;    /* losses at or below this were already reacted to */
-    uint64_t need_sent_at;   /* when need_seq went out, for RTT */
-    uint64_t last_rx, first_rx;
+    uint64_t need_sent_at;   /* when need_seq went out */
+    uint32_t rtt_seq;        /* the NEED being timed, if rtt_sent_at */
+    uint64_t rtt_sent_at;
+    uint64_t last_rx;
+    uint64_t first_data_at;   /* for the delivery rate */
+    uint32_t silent_rtos;     /* consecutive timeouts with no data */
     double srtt_us;
+    double base_rtt_us;       /* smallest RTT seen: the path without queues */
     int need_now;
     int close_pending;
     struct ux_peer_stats st;

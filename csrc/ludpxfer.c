@@ -301,6 +301,29 @@ static void client_finish(struct client_obj *o)
     ux_client_abort(&o->eng, err == EBADMSG ? UXF_CORRUPT : UXF_IO, msg);
 }
 
+/* How many servers offered, how many offered the chosen version, how many
+ * versions there were: so a user sees a choice was made, and which. */
+static void set_versions(lua_State *L, const struct ux_client *c, const struct ux_peer *chosen)
+{
+    int offers = 0, agree = 0, versions = 0;
+    for (int i = 0; i < c->npeers; i++) {
+        const struct ux_peer *p = &c->peers[i];
+        if (!p->has_offer)
+            continue;
+        offers++;
+        agree += p->size == chosen->size && !memcmp(p->sha256, chosen->sha256, UX_HASH_LEN);
+        int first = 1; /* first peer offering this version? */
+        for (int j = 0; j < i; j++)
+            if (c->peers[j].has_offer && c->peers[j].size == p->size &&
+                !memcmp(c->peers[j].sha256, p->sha256, UX_HASH_LEN))
+                first = 0;
+        versions += first;
+    }
+    set_int(L, "offers", offers);
+    set_int(L, "servers", agree);
+    set_int(L, "versions", versions);
+}
+
 static const char *drop_reason(int d) { return d == 2 ? "corrupt" : d == 3 ? "stale" : "silent"; }
 
 static void push_client_event(lua_State *L, struct client_obj *o, const struct ux_client_event *ev)
@@ -317,6 +340,8 @@ static void push_client_event(lua_State *L, struct client_obj *o, const struct u
         set_int(L, "chunks", (lua_Integer)ux_chunk_count(p->size, p->chunk_size));
         set_int(L, "chunk_size", p->chunk_size);
         set_hex(L, "sha256", p->sha256);
+        if (ev->type == UXE_START)
+            set_versions(L, c, p);
         break;
     case UXE_DROP:
         set_str(L, "type", "drop");
@@ -450,6 +475,9 @@ static int lc_stats(lua_State *L)
         set_int(L, "lost", p->st.lost);
         set_int(L, "timeouts", p->st.timeouts);
         set_num(L, "window", p->cwnd);
+        set_int(L, "stolen", p->st.stolen);
+        uint64_t span = p->last_rx > p->first_data_at ? p->last_rx - p->first_data_at : 0;
+        set_num(L, "rate", span ? (double)p->st.bytes * 1e6 / (double)span : 0);
         set_num(L, "rtt", p->srtt_us / 1e6);
         lua_rawseti(L, -2, i + 1);
     }
@@ -521,6 +549,7 @@ static int l_server(lua_State *L)
     cfg.max_chunk = (uint32_t)opt_num(L, "max_chunk", 16384);
     cfg.max_sessions = (uint32_t)opt_num(L, "max_sessions", 64);
     cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 30) * 1e6);
+    cfg.corrupt_ppm = (uint32_t)(opt_num(L, "corrupt_percent", 0) * 10000);
     cfg.files = ux_fileset_provider(&o->fs);
     if (ux_server_init(&o->eng, &cfg)) {
         ux_fileset_close(&o->fs);

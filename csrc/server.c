@@ -319,6 +319,8 @@ static size_t send_chunk(struct ux_server *s, struct ux_session *ss, uint64_t no
         end_session(s, ss, UXS_END_IO, now);
         return ux_encode(&m, buf, cap);
     }
+    if (s->cfg.corrupt_ppm && n && rng_next(&s->rng) % 1000000 < s->cfg.corrupt_ppm)
+        data[n / 2] ^= 0x5a; /* after hashing: what a failing disk or NIC would do */
     ux_encode_data_header(buf, ss->xid, e.seq, e.index, h, n);
     ss->chunks_sent++;
     ss->bytes_sent += n;

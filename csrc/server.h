@@ -36,6 +36,7 @@ struct ux_server_cfg {
     uint32_t max_sessions;
     uint32_t queue_cap;   /* chunks queued per session */
     uint64_t idle_us;     /* a session with no NEED this long ends */
+    uint32_t corrupt_ppm; /* fault injection for tests: damage this share of chunks */
     struct ux_provider files;
 };
 

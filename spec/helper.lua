@@ -114,6 +114,9 @@ H.TYPE = { REQUEST = 1, OFFER = 2, ERROR = 3, NEED = 4, DATA = 5, CLOSE = 6 }
 -- o.client: a sim client; o.servers: { [addr] = sim server };
 -- o.client_addr; o.link = { loss, dup, reorder, corrupt, truncate, delay };
 -- o.filter(pkt, from, to) may return a replacement packet or nil to drop it;
+-- o.rates = { [addr] = bytes/s } serialises what that host sends;
+-- o.kill = { [addr] = t } silences a server from time t on;
+-- o.join = { [addr] = t } keeps a server silent until time t;
 -- o.seed; o.max_time (simulated seconds).
 -- Returns the client's final event, every client event, link counters.
 function H.simulate(o)
@@ -123,6 +126,10 @@ function H.simulate(o)
   local caddr = o.client_addr or "10.0.0.2:40000"
   local inflight, events = {}, {}
   local st = { sent = 0, dropped = 0, dup = 0, corrupt = 0, truncated = 0, server_events = {} }
+  local link_free = {}
+  local function alive(addr)
+    return not ((o.kill and o.kill[addr] and now >= o.kill[addr]) or (o.join and o.join[addr] and now < o.join[addr]))
+  end
   local function transmit(data, from, to)
     st.sent = st.sent + 1
     if o.filter then
@@ -140,6 +147,12 @@ function H.simulate(o)
       st.truncated = st.truncated + 1
     end
     local delay = link.delay or 0.0005
+    local rate = o.rates and o.rates[from]
+    if rate then
+      local start = math.max(now, link_free[from] or now)
+      link_free[from] = start + #data / rate
+      delay = delay + link_free[from] - now
+    end
     if link.reorder and math.random() < link.reorder then delay = delay + math.random() * 0.005 end
     inflight[#inflight + 1] = { t = now + delay, from = from, to = to, data = data }
     if link.dup and math.random() < link.dup then
@@ -154,7 +167,7 @@ function H.simulate(o)
       transmit(d, caddr, to)
     end
     for addr, s in pairs(o.servers) do
-      while true do
+      while alive(addr) do
         local d, to = s:output(now)
         if not d then break end
         transmit(d, addr, to)
@@ -163,7 +176,11 @@ function H.simulate(o)
     end
     for _, ev in ipairs(o.client:drain()) do
       events[#events + 1] = ev
-      if ev.type == "done" or ev.type == "error" then return ev, events, st end
+      if ev.type == "start" then st.start_t = now end
+      if ev.type == "done" or ev.type == "error" then
+        st.t = now -- simulated time at the end
+        return ev, events, st
+      end
     end
     local t = o.client:deadline() or math.huge
     for _, s in pairs(o.servers) do t = math.min(t, s:deadline() or math.huge) end
@@ -180,7 +197,7 @@ function H.simulate(o)
     for _, p in ipairs(due) do
       if p.to == caddr then
         o.client:input(p.data, p.from, now)
-      elseif o.servers[p.to] then
+      elseif o.servers[p.to] and alive(p.to) then
         o.servers[p.to]:input(p.data, p.from, now)
       end
     end

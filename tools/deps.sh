@@ -3,7 +3,7 @@
 set -e
 need=""
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in lua5.4 liblua5.4-dev libssl-dev lua-busted luarocks gcc make pkg-config; do
+for p in lua5.4 liblua5.4-dev libssl-dev lua-busted luarocks gcc make pkg-config iproute2 nftables bc; do
   have "$p" || need="$need $p"
 done
 [ -z "$need" ] && exit 0

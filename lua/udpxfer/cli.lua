@@ -39,12 +39,13 @@ local flags = {
   ["--port"] = "port", ["-p"] = "port", ["--bind"] = "bind", ["--out"] = "out", ["-o"] = "out",
   ["--server"] = "server", ["--broadcast"] = "broadcast", ["--timeout"] = "timeout",
   ["--chunk-size"] = "chunk_size", ["--max-chunk"] = "max_chunk", ["--sha256"] = "sha256",
-  ["--idle-timeout"] = "idle_timeout",
+  ["--idle-timeout"] = "idle_timeout", ["--corrupt-percent"] = "corrupt_percent",
 }
 local switches = { ["--quiet"] = "quiet", ["-q"] = "quiet", ["--json"] = "json",
   ["--version"] = "version", ["--help"] = "help", ["-h"] = "help" }
 local repeated = { server = true, broadcast = true }
-local numeric = { port = true, timeout = true, chunk_size = true, max_chunk = true, idle_timeout = true }
+local numeric = { port = true, timeout = true, chunk_size = true, max_chunk = true, idle_timeout = true,
+  corrupt_percent = true }
 
 --- Parse argv into (command or nil, positional args, options), or
 -- (nil, message) on a usage error.
@@ -102,7 +103,7 @@ local function serve(pos, opt, out, err)
   local dir = pos[1] or "./data"
   local srv, msg, code = udpxfer.serve {
     dir = dir, port = opt.port, bind = opt.bind, max_chunk = opt.max_chunk,
-    idle_timeout = opt.idle_timeout,
+    idle_timeout = opt.idle_timeout, corrupt_percent = opt.corrupt_percent,
     on_request = function(ev)
       ev.time = stamp()
       emit(opt, out, ev, ("%s request %s %q %s"):format(ev.time, ev.client, ev.name, ev.status))
@@ -141,8 +142,12 @@ local function get(pos, opt, out, err)
     on_start = function(ev)
       emit(opt, out, ev, nil)
       if not opt.quiet and not opt.json then
-        err:write(("fetching %s (%s, %d chunks, sha256 %s) from %s\n"):format(name,
-          progress.bytes(ev.size), ev.chunks, ev.sha256:sub(1, 16), ev.server))
+        err:write(("fetching %s (%s, %d chunks, sha256 %s) from %d server%s\n"):format(name,
+          progress.bytes(ev.size), ev.chunks, ev.sha256:sub(1, 16), ev.servers, ev.servers == 1 and "" or "s"))
+        if ev.versions > 1 then
+          err:write(("%d versions offered by %d servers: taking sha256 %s, offered by %d\n"):format(
+            ev.versions, ev.offers, ev.sha256, ev.servers))
+        end
       end
     end,
     on_drop = function(ev)

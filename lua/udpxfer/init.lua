@@ -149,14 +149,15 @@ Serve.__gc = Serve.__close
 
 --- Serve every regular file under `dir`. Options: `dir` (default "./data"),
 -- `port` (default 10526; 0 picks one), `bind` (default "0.0.0.0"),
--- `max_chunk`, `idle_timeout`, `max_sessions`, callbacks `on_request`,
+-- `max_chunk`, `idle_timeout`, `max_sessions`, `corrupt_percent` (fault
+-- injection for tests: damage that share of chunks after hashing), callbacks `on_request`,
 -- `on_start`, `on_done`. Returns the server object, or nil, message, code.
 function M.serve(opts)
   opts = opts or {}
   local obj, msg, code = core.server {
     dir = opts.dir or "./data", port = opts.port or M.DEFAULT_PORT, bind = opts.bind,
     max_chunk = opts.max_chunk, idle_timeout = opts.idle_timeout,
-    max_sessions = opts.max_sessions,
+    max_sessions = opts.max_sessions, corrupt_percent = opts.corrupt_percent,
   }
   if not obj then return nil, msg, code end
   return setmetatable({ obj = obj, opts = opts }, Serve)

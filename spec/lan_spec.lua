@@ -1,0 +1,168 @@
+-- Parallel servers on an emulated LAN (issue 3): network namespaces, a bridge,
+-- real broadcast discovery (no --server hints), tbf rate limits per server
+-- link, nft random drops on the client's ingress. Needs root and `ip netns`;
+-- skipped with a message elsewhere. Timings are printed (as TAP comments),
+-- not asserted: the speed targets live in bench/parallel.sh.
+local H = require "spec.helper"
+
+local TAG = "uxt" .. (os.time() % 100000)
+local LAN = "bash tools/lan.sh "
+local MiB = 1024 * 1024
+
+local function lan(args)
+  local code, out, err = H.run(LAN .. args)
+  assert(code == 0, LAN .. args .. ": " .. (out or "") .. (err or ""))
+end
+
+local function note(fmt, ...) io.stdout:write("# ", fmt:format(...), "\n") end
+
+local usable, why = (function()
+  local code, out = H.run(LAN .. "check")
+  if code ~= 0 then return false, (out or ""):gsub("%s+$", "") end
+  if H.run("command -v nft >/dev/null && command -v tc >/dev/null") ~= 0 then
+    return false, "needs nft and tc"
+  end
+  return true
+end)()
+
+describe("LAN test bed", function()
+  if not usable then
+    it("needs root and network namespaces", function()
+      pending("skipped: " .. why)
+    end)
+    return
+  end
+
+  local dir, servers = nil, {}
+
+  setup(function()
+    dir = H.tmpdir()
+    lan("down " .. TAG)
+    lan("up " .. TAG .. " 3")
+    for i = 1, 3 do os.execute(("mkdir -p %s/s%d"):format(dir, i)) end
+    H.write_random(dir .. "/big", 64 * MiB)
+    H.write_random(dir .. "/mid", 16 * MiB)
+    H.write_random(dir .. "/other", 16 * MiB)
+    for i = 1, 3 do
+      os.execute(("ln %s/big %s/s%d/big && ln %s/mid %s/s%d/mid"):format(dir, dir, i, dir, dir, i))
+    end
+  end)
+
+  teardown(function()
+    lan("down " .. TAG)
+    H.rmrf(dir)
+  end)
+
+  after_each(function()
+    for _, s in pairs(servers) do
+      H.kill(s.pid)
+      s.pipe:close()
+    end
+    servers = {}
+    lan("clear " .. TAG .. " 3")
+    os.execute("rm -rf " .. dir .. "/out")
+  end)
+
+  -- Start `udpxfer serve` on server host i; returns once it is listening.
+  local function serve(i, extra)
+    local pid, pipe = H.spawn(("ip netns exec %s-s%d %s serve %s/s%d --json %s"):format(TAG, i, H.UDPXFER, dir, i, extra or ""))
+    local line = pipe:read("l")
+    assert(line and line:match('"type":"listening"'), "server " .. i .. " did not start: " .. tostring(line))
+    servers[i] = { pid = pid, pipe = pipe }
+  end
+
+  local function get(name, extra)
+    os.execute("mkdir -p " .. dir .. "/out")
+    local t0 = H.core.now()
+    local code, out, err = H.run(("ip netns exec %s-c %s get %s --out %s/out --json %s"):format(TAG, H.UDPXFER, name, dir, extra or ""))
+    return code, out, err, H.core.now() - t0
+  end
+
+  local function same(a, b) return H.core.sha256_file(a) == H.core.sha256_file(b) end
+
+  it("3 servers at 100 Mbit/s beat 1 (speed-up printed)", function()
+    for i = 1, 3 do lan(("rate %s %d 100"):format(TAG, i)) end
+    serve(1)
+    local code1, _, err1, t1 = get("big")
+    assert.are.equal(0, code1, err1)
+    assert.is_true(same(dir .. "/big", dir .. "/out/big"))
+    os.remove(dir .. "/out/big")
+    serve(2)
+    serve(3)
+    local code3, out3, err3, t3 = get("big")
+    assert.are.equal(0, code3, err3)
+    assert.is_true(same(dir .. "/big", dir .. "/out/big"))
+    assert.are.equal(3, select(2, out3:match("[^\n]+\n$"):gsub('"server":', "")), "all three servers delivered")
+    note("64 MiB, 100 Mbit/s links: 1 server %.2fs, 3 servers %.2fs: %.3fx the time (target <= 0.37), speed-up %.2fx",
+      t1, t3, t3 / t1, t1 / t3)
+  end)
+
+  it("3 servers at 40/80/160 Mbit/s: time against size / sum of rates (printed)", function()
+    for i, r in ipairs { 40, 80, 160 } do lan(("rate %s %d %d"):format(TAG, i, r)) end
+    for i = 1, 3 do serve(i) end
+    local code, out, err, t = get("big")
+    assert.are.equal(0, code, err)
+    assert.is_true(same(dir .. "/big", dir .. "/out/big"))
+    local ideal = 64 * MiB * 8 / 280e6
+    local chunks = {}
+    for c in out:match("[^\n]+\n$"):gmatch('"chunks":(%d+)') do chunks[#chunks + 1] = tonumber(c) end
+    note("64 MiB over 40+80+160 Mbit/s: %.2fs, ideal %.2fs: %.2fx (target <= 1.20); chunks per server %s",
+      t, ideal, t / ideal, table.concat(chunks, "/"))
+  end)
+
+  it("finishes, correct, when one of 3 servers is killed halfway", function()
+    for i = 1, 3 do lan(("rate %s %d 40"):format(TAG, i)) end
+    for i = 1, 3 do serve(i) end
+    os.execute("mkdir -p " .. dir .. "/out")
+    local pid, p = H.spawn(("ip netns exec %s-c %s get big --out %s/out --json"):format(TAG, H.UDPXFER, dir))
+    local killed, last = false, nil
+    for line in p:lines() do
+      last = line
+      local bytes, size = line:match('"bytes":(%d+).*"size":(%d+)')
+      if not killed and bytes and tonumber(bytes) >= tonumber(size) / 2 then
+        H.kill(servers[1].pid)
+        killed = true
+      end
+    end
+    p:close()
+    assert.is_number(pid)
+    assert.is_true(killed, "the transfer was long enough to kill a server halfway")
+    assert.matches('"type":"done"', last)
+    assert.is_true(same(dir .. "/big", dir .. "/out/big"))
+  end)
+
+  it("finishes, correct, with one server corrupting 1% of its chunks, and reports it", function()
+    for i = 1, 3 do lan(("rate %s %d 100"):format(TAG, i)) end
+    for i = 1, 3 do serve(i, i == 2 and "--corrupt-percent 1" or "") end
+    local code, out, err = get("big")
+    assert.are.equal(0, code, err)
+    assert.is_true(same(dir .. "/big", dir .. "/out/big"))
+    local bad = out:match("[^\n]+\n$"):match('"bad":(%d+)[^}]*"server":"10.77.0.12:10526"')
+    assert.is_true(tonumber(bad) >= 8, "bad chunks counted for the corrupting server: " .. tostring(bad))
+    assert.matches('{"reason":"corrupt","server":"10.77.0.12:10526","type":"drop"}', out, 1, true)
+  end)
+
+  it("never mixes two servers' different contents under the same name", function()
+    os.execute(("rm %s/s3/mid && cp %s/other %s/s3/mid"):format(dir, dir, dir))
+    finally(function() os.execute(("rm %s/s3/mid && ln %s/mid %s/s3/mid"):format(dir, dir, dir)) end)
+    for i = 1, 3 do serve(i) end
+    local code, out, err = get("mid")
+    assert.are.equal(0, code, err)
+    assert.is_true(same(dir .. "/mid", dir .. "/out/mid"), "the majority's version, whole")
+    assert.matches('"offers":3,', out, 1, true)
+    assert.matches('"servers":2,', out, 1, true)
+    assert.matches('"versions":2}', out, 1, true)
+  end)
+
+  it("finishes, correct, under 5% random loss with 3 servers", function()
+    lan("loss " .. TAG .. " 5")
+    for i = 1, 3 do serve(i) end
+    local code, out, err, t = get("mid")
+    assert.are.equal(0, code, err)
+    assert.is_true(same(dir .. "/mid", dir .. "/out/mid"))
+    local lost = 0
+    for l in out:match("[^\n]+\n$"):gmatch('"lost":(%d+)') do lost = lost + tonumber(l) end
+    note("16 MiB, 3 servers, 5%% loss: %.2fs, %d chunks recovered", t, lost)
+    assert.is_true(lost > 0, "losses happened and were recovered")
+  end)
+end)

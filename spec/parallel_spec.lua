@@ -1,0 +1,136 @@
+-- Several servers feeding one client (issue 3), over the simulated link:
+-- the work is split, balanced by delivery rate, and a server that dies or
+-- lies does not hurt the result.
+local H = require "spec.helper"
+local core = H.core
+
+local CHUNK = 256
+local N = 3000
+local A, B, C = "10.0.0.11:10526", "10.0.0.12:10526", "10.0.0.13:10526"
+
+local function run(o)
+  local dir = H.tmpdir()
+  local content = o.content or H.bytes(CHUNK * N + 13, 99)
+  local servers = {}
+  for _, addr in ipairs(o.addrs or { A, B, C }) do
+    local sdir = dir .. "/" .. addr:gsub("[.:]", "_")
+    os.execute("mkdir -p " .. sdir)
+    H.write(sdir .. "/f", (o.contents and o.contents[addr]) or content)
+    servers[addr] = assert(core.server { dir = sdir, sim = true,
+      corrupt_percent = o.corrupt and o.corrupt[addr] })
+  end
+  os.execute("mkdir -p " .. dir .. "/out")
+  local targets = {}
+  for addr in pairs(servers) do targets[#targets + 1] = addr end
+  table.sort(targets)
+  local client = assert(core.client { name = "f", out = dir .. "/out", targets = targets, sim = true,
+    chunk_size = CHUNK, sha256 = o.sha256 })
+  local final, events, st = H.simulate { client = client, servers = servers, rates = o.rates,
+    kill = o.kill, join = o.join, link = o.link, seed = o.seed or 1, max_time = 300 }
+  local by = {}
+  for _, s in ipairs(client:stats().servers) do by[s.server] = s end
+  local got = H.read(dir .. "/out/f")
+  client:close()
+  for _, s in pairs(servers) do s:close() end
+  H.rmrf(dir)
+  return final, got, by, events, st, content
+end
+
+local function share(by, addr, total) return (by[addr] and by[addr].chunks or 0) / total end
+
+describe("parallel servers", function()
+  it("split the work: each sends different chunks", function()
+    local final, got, by, _, _, content = run { rates = { [A] = 1e6, [B] = 1e6, [C] = 1e6 } }
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(got == content)
+    local total, dups = 0, 0
+    for _, s in pairs(by) do total, dups = total + s.chunks, dups + s.dups end
+    assert.are.equal(N + 1, total, "every chunk came once")
+    assert.is_true(dups <= (N + 1) * 0.02, "endgame duplicates stay small: " .. dups)
+    for _, addr in ipairs { A, B, C } do
+      assert.is_true(math.abs(share(by, addr, total) - 1 / 3) < 0.08, addr .. " share " .. share(by, addr, total))
+    end
+  end)
+
+  it("balance by delivery rate: a server twice as fast sends about twice the chunks", function()
+    local final, got, by, _, st, content = run { rates = { [A] = 0.5e6, [B] = 1e6, [C] = 2e6 } }
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(got == content)
+    local total = N + 1
+    assert.is_true(math.abs(share(by, A, total) - 1 / 7) < 0.05, "slow " .. share(by, A, total))
+    assert.is_true(math.abs(share(by, B, total) - 2 / 7) < 0.06, "mid " .. share(by, B, total))
+    assert.is_true(math.abs(share(by, C, total) - 4 / 7) < 0.06, "fast " .. share(by, C, total))
+    -- ideal time: bytes on the wire / total rate; the tail does not wait on the slowest
+    local ideal = (N + 1) * (CHUNK + 56) / 3.5e6
+    local took = st.t - st.start_t
+    assert.is_true(took < ideal * 1.25, ("took %.3fs of simulated time, ideal %.3fs"):format(took, ideal))
+  end)
+
+  it("do not leave the last chunks waiting on a much slower server", function()
+    local final, _, by, _, st = run { rates = { [A] = 0.05e6, [B] = 2e6, [C] = 2e6 } }
+    assert.are.equal("done", final.type, final.message)
+    local ideal = (N + 1) * (CHUNK + 56) / 4.05e6
+    local took = st.t - st.start_t
+    assert.is_true(took < ideal * 1.25, ("took %.3fs of simulated time, ideal %.3fs"):format(took, ideal))
+    assert.is_true((by[B].stolen + by[C].stolen) > 0, "the fast servers took over the slow one's chunks")
+  end)
+
+  it("move a dead server's chunks to the others and finish", function()
+    local final, got, by, events, _, content = run { rates = { [A] = 1e6, [B] = 1e6, [C] = 1e6 }, kill = { [B] = 0.2 } }
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(got == content)
+    local dropped
+    for _, ev in ipairs(events) do if ev.type == "drop" then dropped = ev end end
+    assert.are.equal(B, dropped.server)
+    assert.are.equal("silent", dropped.reason)
+    assert.is_true(by[B].chunks > 0 and by[B].chunks < N / 2)
+  end)
+
+  it("let a server that answers a later discovery round join in", function()
+    local final, got, by, _, _, content = run { rates = { [A] = 0.3e6, [B] = 0.3e6, [C] = 0.3e6 }, join = { [C] = 0.2 } }
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(got == content)
+    assert.is_true(by[C].chunks > N / 10, "late server delivered " .. by[C].chunks)
+  end)
+
+  it("count, report and drop a server whose chunks fail verification, keeping its good ones", function()
+    local final, got, by, events, _, content = run { rates = { [A] = 1e6, [B] = 1e6, [C] = 1e6 },
+      corrupt = { [B] = 10 } }
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(got == content)
+    assert.is_true(by[B].bad >= 8)
+    assert.is_false(by[B].active)
+    assert.are.equal("corrupt", by[B].dropped)
+    assert.is_true(by[B].chunks > 0, "its verified chunks were kept")
+    local reported = false
+    for _, ev in ipairs(events) do reported = reported or (ev.type == "drop" and ev.server == B) end
+    assert.is_true(reported)
+  end)
+
+  it("never mix versions: the one most servers offer wins", function()
+    local other = H.bytes(CHUNK * N + 13, 1234)
+    local final, got, by, events, _, content = run { contents = { [C] = other } }
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(got == content)
+    assert.are.equal(0, by[C].chunks)
+    local start
+    for _, ev in ipairs(events) do if ev.type == "start" then start = ev end end
+    assert.are.equal(2, start.versions)
+    assert.are.equal(2, start.servers)
+    assert.are.equal(3, start.offers)
+  end)
+
+  it("take the version named by sha256, even from a minority", function()
+    local other = H.bytes(CHUNK * N + 13, 1234)
+    local final, got, by = run { contents = { [C] = other }, sha256 = core.sha256(other) }
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(got == other)
+    assert.are.equal(0, by[A].chunks + by[B].chunks)
+  end)
+
+  it("finish under 5% loss with three servers", function()
+    local final, got, _, _, _, content = run { rates = { [A] = 1e6, [B] = 1e6, [C] = 1e6 }, link = { loss = 0.05 }, seed = 4 }
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(got == content)
+  end)
+end)
