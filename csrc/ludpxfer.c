@@ -154,6 +154,32 @@ static void check_addr_arg(lua_State *L, int idx, struct ux_addr *a)
         luaL_argerror(L, idx, "address as \"ip:port\" expected");
 }
 
+/* input(packet, "ip:port", now) and output(now) -> packet, "ip:port": drive
+ * an engine by hand (a simulated link in the specs), no socket involved. */
+static int sim_input(lua_State *L, void *eng, input_fn in)
+{
+    size_t n;
+    const char *pkt = luaL_checklstring(L, 2, &n);
+    struct ux_addr a;
+    check_addr_arg(L, 3, &a);
+    in(eng, sim_now(L, 4), (const uint8_t *)pkt, n, &a);
+    return 0;
+}
+
+static int sim_output(lua_State *L, void *eng, output_fn out)
+{
+    static uint8_t buf[UX_DATA_OVERHEAD + UX_MAX_CHUNK + UX_TAG_LEN];
+    struct ux_addr to;
+    size_t n = out(eng, sim_now(L, 2), buf, sizeof buf, &to);
+    if (!n)
+        return 0;
+    char s[80];
+    ux_addr_format(&to, s, sizeof s);
+    lua_pushlstring(L, (const char *)buf, n);
+    lua_pushstring(L, s);
+    return 2;
+}
+
 /* ================= client ================= */
 
 struct client_obj {
@@ -392,32 +418,10 @@ static int lc_step(lua_State *L)
 }
 
 static int lc_drain(lua_State *L) { return drain_client(L, check_client(L)); }
+static int lc_input(lua_State *L) { return sim_input(L, &check_client(L)->eng, c_input); }
+static int lc_output(lua_State *L) { return sim_output(L, &check_client(L)->eng, c_output); }
 
-static int lc_input(lua_State *L)
-{
-    struct client_obj *o = check_client(L);
-    size_t n;
-    const char *pkt = luaL_checklstring(L, 2, &n);
-    struct ux_addr a;
-    check_addr_arg(L, 3, &a);
-    ux_client_input(&o->eng, sim_now(L, 4), (const uint8_t *)pkt, n, &a);
-    return 0;
-}
 
-static int lc_output(lua_State *L)
-{
-    struct client_obj *o = check_client(L);
-    uint8_t buf[UX_DATA_OVERHEAD + UX_MAX_CHUNK + UX_TAG_LEN];
-    struct ux_addr to;
-    size_t n = ux_client_output(&o->eng, sim_now(L, 2), buf, sizeof buf, &to);
-    if (!n)
-        return 0;
-    char s[80];
-    ux_addr_format(&to, s, sizeof s);
-    lua_pushlstring(L, (const char *)buf, n);
-    lua_pushstring(L, s);
-    return 2;
-}
 
 static int push_deadline(lua_State *L, uint64_t d)
 {
@@ -621,32 +625,10 @@ static int ls_step(lua_State *L)
 }
 
 static int ls_drain(lua_State *L) { return drain_server(L, check_server(L)); }
+static int ls_input(lua_State *L) { return sim_input(L, &check_server(L)->eng, s_input); }
+static int ls_output(lua_State *L) { return sim_output(L, &check_server(L)->eng, s_output); }
 
-static int ls_input(lua_State *L)
-{
-    struct server_obj *o = check_server(L);
-    size_t n;
-    const char *pkt = luaL_checklstring(L, 2, &n);
-    struct ux_addr a;
-    check_addr_arg(L, 3, &a);
-    ux_server_input(&o->eng, sim_now(L, 4), (const uint8_t *)pkt, n, &a);
-    return 0;
-}
 
-static int ls_output(lua_State *L)
-{
-    struct server_obj *o = check_server(L);
-    static uint8_t buf[UX_DATA_OVERHEAD + UX_MAX_CHUNK + UX_TAG_LEN];
-    struct ux_addr to;
-    size_t n = ux_server_output(&o->eng, sim_now(L, 2), buf, sizeof buf, &to);
-    if (!n)
-        return 0;
-    char s[80];
-    ux_addr_format(&to, s, sizeof s);
-    lua_pushlstring(L, (const char *)buf, n);
-    lua_pushstring(L, s);
-    return 2;
-}
 
 static int ls_deadline(lua_State *L) { return push_deadline(L, ux_server_deadline(&check_server(L)->eng)); }
 
