@@ -2,8 +2,10 @@
 -- Fetch NAME into the current directory through the Lua API.
 -- Without addresses it asks 127.255.255.255 (this host only); pass real
 -- broadcast or server addresses to search a LAN.
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "lua/?.so;" .. package.cpath
+-- Use the checkout this script lives in (an installed rock works too).
+local root = (arg[0]:match("^(.*)/examples/[^/]*$") or ".") .. "/lua/"
+package.path = root .. "?.lua;" .. root .. "?/init.lua;" .. package.path
+package.cpath = root .. "?.so;" .. package.cpath
 local udpxfer = require "udpxfer"
 
 local name, port = arg[1], tonumber(arg[2]) or udpxfer.DEFAULT_PORT

@@ -1,7 +1,9 @@
 -- lua5.4 examples/serve.lua [DIR] [PORT]
 -- Serve DIR (default ./data) through the Lua API, logging each request.
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "lua/?.so;" .. package.cpath
+-- Use the checkout this script lives in (an installed rock works too).
+local root = (arg[0]:match("^(.*)/examples/[^/]*$") or ".") .. "/lua/"
+package.path = root .. "?.lua;" .. root .. "?/init.lua;" .. package.path
+package.cpath = root .. "?.so;" .. package.cpath
 local udpxfer = require "udpxfer"
 
 local srv, err = udpxfer.serve {

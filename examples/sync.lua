@@ -2,8 +2,10 @@
 -- Keep a local folder up to date: fetch each NAME from whichever server on
 -- the LAN has it, in parallel, from one plain loop. (A sketch of what a sync
 -- script looks like; discovery here stays on this host, 127.255.255.255.)
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "lua/?.so;" .. package.cpath
+-- Use the checkout this script lives in (an installed rock works too).
+local root = (arg[0]:match("^(.*)/examples/[^/]*$") or ".") .. "/lua/"
+package.path = root .. "?.lua;" .. root .. "?/init.lua;" .. package.path
+package.cpath = root .. "?.so;" .. package.cpath
 local udpxfer = require "udpxfer"
 
 local dir = assert(arg[1], "usage: lua5.4 examples/sync.lua DIR NAME...")

@@ -175,6 +175,23 @@ describe("udpxfer over loopback", function()
     assert.matches("output directory", msg)
   end)
 
+  it("fails at once on a full disk, leaving nothing behind (tmpfs; root only)", function()
+    if not H.is_root() then
+      pending("skipped: mounting a small tmpfs needs root")
+      return
+    end
+    local small = dir .. "/small"
+    os.execute("mkdir -p " .. small)
+    assert.is_true(os.execute("mount -t tmpfs -o size=256k tmpfs " .. small))
+    finally(function() os.execute("umount " .. small) end)
+    H.write_random(dir .. "/srv/large", 1024 * 1024)
+    local res, msg, code = finish(assert(get("large", { out = small })))
+    assert.is_nil(res)
+    assert.are.equal("io", code)
+    assert.matches("reserve space", msg)
+    assert.are.same({}, H.ls(small))
+  end)
+
   it("raises on programmer errors and returns nil, message, code on runtime ones", function()
     assert.has_error(function() udpxfer.get() end)
     assert.has_error(function() udpxfer.get { name = 5 } end)
