@@ -7,7 +7,7 @@ CFLAGS     ?= -O2 -g
 ALL_CFLAGS  = $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden $(LUA_INC)
 LDLIBS      = -lcrypto
 
-ENGINE_SRC  = csrc/wire.c csrc/chunkmap.c csrc/hash.c csrc/addr.c csrc/client.c \
+ENGINE_SRC  = csrc/wire.c csrc/legacy.c csrc/chunkmap.c csrc/hash.c csrc/addr.c csrc/client.c \
               csrc/server.c csrc/fileset.c csrc/sink.c csrc/net.c
 SRC         = $(ENGINE_SRC) csrc/ludpxfer.c
 HDR         = $(wildcard csrc/*.h)

@@ -21,7 +21,7 @@ build = {
   modules = {
     ["udpxfer.core"] = {
       sources = {
-        "csrc/wire.c", "csrc/chunkmap.c", "csrc/hash.c", "csrc/addr.c", "csrc/client.c",
+        "csrc/wire.c", "csrc/legacy.c", "csrc/chunkmap.c", "csrc/hash.c", "csrc/addr.c", "csrc/client.c",
         "csrc/server.c", "csrc/fileset.c", "csrc/sink.c", "csrc/net.c", "csrc/ludpxfer.c",
       },
       libraries = { "crypto" },

@@ -1,4 +1,5 @@
 #include "client.h"
+#include "legacy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #define MIN_CWND 8.0
 #define BAD_CHUNK_LIMIT 8
 #define SILENT_RTO_LIMIT 4
+#define LEGACY_RETRY_US (1000 * MS) /* ask again after this long without a chunk */
 #define QUEUE_TARGET_US (10 * MS) /* queueing delay we accept before backing off */
 #define CLOSE_REPEAT 1
 
@@ -60,8 +62,8 @@ int ux_client_init(struct ux_client *c, const struct ux_client_cfg *cfg, uint64_
 {
     memset(c, 0, sizeof *c);
     c->cfg = *cfg;
-    if (!c->cfg.chunk_size)
-        c->cfg.chunk_size = UX_DEFAULT_CHUNK;
+    if (!c->cfg.chunk_size || c->cfg.legacy)
+        c->cfg.chunk_size = c->cfg.legacy ? UX_LEGACY_CHUNK : UX_DEFAULT_CHUNK;
     if (!c->cfg.discover_us)
         c->cfg.discover_us = 10000 * MS;
     if (!c->cfg.idle_us)
@@ -166,7 +168,7 @@ static int activate(struct ux_client *c, struct ux_peer *p, uint64_t now)
     p->cwnd = INITIAL_CWND;
     p->ssthresh = c->cfg.max_window;
     p->last_rx = now;
-    p->need_now = 1;
+    p->need_now = !c->cfg.legacy; /* a legacy server is already streaming */
     return 0;
 }
 
@@ -246,7 +248,8 @@ static uint64_t discovery_end(const struct ux_client *c) { return c->started_at 
 static void tick_discovery(struct ux_client *c, uint64_t now)
 {
     if (c->first_offer_at) {
-        if (now >= c->first_offer_at + COLLECT_US) {
+        /* A legacy server streams right after its offer: start at once. */
+        if (now >= c->first_offer_at + (c->cfg.legacy ? 0 : COLLECT_US)) {
             struct ux_peer *v = choose_version(c);
             if (v)
                 start_transfer(c, v, now);
@@ -446,6 +449,83 @@ static void on_data(struct ux_client *c, struct ux_peer *p, const struct ux_msg 
         complete(c, now);
 }
 
+/* "except COUNT chunks HEX": the size is known only as an upper bound
+ * (COUNT full chunks) until the last chunk shows how long it is. */
+static void on_legacy_except(struct ux_client *c, struct ux_peer *p, uint32_t count, const uint8_t *sha,
+                             uint64_t now)
+{
+    if (p->has_offer)
+        return;
+    p->has_offer = 1;
+    p->size = (uint64_t)count * UX_LEGACY_CHUNK;
+    p->chunk_size = UX_LEGACY_CHUNK;
+    memcpy(p->sha256, sha, UX_HASH_LEN);
+    if (!c->first_offer_at)
+        c->first_offer_at = now;
+    push_event(c, UXE_OFFER, peer_id(c, p));
+    if (c->state == UXC_TRANSFER && !p->dropped && p->size == c->size &&
+        memcmp(p->sha256, c->sha256, UX_HASH_LEN) == 0 && activate(c, p, now))
+        fail(c, UXF_IO, "out of memory");
+}
+
+static void on_legacy_chunk(struct ux_client *c, struct ux_peer *p, const uint8_t *pkt, size_t len,
+                            uint64_t now)
+{
+    uint32_t i;
+    const uint8_t *data, *hash;
+    size_t n;
+    uint8_t h[UX_HASH_LEN];
+    if (c->state != UXC_TRANSFER || !p->active)
+        return;
+    if (ux_legacy_parse_chunk(pkt, len, &i, &data, &n, &hash) || i >= c->count ||
+        (i + 1 < c->count ? n != UX_LEGACY_CHUNK : n == 0) || ux_sha_init(c->sha) ||
+        ux_sha_update(c->sha, data, n) || ux_sha_final(c->sha, h) || !ux_equal(h, hash, UX_HASH_LEN)) {
+        bad_chunk(c, p);
+        return;
+    }
+    p->last_rx = c->last_chunk_at = now;
+    if (!p->first_data_at)
+        p->first_data_at = now;
+    if (ux_chunkmap_has(&c->map, i)) {
+        c->dups++;
+        p->st.dups++;
+        return;
+    }
+    uint64_t off = (uint64_t)i * UX_LEGACY_CHUNK;
+    int err = c->cfg.on_chunk ? c->cfg.on_chunk(c->cfg.ud, i, off, data, n) : 0;
+    if (err) {
+        fail(c, UXF_IO, strerror(err));
+        return;
+    }
+    ux_chunkmap_set(&c->map, i);
+    c->bytes_done += n;
+    p->st.chunks++;
+    p->st.bytes += n;
+    if (i + 1 == c->count)
+        c->legacy_last_len = n;
+    if (c->map.have == c->count) {
+        c->size = (uint64_t)(c->count - 1) * UX_LEGACY_CHUNK + c->legacy_last_len;
+        complete(c, now);
+    }
+}
+
+static void legacy_input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size_t len,
+                         const struct ux_addr *from)
+{
+    uint32_t count;
+    uint8_t sha[UX_HASH_LEN];
+    if (ux_legacy_parse_except(pkt, len, &count, sha) == 0) {
+        struct ux_peer *p = find_peer(c, from, 1);
+        if (p)
+            on_legacy_except(c, p, count, sha, now);
+        tick(c, now); /* start now: its chunks follow in this same batch */
+        return;
+    }
+    struct ux_peer *p = find_peer(c, from, 0);
+    if (p)
+        on_legacy_chunk(c, p, pkt, len, now);
+}
+
 void ux_client_input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size_t len,
                      const struct ux_addr *from)
 {
@@ -453,6 +533,10 @@ void ux_client_input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size
     tick(c, now);
     if (c->state == UXC_DONE || c->state == UXC_FAILED)
         return;
+    if (c->cfg.legacy) {
+        legacy_input(c, now, pkt, len, from);
+        return;
+    }
     if (ux_decode(pkt, len, &m) || m.xid != c->xid)
         return; /* not ours: a stray, a forgery, or a reply to another request */
     int create = m.type == UX_OFFER || m.type == UX_ERROR;
@@ -467,26 +551,63 @@ void ux_client_input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size
     }
 }
 
-static size_t out_request(struct ux_client *c, uint64_t now, uint8_t *buf, size_t cap,
-                          struct ux_addr *to)
+static size_t encode_request(struct ux_client *c, uint8_t *buf, size_t cap)
 {
+    if (c->cfg.legacy)
+        return ux_legacy_encode_get(buf, cap, c->cfg.name, c->cfg.name_len);
     struct ux_msg m = {.type = UX_REQUEST, .xid = c->xid};
     m.u.request.chunk_size = c->cfg.chunk_size;
     m.u.request.name_len = (uint16_t)c->cfg.name_len;
     m.u.request.name = (const uint8_t *)c->cfg.name;
+    return ux_encode(&m, buf, cap);
+}
+
+static size_t out_request(struct ux_client *c, uint64_t now, uint8_t *buf, size_t cap,
+                          struct ux_addr *to)
+{
     *to = c->targets[c->target_cursor++];
     if (c->target_cursor == c->ntargets) {
         c->target_cursor = 0;
         c->round++;
         c->next_round_at = now + FIRST_RETRY_US * ((1ull << c->round) - (1ull << (c->round - 1)));
     }
-    return ux_encode(&m, buf, cap);
+    return encode_request(c, buf, cap);
+}
+
+/* A legacy server cannot be told what is missing: when chunks stop
+ * arriving, ask every server that answered for the whole file again. */
+static uint64_t legacy_retry_at(const struct ux_client *c)
+{
+    uint64_t last = c->last_chunk_at > c->legacy_asked_at ? c->last_chunk_at : c->legacy_asked_at;
+    return (last ? last : c->started_at) + LEGACY_RETRY_US;
+}
+
+static size_t out_legacy_retry(struct ux_client *c, uint64_t now, uint8_t *buf, size_t cap,
+                               struct ux_addr *to)
+{
+    for (int k = 0; k < c->npeers; k++) {
+        int i = (c->rr + k) % c->npeers;
+        if (c->peers[i].active && c->peers[i].need_now) {
+            c->peers[i].need_now = 0;
+            c->rr = i + 1;
+            *to = c->peers[i].addr;
+            return encode_request(c, buf, cap);
+        }
+    }
+    if (now < legacy_retry_at(c))
+        return 0;
+    c->legacy_asked_at = now;
+    for (int i = 0; i < c->npeers; i++)
+        c->peers[i].need_now = c->peers[i].active;
+    return out_legacy_retry(c, now, buf, cap, to);
 }
 
 static int discovery_due(const struct ux_client *c, uint64_t now)
 {
     if (c->ntargets == 0 || c->state > UXC_TRANSFER || now >= discovery_end(c))
         return 0;
+    if (c->cfg.legacy && c->state == UXC_TRANSFER)
+        return 0; /* to a legacy server a repeated request means "start over" */
     return c->target_cursor > 0 || now >= c->next_round_at;
 }
 
@@ -611,6 +732,8 @@ size_t ux_client_output(struct ux_client *c, uint64_t now, uint8_t *buf, size_t 
     tick(c, now);
     if (discovery_due(c, now))
         return out_request(c, now, buf, cap, to);
+    if (c->cfg.legacy)
+        return c->state == UXC_TRANSFER ? out_legacy_retry(c, now, buf, cap, to) : 0;
     for (int k = 0; k < c->npeers; k++) {
         int i = (c->rr + k) % c->npeers;
         struct ux_peer *p = &c->peers[i];
@@ -637,12 +760,12 @@ uint64_t ux_client_deadline(const struct ux_client *c)
     uint64_t d = UINT64_MAX;
     if (c->state == UXC_DONE || c->state == UXC_FAILED)
         return d;
-    if (c->ntargets && c->next_round_at < discovery_end(c))
+    if (c->ntargets && c->next_round_at < discovery_end(c) && !(c->cfg.legacy && c->state == UXC_TRANSFER))
         d = min64(d, c->next_round_at);
     if (c->state == UXC_DISCOVER) {
         d = min64(d, discovery_end(c));
         if (c->first_offer_at)
-            d = min64(d, c->first_offer_at + COLLECT_US);
+            d = min64(d, c->first_offer_at + (c->cfg.legacy ? 0 : COLLECT_US));
         else if (c->first_error_at)
             d = min64(d, c->first_error_at + NOTFOUND_GRACE_US);
         return d;
@@ -659,5 +782,7 @@ uint64_t ux_client_deadline(const struct ux_client *c)
     }
     if (active_peers(c) == 0)
         d = min64(d, discovery_end(c));
+    if (c->cfg.legacy)
+        d = min64(d, legacy_retry_at(c));
     return d;
 }

@@ -23,6 +23,7 @@ struct ux_client_cfg {
     uint64_t discover_us;         /* give up discovery after this (default 10 s) */
     uint64_t idle_us;             /* a server silent this long is dropped (default 5 s) */
     uint32_t max_window;          /* chunks in flight per server */
+    int legacy;                   /* speak the original tool's protocol */
     int want_sha256_set;
     uint8_t want_sha256[UX_HASH_LEN];
     /* The version is chosen: prepare SIZE bytes of output. Returns 0 or errno. */
@@ -121,6 +122,9 @@ struct ux_client {
     struct ux_chunkmap map;
     uint64_t bytes_done;
     uint32_t dups, bad;
+    uint64_t legacy_asked_at;     /* last "get NAME" during the transfer */
+    uint64_t last_chunk_at;
+    size_t legacy_last_len;       /* size of the final chunk, once seen */
     struct ux_sha *sha;
     struct ux_client_event events[64];
     int ev_head, ev_len;

@@ -274,6 +274,7 @@ static int l_client(lua_State *L)
             return luaL_argerror(L, 1, "sha256 must be 64 hex digits");
         cfg.want_sha256_set = 1;
     }
+    cfg.legacy = opt_bool(L, "legacy");
     cfg.on_start = c_on_start;
     cfg.on_chunk = c_on_chunk;
     cfg.ud = o;
@@ -315,7 +316,11 @@ static int l_client(lua_State *L)
 static void client_finish(struct client_obj *o)
 {
     const char *why = "";
-    int err = o->sink_open ? ux_sink_commit(&o->sink, o->eng.sha256, &why) : EIO;
+    int err = !o->sink_open ? EIO : ux_sink_truncate(&o->sink, o->eng.size);
+    if (!err)
+        err = ux_sink_commit(&o->sink, o->eng.sha256, &why);
+    else
+        why = "cannot set the file's size";
     o->sink_open = 0;
     if (!err) {
         snprintf(o->path, sizeof o->path, "%s/%s", o->dir, o->base);
@@ -554,6 +559,8 @@ static int l_server(lua_State *L)
     cfg.max_sessions = (uint32_t)opt_num(L, "max_sessions", 64);
     cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 30) * 1e6);
     cfg.corrupt_ppm = (uint32_t)(opt_num(L, "corrupt_percent", 0) * 10000);
+    cfg.legacy = opt_bool(L, "legacy");
+    cfg.legacy_bps = (uint64_t)(opt_num(L, "legacy_mbit", 80) * 1e6);
     cfg.files = ux_fileset_provider(&o->fs);
     if (ux_server_init(&o->eng, &cfg)) {
         ux_fileset_close(&o->fs);

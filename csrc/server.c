@@ -26,6 +26,8 @@ int ux_server_init(struct ux_server *s, const struct ux_server_cfg *cfg)
         s->cfg.queue_cap = 16384;
     if (!s->cfg.idle_us)
         s->cfg.idle_us = 30000 * MS;
+    if (!s->cfg.legacy_bps)
+        s->cfg.legacy_bps = 80000000; /* 80 Mbit/s: what a small Python client keeps up with */
     s->ev_cap = 256;
     s->sessions = calloc(s->cfg.max_sessions, sizeof *s->sessions);
     s->events = calloc((size_t)s->ev_cap, sizeof *s->events);
@@ -183,6 +185,7 @@ static void end_session(struct ux_server *s, struct ux_session *ss, int reason, 
         e->elapsed_us = now - ss->started_at;
     }
     ss->used = 0;
+    ss->legacy = 0;
     ss->q_len = ss->q_head = 0;
 }
 
@@ -273,10 +276,82 @@ static void on_need(struct ux_server *s, const struct ux_msg *m, const struct ux
     enqueue(s, ss, m);
 }
 
+static uint32_t pending(const struct ux_session *ss)
+{
+    return ss->legacy ? ss->count - ss->perm_i : ss->q_len;
+}
+
+static uint64_t gcd(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* The original tool's request: answer "except COUNT chunks HEX", then send
+ * every chunk, shuffled and paced. A repeated request starts over, which is
+ * how that tool asks for what it missed. It has no cookie, so it can be
+ * spoofed: that is why legacy mode is opt-in. */
+static void on_legacy_get(struct ux_server *s, const uint8_t *name, size_t n, const struct ux_addr *from,
+                          uint64_t now)
+{
+    struct ux_file_info fi;
+    int code = s->cfg.files.lookup(s->cfg.files.ud, (const char *)name, n, &fi);
+    struct ux_server_event *e = new_event(s, UXS_REQUEST, from);
+    if (e) {
+        memcpy(e->name, name, n);
+        e->code = code;
+        e->size = code ? 0 : fi.size;
+    }
+    uint64_t count = ux_chunk_count(fi.size, UX_LEGACY_CHUNK);
+    if (code || count > UINT32_MAX)
+        return; /* the old protocol has no way to say no */
+    int cap = (int)(sizeof s->replies / sizeof s->replies[0]);
+    if (s->r_len == cap)
+        return;
+    struct ux_reply *r = &s->replies[(s->r_head + s->r_len) % cap];
+    r->len = ux_legacy_encode_except(r->buf, sizeof r->buf, (uint32_t)count, fi.sha256);
+    r->to = *from;
+    s->r_len++;
+    struct ux_session *ss = find_session(s, from, 0);
+    if (ss && !ss->legacy)
+        return;
+    struct ux_msg m = {.type = UX_NEED};
+    m.u.need.handle = fi.handle;
+    m.u.need.chunk_size = UX_LEGACY_CHUNK;
+    if (!ss && !(ss = open_session(s, &m, from, &fi, now)))
+        return;
+    ss->legacy = 1;
+    ss->last_rx = now;
+    ss->rate_bps = s->cfg.legacy_bps;
+    ss->perm_i = 0;
+    ss->perm_b = count ? rng_next(&s->rng) % count : 0;
+    ss->perm_a = 1;
+    for (int tries = 0; count > 2 && tries < 64; tries++) {
+        uint64_t a = 1 + rng_next(&s->rng) % (count - 1);
+        if (gcd(a, count) == 1) {
+            ss->perm_a = a;
+            break;
+        }
+    }
+    if (count == 0)
+        end_session(s, ss, UXS_END_CLOSED, now);
+}
+
 void ux_server_input(struct ux_server *s, uint64_t now, const uint8_t *pkt, size_t len,
                      const struct ux_addr *from)
 {
     struct ux_msg *m = &s->scratch;
+    const uint8_t *name;
+    size_t name_len;
+    if (s->cfg.legacy && ux_legacy_parse_get(pkt, len, &name, &name_len) == 0) {
+        if (name_len <= UX_MAX_NAME)
+            on_legacy_get(s, name, name_len, from, now);
+        return;
+    }
     if (ux_decode(pkt, len, m)) {
         s->dropped_malformed++;
     } else if (m->type == UX_REQUEST) {
@@ -293,9 +368,48 @@ void ux_server_input(struct ux_server *s, uint64_t now, const uint8_t *pkt, size
 
 static void expire(struct ux_server *s, uint64_t now)
 {
-    for (uint32_t i = 0; i < s->cfg.max_sessions; i++)
-        if (s->sessions[i].used && now >= s->sessions[i].last_rx + s->cfg.idle_us)
-            end_session(s, &s->sessions[i], UXS_END_IDLE, now);
+    for (uint32_t i = 0; i < s->cfg.max_sessions; i++) {
+        struct ux_session *ss = &s->sessions[i];
+        /* legacy sessions end by themselves, after their last chunk */
+        if (ss->used && !(ss->legacy && pending(ss)) && now >= ss->last_rx + s->cfg.idle_us)
+            end_session(s, ss, UXS_END_IDLE, now);
+    }
+}
+
+#define PACE_BURST_US 2000 /* hosts wake up every millisecond or so: let a wake-up send what fell due */
+
+static void pace(struct ux_session *ss, uint64_t now, size_t bytes)
+{
+    if (!ss->rate_bps)
+        return;
+    uint64_t gap = (uint64_t)bytes * 8 * 1000000 / ss->rate_bps;
+    uint64_t floor = now > PACE_BURST_US ? now - PACE_BURST_US : 0;
+    ss->next_send_at = (ss->next_send_at > floor ? ss->next_send_at : floor) + gap;
+}
+
+static size_t send_legacy_chunk(struct ux_server *s, struct ux_session *ss, uint64_t now, uint8_t *buf,
+                                size_t cap, struct ux_addr *to)
+{
+    uint32_t i = (uint32_t)((ss->perm_a * ss->perm_i + ss->perm_b) % ss->count);
+    ss->perm_i++;
+    uint64_t off = (uint64_t)i * UX_LEGACY_CHUNK;
+    size_t n = ss->size - off < UX_LEGACY_CHUNK ? (size_t)(ss->size - off) : UX_LEGACY_CHUNK;
+    if (UX_LEGACY_OVERHEAD + n > cap)
+        return 0;
+    uint8_t *data = buf + 8;
+    if (s->cfg.files.read(s->cfg.files.ud, ss->handle, off, data, n) || ux_sha_init(s->sha) ||
+        ux_sha_update(s->sha, data, n) || ux_sha_final(s->sha, data + n)) {
+        end_session(s, ss, UXS_END_IO, now);
+        return 0;
+    }
+    ux_legacy_chunk_header(buf, i, (uint32_t)n);
+    ss->chunks_sent++;
+    ss->bytes_sent += n;
+    pace(ss, now, UX_LEGACY_OVERHEAD + n);
+    *to = ss->addr;
+    if (!pending(ss))
+        end_session(s, ss, UXS_END_CLOSED, now);
+    return UX_LEGACY_OVERHEAD + n;
 }
 
 static size_t send_chunk(struct ux_server *s, struct ux_session *ss, uint64_t now, uint8_t *buf,
@@ -324,10 +438,7 @@ static size_t send_chunk(struct ux_server *s, struct ux_session *ss, uint64_t no
     ux_encode_data_header(buf, ss->xid, e.seq, e.index, h, n);
     ss->chunks_sent++;
     ss->bytes_sent += n;
-    if (ss->rate_bps) {
-        uint64_t gap = (uint64_t)(UX_DATA_OVERHEAD + n) * 8 * 1000000 / ss->rate_bps;
-        ss->next_send_at = (ss->next_send_at > now ? ss->next_send_at : now) + gap;
-    }
+    pace(ss, now, UX_DATA_OVERHEAD + n);
     *to = ss->addr;
     return UX_DATA_OVERHEAD + n;
 }
@@ -350,10 +461,10 @@ size_t ux_server_output(struct ux_server *s, uint64_t now, uint8_t *buf, size_t 
     for (uint32_t k = 0; k < n; k++) {
         uint32_t i = ((uint32_t)s->rr + k) % n;
         struct ux_session *ss = &s->sessions[i];
-        if (!ss->used || !ss->q_len || ss->next_send_at > now)
+        if (!ss->used || !pending(ss) || ss->next_send_at > now)
             continue;
         s->rr = (int)(i + 1);
-        size_t len = send_chunk(s, ss, now, buf, cap, to);
+        size_t len = ss->legacy ? send_legacy_chunk(s, ss, now, buf, cap, to) : send_chunk(s, ss, now, buf, cap, to);
         if (len)
             return len;
     }
@@ -367,9 +478,9 @@ uint64_t ux_server_deadline(const struct ux_server *s)
         const struct ux_session *ss = &s->sessions[i];
         if (!ss->used)
             continue;
-        if (ss->last_rx + s->cfg.idle_us < d)
+        if (!ss->legacy && ss->last_rx + s->cfg.idle_us < d)
             d = ss->last_rx + s->cfg.idle_us;
-        if (ss->q_len && ss->next_send_at < d)
+        if (pending(ss) && ss->next_send_at < d)
             d = ss->next_send_at;
     }
     return d;

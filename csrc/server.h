@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "hash.h"
+#include "legacy.h"
 #include "wire.h"
 
 struct ux_file_info {
@@ -37,6 +38,8 @@ struct ux_server_cfg {
     uint32_t queue_cap;   /* chunks queued per session */
     uint64_t idle_us;     /* a session with no NEED this long ends */
     uint32_t corrupt_ppm; /* fault injection for tests: damage this share of chunks */
+    int legacy;           /* also answer the original tool's "get NAME" */
+    uint64_t legacy_bps;  /* pacing for legacy clients, which cannot ask for less */
     struct ux_provider files;
 };
 
@@ -61,6 +64,11 @@ struct ux_session {
     uint64_t started_at, last_rx;
     uint64_t bytes_sent;
     uint32_t chunks_sent, needs;
+    /* legacy sessions send every chunk once, in the order of a random
+     * permutation i -> (perm_a * i + perm_b) mod count, with no queue */
+    int legacy;
+    uint64_t perm_a, perm_b;
+    uint32_t perm_i;
 };
 
 enum ux_server_event_type { UXS_REQUEST, UXS_START, UXS_END };

@@ -78,6 +78,16 @@ int ux_sink_write(struct ux_sink *k, uint64_t off, const uint8_t *data, size_t l
     return 0;
 }
 
+int ux_sink_truncate(struct ux_sink *k, uint64_t size)
+{
+    if (size == k->size)
+        return 0;
+    if (ftruncate(k->fd, (off_t)size))
+        return errno;
+    k->size = size;
+    return 0;
+}
+
 static int hash_fd(int fd, uint64_t size, uint8_t out[UX_SHA256_LEN])
 {
     enum { BLOCK = 1 << 20 };

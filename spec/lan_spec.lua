@@ -154,6 +154,13 @@ describe("LAN test bed", function()
     assert.matches('"versions":2}', out, 1, true)
   end)
 
+  it("speaks the legacy protocol over real broadcast", function()
+    for i = 1, 2 do serve(i, "--legacy") end
+    local code, _, err = get("mid", "--legacy")
+    assert.are.equal(0, code, err)
+    assert.is_true(same(dir .. "/mid", dir .. "/out/mid"))
+  end)
+
   it("finishes, correct, under 5% random loss with 3 servers", function()
     lan("loss " .. TAG .. " 5")
     for i = 1, 3 do serve(i) end

@@ -9,6 +9,7 @@
 
 #include "client.h"
 #include "fileset.h"
+#include "legacy.h"
 #include "server.h"
 #include "wire.h"
 
@@ -68,6 +69,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     }
     ux_name_check((const char *)data, size);
+    {
+        const uint8_t *p, *h;
+        size_t n;
+        uint32_t count, idx;
+        uint8_t sha[32];
+        ux_legacy_parse_get(data, size, &p, &n);
+        ux_legacy_parse_except(data, size, &count, sha);
+        ux_legacy_parse_chunk(data, size, &idx, &p, &n, &h);
+    }
     char text[200];
     size_t tn = size < sizeof text - 1 ? size : sizeof text - 1;
     memcpy(text, data, tn);
@@ -81,7 +91,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ux_addr from;
     ux_addr_parse("10.0.0.2:4000", 0, &from);
     static struct ux_server s;
-    struct ux_server_cfg scfg = {.files = {stub_lookup, stub_current, stub_read, stub_name, NULL}};
+    struct ux_server_cfg scfg = {.files = {stub_lookup, stub_current, stub_read, stub_name, NULL},
+                                 .legacy = size & 1};
     if (ux_server_init(&s, &scfg))
         abort();
     ux_server_input(&s, 1, data, size, &from);
@@ -89,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ux_server_free(&s);
 
     static struct ux_client c;
-    struct ux_client_cfg ccfg = {.name = "f", .name_len = 1, .on_chunk = sink_chunk};
+    struct ux_client_cfg ccfg = {.name = "f", .name_len = 1, .on_chunk = sink_chunk, .legacy = size & 1};
     if (ux_client_init(&c, &ccfg, 0))
         abort();
     /* Let the packet's own xid count: the client accepts only its own. */
@@ -132,8 +143,8 @@ int main(int argc, char **argv)
         if (!strncmp(argv[i], "-max_total_time=", 16))
             seconds = atol(argv[i] + 16);
     }
-    static uint8_t seeds[4][300], pkt[400];
-    size_t seed_len[4];
+    static uint8_t seeds[6][1200], pkt[1300];
+    size_t seed_len[6];
     struct ux_msg m = {.type = UX_REQUEST, .xid = 42};
     m.u.request.chunk_size = 1360;
     m.u.request.name = (const uint8_t *)"file.bin";
@@ -151,10 +162,13 @@ int main(int argc, char **argv)
     seed_len[2] = ux_encode(&m, seeds[2], sizeof seeds[2]);
     uint8_t h[UX_HASH_LEN] = {0};
     seed_len[3] = ux_encode_data_header(seeds[3], 42, 1, 0, h, 100) + 100;
+    seed_len[4] = ux_legacy_encode_except(seeds[4], sizeof seeds[4], 3, h);
+    ux_legacy_chunk_header(seeds[5], 1, 1024);
+    seed_len[5] = UX_LEGACY_OVERHEAD + 1024;
     time_t end = time(NULL) + seconds;
     long i;
     for (i = 0; i < runs || (seconds && time(NULL) < end); i++) {
-        int s = (int)(rnd() % 4);
+        int s = (int)(rnd() % 6);
         size_t n = seed_len[s];
         memcpy(pkt, seeds[s], n);
         for (int k = (int)(rnd() % 4); k >= 0; k--) {

@@ -16,10 +16,11 @@ local code_exit = {
 
 local USAGE = [==[
 usage:
-  udpxfer serve [DIR] [--port N] [--bind ADDR] [--max-chunk N] [--quiet] [--json]
+  udpxfer serve [DIR] [--port N] [--bind ADDR] [--max-chunk N] [--legacy [--legacy-mbit R]]
+                [--quiet] [--json]
   udpxfer get NAME [--out DIR] [--port N] [--server HOST[:PORT]]...
                    [--broadcast ADDR|none]... [--timeout S] [--chunk-size N]
-                   [--sha256 HEX] [--quiet] [--json]
+                   [--sha256 HEX] [--legacy] [--quiet] [--json]
   udpxfer help | --version
 
 serve   make every regular file under DIR (default ./data) available on UDP
@@ -27,6 +28,8 @@ serve   make every regular file under DIR (default ./data) available on UDP
 get     find NAME by broadcast (255.255.255.255 and each interface's directed
         broadcast; --broadcast replaces them, --broadcast none disables them,
         --server adds unicast targets), fetch it, verify it, print its path
+--legacy  speak the original tool's protocol ("get NAME", 1 KiB chunks); off by
+          default for serve, as that protocol cannot be protected against spoofing
 -p is short for --port, -o for --out, -q for --quiet.
 
 exit codes: 0 ok, 1 failed, 2 usage, 3 not found / no server, 4 verification
@@ -40,12 +43,13 @@ local flags = {
   ["--server"] = "server", ["--broadcast"] = "broadcast", ["--timeout"] = "timeout",
   ["--chunk-size"] = "chunk_size", ["--max-chunk"] = "max_chunk", ["--sha256"] = "sha256",
   ["--idle-timeout"] = "idle_timeout", ["--corrupt-percent"] = "corrupt_percent",
+  ["--legacy-mbit"] = "legacy_mbit",
 }
 local switches = { ["--quiet"] = "quiet", ["-q"] = "quiet", ["--json"] = "json",
-  ["--version"] = "version", ["--help"] = "help", ["-h"] = "help" }
+  ["--version"] = "version", ["--help"] = "help", ["-h"] = "help", ["--legacy"] = "legacy" }
 local repeated = { server = true, broadcast = true }
 local numeric = { port = true, timeout = true, chunk_size = true, max_chunk = true, idle_timeout = true,
-  corrupt_percent = true }
+  corrupt_percent = true, legacy_mbit = true }
 
 --- Parse argv into (command or nil, positional args, options), or
 -- (nil, message) on a usage error.
@@ -104,6 +108,7 @@ local function serve(pos, opt, out, err)
   local srv, msg, code = udpxfer.serve {
     dir = dir, port = opt.port, bind = opt.bind, max_chunk = opt.max_chunk,
     idle_timeout = opt.idle_timeout, corrupt_percent = opt.corrupt_percent,
+    legacy = opt.legacy, legacy_mbit = opt.legacy_mbit,
     on_request = function(ev)
       ev.time = stamp()
       emit(opt, out, ev, ("%s request %s %q %s"):format(ev.time, ev.client, ev.name, ev.status))
@@ -138,7 +143,7 @@ local function get(pos, opt, out, err)
   local g, msg, code = udpxfer.get {
     name = name, out = opt.out or ".", port = opt.port, servers = opt.server, broadcast = bcast,
     timeout = opt.timeout, chunk_size = opt.chunk_size, sha256 = opt.sha256,
-    idle_timeout = opt.idle_timeout, progress_interval = opt.json and 0.5 or 0.1,
+    idle_timeout = opt.idle_timeout, legacy = opt.legacy, progress_interval = opt.json and 0.5 or 0.1,
     on_start = function(ev)
       emit(opt, out, ev, nil)
       if not opt.quiet and not opt.json then

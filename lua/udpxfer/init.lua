@@ -68,6 +68,7 @@ Get.__gc = Get.__close
 -- "."), `port`, `servers` (list of "host[:port]"), `broadcast` (list; nil for
 -- the defaults, false for none), `chunk_size`, `timeout` (discovery, s),
 -- `idle_timeout` (s), `sha256` (hex: the version to take), `window`,
+-- `legacy` (speak the original tool's protocol: "get NAME", 1 KiB chunks),
 -- `progress_interval` (s), and callbacks `on_offer`, `on_start`, `on_drop`,
 -- `on_progress`, `on_done`, `on_error`.
 -- Returns the transfer object, or nil, message, code.
@@ -81,6 +82,7 @@ function M.get(opts)
     name = opts.name, out = opts.out or ".", targets = targets,
     chunk_size = opts.chunk_size, discover_timeout = opts.timeout,
     idle_timeout = opts.idle_timeout, sha256 = opts.sha256, window = opts.window,
+    legacy = opts.legacy,
   }
   if not obj then return nil, msg, code end
   return setmetatable({
@@ -149,7 +151,9 @@ Serve.__gc = Serve.__close
 
 --- Serve every regular file under `dir`. Options: `dir` (default "./data"),
 -- `port` (default 10526; 0 picks one), `bind` (default "0.0.0.0"),
--- `max_chunk`, `idle_timeout`, `max_sessions`, `corrupt_percent` (fault
+-- `max_chunk`, `idle_timeout`, `max_sessions`, `legacy` (also answer the
+-- original tool's "get NAME"; it cannot be protected against spoofing, so it
+-- is off by default), `legacy_mbit` (its pacing, default 80), `corrupt_percent` (fault
 -- injection for tests: damage that share of chunks after hashing), callbacks `on_request`,
 -- `on_start`, `on_done`. Returns the server object, or nil, message, code.
 function M.serve(opts)
@@ -158,6 +162,7 @@ function M.serve(opts)
     dir = opts.dir or "./data", port = opts.port or M.DEFAULT_PORT, bind = opts.bind,
     max_chunk = opts.max_chunk, idle_timeout = opts.idle_timeout,
     max_sessions = opts.max_sessions, corrupt_percent = opts.corrupt_percent,
+    legacy = opts.legacy, legacy_mbit = opts.legacy_mbit,
   }
   if not obj then return nil, msg, code end
   return setmetatable({ obj = obj, opts = opts }, Serve)
