@@ -302,6 +302,18 @@ static void tick(struct ux_client *c, uint64_t now)
         fail(c, UXF_TIMEOUT, "every server stopped answering");
 }
 
+/* An offer was recorded in P: report it, and if the transfer is under way
+ * and it offers the chosen version, let it join. */
+static void offer_received(struct ux_client *c, struct ux_peer *p, uint64_t now)
+{
+    if (!c->first_offer_at)
+        c->first_offer_at = now;
+    push_event(c, UXE_OFFER, peer_id(c, p));
+    if (c->state == UXC_TRANSFER && !p->dropped && p->size == c->size &&
+        memcmp(p->sha256, c->sha256, UX_HASH_LEN) == 0 && activate(c, p, now))
+        fail(c, UXF_IO, "out of memory");
+}
+
 static void on_offer(struct ux_client *c, struct ux_peer *p, const struct ux_msg *m, uint64_t now)
 {
     if (m->u.offer.chunk_size != c->cfg.chunk_size || p->has_offer)
@@ -312,12 +324,7 @@ static void on_offer(struct ux_client *c, struct ux_peer *p, const struct ux_msg
     p->handle = m->u.offer.handle;
     memcpy(p->sha256, m->u.offer.sha256, UX_HASH_LEN);
     memcpy(p->cookie, m->u.offer.cookie, UX_COOKIE_LEN);
-    if (!c->first_offer_at)
-        c->first_offer_at = now;
-    push_event(c, UXE_OFFER, peer_id(c, p));
-    if (c->state == UXC_TRANSFER && !p->dropped && p->size == c->size &&
-        memcmp(p->sha256, c->sha256, UX_HASH_LEN) == 0 && activate(c, p, now))
-        fail(c, UXF_IO, "out of memory");
+    offer_received(c, p, now);
 }
 
 static void on_error(struct ux_client *c, struct ux_peer *p, const struct ux_msg *m, uint64_t now)
@@ -460,12 +467,7 @@ static void on_legacy_except(struct ux_client *c, struct ux_peer *p, uint32_t co
     p->size = (uint64_t)count * UX_LEGACY_CHUNK;
     p->chunk_size = UX_LEGACY_CHUNK;
     memcpy(p->sha256, sha, UX_HASH_LEN);
-    if (!c->first_offer_at)
-        c->first_offer_at = now;
-    push_event(c, UXE_OFFER, peer_id(c, p));
-    if (c->state == UXC_TRANSFER && !p->dropped && p->size == c->size &&
-        memcmp(p->sha256, c->sha256, UX_HASH_LEN) == 0 && activate(c, p, now))
-        fail(c, UXF_IO, "out of memory");
+    offer_received(c, p, now);
 }
 
 static void on_legacy_chunk(struct ux_client *c, struct ux_peer *p, const uint8_t *pkt, size_t len,
