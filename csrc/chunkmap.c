@@ -43,11 +43,6 @@ int ux_chunkmap_set(struct ux_chunkmap *m, uint32_t i)
     return 1;
 }
 
-int ux_chunkmap_is_requested(const struct ux_chunkmap *m, uint32_t i)
-{
-    return (m->requested[WORD(i)] & BIT(i)) != 0;
-}
-
 void ux_chunkmap_mark_requested(struct ux_chunkmap *m, uint32_t i)
 {
     m->requested[WORD(i)] |= BIT(i);

@@ -20,7 +20,6 @@ void ux_chunkmap_free(struct ux_chunkmap *m);
 int ux_chunkmap_has(const struct ux_chunkmap *m, uint32_t i);
 /* Marks chunk i received; returns 1 if it is new, 0 if a duplicate. */
 int ux_chunkmap_set(struct ux_chunkmap *m, uint32_t i);
-int ux_chunkmap_is_requested(const struct ux_chunkmap *m, uint32_t i);
 void ux_chunkmap_mark_requested(struct ux_chunkmap *m, uint32_t i);
 /* Chunk i's request was lost: it becomes free to ask for again. */
 void ux_chunkmap_unrequest(struct ux_chunkmap *m, uint32_t i);

@@ -329,7 +329,6 @@ static void on_offer(struct ux_client *c, struct ux_peer *p, const struct ux_msg
 
 static void on_error(struct ux_client *c, struct ux_peer *p, const struct ux_msg *m, uint64_t now)
 {
-    p->error = m->u.error.code;
     char msg[160];
     switch (m->u.error.code) {
     case UX_E_REFUSED:

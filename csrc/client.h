@@ -67,7 +67,6 @@ struct ux_peer {
     int has_offer;
     int active;        /* offers the chosen version and is alive */
     int dropped;       /* 1 = silent, 2 = sent bad chunks, 3 = stale */
-    uint16_t error;    /* last ERROR code from it */
     uint64_t size;
     uint32_t chunk_size;
     uint32_t handle;

@@ -81,22 +81,6 @@ static int same_file(const struct ux_entry *e, const struct stat *st)
            e->mtime_ns == ns(st->st_mtim) && e->ctime_ns == ns(st->st_ctim);
 }
 
-static int hash_file(struct ux_fileset *fs, int fd, uint64_t size, uint8_t out[UX_HASH_LEN])
-{
-    enum { BLOCK = 1 << 20 };
-    uint8_t *buf = malloc(BLOCK);
-    int rc = buf && ux_sha_init(fs->sha) == 0 ? 0 : -1;
-    for (uint64_t off = 0; rc == 0 && off < size;) {
-        ssize_t n = pread(fd, buf, BLOCK, (off_t)off);
-        if (n <= 0 || ux_sha_update(fs->sha, buf, (size_t)n))
-            rc = -1;
-        else
-            off += (uint64_t)n;
-    }
-    free(buf);
-    fs->hashes_computed++;
-    return rc ? rc : ux_sha_final(fs->sha, out);
-}
 
 static struct ux_entry *find_entry(struct ux_fileset *fs, const char *name, size_t len)
 {
@@ -171,7 +155,8 @@ static int fs_lookup(void *ud, const char *name, size_t len, struct ux_file_info
     e->mtime_ns = ns(st.st_mtim);
     e->ctime_ns = ns(st.st_ctim);
     e->generation = ++fs->generations;
-    if (hash_file(fs, fd, e->size, e->sha256)) {
+    fs->hashes_computed++;
+    if (ux_sha_fd(fs->sha, fd, e->size, e->sha256)) {
         close(e->fd);
         e->fd = -1;
         return UX_E_IO;

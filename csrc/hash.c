@@ -1,6 +1,9 @@
 #include "hash.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -65,6 +68,33 @@ int ux_chunk_hash(struct ux_sha *s, uint32_t index, const uint8_t *data, size_t 
     if (ux_sha_init(s) || ux_sha_update(s, be, 4) || ux_sha_update(s, data, len))
         return -1;
     return ux_sha_final(s, out);
+}
+
+int ux_sha_fd(struct ux_sha *s, int fd, uint64_t size, uint8_t out[UX_SHA256_LEN])
+{
+    enum { BLOCK = 1 << 20 };
+    uint8_t *buf = malloc(BLOCK);
+    int rc = buf && ux_sha_init(s) == 0 ? 0 : ENOMEM;
+    for (uint64_t off = 0; rc == 0 && off < size;) {
+        size_t want = size - off < BLOCK ? (size_t)(size - off) : BLOCK;
+        ssize_t n = pread(fd, buf, want, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            rc = errno;
+        else if (n == 0 && size != UINT64_MAX)
+            rc = EIO; /* shorter than it should be */
+        else if (n == 0)
+            break;
+        else if (ux_sha_update(s, buf, (size_t)n))
+            rc = EIO;
+        else
+            off += (uint64_t)n;
+    }
+    free(buf);
+    if (rc == 0 && ux_sha_final(s, out))
+        rc = EIO;
+    return rc;
 }
 
 int ux_hmac(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t msglen,

@@ -20,6 +20,10 @@ int ux_sha_final(struct ux_sha *s, uint8_t out[UX_SHA256_LEN]);
 int ux_chunk_hash(struct ux_sha *s, uint32_t index, const uint8_t *data, size_t len,
                   uint8_t out[UX_SHA256_LEN]);
 
+/* SHA-256 of SIZE bytes of FD read with pread (UINT64_MAX: up to end of
+ * file). Returns 0 or an errno value (EIO if the file is shorter). */
+int ux_sha_fd(struct ux_sha *s, int fd, uint64_t size, uint8_t out[UX_SHA256_LEN]);
+
 /* HMAC-SHA256 truncated to outlen bytes. */
 int ux_hmac(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t msglen,
             uint8_t *out, size_t outlen);

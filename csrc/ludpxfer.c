@@ -3,6 +3,7 @@
  * they run outside any C frame and may yield. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -723,23 +724,17 @@ static int l_sha256(lua_State *L)
 
 static int l_sha256_file(lua_State *L)
 {
-    const char *path = luaL_checkstring(L, 1);
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd = open(luaL_checkstring(L, 1), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return push_fail(L, strerror(errno), "io");
     struct ux_sha *sha = ux_sha_new();
-    static uint8_t buf[1 << 16];
     uint8_t h[UX_HASH_LEN];
     char hex[2 * UX_HASH_LEN + 1];
-    size_t n;
-    int bad = !sha || ux_sha_init(sha);
-    while (!bad && (n = fread(buf, 1, sizeof buf, f)) > 0)
-        bad = ux_sha_update(sha, buf, n);
-    bad = bad || ferror(f) || ux_sha_final(sha, h);
-    fclose(f);
+    int err = sha ? ux_sha_fd(sha, fd, UINT64_MAX, h) : ENOMEM;
     ux_sha_free(sha);
-    if (bad)
-        return push_fail(L, "read error", "io");
+    close(fd);
+    if (err)
+        return push_fail(L, strerror(err), "io");
     ux_hex(h, UX_HASH_LEN, hex);
     lua_pushstring(L, hex);
     return 1;

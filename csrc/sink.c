@@ -88,30 +88,13 @@ int ux_sink_truncate(struct ux_sink *k, uint64_t size)
     return 0;
 }
 
-static int hash_fd(int fd, uint64_t size, uint8_t out[UX_SHA256_LEN])
-{
-    enum { BLOCK = 1 << 20 };
-    struct ux_sha *sha = ux_sha_new();
-    uint8_t *buf = malloc(BLOCK);
-    int rc = sha && buf && ux_sha_init(sha) == 0 ? 0 : ENOMEM;
-    for (uint64_t off = 0; rc == 0 && off < size;) {
-        ssize_t n = pread(fd, buf, BLOCK, (off_t)off);
-        if (n <= 0 || ux_sha_update(sha, buf, (size_t)n))
-            rc = n < 0 ? errno : EIO;
-        else
-            off += (uint64_t)n;
-    }
-    if (rc == 0 && ux_sha_final(sha, out))
-        rc = EIO;
-    free(buf);
-    ux_sha_free(sha);
-    return rc;
-}
 
 int ux_sink_commit(struct ux_sink *k, const uint8_t sha256[UX_SHA256_LEN], const char **why)
 {
     uint8_t got[UX_SHA256_LEN];
-    int err = hash_fd(k->fd, k->size, got);
+    struct ux_sha *sha = ux_sha_new();
+    int err = sha ? ux_sha_fd(sha, k->fd, k->size, got) : ENOMEM;
+    ux_sha_free(sha);
     if (err) {
         *why = "cannot read back the received file";
     } else if (!ux_equal(got, sha256, UX_SHA256_LEN)) {

@@ -41,8 +41,6 @@ function H.read(path)
   return d
 end
 
-function H.exists(path) return H.read(path) ~= nil end
-
 --- Deterministic pseudo-random bytes (seeded), for simulated files.
 function H.bytes(n, seed)
   local rng = seed or 12345
