@@ -70,6 +70,19 @@ int ux_chunk_hash(struct ux_sha *s, uint32_t index, const uint8_t *data, size_t 
     return ux_sha_final(s, out);
 }
 
+int ux_segment_hash(struct ux_sha *s, uint64_t conn, uint64_t off, const uint8_t *data,
+                    size_t len, uint8_t out[UX_SHA256_LEN])
+{
+    uint8_t be[16];
+    for (int i = 0; i < 8; i++) {
+        be[i] = (uint8_t)(conn >> (56 - 8 * i));
+        be[8 + i] = (uint8_t)(off >> (56 - 8 * i));
+    }
+    if (ux_sha_init(s) || ux_sha_update(s, be, 16) || ux_sha_update(s, data, len))
+        return -1;
+    return ux_sha_final(s, out);
+}
+
 int ux_sha_fd(struct ux_sha *s, int fd, uint64_t size, uint8_t out[UX_SHA256_LEN])
 {
     enum { BLOCK = 1 << 20 };

@@ -20,6 +20,11 @@ int ux_sha_final(struct ux_sha *s, uint8_t out[UX_SHA256_LEN]);
 int ux_chunk_hash(struct ux_sha *s, uint32_t index, const uint8_t *data, size_t len,
                   uint8_t out[UX_SHA256_LEN]);
 
+/* SHA-256 of a stream segment, bound to its connection and offset:
+ * H(be64(conn) || be64(offset) || data). */
+int ux_segment_hash(struct ux_sha *s, uint64_t conn, uint64_t off, const uint8_t *data,
+                    size_t len, uint8_t out[UX_SHA256_LEN]);
+
 /* SHA-256 of SIZE bytes of FD read with pread (UINT64_MAX: up to end of
  * file). Returns 0 or an errno value (EIO if the file is shorter). */
 int ux_sha_fd(struct ux_sha *s, int fd, uint64_t size, uint8_t out[UX_SHA256_LEN]);

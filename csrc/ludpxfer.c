@@ -15,6 +15,7 @@
 #include <lua.h>
 
 #include "client.h"
+#include "lbind.h"
 #include "fileset.h"
 #include "hash.h"
 #include "net.h"
@@ -27,14 +28,14 @@
 
 __attribute__((visibility("default"))) int luaopen_udpxfer_core(lua_State *L);
 
-static uint64_t mono_us(void)
+uint64_t mono_us(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
 }
 
-static int push_fail(lua_State *L, const char *msg, const char *code)
+int push_fail(lua_State *L, const char *msg, const char *code)
 {
     lua_pushnil(L);
     lua_pushstring(L, msg);
@@ -42,19 +43,19 @@ static int push_fail(lua_State *L, const char *msg, const char *code)
     return 3;
 }
 
-static void set_str(lua_State *L, const char *k, const char *v) { lua_pushstring(L, v); lua_setfield(L, -2, k); }
-static void set_num(lua_State *L, const char *k, double v) { lua_pushnumber(L, v); lua_setfield(L, -2, k); }
-static void set_int(lua_State *L, const char *k, lua_Integer v) { lua_pushinteger(L, v); lua_setfield(L, -2, k); }
-static void set_bool(lua_State *L, const char *k, int v) { lua_pushboolean(L, v); lua_setfield(L, -2, k); }
+void set_str(lua_State *L, const char *k, const char *v) { lua_pushstring(L, v); lua_setfield(L, -2, k); }
+void set_num(lua_State *L, const char *k, double v) { lua_pushnumber(L, v); lua_setfield(L, -2, k); }
+void set_int(lua_State *L, const char *k, lua_Integer v) { lua_pushinteger(L, v); lua_setfield(L, -2, k); }
+void set_bool(lua_State *L, const char *k, int v) { lua_pushboolean(L, v); lua_setfield(L, -2, k); }
 
-static void set_addr(lua_State *L, const char *k, const struct ux_addr *a)
+void set_addr(lua_State *L, const char *k, const struct ux_addr *a)
 {
     char s[80];
     ux_addr_format(a, s, sizeof s);
     set_str(L, k, s);
 }
 
-static void set_hex(lua_State *L, const char *k, const uint8_t *h)
+void set_hex(lua_State *L, const char *k, const uint8_t *h)
 {
     char s[2 * UX_HASH_LEN + 1];
     ux_hex(h, UX_HASH_LEN, s);
@@ -63,7 +64,7 @@ static void set_hex(lua_State *L, const char *k, const uint8_t *h)
 
 /* ---- option helpers: wrong types are programmer errors and raise ---- */
 
-static const char *opt_str(lua_State *L, const char *k, const char *def, size_t *len)
+const char *opt_str(lua_State *L, const char *k, const char *def, size_t *len)
 {
     lua_getfield(L, 1, k);
     const char *s = lua_isnil(L, -1) ? def : luaL_checklstring(L, -1, len);
@@ -73,7 +74,7 @@ static const char *opt_str(lua_State *L, const char *k, const char *def, size_t 
     return s;
 }
 
-static lua_Number opt_num(lua_State *L, const char *k, lua_Number def)
+lua_Number opt_num(lua_State *L, const char *k, lua_Number def)
 {
     lua_getfield(L, 1, k);
     lua_Number v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
@@ -81,7 +82,7 @@ static lua_Number opt_num(lua_State *L, const char *k, lua_Number def)
     return v;
 }
 
-static int opt_bool(lua_State *L, const char *k)
+int opt_bool(lua_State *L, const char *k)
 {
     lua_getfield(L, 1, k);
     int v = lua_toboolean(L, -1);
@@ -104,11 +105,9 @@ static int parse_hex(const char *s, size_t n, uint8_t *out, size_t outlen)
 
 /* ---- the socket pump shared by client and server ---- */
 
-typedef void (*input_fn)(void *eng, uint64_t now, const uint8_t *pkt, size_t len, const struct ux_addr *from);
-typedef size_t (*output_fn)(void *eng, uint64_t now, uint8_t *buf, size_t cap, struct ux_addr *to);
 
 /* Receive, feed, send, a bounded number of rounds so step() returns often. */
-static void pump(struct ux_io *io, void *eng, input_fn in, output_fn out)
+void pump(struct ux_io *io, void *eng, input_fn in, output_fn out)
 {
     if (!ux_io_flush(io))
         return;
@@ -134,7 +133,7 @@ static void pump(struct ux_io *io, void *eng, input_fn in, output_fn out)
     }
 }
 
-static int push_timeout(lua_State *L, const struct ux_io *io, uint64_t deadline)
+int push_timeout(lua_State *L, const struct ux_io *io, uint64_t deadline)
 {
     if (io->spend > 0 || deadline == 0) {
         lua_pushnumber(L, 0);
@@ -147,9 +146,10 @@ static int push_timeout(lua_State *L, const struct ux_io *io, uint64_t deadline)
     return 1;
 }
 
-static uint64_t sim_now(lua_State *L, int idx) { return (uint64_t)(luaL_checknumber(L, idx) * 1e6); }
+/* Rounded: a deadline handed out as seconds must come back as the same microsecond. */
+uint64_t sim_now(lua_State *L, int idx) { return (uint64_t)(luaL_checknumber(L, idx) * 1e6 + 0.5); }
 
-static void check_addr_arg(lua_State *L, int idx, struct ux_addr *a)
+void check_addr_arg(lua_State *L, int idx, struct ux_addr *a)
 {
     if (ux_addr_parse(luaL_checkstring(L, idx), 0, a))
         luaL_argerror(L, idx, "address as \"ip:port\" expected");
@@ -157,7 +157,7 @@ static void check_addr_arg(lua_State *L, int idx, struct ux_addr *a)
 
 /* input(packet, "ip:port", now) and output(now) -> packet, "ip:port": drive
  * an engine by hand (a simulated link in the specs), no socket involved. */
-static int sim_input(lua_State *L, void *eng, input_fn in)
+int sim_input(lua_State *L, void *eng, input_fn in)
 {
     size_t n;
     const char *pkt = luaL_checklstring(L, 2, &n);
@@ -167,7 +167,7 @@ static int sim_input(lua_State *L, void *eng, input_fn in)
     return 0;
 }
 
-static int sim_output(lua_State *L, void *eng, output_fn out)
+int sim_output(lua_State *L, void *eng, output_fn out)
 {
     static uint8_t buf[UX_DATA_OVERHEAD + UX_MAX_CHUNK + UX_TAG_LEN];
     struct ux_addr to;
@@ -429,7 +429,7 @@ static int lc_output(lua_State *L) { return sim_output(L, &check_client(L)->eng,
 
 
 
-static int push_deadline(lua_State *L, uint64_t d)
+int push_deadline(lua_State *L, uint64_t d)
 {
     if (d == UINT64_MAX)
         lua_pushnil(L);
@@ -779,7 +779,7 @@ static int l_name_ok(lua_State *L)
     return 1;
 }
 
-static void new_class(lua_State *L, const char *mt, const luaL_Reg *methods, lua_CFunction close)
+void new_class(lua_State *L, const char *mt, const luaL_Reg *methods, lua_CFunction close)
 {
     luaL_newmetatable(L, mt);
     lua_newtable(L);
@@ -811,6 +811,7 @@ int luaopen_udpxfer_core(lua_State *L)
     new_class(L, CLIENT_MT, client_methods, lc_close);
     new_class(L, SERVER_MT, server_methods, ls_close);
     luaL_newlib(L, funcs);
+    ux_lua_stream_open(L);
     lua_pushinteger(L, UX_DEFAULT_CHUNK);
     lua_setfield(L, -2, "DEFAULT_CHUNK");
     lua_pushinteger(L, 10526);

@@ -36,6 +36,16 @@ size_t ux_encode_data_header(uint8_t *buf, uint64_t xid, uint32_t seq, uint32_t 
     return UX_DATA_OVERHEAD;
 }
 
+size_t ux_encode_sdata_header(uint8_t *buf, uint64_t xid, uint32_t txseq, uint64_t off,
+                              const uint8_t hash[UX_HASH_LEN], size_t len)
+{
+    put_header(buf, UX_S_DATA, 0, xid, 12 + UX_HASH_LEN + len);
+    put32(buf + UX_HDR_LEN, txseq);
+    put64(buf + UX_HDR_LEN + 4, off);
+    memcpy(buf + UX_HDR_LEN + 12, hash, UX_HASH_LEN);
+    return UX_SDATA_OVERHEAD;
+}
+
 /* Body encoders write at b and return the body length, or 0 if over cap. */
 static size_t enc_request(const struct ux_msg *m, uint8_t *b, size_t cap)
 {
@@ -101,6 +111,53 @@ static size_t enc_close(const struct ux_msg *m, uint8_t *b, size_t cap)
     return 2;
 }
 
+static size_t enc_sopen(const struct ux_msg *m, uint8_t *b, size_t cap)
+{
+    size_t n = UX_OPEN_MIN - UX_HDR_LEN;
+    if (cap < n)
+        return 0;
+    memset(b, 0, n);
+    put16(b, m->u.sopen.mss);
+    return n;
+}
+
+static size_t enc_saccept(const struct ux_msg *m, uint8_t *b, size_t cap)
+{
+    if (cap < 10)
+        return 0;
+    put16(b, m->u.saccept.mss);
+    put32(b + 2, m->u.saccept.window);
+    put32(b + 6, m->u.saccept.idle_ms);
+    return 10;
+}
+
+static size_t enc_sack(const struct ux_msg *m, uint8_t *b, size_t cap)
+{
+    size_t n = 18 + 16 * (size_t)m->u.sack.nsack;
+    if (n > cap || m->u.sack.nsack > UX_MAX_SACK)
+        return 0;
+    put64(b, m->u.sack.cum);
+    put32(b + 8, m->u.sack.window);
+    put32(b + 12, m->u.sack.echo);
+    b[16] = m->u.sack.flags;
+    b[17] = m->u.sack.nsack;
+    for (unsigned i = 0; i < m->u.sack.nsack; i++) {
+        put64(b + 18 + 16 * i, m->u.sack.sack[i].start);
+        put64(b + 26 + 16 * i, m->u.sack.sack[i].end);
+    }
+    return n;
+}
+
+static size_t enc_sfin(const struct ux_msg *m, uint8_t *b, size_t cap)
+{
+    if (cap < 12 + UX_HASH_LEN)
+        return 0;
+    put32(b, m->u.sfin.txseq);
+    put64(b + 4, m->u.sfin.length);
+    memcpy(b + 12, m->u.sfin.sha256, UX_HASH_LEN);
+    return 12 + UX_HASH_LEN;
+}
+
 size_t ux_encode(const struct ux_msg *m, uint8_t *buf, size_t cap)
 {
     size_t body;
@@ -115,8 +172,13 @@ size_t ux_encode(const struct ux_msg *m, uint8_t *buf, size_t cap)
     case UX_OFFER: body = enc_offer(m, b, bcap); break;
     case UX_ERROR: body = enc_error(m, b, bcap); break;
     case UX_NEED: body = enc_need(m, b, bcap); break;
-    case UX_CLOSE: body = enc_close(m, b, bcap); break;
-    default: return 0; /* DATA goes through ux_encode_data_header */
+    case UX_CLOSE:
+    case UX_S_CLOSE: body = enc_close(m, b, bcap); break;
+    case UX_S_OPEN: body = enc_sopen(m, b, bcap); break;
+    case UX_S_ACCEPT: body = enc_saccept(m, b, bcap); break;
+    case UX_S_ACK: body = enc_sack(m, b, bcap); break;
+    case UX_S_FIN: body = enc_sfin(m, b, bcap); break;
+    default: return 0; /* DATA and S_DATA go through their header encoders */
     }
     if (body == 0)
         return 0;
@@ -206,6 +268,73 @@ static int dec_close(const uint8_t *b, size_t n, struct ux_msg *m)
     return 0;
 }
 
+static int dec_sopen(const uint8_t *b, size_t n, struct ux_msg *m)
+{
+    if (n < UX_OPEN_MIN - UX_HDR_LEN)
+        return -1; /* unpadded: could be used to amplify */
+    m->u.sopen.mss = get16(b);
+    return 0;
+}
+
+static int dec_saccept(const uint8_t *b, size_t n, struct ux_msg *m)
+{
+    if (n != 10)
+        return -1;
+    m->u.saccept.mss = get16(b);
+    m->u.saccept.window = get32(b + 2);
+    m->u.saccept.idle_ms = get32(b + 6);
+    return 0;
+}
+
+static int dec_sdata(const uint8_t *b, size_t n, struct ux_msg *m)
+{
+    if (n < 12 + UX_HASH_LEN)
+        return -1;
+    m->u.sdata.txseq = get32(b);
+    m->u.sdata.off = get64(b + 4);
+    m->u.sdata.hash = b + 12;
+    m->u.sdata.data = b + 12 + UX_HASH_LEN;
+    m->u.sdata.len = n - 12 - UX_HASH_LEN;
+    if (m->u.sdata.off > UINT64_MAX / 2)
+        return -1; /* offsets stay far from overflow */
+    return 0;
+}
+
+/* SACK spans must be non-empty, ascending, disjoint and above cum. */
+static int dec_sack(const uint8_t *b, size_t n, struct ux_msg *m)
+{
+    if (n < 18)
+        return -1;
+    m->u.sack.cum = get64(b);
+    m->u.sack.window = get32(b + 8);
+    m->u.sack.echo = get32(b + 12);
+    m->u.sack.flags = b[16];
+    m->u.sack.nsack = b[17];
+    if (m->u.sack.nsack > UX_MAX_SACK || n != 18 + 16 * (size_t)m->u.sack.nsack ||
+        m->u.sack.cum > UINT64_MAX / 2 || (m->u.sack.flags & ~UX_SACK_FIN))
+        return -1;
+    uint64_t floor = m->u.sack.cum;
+    for (unsigned i = 0; i < m->u.sack.nsack; i++) {
+        struct ux_span *s = &m->u.sack.sack[i];
+        s->start = get64(b + 18 + 16 * i);
+        s->end = get64(b + 26 + 16 * i);
+        if (s->start <= floor || s->end <= s->start || s->end > UINT64_MAX / 2)
+            return -1;
+        floor = s->end;
+    }
+    return 0;
+}
+
+static int dec_sfin(const uint8_t *b, size_t n, struct ux_msg *m)
+{
+    if (n != 12 + UX_HASH_LEN)
+        return -1;
+    m->u.sfin.txseq = get32(b);
+    m->u.sfin.length = get64(b + 4);
+    memcpy(m->u.sfin.sha256, b + 12, UX_HASH_LEN);
+    return m->u.sfin.length > UINT64_MAX / 2 ? -1 : 0;
+}
+
 int ux_decode(const uint8_t *buf, size_t len, struct ux_msg *m)
 {
     if (len < UX_HDR_LEN || buf[0] != UX_MAGIC0 || buf[1] != UX_MAGIC1 || buf[2] != UX_VERSION)
@@ -226,7 +355,13 @@ int ux_decode(const uint8_t *buf, size_t len, struct ux_msg *m)
     case UX_ERROR: return dec_error(b, body, m);
     case UX_NEED: return dec_need(b, body, m);
     case UX_DATA: return dec_data(b, body, m);
-    case UX_CLOSE: return dec_close(b, body, m);
+    case UX_CLOSE:
+    case UX_S_CLOSE: return dec_close(b, body, m);
+    case UX_S_OPEN: return dec_sopen(b, body, m);
+    case UX_S_ACCEPT: return dec_saccept(b, body, m);
+    case UX_S_DATA: return dec_sdata(b, body, m);
+    case UX_S_ACK: return dec_sack(b, body, m);
+    case UX_S_FIN: return dec_sfin(b, body, m);
     default: return -1;
     }
 }

@@ -21,6 +21,9 @@
 #define UX_MAX_NAME 1024
 #define UX_REQUEST_MIN 256     /* requests are padded: replies stay under 3x */
 #define UX_MAX_RANGES 160
+#define UX_SDATA_OVERHEAD (UX_HDR_LEN + 12 + UX_HASH_LEN)
+#define UX_MAX_SACK 32
+#define UX_OPEN_MIN 256        /* OPEN is padded like REQUEST: no reply outgrows it */
 
 enum ux_type {
     UX_REQUEST = 1, /* client -> server: who has NAME? */
@@ -28,8 +31,18 @@ enum ux_type {
     UX_ERROR = 3,   /* server -> client: code and text */
     UX_NEED = 4,    /* client -> server: send these chunk ranges */
     UX_DATA = 5,    /* server -> client: one chunk */
-    UX_CLOSE = 6    /* client -> server: transfer over */
+    UX_CLOSE = 6,   /* client -> server: transfer over */
+    /* stream mode (stream.h): sender -> receiver unless noted */
+    UX_S_OPEN = 7,   /* connect, proposing the connection id (xid) */
+    UX_S_ACCEPT = 8, /* receiver -> sender: connection id agreed */
+    UX_S_DATA = 9,   /* bytes at a stream offset */
+    UX_S_ACK = 10,   /* receiver -> sender: cumulative ack, window, SACK */
+    UX_S_FIN = 11,   /* end of stream: length and SHA-256 of every byte */
+    UX_S_CLOSE = 12  /* either way: connection over, with a reason */
 };
+
+enum ux_sclose_reason { UX_SC_OK = 0, UX_SC_ABORT = 1, UX_SC_CORRUPT = 2, UX_SC_BUSY = 3 };
+#define UX_SACK_FIN 0x01 /* ACK flag: every byte written and the stream hash checked */
 
 enum ux_errcode {
     UX_E_NOTFOUND = 1,
@@ -42,6 +55,10 @@ enum ux_errcode {
 struct ux_range {
     uint32_t first;
     uint32_t count;
+};
+
+struct ux_span {
+    uint64_t start, end; /* [start, end) of stream bytes */
 };
 
 struct ux_msg {
@@ -85,7 +102,35 @@ struct ux_msg {
         } data;
         struct {
             uint16_t reason;
-        } close;
+        } close; /* UX_CLOSE and UX_S_CLOSE */
+        struct {
+            uint16_t mss;
+        } sopen;
+        struct {
+            uint16_t mss;
+            uint32_t window;
+            uint32_t idle_ms;
+        } saccept;
+        struct {
+            uint32_t txseq;
+            uint64_t off;
+            const uint8_t *hash;
+            const uint8_t *data;
+            size_t len;
+        } sdata;
+        struct {
+            uint64_t cum;    /* every byte below is received */
+            uint32_t window; /* bytes beyond cum the receiver can take */
+            uint32_t echo;   /* txseq of the latest datagram received */
+            uint8_t flags;
+            uint8_t nsack;
+            struct ux_span sack[UX_MAX_SACK];
+        } sack;
+        struct {
+            uint32_t txseq;
+            uint64_t length;
+            uint8_t sha256[UX_HASH_LEN];
+        } sfin;
     } u;
 };
 
@@ -101,6 +146,10 @@ size_t ux_encode(const struct ux_msg *m, uint8_t *buf, size_t cap);
  * and returns a pointer where len bytes of chunk data go. */
 size_t ux_encode_data_header(uint8_t *buf, uint64_t xid, uint32_t seq, uint32_t index,
                              const uint8_t hash[UX_HASH_LEN], size_t len);
+
+/* S_DATA likewise: header in place, then len bytes of stream data. */
+size_t ux_encode_sdata_header(uint8_t *buf, uint64_t xid, uint32_t txseq, uint64_t off,
+                              const uint8_t hash[UX_HASH_LEN], size_t len);
 
 /* Chunk count of a file: ceil(size / chunk_size); an empty file has 0. */
 uint64_t ux_chunk_count(uint64_t size, uint32_t chunk_size);

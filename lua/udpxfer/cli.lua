@@ -11,7 +11,8 @@ M.EXIT = { ok = 0, failed = 1, usage = 2, notfound = 3, corrupt = 4, io = 5 }
 local code_exit = {
   noserver = M.EXIT.notfound, notfound = M.EXIT.notfound, refused = M.EXIT.notfound,
   version = M.EXIT.notfound, corrupt = M.EXIT.corrupt, stale = M.EXIT.corrupt,
-  io = M.EXIT.io, usage = M.EXIT.usage,
+  io = M.EXIT.io, usage = M.EXIT.usage, timeout = M.EXIT.notfound, broken = M.EXIT.failed,
+  busy = M.EXIT.failed,
 }
 
 local USAGE = [==[
@@ -21,6 +22,8 @@ usage:
   udpxfer get NAME [--out DIR] [--port N] [--server HOST[:PORT]]...
                    [--broadcast ADDR|none]... [--timeout S] [--chunk-size N]
                    [--sha256 HEX] [--legacy] [--quiet] [--json]
+  udpxfer recv [--port N] [--bind ADDR] [--timeout S] [--idle-timeout S] [-v] [-q] > OUT
+  udpxfer send HOST[:PORT] [--port N] [--timeout S] [--idle-timeout S] [-v] [-q] < IN
   udpxfer help | --version
 
 serve   make every regular file under DIR (default ./data) available on UDP
@@ -28,12 +31,17 @@ serve   make every regular file under DIR (default ./data) available on UDP
 get     find NAME by broadcast (255.255.255.255 and each interface's directed
         broadcast; --broadcast replaces them, --broadcast none disables them,
         --server adds unicast targets), fetch it, verify it, print its path
+recv    receive one byte stream on UDP port 10527 and write it to stdout;
+        exits 0 once every byte is written and the stream's SHA-256 matched
+send    send stdin to a receiver as a stream; exits 0 once the receiver has
+        written and verified every byte
+-v      log every datagram (SEND/RECV/DROP) to stderr
 --legacy  speak the original tool's protocol ("get NAME", 1 KiB chunks); off by
           default for serve, as that protocol cannot be protected against spoofing
 -p is short for --port, -o for --out, -q for --quiet.
 
-exit codes: 0 ok, 1 failed, 2 usage, 3 not found / no server, 4 verification
-failed, 5 local I/O error
+exit codes: 0 ok, 1 failed (a broken stream), 2 usage, 3 not found / no server
+or no receiver, 4 verification failed, 5 local I/O error
 ]==]
 
 M.VERSION = "0.1.0"
@@ -46,7 +54,8 @@ local flags = {
   ["--legacy-mbit"] = "legacy_mbit",
 }
 local switches = { ["--quiet"] = "quiet", ["-q"] = "quiet", ["--json"] = "json",
-  ["--version"] = "version", ["--help"] = "help", ["-h"] = "help", ["--legacy"] = "legacy" }
+  ["--version"] = "version", ["--help"] = "help", ["-h"] = "help", ["--legacy"] = "legacy",
+  ["-v"] = "verbose", ["--verbose"] = "verbose" }
 local repeated = { server = true, broadcast = true }
 local numeric = { port = true, timeout = true, chunk_size = true, max_chunk = true, idle_timeout = true,
   corrupt_percent = true, legacy_mbit = true }
@@ -190,6 +199,58 @@ local function get(pos, opt, out, err)
   return M.EXIT.ok
 end
 
+local function stream_opts(opt, err)
+  return {
+    port = opt.port, bind = opt.bind, timeout = opt.timeout, idle_timeout = opt.idle_timeout,
+    on_log = opt.verbose and function(line) err:write(line, "\n") end or nil,
+    on_connect = function(ev)
+      if not opt.quiet then err:write(("connected to %s (stream %s)\n"):format(ev.peer, ev.id)) end
+    end,
+  }
+end
+
+local function stream_end(s, opt, err, verb)
+  local res, emsg, ecode = s:run()
+  local st = s:stats()
+  s:close()
+  if not res then
+    err:write(("udpxfer: %s\n"):format(emsg))
+    return code_exit[ecode] or M.EXIT.failed
+  end
+  if not opt.quiet then
+    local rate = res.elapsed > 0 and res.bytes / res.elapsed or 0
+    err:write(("%s %s in %.2fs (%s/s), sha256 %s%s\n"):format(verb, progress.bytes(res.bytes), res.elapsed,
+      progress.bytes(rate), res.sha256,
+      st.sent_bytes > 0 and (", %.1f%% retransmitted"):format(100 * st.retransmitted_bytes / st.sent_bytes) or ""))
+  end
+  return M.EXIT.ok
+end
+
+local function recv(pos, opt, _, err)
+  if #pos > 0 then return M.EXIT.usage, "recv takes no arguments (the stream goes to stdout)" end
+  local o = stream_opts(opt, err)
+  o.fd = 1
+  local r, msg, code = udpxfer.recv(o)
+  if not r then
+    err:write("udpxfer: ", msg, "\n")
+    return code_exit[code] or M.EXIT.failed
+  end
+  if not opt.quiet then err:write(("receiving on UDP port %d\n"):format(r:port())) end
+  return stream_end(r, opt, err, "received")
+end
+
+local function send(pos, opt, _, err)
+  if #pos ~= 1 then return M.EXIT.usage, "send takes exactly one HOST[:PORT]" end
+  local o = stream_opts(opt, err)
+  o.host, o.fd = pos[1], 0
+  local s, msg, code = udpxfer.send(o)
+  if not s then
+    err:write("udpxfer: ", msg, "\n")
+    return code_exit[code] or M.EXIT.failed
+  end
+  return stream_end(s, opt, err, "sent")
+end
+
 --- Run the CLI. `argv` is a list of strings; `out`/`err` default to
 -- io.stdout/io.stderr. Returns the exit code.
 function M.main(argv, out, err)
@@ -209,7 +270,7 @@ function M.main(argv, out, err)
     out:write("udpxfer ", M.VERSION, "\n")
     return M.EXIT.ok
   end
-  local run = ({ serve = serve, server = serve, get = get })[cmd]
+  local run = ({ serve = serve, server = serve, get = get, send = send, recv = recv })[cmd]
   if not run then
     err:write("udpxfer: unknown command ", cmd, "\n", USAGE)
     return M.EXIT.usage

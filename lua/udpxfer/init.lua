@@ -191,4 +191,143 @@ function Serve:close()
   self.obj:close()
 end
 
+-- Streams ---------------------------------------------------------------------
+
+local Stream = setmetatable({}, Pollable)
+Stream.__index = Stream
+
+local function stream_step(self)
+  if self.outcome then return true end
+  local events, log = self.obj:step()
+  if log and self.opts.on_log then
+    for line in log:gmatch("[^\n]+") do self.opts.on_log(line) end
+  end
+  for _, ev in ipairs(events) do
+    if ev.type == "done" or ev.type == "error" then self.outcome = ev end
+    call(self.opts[({ connect = "on_connect", complete = "on_complete", done = "on_done",
+      error = "on_error" })[ev.type]], ev)
+  end
+  if not self.outcome and self.opts.on_progress then
+    local now = core.now()
+    if now - (self.last_progress or -math.huge) >= (self.opts.progress_interval or 0.1) then
+      self.last_progress = now
+      self.opts.on_progress(self.obj:stats())
+    end
+  end
+  return self.outcome ~= nil
+end
+
+--- The outcome: the "done" event ({bytes, sha256, elapsed}, plus `data`
+-- for a receiver that collected it), or nil, message, code.
+function Stream:result()
+  local o = self.outcome
+  if not o then return nil, "in progress", "busy" end
+  if o.type == "done" then
+    if self.collected then o.data = table.concat(self.collected) end
+    return o
+  end
+  return nil, o.message, o.code
+end
+
+--- Counters: bytes, sent_bytes, retransmitted_bytes, packets, rtt, window.
+function Stream:stats() return self.obj:stats() end
+
+--- Stop. A sender that has not finished leaves the receiver to report a
+-- broken stream. Safe to call more than once.
+function Stream:close()
+  if self.closed then return end
+  self.closed = true
+  self.obj:close()
+  if not self.outcome then self.outcome = { type = "error", message = "closed", code = "closed" } end
+end
+Stream.__close = Stream.close
+Stream.__gc = Stream.close
+
+local function stream_common(opts)
+  return {
+    fd = opts.fd, trace = opts.on_log ~= nil, buffer = opts.buffer, idle_timeout = opts.idle_timeout,
+  }
+end
+
+local Send = setmetatable({}, Stream)
+Send.__index = Send
+Send.__close = Stream.close
+Send.__gc = Stream.close
+
+--- Send a byte stream to a receiver. Options: `host` ("host[:port]",
+-- required), `port` (default 10527), the bytes from one of `fd` (a file
+-- descriptor read to its end, e.g. 0 for stdin), `data` (a string), or
+-- `write()`/`finish()` calls; `timeout` (to connect, default 30 s),
+-- `idle_timeout` (default 10 s), `mss`, `buffer`, and callbacks
+-- `on_connect`, `on_log` (one SEND/RECV/DROP line per datagram),
+-- `on_progress`, `on_done`, `on_error`. Returns the stream, or nil, message, code.
+function M.send(opts)
+  assert(type(opts) == "table" and type(opts.host) == "string", "udpxfer.send: host (string) is required")
+  local peer, err = core.resolve(opts.host, opts.port or core.STREAM_PORT)
+  if not peer then return nil, ("%s: %s"):format(opts.host, err), "usage" end
+  local o = stream_common(opts)
+  o.peer, o.mss, o.connect_timeout = peer, opts.mss, opts.timeout
+  local obj, msg, code = core.sender(o)
+  if not obj then return nil, msg, code end
+  local self = setmetatable({ obj = obj, opts = opts, pending = opts.data }, Send)
+  return self
+end
+
+--- Queue bytes to send; returns how many were taken (the rest does not fit
+-- the buffer yet: step, then write the rest).
+function Send:write(bytes) return self.obj:write(bytes) end
+--- No more bytes: the stream ends after what was written.
+function Send:finish() self.obj:finish() end
+
+--- Do whatever is due without blocking; dispatch callbacks.
+-- Returns true once the stream has ended, successfully or not.
+function Send:step()
+  if self.pending and not self.outcome then
+    local n = self.obj:write(self.pending)
+    self.pending = n < #self.pending and self.pending:sub(n + 1) or nil
+    if not self.pending then self.obj:finish() end
+  end
+  return stream_step(self)
+end
+
+local Recv = setmetatable({}, Stream)
+Recv.__index = Recv
+Recv.__close = Stream.close
+Recv.__gc = Stream.close
+
+--- Receive one byte stream. Options: `port` (default 10527; 0 picks one),
+-- `bind` (default "0.0.0.0"), where the bytes go: `fd` (e.g. 1 for stdout),
+-- or `on_data(bytes)` called in order, or else collected for `result().data`;
+-- `timeout` (for a sender to connect; default: wait for ever),
+-- `idle_timeout` (the stream is broken after this long silent, default 10 s),
+-- `buffer`, and callbacks `on_connect`, `on_log`, `on_progress`,
+-- `on_complete` (every byte is out and the stream's SHA-256 matched),
+-- `on_done`, `on_error`. Returns the stream, or nil, message, code.
+function M.recv(opts)
+  opts = opts or {}
+  local o = stream_common(opts)
+  o.port, o.bind, o.listen_timeout = opts.port or core.STREAM_PORT, opts.bind, opts.timeout
+  local obj, msg, code = core.receiver(o)
+  if not obj then return nil, msg, code end
+  return setmetatable({ obj = obj, opts = opts,
+    collected = not opts.fd and not opts.on_data and {} or nil }, Recv)
+end
+
+--- Do whatever is due without blocking; dispatch callbacks.
+-- Returns true once the stream has ended, successfully or not.
+function Recv:step()
+  local done = stream_step(self)
+  if not self.opts.fd and not self.closed then
+    local bytes = self.obj:read()
+    if #bytes > 0 then
+      if self.collected then self.collected[#self.collected + 1] = bytes else self.opts.on_data(bytes) end
+      done = stream_step(self) -- reading may have completed the stream
+    end
+  end
+  return done
+end
+
+--- The UDP port the receiver listens on.
+function Recv:port() return self.obj:port() end
+
 return M
