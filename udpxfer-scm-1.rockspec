@@ -8,7 +8,8 @@ description = {
   summary = "Reliable, fast file transfer over UDP on a LAN",
   detailed = [[
     A C protocol engine (chunked, verified with SHA-256, multi-server) exposed
-    as a Lua 5.4 module, with pollable serve/get objects and a CLI.
+    as a Lua 5.4 module, with pollable serve/get objects, a stream mode
+    (send/recv: stdin on one host to stdout on another) and a CLI.
   ]],
   license = "MIT",
 }
@@ -22,7 +23,8 @@ build = {
     ["udpxfer.core"] = {
       sources = {
         "csrc/wire.c", "csrc/legacy.c", "csrc/chunkmap.c", "csrc/hash.c", "csrc/addr.c", "csrc/client.c",
-        "csrc/server.c", "csrc/fileset.c", "csrc/sink.c", "csrc/net.c", "csrc/ludpxfer.c",
+        "csrc/server.c", "csrc/fileset.c", "csrc/sink.c", "csrc/net.c", "csrc/stream.c",
+        "csrc/stream_send.c", "csrc/stream_recv.c", "csrc/fdio.c", "csrc/ludpxfer.c", "csrc/lstream.c",
       },
       libraries = { "crypto" },
       incdirs = { "$(OPENSSL_INCDIR)", "csrc" },

@@ -106,7 +106,7 @@ static struct stream_obj *new_stream(lua_State *L, const char *mt, int is_sender
 static int open_io(lua_State *L, struct stream_obj *o, const struct ux_addr *bind, size_t cap)
 {
     const char *why = "";
-    int err = ux_io_open(&o->io, bind, cap, &why);
+    int err = ux_io_open(&o->io, bind, cap, 0, &why);
     if (!err && (err = ux_poller_open(&o->poller)))
         why = "epoll";
     if (!err)
@@ -384,20 +384,25 @@ static int l_finish(lua_State *L)
     return 0;
 }
 
-/* receiver:read([now]) -> the bytes ready, in order ("" if none). */
+/* receiver:read([now [, max]]) -> the bytes ready, in order ("" if none). */
 static int l_read(lua_State *L)
 {
     struct stream_obj *o = check_stream(L);
     if (o->is_sender || o->has_fd)
         return luaL_error(L, "read() is for a receiver without a descriptor");
     uint64_t now = lua_isnoneornil(L, 2) ? mono_us() : sim_now(L, 2);
+    lua_Integer max = luaL_optinteger(L, 3, LUA_MAXINTEGER);
+    luaL_argcheck(L, max >= 0, 3, "max must not be negative");
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     const uint8_t *p;
     size_t n;
-    while (o->r.c.state < UXSR_DONE && (n = ux_srecv_peek(&o->r, &p)) > 0) {
+    while (max > 0 && o->r.c.state < UXSR_DONE && (n = ux_srecv_peek(&o->r, &p)) > 0) {
+        if ((lua_Integer)n > max)
+            n = (size_t)max;
         luaL_addlstring(&b, (const char *)p, n);
         ux_srecv_consume(&o->r, n, now);
+        max -= (lua_Integer)n;
     }
     luaL_pushresult(&b);
     return 1;

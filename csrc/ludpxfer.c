@@ -303,7 +303,7 @@ static int l_client(lua_State *L)
     if (!o->sim) {
         const char *why = "";
         size_t cap = UX_DATA_OVERHEAD + cfg.chunk_size + UX_TAG_LEN;
-        int err = ux_io_open(&o->io, NULL, cap < 2048 ? 2048 : cap, &why);
+        int err = ux_io_open(&o->io, NULL, cap < 2048 ? 2048 : cap, 0, &why);
         if (err) {
             char msg[200];
             snprintf(msg, sizeof msg, "%s: %s", why, strerror(err));
@@ -570,7 +570,7 @@ static int l_server(lua_State *L)
     o->live = 1;
     if (!o->sim) {
         const char *why = "";
-        err = ux_io_open(&o->io, &bind_to, UX_DATA_OVERHEAD + o->eng.cfg.max_chunk + UX_TAG_LEN, &why);
+        err = ux_io_open(&o->io, &bind_to, UX_DATA_OVERHEAD + o->eng.cfg.max_chunk + UX_TAG_LEN, 1, &why);
         if (err) {
             snprintf(msg, sizeof msg, "%s %s:%d: %s", why, bind_s, port, strerror(err));
             server_release(o);

@@ -21,7 +21,7 @@ static void set_buffer(int fd, int force, int plain)
         setsockopt(fd, SOL_SOCKET, plain, &v, sizeof v);
 }
 
-int ux_io_open(struct ux_io *io, const struct ux_addr *bind_to, size_t cap, const char **why)
+int ux_io_open(struct ux_io *io, const struct ux_addr *bind_to, size_t cap, int shared, const char **why)
 {
     memset(io, 0, sizeof *io);
     io->fd = -1;
@@ -48,7 +48,8 @@ int ux_io_open(struct ux_io *io, const struct ux_addr *bind_to, size_t cap, cons
     }
     io->fd = fd;
     int one = 1, zero = 0;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* servers share a port for broadcast */
+    if (shared) /* file servers on one host share the port: each hears the broadcast */
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
     if (bind_to->ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);

@@ -22,8 +22,9 @@ struct ux_io {
 };
 
 /* Open a non-blocking UDP socket bound to BIND (NULL: any IPv4 address,
- * ephemeral port). Returns 0 or an errno value, with *why set. */
-int ux_io_open(struct ux_io *io, const struct ux_addr *bind, size_t cap, const char **why);
+ * ephemeral port); SHARED lets other sockets bind the same port. Returns 0
+ * or an errno value, with *why set. */
+int ux_io_open(struct ux_io *io, const struct ux_addr *bind, size_t cap, int shared, const char **why);
 void ux_io_close(struct ux_io *io);
 /* Receive up to UX_BATCH datagrams without blocking; returns the count. */
 int ux_io_recv(struct ux_io *io);

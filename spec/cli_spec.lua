@@ -105,3 +105,130 @@ describe("udpxfer command", function()
     assert.is_true(opt.quiet)
   end)
 end)
+
+describe("udpxfer send / recv (issue 5: stream mode)", function()
+  local dir
+  setup(function() dir = H.tmpdir() end)
+  teardown(function() H.rmrf(dir) end)
+
+  local q = H.shell_quote
+
+  --- Start `udpxfer recv` writing to OUT; its stderr is the returned pipe.
+  -- Returns pid, port, pipe (the first line names the port).
+  local function start_recv(out, extra, port)
+    local pid, p = H.spawn(("%s recv --port %d --bind 127.0.0.1 %s 2>&1 >%s"):format(
+      H.UDPXFER, port or 0, extra or "", q(out)))
+    local line = p:read("l")
+    local port = line and tonumber(line:match("UDP port (%d+)"))
+    assert(port, "receiver did not start: " .. tostring(line))
+    return pid, port, p
+  end
+
+  --- Read a process's pipe to its end; returns the text and the exit code.
+  local function finish(p)
+    local text = p:read("a")
+    local _, _, code = p:close()
+    return text, code
+  end
+
+  local function free_port()
+    local r = assert(H.udpxfer.recv { port = 0, bind = "127.0.0.1" })
+    local port = r:port()
+    r:close()
+    return port
+  end
+
+  it("pipes 100 MiB of random bytes from send's stdin to recv's stdout, byte-identical", function()
+    local src, out = dir .. "/big.in", dir .. "/big.out"
+    H.write_random(src, 100 * 1048576)
+    local _, port, p = start_recv(out)
+    local code, _, err = H.run(("cat %s | %s send 127.0.0.1:%d"):format(q(src), H.UDPXFER, port))
+    assert.are.equal(0, code, err)
+    local text, rcode = finish(p)
+    assert.are.equal(0, rcode, text)
+    assert.matches("received 100.0 MiB", text)
+    assert.are.equal(H.core.sha256_file(src), H.core.sha256_file(out))
+    assert.matches("sent 100.0 MiB", err)
+  end)
+
+  for _, case in ipairs {
+    { "an empty input", "" },
+    { "one byte", "x" },
+    { "NUL bytes and invalid UTF-8", ("\0\255\0\192\128\237\160\128\254"):rep(1000) .. "\0" },
+  } do
+    it("carries " .. case[1], function()
+      local src, out = dir .. "/small.in", dir .. "/small.out"
+      H.write(src, case[2])
+      local _, port, p = start_recv(out)
+      local code, _, err = H.run(("%s send 127.0.0.1:%d -q < %s"):format(H.UDPXFER, port, q(src)))
+      assert.are.equal(0, code, err)
+      assert.are.equal("", err, "-q keeps stderr quiet")
+      local text, rcode = finish(p)
+      assert.are.equal(0, rcode, text)
+      assert.is_true(H.read(out) == case[2])
+    end)
+  end
+
+  it("connects to a receiver started after the sender, and -v logs SEND/RECV like the seed", function()
+    local src, out = dir .. "/late.in", dir .. "/late.out"
+    H.write_random(src, 3000000)
+    local port = free_port()
+    local _, sp = H.spawn(("%s send 127.0.0.1:%d -v < %s 2>&1"):format(H.UDPXFER, port, q(src)))
+    local first = sp:read("l") -- the first SYN goes out before any receiver exists
+    assert.matches("^SEND 0 0 %x+ SYN$", first)
+    local _, _, rp = start_recv(out, nil, port)
+    local log, code = finish(sp)
+    assert.are.equal(0, code, log)
+    assert.matches("SEND 0 0 %x+ SYN DUP", log)
+    assert.matches("RECV 0 0 %x+ SYN ACK", log)
+    assert.matches("SEND 0 0 %x+ DATA len=%d+", log)
+    assert.matches("RECV 0 3000000 %x+ ACK FIN", log)
+    local text, rcode = finish(rp)
+    assert.are.equal(0, rcode, text)
+    assert.are.equal(H.core.sha256_file(src), H.core.sha256_file(out))
+  end)
+
+  it("a sender killed mid-stream: recv reports a broken stream, exits non-zero, keeps an exact prefix", function()
+    local fifo, out = dir .. "/feed", dir .. "/killed.out"
+    os.execute("mkfifo " .. q(fifo))
+    local _, port, rp = start_recv(out, "--idle-timeout 1 -v")
+    local spid, sp = H.spawn(("%s send 127.0.0.1:%d -q < %s"):format(H.UDPXFER, port, q(fifo)))
+    local feed = assert(io.open(fifo, "wb"))
+    local data = H.bytes(200000, 77)
+    feed:write(data)
+    feed:flush()
+    -- Wait for the receiver to see data, then a second sender is turned away.
+    local seen = {}
+    repeat
+      local line = rp:read("l")
+      seen[#seen + 1] = line
+    until not line or line:match("^RECV %d+ 0 %x+ DATA")
+    local bcode, _, berr = H.run(("%s send 127.0.0.1:%d -q --timeout 5 < /dev/null"):format(H.UDPXFER, port))
+    assert.are.equal(1, bcode)
+    assert.matches("busy", berr)
+    H.kill(spid, "KILL")
+    finish(sp)
+    feed:close()
+    local text, rcode = finish(rp)
+    text = table.concat(seen, "\n") .. text
+    assert.are.equal(1, rcode)
+    assert.matches("broken stream", text)
+    assert.matches("DROP 0 0 %x+ SYN other%-connection", text)
+    local got = H.read(out)
+    assert.is_true(#got <= #data and got == data:sub(1, #got))
+  end)
+
+  it("send exits 3 within --timeout when no receiver answers", function()
+    local code, _, err = H.run(("%s send 127.0.0.1:%d --timeout 1 < /dev/null"):format(H.UDPXFER, free_port()))
+    assert.are.equal(3, code)
+    assert.matches("no receiver answered within 1 s", err)
+  end)
+
+  it("recv exits 3 when no sender comes within --timeout, and 2 on usage errors", function()
+    local code, _, err = H.run(("%s recv --port 0 --bind 127.0.0.1 --timeout 1 >/dev/null"):format(H.UDPXFER))
+    assert.are.equal(3, code)
+    assert.matches("no sender connected", err)
+    assert.are.equal(2, (H.run(H.UDPXFER .. " send")))
+    assert.are.equal(2, (H.run(H.UDPXFER .. " recv extra")))
+  end)
+end)

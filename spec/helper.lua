@@ -117,18 +117,15 @@ H.TYPE = { REQUEST = 1, OFFER = 2, ERROR = 3, NEED = 4, DATA = 5, CLOSE = 6 }
 -- o.join = { [addr] = t } keeps a server silent until time t;
 -- o.seed; o.max_time (simulated seconds).
 -- Returns the client's final event, every client event, link counters.
-function H.simulate(o)
-  math.randomseed(o.seed or 1)
+-- A simulated link: transmit(data, from, to) applies loss, corruption,
+-- truncation, duplication, reordering and per-host rates; due(now) hands
+-- back the datagrams that have arrived, in arrival order.
+local function new_link(o, st, clock)
   local link = o.link or {}
-  local now = o.start or 0
-  local caddr = o.client_addr or "10.0.0.2:40000"
-  local inflight, events = {}, {}
-  local st = { sent = 0, dropped = 0, dup = 0, corrupt = 0, truncated = 0, server_events = {} }
-  local link_free = {}
-  local function alive(addr)
-    return not ((o.kill and o.kill[addr] and now >= o.kill[addr]) or (o.join and o.join[addr] and now < o.join[addr]))
-  end
-  local function transmit(data, from, to)
+  local inflight, link_free = {}, {}
+  local L = {}
+  function L.transmit(data, from, to)
+    local now = clock()
     st.sent = st.sent + 1
     if o.filter then
       data = o.filter(data, from, to)
@@ -158,17 +155,58 @@ function H.simulate(o)
       inflight[#inflight + 1] = { t = now + delay + 0.0003, from = from, to = to, data = data }
     end
   end
+  --- The earliest arrival time (math.huge if nothing is in flight).
+  function L.next_arrival()
+    local t = math.huge
+    for _, p in ipairs(inflight) do t = math.min(t, p.t) end
+    return t
+  end
+  function L.due(now)
+    local due, keep = {}, {}
+    for _, p in ipairs(inflight) do
+      if p.t <= now then due[#due + 1] = p else keep[#keep + 1] = p end
+    end
+    inflight = keep
+    table.sort(due, function(a, b) return a.t < b.t end)
+    return due
+  end
+  return L
+end
+
+local function new_link_stats()
+  return { sent = 0, dropped = 0, dup = 0, corrupt = 0, truncated = 0, server_events = {} }
+end
+
+--- Drive sim engines over a simulated link until the client finishes.
+-- o.client: a sim client; o.servers: { [addr] = sim server };
+-- o.client_addr; o.link = { loss, dup, reorder, corrupt, truncate, delay };
+-- o.filter(pkt, from, to) may return a replacement packet or nil to drop it;
+-- o.rates = { [addr] = bytes/s } serialises what that host sends;
+-- o.kill = { [addr] = t } silences a server from time t on;
+-- o.join = { [addr] = t } keeps a server silent until time t;
+-- o.seed; o.max_time (simulated seconds).
+-- Returns the client's final event, every client event, link counters.
+function H.simulate(o)
+  math.randomseed(o.seed or 1)
+  local now = o.start or 0
+  local caddr = o.client_addr or "10.0.0.2:40000"
+  local events = {}
+  local st = new_link_stats()
+  local link = new_link(o, st, function() return now end)
+  local function alive(addr)
+    return not ((o.kill and o.kill[addr] and now >= o.kill[addr]) or (o.join and o.join[addr] and now < o.join[addr]))
+  end
   for _ = 1, o.max_steps or 2000000 do
     while true do
       local d, to = o.client:output(now)
       if not d then break end
-      transmit(d, caddr, to)
+      link.transmit(d, caddr, to)
     end
     for addr, s in pairs(o.servers) do
       while alive(addr) do
         local d, to = s:output(now)
         if not d then break end
-        transmit(d, addr, to)
+        link.transmit(d, addr, to)
       end
       for _, ev in ipairs(s:drain()) do st.server_events[#st.server_events + 1] = ev end
     end
@@ -180,19 +218,12 @@ function H.simulate(o)
         return ev, events, st
       end
     end
-    local t = o.client:deadline() or math.huge
+    local t = math.min(o.client:deadline() or math.huge, link.next_arrival())
     for _, s in pairs(o.servers) do t = math.min(t, s:deadline() or math.huge) end
-    for _, p in ipairs(inflight) do t = math.min(t, p.t) end
     if t == math.huge then return nil, events, st end
     now = math.max(t, now + 1e-6)
     if now > (o.max_time or 120) then return nil, events, st end
-    local due, keep = {}, {}
-    for _, p in ipairs(inflight) do
-      if p.t <= now then due[#due + 1] = p else keep[#keep + 1] = p end
-    end
-    inflight = keep
-    table.sort(due, function(a, b) return a.t < b.t end)
-    for _, p in ipairs(due) do
+    for _, p in ipairs(link.due(now)) do
       if p.to == caddr then
         o.client:input(p.data, p.from, now)
       elseif o.servers[p.to] and alive(p.to) then
@@ -201,6 +232,99 @@ function H.simulate(o)
     end
   end
   return nil, events, st
+end
+
+H.SENDER = "10.0.0.1:40000"
+H.RECEIVER = "10.0.0.2:10527"
+
+--- Drive a sim stream sender and receiver over a simulated link.
+-- o.data: the bytes to send (written as the sender's buffer allows);
+-- o.link, o.filter, o.seed, o.max_time as for H.simulate;
+-- o.sender / o.receiver: extra options for core.sender / core.receiver;
+-- o.receiver_at: the receiver starts at this time (the sender before it);
+-- o.kill_sender: the sender falls silent at this time;
+-- o.finish_at: the sender's application ends the stream only at this time;
+-- o.read_limit: bytes the receiver's application takes per millisecond (a slow reader).
+-- Returns { sender = final event, receiver = final event, data = bytes
+-- read, events = { sender = {...}, receiver = {...} }, sender_stats,
+-- receiver_stats, link = counters, t = simulated end time }.
+function H.simulate_stream(o)
+  math.randomseed(o.seed or 1)
+  local now = 0
+  local st = new_link_stats()
+  local link = new_link(o, st, function() return now end)
+  local so = { peer = H.RECEIVER, sim = true, now = 0 }
+  for k, v in pairs(o.sender or {}) do so[k] = v end
+  local snd = H.core.sender(so)
+  local rcv
+  local function start_receiver()
+    local ro = { sim = true, now = now }
+    for k, v in pairs(o.receiver or {}) do ro[k] = v end
+    rcv = H.core.receiver(ro)
+  end
+  if not o.receiver_at then start_receiver() end
+  local res = { events = { sender = {}, receiver = {} } }
+  local got, written, reader_busy = {}, 0, false
+  local data = o.data or ""
+  local function sender_alive() return not (o.kill_sender and now >= o.kill_sender) end
+  local function collect(who, obj)
+    for _, ev in ipairs(obj:drain()) do
+      table.insert(res.events[who], ev)
+      if ev.type == "done" or ev.type == "error" then res[who] = ev end
+    end
+  end
+  for _ = 1, o.max_steps or 3000000 do
+    if not rcv and now >= o.receiver_at then start_receiver() end
+    if sender_alive() and not res.sender then
+      if written < #data then
+        written = written + snd:write(data:sub(written + 1, written + 1048576))
+      end
+      if written == #data and not res.sender_finished and now >= (o.finish_at or 0) then
+        snd:finish()
+        res.sender_finished = true
+      end
+      while true do
+        local d, to = snd:output(now)
+        if not d then break end
+        link.transmit(d, H.SENDER, to)
+      end
+      collect("sender", snd)
+    end
+    if rcv then
+      while true do
+        local d, to = rcv:output(now)
+        if not d then break end
+        link.transmit(d, H.RECEIVER, to)
+      end
+      got[#got + 1] = rcv:read(now, o.read_limit)
+      reader_busy = o.read_limit and #got[#got] == o.read_limit
+      collect("receiver", rcv)
+    end
+    if res.receiver and (res.sender or not sender_alive()) then break end
+    local t = link.next_arrival()
+    if sender_alive() and not res.sender then t = math.min(t, snd:deadline() or math.huge) end
+    if rcv then t = math.min(t, rcv:deadline() or math.huge) end
+    if not rcv then t = math.min(t, o.receiver_at) end
+    if reader_busy then t = math.min(t, now + 0.001) end -- the slow reader reads again
+    if not res.sender_finished and o.finish_at then t = math.min(t, math.max(now, o.finish_at)) end
+    if t == math.huge then break end
+    now = math.max(t, now)
+    if now > (o.max_time or 120) then break end
+    for _, p in ipairs(link.due(now)) do
+      if p.to == H.RECEIVER and rcv then
+        rcv:input(p.data, p.from, now)
+      elseif p.to == H.SENDER and sender_alive() and not res.sender then
+        snd:input(p.data, p.from, now)
+      end
+    end
+  end
+  res.data = table.concat(got)
+  res.sender_stats = snd:stats()
+  res.receiver_stats = rcv and rcv:stats()
+  res.link, res.t = st, now
+  snd:close()
+  if rcv then rcv:close() end
+  return res
 end
 
 --- Step real (socket) objects until done() is true or `limit` seconds pass.

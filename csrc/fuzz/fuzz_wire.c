@@ -1,6 +1,7 @@
 /* Fuzz target for every parser udpxfer exposes to the network or the user:
  * the wire decoder (with an encode/decode round trip), the name check, the
- * address parser, and both engines' input paths.
+ * address parser, and the input paths of the file client and server and of
+ * the stream sender and receiver.
  * Built with libFuzzer (clang -fsanitize=fuzzer) or, with
  * -DUX_STANDALONE_FUZZ, as a self-contained random-mutation driver. */
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "fileset.h"
 #include "legacy.h"
 #include "server.h"
+#include "stream.h"
 #include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -58,11 +60,63 @@ static void drain_server(struct ux_server *s, uint64_t now)
         ;
 }
 
+static uint64_t packet_xid(const uint8_t *data, size_t size)
+{
+    uint64_t xid = 0;
+    for (size_t i = 8; i < 16 && i < size; i++)
+        xid = xid << 8 | data[i];
+    return xid;
+}
+
+static void drain_stream(struct ux_ssend *s, struct ux_srecv *r, uint64_t now)
+{
+    static uint8_t buf[UX_SDATA_OVERHEAD + UX_STREAM_MAX_MSS];
+    struct ux_addr to;
+    for (int i = 0; i < 10000 && ux_ssend_output(s, now, buf, sizeof buf, &to); i++)
+        ;
+    for (int i = 0; i < 10000 && ux_srecv_output(r, now, buf, sizeof buf, &to); i++)
+        ;
+}
+
+/* The stream engines: a receiver listening and connected, and a sender
+ * connected with data in flight, each fed the input under its own id. */
+static void fuzz_stream(const uint8_t *data, size_t size, const struct ux_addr *from)
+{
+    static struct ux_ssend s;
+    static struct ux_srecv r;
+    struct ux_ssend_cfg scfg = {.peer = *from, .buffer = 1 << 16};
+    struct ux_srecv_cfg rcfg = {.buffer = 1 << 16};
+    if (ux_ssend_init(&s, &scfg, 0) || ux_srecv_init(&r, &rcfg, 0))
+        abort();
+    ux_srecv_input(&r, 1, data, size, from);
+    s.c.xid = packet_xid(data, size);
+    struct ux_msg acc = {.type = UX_S_ACCEPT, .xid = s.c.xid};
+    acc.u.saccept.mss = 1360, acc.u.saccept.window = 1 << 16, acc.u.saccept.idle_ms = 1000;
+    static uint8_t pkt[2048];
+    size_t n = ux_encode(&acc, pkt, sizeof pkt);
+    ux_ssend_output(&s, 1, pkt + 1024, 1024, &(struct ux_addr){0});
+    ux_ssend_input(&s, 2, pkt, n, from);
+    uint8_t *p;
+    size_t room = ux_ssend_space(&s, &p);
+    memset(p, 'y', room > 4000 ? 4000 : room);
+    ux_ssend_commit(&s, room > 4000 ? 4000 : room);
+    ux_ssend_eof(&s);
+    drain_stream(&s, &r, 3);
+    ux_ssend_input(&s, 4, data, size, from);
+    ux_srecv_input(&r, 4, data, size, from);
+    drain_stream(&s, &r, 5);
+    const uint8_t *q;
+    ux_srecv_consume(&r, ux_srecv_peek(&r, &q), 6);
+    drain_stream(&s, &r, 7000000);
+    ux_ssend_free(&s);
+    ux_srecv_free(&r);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct ux_msg m, m2;
     static uint8_t buf[70000];
-    if (ux_decode(data, size, &m) == 0 && m.type != UX_DATA) {
+    if (ux_decode(data, size, &m) == 0 && m.type != UX_DATA && m.type != UX_S_DATA) {
         size_t n = ux_encode(&m, buf, sizeof buf);
         /* Requests are padded on encode; everything else must round-trip. */
         if (n && (ux_decode(buf, n, &m2) || m2.type != m.type || m2.xid != m.xid))
@@ -117,6 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ;
     ux_client_input(&c, 200002, data, size, &from);
     ux_client_free(&c);
+    fuzz_stream(data, size, &from);
     return 0;
 }
 
@@ -143,8 +198,8 @@ int main(int argc, char **argv)
         if (!strncmp(argv[i], "-max_total_time=", 16))
             seconds = atol(argv[i] + 16);
     }
-    static uint8_t seeds[6][1200], pkt[1300];
-    size_t seed_len[6];
+    static uint8_t seeds[10][1200], pkt[1300];
+    size_t seed_len[10];
     struct ux_msg m = {.type = UX_REQUEST, .xid = 42};
     m.u.request.chunk_size = 1360;
     m.u.request.name = (const uint8_t *)"file.bin";
@@ -165,10 +220,23 @@ int main(int argc, char **argv)
     seed_len[4] = ux_legacy_encode_except(seeds[4], sizeof seeds[4], 3, h);
     ux_legacy_chunk_header(seeds[5], 1, 1024);
     seed_len[5] = UX_LEGACY_OVERHEAD + 1024;
+    memset(&m, 0, sizeof m);
+    m.type = UX_S_OPEN, m.xid = 42, m.u.sopen.mss = 1360;
+    seed_len[6] = ux_encode(&m, seeds[6], sizeof seeds[6]);
+    memset(&m, 0, sizeof m);
+    m.type = UX_S_ACK, m.xid = 42, m.u.sack.cum = 1360, m.u.sack.window = 65536, m.u.sack.echo = 3;
+    m.u.sack.nsack = 2;
+    m.u.sack.sack[0] = (struct ux_span){2720, 4080};
+    m.u.sack.sack[1] = (struct ux_span){5440, 6800};
+    seed_len[7] = ux_encode(&m, seeds[7], sizeof seeds[7]);
+    seed_len[8] = ux_encode_sdata_header(seeds[8], 42, 2, 1360, h, 200) + 200;
+    memset(&m, 0, sizeof m);
+    m.type = UX_S_FIN, m.xid = 42, m.u.sfin.txseq = 9, m.u.sfin.length = 20000;
+    seed_len[9] = ux_encode(&m, seeds[9], sizeof seeds[9]);
     time_t end = time(NULL) + seconds;
     long i;
     for (i = 0; i < runs || (seconds && time(NULL) < end); i++) {
-        int s = (int)(rnd() % 6);
+        int s = (int)(rnd() % 10);
         size_t n = seed_len[s];
         memcpy(pkt, seeds[s], n);
         for (int k = (int)(rnd() % 4); k >= 0; k--) {
