@@ -31,6 +31,8 @@ int opt_bool(lua_State *L, const char *k);
 void pump(struct ux_io *io, void *eng, input_fn in, output_fn out);
 int push_timeout(lua_State *L, const struct ux_io *io, uint64_t deadline);
 int push_deadline(lua_State *L, uint64_t d);
+/* The local UDP port of a socket (nothing if it cannot be read). */
+int push_port(lua_State *L, const struct ux_io *io);
 uint64_t sim_now(lua_State *L, int idx);
 void check_addr_arg(lua_State *L, int idx, struct ux_addr *a);
 int sim_input(lua_State *L, void *eng, input_fn in);

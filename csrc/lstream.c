@@ -124,7 +124,10 @@ static int l_sender(lua_State *L)
     const char *peer = opt_str(L, "peer", NULL, NULL);
     if (!peer || ux_addr_parse(peer, UX_STREAM_PORT, &cfg.peer))
         return luaL_argerror(L, 1, "peer as \"ip:port\" is required");
-    cfg.mss = (uint16_t)opt_num(L, "mss", UX_STREAM_MSS);
+    lua_Number mss = opt_num(L, "mss", UX_STREAM_MSS);
+    if (mss < UX_STREAM_MIN_MSS || mss > UX_STREAM_MAX_MSS)
+        return luaL_argerror(L, 1, "mss out of range");
+    cfg.mss = (uint16_t)mss;
     cfg.buffer = (uint32_t)opt_num(L, "buffer", UX_STREAM_BUF);
     cfg.connect_us = (uint64_t)(opt_num(L, "connect_timeout", 30) * 1e6);
     cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 10) * 1e6);
@@ -133,7 +136,7 @@ static int l_sender(lua_State *L)
     uint64_t now = o->sim ? (uint64_t)(opt_num(L, "now", 0) * 1e6) : mono_us();
     if (ux_ssend_init(&o->s, &cfg, now)) {
         ux_ssend_free(&o->s);
-        return luaL_argerror(L, 1, "mss out of range (or out of memory)");
+        return luaL_error(L, "out of memory");
     }
     o->live = 1;
     if (!o->sim && open_io(L, o, NULL, UX_SDATA_OVERHEAD + cfg.mss + UX_TAG_LEN))
@@ -442,11 +445,7 @@ static int l_stats(lua_State *L)
 static int l_port(lua_State *L)
 {
     struct stream_obj *o = check_stream(L);
-    struct ux_addr a = {.len = sizeof a.ss};
-    if (o->sim || getsockname(o->io.fd, (struct sockaddr *)&a.ss, &a.len))
-        return 0;
-    lua_pushinteger(L, ntohs(((struct sockaddr_in *)&a.ss)->sin_port));
-    return 1;
+    return o->sim ? 0 : push_port(L, &o->io);
 }
 
 void ux_lua_stream_open(lua_State *L)

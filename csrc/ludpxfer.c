@@ -663,14 +663,19 @@ static int ls_stats(lua_State *L)
 }
 
 
-static int ls_port(lua_State *L)
+int push_port(lua_State *L, const struct ux_io *io)
 {
-    struct server_obj *o = check_server(L);
     struct ux_addr a = {.len = sizeof a.ss};
-    if (o->sim || getsockname(o->io.fd, (struct sockaddr *)&a.ss, &a.len))
+    if (getsockname(io->fd, (struct sockaddr *)&a.ss, &a.len))
         return 0;
     lua_pushinteger(L, ntohs(((struct sockaddr_in *)&a.ss)->sin_port));
     return 1;
+}
+
+static int ls_port(lua_State *L)
+{
+    struct server_obj *o = check_server(L);
+    return o->sim ? 0 : push_port(L, &o->io);
 }
 
 static int ls_close(lua_State *L)

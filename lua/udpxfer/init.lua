@@ -40,6 +40,15 @@ end
 local Pollable = {}
 Pollable.__index = Pollable
 
+-- A class inheriting from PARENT whose instances close on __gc and __close.
+local function class(parent)
+  local c = setmetatable({}, parent)
+  c.__index = c
+  c.__close = function(self) self:close() end
+  c.__gc = c.__close
+  return c
+end
+
 --- File descriptor to wait on.
 function Pollable:pollfd() return self.obj:pollfd() end
 --- "r" or "rw": what to wait for on `pollfd()`.
@@ -59,10 +68,7 @@ Pollable.wait = Pollable.run
 
 -- Client ---------------------------------------------------------------------
 
-local Get = setmetatable({}, Pollable)
-Get.__index = Get
-Get.__close = function(self) self:close() end
-Get.__gc = Get.__close
+local Get = class(Pollable)
 
 --- Start fetching a file. Options: `name` (required), `out` (directory, default
 -- "."), `port`, `servers` (list of "host[:port]"), `broadcast` (list; nil for
@@ -144,10 +150,7 @@ end
 
 -- Server ---------------------------------------------------------------------
 
-local Serve = setmetatable({}, Pollable)
-Serve.__index = Serve
-Serve.__close = function(self) self:close() end
-Serve.__gc = Serve.__close
+local Serve = class(Pollable)
 
 --- Serve every regular file under `dir`. Options: `dir` (default "./data"),
 -- `port` (default 10526; 0 picks one), `bind` (default "0.0.0.0"),
@@ -193,8 +196,7 @@ end
 
 -- Streams ---------------------------------------------------------------------
 
-local Stream = setmetatable({}, Pollable)
-Stream.__index = Stream
+local Stream = class(Pollable)
 
 local function stream_step(self)
   if self.outcome then return true end
@@ -240,8 +242,6 @@ function Stream:close()
   self.obj:close()
   if not self.outcome then self.outcome = { type = "error", message = "closed", code = "closed" } end
 end
-Stream.__close = Stream.close
-Stream.__gc = Stream.close
 
 local function stream_common(opts)
   return {
@@ -249,10 +249,7 @@ local function stream_common(opts)
   }
 end
 
-local Send = setmetatable({}, Stream)
-Send.__index = Send
-Send.__close = Stream.close
-Send.__gc = Stream.close
+local Send = class(Stream)
 
 --- Send a byte stream to a receiver. Options: `host` ("host[:port]",
 -- required), `port` (default 10527), the bytes from one of `fd` (a file
@@ -269,8 +266,7 @@ function M.send(opts)
   o.peer, o.mss, o.connect_timeout = peer, opts.mss, opts.timeout
   local obj, msg, code = core.sender(o)
   if not obj then return nil, msg, code end
-  local self = setmetatable({ obj = obj, opts = opts, pending = opts.data }, Send)
-  return self
+  return setmetatable({ obj = obj, opts = opts, pending = opts.data }, Send)
 end
 
 --- Queue bytes to send; returns how many were taken (the rest does not fit
@@ -290,10 +286,7 @@ function Send:step()
   return stream_step(self)
 end
 
-local Recv = setmetatable({}, Stream)
-Recv.__index = Recv
-Recv.__close = Stream.close
-Recv.__gc = Stream.close
+local Recv = class(Stream)
 
 --- Receive one byte stream. Options: `port` (default 10527; 0 picks one),
 -- `bind` (default "0.0.0.0"), where the bytes go: `fd` (e.g. 1 for stdout),
