@@ -106,7 +106,7 @@ static struct stream_obj *new_stream(lua_State *L, const char *mt, int is_sender
 static int open_io(lua_State *L, struct stream_obj *o, const struct ux_addr *bind, size_t cap)
 {
     const char *why = "";
-    int err = ux_io_open(&o->io, bind, cap, 0, &why);
+    int err = ux_io_open(&o->io, bind, cap, o->is_sender ? 0 : UX_IO_GRO, &why);
     if (!err && (err = ux_poller_open(&o->poller)))
         why = "epoll";
     if (!err)

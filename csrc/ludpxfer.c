@@ -115,7 +115,7 @@ void pump(struct ux_io *io, void *eng, input_fn in, output_fn out)
         int n = ux_io_recv(io);
         uint64_t now = mono_us();
         for (int i = 0; i < n; i++)
-            in(eng, now, io->riov[i].iov_base, io->rmsg[i].msg_len, &io->raddr[i]);
+            in(eng, now, io->rq[i].p, io->rq[i].len, &io->raddr[io->rq[i].from]);
         int produced = 0;
         uint8_t *slot;
         struct ux_addr to;
@@ -128,7 +128,7 @@ void pump(struct ux_io *io, void *eng, input_fn in, output_fn out)
         }
         if (produced && !ux_io_flush(io))
             return;
-        if (n == 0 && produced < UX_BATCH)
+        if (n == 0 && produced < UX_SQUEUE)
             return;
     }
 }
@@ -303,7 +303,7 @@ static int l_client(lua_State *L)
     if (!o->sim) {
         const char *why = "";
         size_t cap = UX_DATA_OVERHEAD + cfg.chunk_size + UX_TAG_LEN;
-        int err = ux_io_open(&o->io, NULL, cap < 2048 ? 2048 : cap, 0, &why);
+        int err = ux_io_open(&o->io, NULL, cap < 2048 ? 2048 : cap, UX_IO_GRO, &why);
         if (err) {
             char msg[200];
             snprintf(msg, sizeof msg, "%s: %s", why, strerror(err));
@@ -470,6 +470,7 @@ static int lc_stats(lua_State *L)
     set_num(L, "elapsed", (double)(now - c->started_at) / 1e6);
     set_int(L, "rx_packets", (lua_Integer)o->io.rx_packets);
     set_int(L, "tx_packets", (lua_Integer)o->io.tx_packets);
+    set_int(L, "readback", (lua_Integer)o->sink.readback);
     lua_newtable(L);
     for (int i = 0; i < c->npeers; i++) {
         const struct ux_peer *p = &c->peers[i];
@@ -570,7 +571,7 @@ static int l_server(lua_State *L)
     o->live = 1;
     if (!o->sim) {
         const char *why = "";
-        err = ux_io_open(&o->io, &bind_to, UX_DATA_OVERHEAD + o->eng.cfg.max_chunk + UX_TAG_LEN, 1, &why);
+        err = ux_io_open(&o->io, &bind_to, UX_DATA_OVERHEAD + o->eng.cfg.max_chunk + UX_TAG_LEN, UX_IO_SHARED, &why);
         if (err) {
             snprintf(msg, sizeof msg, "%s %s:%d: %s", why, bind_s, port, strerror(err));
             server_release(o);

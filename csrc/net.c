@@ -21,7 +21,14 @@ static void set_buffer(int fd, int force, int plain)
         setsockopt(fd, SOL_SOCKET, plain, &v, sizeof v);
 }
 
-int ux_io_open(struct ux_io *io, const struct ux_addr *bind_to, size_t cap, int shared, const char **why)
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
+int ux_io_open(struct ux_io *io, const struct ux_addr *bind_to, size_t cap, int flags, const char **why)
 {
     memset(io, 0, sizeof *io);
     io->fd = -1;
@@ -33,28 +40,33 @@ int ux_io_open(struct ux_io *io, const struct ux_addr *bind_to, size_t cap, int 
         any.len = sizeof(struct sockaddr_in);
         bind_to = &any;
     }
-    io->rbuf = malloc(UX_BATCH * cap);
-    io->sbuf = malloc(UX_BATCH * cap);
-    if (!io->rbuf || !io->sbuf) {
-        *why = "out of memory";
-        ux_io_close(io);
-        return ENOMEM;
-    }
     int fd = socket(bind_to->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         *why = "cannot create a UDP socket";
-        ux_io_close(io);
         return errno;
     }
     io->fd = fd;
     int one = 1, zero = 0;
-    if (shared) /* file servers on one host share the port: each hears the broadcast */
+    if (flags & UX_IO_SHARED) /* file servers on one host share the port: each hears the broadcast */
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
     if (bind_to->ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
     set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF);
     set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF);
+    /* Segmentation offload: one pass through the stack for up to 64
+     * datagrams. Probed here; sending falls back if a route refuses it. */
+    io->gso = setsockopt(fd, IPPROTO_UDP, UDP_SEGMENT, &zero, sizeof zero) == 0;
+    io->gro = (flags & UX_IO_GRO) && setsockopt(fd, IPPROTO_UDP, UDP_GRO, &one, sizeof one) == 0;
+    io->rslot = io->gro ? UX_GRO_BUF : cap;
+    io->sarena = UX_BATCH * cap > (2u << 20) ? UX_BATCH * cap : (2u << 20);
+    io->rbuf = malloc(UX_BATCH * io->rslot);
+    io->sbuf = malloc(io->sarena);
+    if (!io->rbuf || !io->sbuf) {
+        *why = "out of memory";
+        ux_io_close(io);
+        return ENOMEM;
+    }
     if (bind(fd, (const struct sockaddr *)&bind_to->ss, bind_to->len)) {
         int e = errno;
         *why = "cannot bind the UDP socket";
@@ -62,9 +74,8 @@ int ux_io_open(struct ux_io *io, const struct ux_addr *bind_to, size_t cap, int 
         return e;
     }
     for (int i = 0; i < UX_BATCH; i++) {
-        io->riov[i].iov_base = io->rbuf + (size_t)i * cap;
-        io->riov[i].iov_len = cap;
-        io->siov[i].iov_base = io->sbuf + (size_t)i * cap;
+        io->riov[i].iov_base = io->rbuf + (size_t)i * io->rslot;
+        io->riov[i].iov_len = io->rslot;
     }
     return 0;
 }
@@ -79,6 +90,17 @@ void ux_io_close(struct ux_io *io)
     io->rbuf = io->sbuf = NULL;
 }
 
+static int gro_size(struct msghdr *h)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))
+        if (c->cmsg_level == IPPROTO_UDP && c->cmsg_type == UDP_GRO) {
+            int v;
+            memcpy(&v, CMSG_DATA(c), sizeof v);
+            return v;
+        }
+    return 0;
+}
+
 int ux_io_recv(struct ux_io *io)
 {
     for (int i = 0; i < UX_BATCH; i++) {
@@ -88,44 +110,110 @@ int ux_io_recv(struct ux_io *io)
         h->msg_namelen = sizeof io->raddr[i].ss;
         h->msg_iov = &io->riov[i];
         h->msg_iovlen = 1;
+        if (io->gro) {
+            h->msg_control = io->rctl[i].buf;
+            h->msg_controllen = sizeof io->rctl[i].buf;
+        }
     }
     int n = recvmmsg(io->fd, io->rmsg, UX_BATCH, MSG_DONTWAIT, NULL);
-    if (n <= 0)
-        return 0;
+    int k = 0;
     for (int i = 0; i < n; i++) {
-        io->raddr[i].len = io->rmsg[i].msg_hdr.msg_namelen;
-        /* A truncated datagram is marked by a length past the buffer: the
-         * decoder then refuses it. */
-        if (io->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC)
-            io->rmsg[i].msg_len = 0;
-        io->rx_bytes += io->rmsg[i].msg_len;
+        struct msghdr *h = &io->rmsg[i].msg_hdr;
+        uint32_t len = io->rmsg[i].msg_len;
+        io->raddr[i].len = h->msg_namelen;
+        io->rx_bytes += len;
+        /* A truncated datagram gets length 0: the decoder refuses it. */
+        if (h->msg_flags & MSG_TRUNC)
+            len = 0;
+        uint32_t seg = io->gro ? (uint32_t)gro_size(h) : 0;
+        if (!seg || seg > len)
+            seg = len;
+        uint32_t off = 0;
+        do { /* once for an empty datagram */
+            io->rq[k].p = (uint8_t *)io->riov[i].iov_base + off;
+            io->rq[k].len = len - off < seg ? len - off : seg;
+            io->rq[k].from = (uint16_t)i;
+            k++;
+            off += seg;
+        } while (off < len);
     }
-    io->rx_packets += (uint64_t)n;
-    return n;
+    io->rx_packets += (uint64_t)k;
+    return k;
 }
 
 uint8_t *ux_io_slot(struct ux_io *io)
 {
-    return io->spend < UX_BATCH ? io->sbuf + (size_t)io->spend * io->cap : NULL;
+    if (io->spend >= UX_SQUEUE || io->sfill + io->cap > io->sarena)
+        return NULL;
+    return io->sbuf + io->sfill;
 }
 
 void ux_io_queue(struct ux_io *io, size_t len, const struct ux_addr *to)
 {
     int i = io->spend++;
+    io->soffs[i] = (uint32_t)io->sfill;
+    io->slen[i] = (uint32_t)len;
     io->saddr[i] = *to;
-    io->siov[i].iov_len = len;
-    struct msghdr *h = &io->smsg[i].msg_hdr;
-    memset(h, 0, sizeof *h);
-    h->msg_name = &io->saddr[i].ss;
-    h->msg_namelen = io->saddr[i].len;
-    h->msg_iov = &io->siov[i];
-    h->msg_iovlen = 1;
+    io->sfill += len;
+}
+
+/* Queued datagrams from FIRST that can go as one GSO send: same peer,
+ * same length (the last may be shorter), 64 at most, under 64 KiB. */
+static int gso_run(const struct ux_io *io, int first)
+{
+    if (!io->gso)
+        return 1;
+    uint32_t seg = io->slen[first];
+    size_t total = seg;
+    int n = 1;
+    while (first + n < io->spend && n < UX_SEGS && io->slen[first + n - 1] == seg &&
+           io->slen[first + n] <= seg && total + io->slen[first + n] <= 65000 &&
+           ux_addr_equal(&io->saddr[first + n], &io->saddr[first])) {
+        total += io->slen[first + n];
+        n++;
+    }
+    return n;
+}
+
+/* Messages for sendmmsg from the unsent queue; COUNTS gets datagrams each. */
+static int build_batch(struct ux_io *io, int counts[UX_BATCH])
+{
+    int m = 0;
+    for (int i = io->soff; i < io->spend && m < UX_BATCH; m++) {
+        int n = gso_run(io, i);
+        size_t total = 0;
+        for (int j = 0; j < n; j++)
+            total += io->slen[i + j];
+        struct msghdr *h = &io->smsg[m].msg_hdr;
+        memset(h, 0, sizeof *h);
+        io->siov[m].iov_base = io->sbuf + io->soffs[i];
+        io->siov[m].iov_len = total;
+        h->msg_name = &io->saddr[i].ss;
+        h->msg_namelen = io->saddr[i].len;
+        h->msg_iov = &io->siov[m];
+        h->msg_iovlen = 1;
+        if (n > 1) {
+            uint16_t seg = (uint16_t)io->slen[i];
+            h->msg_control = io->sctl[m].buf;
+            h->msg_controllen = CMSG_SPACE(sizeof seg);
+            struct cmsghdr *c = CMSG_FIRSTHDR(h);
+            c->cmsg_level = IPPROTO_UDP;
+            c->cmsg_type = UDP_SEGMENT;
+            c->cmsg_len = CMSG_LEN(sizeof seg);
+            memcpy(CMSG_DATA(c), &seg, sizeof seg);
+        }
+        counts[m] = n;
+        i += n;
+    }
+    return m;
 }
 
 int ux_io_flush(struct ux_io *io)
 {
+    int counts[UX_BATCH];
     while (io->soff < io->spend) {
-        int n = sendmmsg(io->fd, io->smsg + io->soff, (unsigned)(io->spend - io->soff), MSG_DONTWAIT);
+        int m = build_batch(io, counts);
+        int n = sendmmsg(io->fd, io->smsg, (unsigned)m, MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EAGAIN || errno == ENOBUFS) {
                 io->tx_blocked++;
@@ -133,16 +221,23 @@ int ux_io_flush(struct ux_io *io)
             }
             if (errno == EINTR)
                 continue;
-            /* Unreachable or refused peer: drop that one datagram, keep going. */
-            io->soff++;
+            if (counts[0] > 1 && (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP)) {
+                io->gso = 0; /* this path cannot segment: send one by one from now on */
+                continue;
+            }
+            /* Unreachable or refused peer: drop that message, keep going. */
+            io->soff += counts[0];
             continue;
         }
-        for (int i = 0; i < n; i++)
-            io->tx_bytes += io->siov[io->soff + i].iov_len;
-        io->tx_packets += (uint64_t)n;
-        io->soff += n;
+        for (int i = 0; i < n; i++) {
+            io->tx_bytes += io->siov[i].iov_len;
+            io->tx_packets += (uint64_t)counts[i];
+            io->tx_gso += counts[i] > 1;
+            io->soff += counts[i];
+        }
     }
     io->soff = io->spend = 0;
+    io->sfill = 0;
     return 1;
 }
 

@@ -8,25 +8,49 @@
 
 #include "addr.h"
 
-#define UX_BATCH 64
+#define UX_BATCH 64        /* messages per recvmmsg/sendmmsg */
+#define UX_SEGS 64         /* datagrams per GSO send or GRO receive, at most */
+#define UX_SQUEUE 1024     /* datagrams queued for sending */
+#define UX_GRO_BUF 65536
+
+enum { UX_IO_SHARED = 1, /* other sockets may bind the port (file servers) */
+       UX_IO_GRO = 2 };  /* receive coalesced datagrams (bulk receivers) */
+
+struct ux_dgram {
+    uint8_t *p;
+    uint32_t len;
+    uint16_t from;              /* index into raddr */
+};
 
 struct ux_io {
     int fd;
+    int gso, gro;               /* the kernel takes UDP_SEGMENT / gives UDP_GRO */
     size_t cap;                 /* largest datagram */
-    uint8_t *rbuf, *sbuf;       /* UX_BATCH * cap each */
+    size_t rslot;               /* receive buffer per message */
+    uint8_t *rbuf;              /* UX_BATCH * rslot */
+    uint8_t *sbuf;              /* queued datagrams, packed back to back */
+    size_t sarena, sfill;
     struct mmsghdr rmsg[UX_BATCH], smsg[UX_BATCH];
     struct iovec riov[UX_BATCH], siov[UX_BATCH];
-    struct ux_addr raddr[UX_BATCH], saddr[UX_BATCH];
+    union {
+        char buf[64];
+        struct cmsghdr align;
+    } rctl[UX_BATCH], sctl[UX_BATCH];
+    struct ux_addr raddr[UX_BATCH];
+    struct ux_dgram rq[UX_BATCH * UX_SEGS];  /* what the last ux_io_recv got */
+    uint32_t soffs[UX_SQUEUE], slen[UX_SQUEUE];
+    struct ux_addr saddr[UX_SQUEUE];
     int spend, soff;            /* queued datagrams, first unsent */
-    uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes, tx_blocked;
+    uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes, tx_blocked, tx_gso;
 };
 
 /* Open a non-blocking UDP socket bound to BIND (NULL: any IPv4 address,
- * ephemeral port); SHARED lets other sockets bind the same port. Returns 0
- * or an errno value, with *why set. */
-int ux_io_open(struct ux_io *io, const struct ux_addr *bind, size_t cap, int shared, const char **why);
+ * ephemeral port), FLAGS from UX_IO_*. Sends use UDP GSO where the kernel
+ * has it. Returns 0 or an errno value, with *why set. */
+int ux_io_open(struct ux_io *io, const struct ux_addr *bind, size_t cap, int flags, const char **why);
 void ux_io_close(struct ux_io *io);
-/* Receive up to UX_BATCH datagrams without blocking; returns the count. */
+/* Receive without blocking; returns the number of datagrams in io->rq
+ * (coalesced ones already split). */
 int ux_io_recv(struct ux_io *io);
 /* Slot for the next outgoing datagram, or NULL if the batch is full. */
 uint8_t *ux_io_slot(struct ux_io *io);

@@ -8,10 +8,21 @@
 #include <string.h>
 #include <unistd.h>
 
+static void release_memory(struct ux_sink *k)
+{
+    for (int i = 0; i < UX_NSLAB; i++)
+        free(k->slab[i].buf);
+    free(k->filled);
+    free(k->scratch);
+    ux_sha_free(k->sha);
+}
+
 static void reset(struct ux_sink *k)
 {
+    uint64_t readback = k->readback; /* a counter for after the end */
+    memset(k, 0, sizeof *k);
     k->fd = k->dirfd = -1;
-    k->tmp[0] = k->final[0] = 0;
+    k->readback = readback;
 }
 
 static int make_temp(struct ux_sink *k)
@@ -34,6 +45,14 @@ int ux_sink_open(struct ux_sink *k, const char *dir, const char *base, uint64_t 
 {
     reset(k);
     k->size = size;
+    k->regions = (size + UX_SLAB - 1) / UX_SLAB;
+    k->filled = calloc(k->regions ? k->regions : 1, sizeof *k->filled);
+    k->sha = ux_sha_new();
+    if (!k->filled || !k->sha || ux_sha_init(k->sha)) {
+        *why = "out of memory";
+        ux_sink_abort(k);
+        return ENOMEM;
+    }
     if (!*base || strchr(base, '/') || !strcmp(base, ".") || !strcmp(base, "..") ||
         strlen(base) >= sizeof k->final - 40) {
         *why = "unusable output name";
@@ -63,17 +82,148 @@ int ux_sink_open(struct ux_sink *k, const char *dir, const char *base, uint64_t 
     return 0;
 }
 
-int ux_sink_write(struct ux_sink *k, uint64_t off, const uint8_t *data, size_t len)
+static uint64_t region_len(const struct ux_sink *k, uint64_t r)
+{
+    uint64_t start = r * UX_SLAB;
+    return k->size - start < UX_SLAB ? k->size - start : UX_SLAB;
+}
+
+static int pwrite_all(int fd, const uint8_t *p, size_t len, uint64_t off)
 {
     while (len) {
-        ssize_t n = pwrite(k->fd, data, len, (off_t)off);
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return errno;
-        data += n;
+        p += n;
         off += (uint64_t)n;
         len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int pread_all(int fd, uint8_t *p, size_t len, uint64_t off)
+{
+    while (len) {
+        ssize_t n = pread(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? errno : EIO;
+        p += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Write a slab's region out and start its writeback, so the final fsync
+ * has little left to do. Bytes not received yet are written too: they are
+ * rewritten when they arrive (a region comes back into memory by reading it). */
+static int write_slab(struct ux_sink *k, struct ux_slab *s)
+{
+    uint64_t off = s->region * UX_SLAB, len = region_len(k, s->region);
+    int err = pwrite_all(k->fd, s->buf, (size_t)len, off);
+    if (!err) {
+        sync_file_range(k->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+        s->written = 1;
+    }
+    return err;
+}
+
+static struct ux_slab *find_slab(struct ux_sink *k, uint64_t region)
+{
+    for (int i = 0; i < UX_NSLAB; i++)
+        if (k->slab[i].used && k->slab[i].region == region)
+            return &k->slab[i];
+    return NULL;
+}
+
+/* Hash complete regions in order, from memory where they still are. */
+static int advance_hash(struct ux_sink *k)
+{
+    while (k->hashed < k->size) {
+        uint64_t r = k->hashed / UX_SLAB, len = region_len(k, r);
+        if (k->filled[r] != len)
+            return 0;
+        struct ux_slab *s = find_slab(k, r);
+        const uint8_t *p = s ? s->buf : NULL;
+        if (!s) {
+            if (!k->scratch && !(k->scratch = malloc(UX_SLAB)))
+                return ENOMEM;
+            int err = pread_all(k->fd, k->scratch, (size_t)len, k->hashed);
+            if (err)
+                return err;
+            k->readback += len;
+            p = k->scratch;
+        }
+        if (ux_sha_update(k->sha, p, (size_t)len))
+            return EIO;
+        k->hashed += len;
+        if (s && s->written)
+            s->used = 0; /* done with it */
+    }
+    return 0;
+}
+
+/* A slot for REGION: free, or the least recently used one written out. */
+static int take_slab(struct ux_sink *k, uint64_t region, struct ux_slab **out)
+{
+    struct ux_slab *pick = NULL;
+    for (int i = 0; i < UX_NSLAB && !(pick && !pick->used); i++)
+        if (!pick || !k->slab[i].used || k->slab[i].last_use < pick->last_use)
+            pick = &k->slab[i];
+    int err = pick->used && !pick->written ? write_slab(k, pick) : 0;
+    if (!err && !pick->buf && !(pick->buf = malloc(UX_SLAB)))
+        err = ENOMEM;
+    /* A region written before (partly) is read back so a later write of
+     * the whole slab keeps what it had. */
+    if (!err && k->filled[region]) {
+        err = pread_all(k->fd, pick->buf, (size_t)region_len(k, region), region * UX_SLAB);
+        k->readback += region_len(k, region);
+    }
+    if (err)
+        return err;
+    pick->used = 1;
+    pick->written = 0;
+    pick->region = region;
+    *out = pick;
+    return 0;
+}
+
+int ux_sink_write(struct ux_sink *k, uint64_t off, const uint8_t *data, size_t len)
+{
+    while (len) {
+        uint64_t r = off / UX_SLAB, in = off - r * UX_SLAB;
+        size_t piece = UX_SLAB - in < len ? (size_t)(UX_SLAB - in) : len;
+        if (r >= k->regions || piece > region_len(k, r) - in)
+            return EINVAL;
+        struct ux_slab *s = find_slab(k, r);
+        int err = s ? 0 : take_slab(k, r, &s);
+        if (err)
+            return err;
+        memcpy(s->buf + in, data, piece);
+        s->written = 0;
+        s->last_use = ++k->clock;
+        k->filled[r] += (uint32_t)piece;
+        if (k->filled[r] == region_len(k, r) && ((err = write_slab(k, s)) || (err = advance_hash(k))))
+            return err;
+        data += piece;
+        off += piece;
+        len -= piece;
+    }
+    return 0;
+}
+
+static int flush_slabs(struct ux_sink *k)
+{
+    for (int i = 0; i < UX_NSLAB; i++) {
+        struct ux_slab *s = &k->slab[i];
+        int err = s->used && !s->written ? write_slab(k, s) : 0;
+        if (err)
+            return err;
+        s->used = 0;
     }
     return 0;
 }
@@ -82,21 +232,38 @@ int ux_sink_truncate(struct ux_sink *k, uint64_t size)
 {
     if (size == k->size)
         return 0;
+    int err = flush_slabs(k);
+    if (err)
+        return err;
     if (ftruncate(k->fd, (off_t)size))
         return errno;
     k->size = size;
     return 0;
 }
 
+/* Hash what the running hash has not covered yet, reading it back. */
+static int finish_hash(struct ux_sink *k, uint8_t out[UX_SHA256_LEN])
+{
+    int err = flush_slabs(k);
+    if (!err && !k->scratch && !(k->scratch = malloc(UX_SLAB)))
+        err = ENOMEM;
+    while (!err && k->hashed < k->size) {
+        size_t n = k->size - k->hashed < UX_SLAB ? (size_t)(k->size - k->hashed) : UX_SLAB;
+        err = pread_all(k->fd, k->scratch, n, k->hashed);
+        if (!err && ux_sha_update(k->sha, k->scratch, n))
+            err = EIO;
+        k->hashed += n;
+        k->readback += n;
+    }
+    return err ? err : ux_sha_final(k->sha, out) ? EIO : 0;
+}
 
 int ux_sink_commit(struct ux_sink *k, const uint8_t sha256[UX_SHA256_LEN], const char **why)
 {
     uint8_t got[UX_SHA256_LEN];
-    struct ux_sha *sha = ux_sha_new();
-    int err = sha ? ux_sha_fd(sha, k->fd, k->size, got) : ENOMEM;
-    ux_sha_free(sha);
+    int err = finish_hash(k, got);
     if (err) {
-        *why = "cannot read back the received file";
+        *why = "cannot write or read back the received file";
     } else if (!ux_equal(got, sha256, UX_SHA256_LEN)) {
         *why = "whole-file SHA-256 mismatch";
         err = EBADMSG;
@@ -113,9 +280,7 @@ int ux_sink_commit(struct ux_sink *k, const uint8_t sha256[UX_SHA256_LEN], const
     }
     fsync(k->dirfd); /* make the rename durable; failure here loses nothing */
     k->tmp[0] = 0;
-    close(k->fd);
-    close(k->dirfd);
-    k->fd = k->dirfd = -1;
+    ux_sink_abort(k); /* closes and frees; the temporary name is gone */
     return 0;
 }
 
@@ -127,5 +292,6 @@ void ux_sink_abort(struct ux_sink *k)
         close(k->fd);
     if (k->dirfd >= 0)
         close(k->dirfd);
+    release_memory(k);
     reset(k);
 }

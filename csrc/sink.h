@@ -1,6 +1,11 @@
-/* The client's output file: a temporary file beside the destination, written
- * chunk by chunk, and renamed over the final name only after the whole-file
- * SHA-256 matches. Until then the final name is untouched. */
+/* The client's output file: a temporary file beside the destination, and
+ * renamed over the final name only after the whole-file SHA-256 matches.
+ * Until then the final name is untouched.
+ * Chunks are gathered in 1 MiB slabs (16 at most, so memory does not grow
+ * with the file) and written a slab at a time: whole pages, one syscall,
+ * writeback started at once. The whole-file hash advances over complete
+ * slabs in order while they are still in memory, so the file is normally
+ * not read back at the end. */
 #ifndef UDPXFER_SINK_H
 #define UDPXFER_SINK_H
 
@@ -9,12 +14,30 @@
 
 #include "hash.h"
 
+#define UX_SLAB (1u << 20)
+#define UX_NSLAB 16
+
+struct ux_slab {
+    uint64_t region;   /* bytes [region * UX_SLAB, ...) */
+    uint64_t last_use;
+    uint8_t *buf;
+    int used, written;
+};
+
 struct ux_sink {
     int fd;
     int dirfd;
     char tmp[300];
     char final[300];
     uint64_t size;
+    struct ux_slab slab[UX_NSLAB];
+    uint32_t *filled;  /* bytes received per region */
+    uint64_t regions;
+    uint64_t hashed;   /* the running hash covers the bytes below */
+    uint64_t clock;
+    struct ux_sha *sha;
+    uint8_t *scratch;  /* reading back a region that left memory */
+    uint64_t readback; /* bytes read back from the file (reloads and hashing) */
 };
 
 /* All return 0 or an errno value; *why gets a short description. */
@@ -23,7 +46,8 @@ int ux_sink_write(struct ux_sink *k, uint64_t off, const uint8_t *data, size_t l
 /* The real size turned out smaller than reserved (legacy transfers learn
  * it from the last chunk). Returns 0 or an errno value. */
 int ux_sink_truncate(struct ux_sink *k, uint64_t size);
-/* Hash the file; on a match sync and rename it. EBADMSG on a mismatch. */
+/* Finish the hash (reading back only what left memory unhashed); on a
+ * match sync and rename the file. EBADMSG on a mismatch. */
 int ux_sink_commit(struct ux_sink *k, const uint8_t sha256[UX_SHA256_LEN], const char **why);
 /* Remove the temporary file, if any. Idempotent. */
 void ux_sink_abort(struct ux_sink *k);

@@ -54,6 +54,22 @@ describe("engine over a simulated link", function()
     end)
   end
 
+  it("writes a 40 MiB file whose chunks arrive shuffled over more 1 MiB slabs than the sink holds", function()
+    -- 2560 chunks of 16 KiB across 40 slab regions, at 10% loss and with
+    -- reordering: regions complete out of order, slabs are evicted half
+    -- full and read back later; every 64 KiB block is distinct.
+    local base = H.bytes(65536, 99)
+    local blocks = {}
+    for i = 1, 640 do blocks[i] = string.pack(">I4", i) .. base:sub(5) end
+    local big = table.concat(blocks)
+    local final, got, listing, stats = fetch(big, { loss = 0.1, reorder = 0.3 }, 8, { chunk_size = 16384 })
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(got == big)
+    assert.are.same({ "f.bin" }, listing)
+    assert.is_true(stats.readback > 0, "slabs left memory and were read back")
+    assert.is_true(stats.readback < #big, "but most of the file was hashed from memory")
+  end)
+
   it("copes with reordering and duplication", function()
     local final, got, _, stats, st = fetch(content, { reorder = 0.5, dup = 0.2 }, 3)
     assert.are.equal("done", final.type, final.message)
