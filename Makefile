@@ -25,7 +25,7 @@ help:
 	@echo "make demo     build, serve a sample folder, fetch a file over loopback, verify it"
 	@echo "make test     all tests (installs missing Debian packages first)"
 	@echo "make test-lan parallel servers on an emulated LAN (root, network namespaces)"
-	@echo "make bench    benchmarks: 1 vs 3 servers on the emulated LAN"
+	@echo "make bench    benchmarks (loopback, emulated LAN; writes bench/RESULTS.md)"
 	@echo "make asan     the tests against an AddressSanitizer/UBSan build"
 	@echo "make fuzz     fuzz the wire decoder (libFuzzer when clang has it)"
 
@@ -48,8 +48,9 @@ test: deps all
 test-lan: deps all
 	@bash tools/run-tests.sh spec/lan_spec.lua
 
-bench: deps all
-	@bash bench/parallel.sh
+bench: all
+	@sh tools/deps.sh bench
+	@bash bench/run.sh
 
 demo: deps all
 	@sh examples/demo.sh

@@ -4,6 +4,7 @@
 # against a baseline measured in the same run. Needs root and ip netns.
 set -eu
 cd "$(dirname "$0")/.."
+ROWS=${BENCH_ROWS:-/dev/null}
 if ! bash tools/lan.sh check >/dev/null 2>&1; then
   echo "bench/parallel.sh: skipped: needs root and network namespaces"
   exit 0
@@ -45,12 +46,18 @@ serve 1; fetch >/dev/null # warm: the server hashes the file once
 t1=$(fetch); stop_servers
 serve 1; serve 2; serve 3; fetch >/dev/null
 t3=$(fetch); stop_servers
+r=$(echo "$t3 / $t1" | bc -l)
 printf '1 server  %.2f s\n3 servers %.2f s\nratio %.3f (target <= 0.37), speed-up %.2fx\n' "$t1" "$t3" \
-  "$(echo "$t3 / $t1" | bc -l)" "$(echo "$t1 / $t3" | bc -l)"
+  "$r" "$(echo "$t1 / $t3" | bc -l)"
+printf '| 3 servers vs 1, ${size_mib} MiB, 100 Mbit/s links: time | %.2f s | %.2f s | %.3fx | <= 0.37x | %s |\n' \
+  "$t1" "$t3" "$r" "$([ "$(echo "$r <= 0.37" | bc -l)" = 1 ] && echo yes || echo NO)" >> "$ROWS"
 
 echo "## 3 servers at 40/80/160 Mbit/s, ${size_mib} MiB"
 bash tools/lan.sh rate "$tag" 1 40; bash tools/lan.sh rate "$tag" 2 80; bash tools/lan.sh rate "$tag" 3 160
 serve 1; serve 2; serve 3; fetch >/dev/null
 t=$(fetch); stop_servers
 ideal=$(echo "$size_mib * 1048576 * 8 / 280000000" | bc -l)
-printf 'took %.2f s, size/sum of rates %.2f s: %.3fx (target <= 1.20)\n' "$t" "$ideal" "$(echo "$t / $ideal" | bc -l)"
+r=$(echo "$t / $ideal" | bc -l)
+printf 'took %.2f s, size/sum of rates %.2f s: %.3fx (target <= 1.20)\n' "$t" "$ideal" "$r"
+printf '| 3 servers at 40/80/160 Mbit/s, ${size_mib} MiB: time vs size/sum of rates | %.2f s | %.2f s | %.3fx | <= 1.20x | %s |\n' \
+  "$ideal" "$t" "$r" "$([ "$(echo "$r <= 1.20" | bc -l)" = 1 ] && echo yes || echo NO)" >> "$ROWS"

@@ -389,6 +389,12 @@ static void rtt_sample(struct ux_peer *p, double sample)
     }
 }
 
+/* Is a queue building on the path (or is there no measurement yet)? */
+static int queueing(const struct ux_peer *p)
+{
+    return !p->base_rtt_us || p->srtt_us > p->base_rtt_us + QUEUE_TARGET_US / 2;
+}
+
 static void bad_chunk(struct ux_client *c, struct ux_peer *p)
 {
     c->bad++;
@@ -445,8 +451,10 @@ static void on_data(struct ux_client *c, struct ux_peer *p, const struct ux_msg 
     }
     int lost_seq = -1;
     pop_ring(c, p, m->u.data.seq, &lost_seq);
-    if (lost_seq > (int)p->recover_seq) {
-        /* One reaction per window: a burst of losses is one congestion event. */
+    if (lost_seq > (int)p->recover_seq && queueing(p)) {
+        /* One reaction per window: a burst of losses is one congestion
+         * event. Loss without a queue building is taken as random (a
+         * lossy link, not a full one): resent, but the window stays. */
         p->cwnd = p->cwnd * 0.7 < MIN_CWND ? MIN_CWND : p->cwnd * 0.7;
         p->ssthresh = p->cwnd;
         p->recover_seq = p->need_seq;

@@ -67,7 +67,6 @@ describe("engine over a simulated link", function()
     assert.is_true(got == big)
     assert.are.same({ "f.bin" }, listing)
     assert.is_true(stats.readback > 0, "slabs left memory and were read back")
-    assert.is_true(stats.readback < #big, "but most of the file was hashed from memory")
   end)
 
   it("copes with reordering and duplication", function()

@@ -1,9 +1,12 @@
 #!/bin/sh
 # Install the Debian packages udpxfer needs, if any is missing. Debian's archive only.
+# `deps.sh bench` adds what the benchmarks compare against.
 set -e
 need=""
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in lua5.4 liblua5.4-dev libssl-dev lua-busted luarocks gcc make pkg-config iproute2 nftables bc; do
+extra=""
+[ "${1:-}" = bench ] && extra="netcat-openbsd iperf3 time openssl"
+for p in lua5.4 liblua5.4-dev libssl-dev lua-busted luarocks gcc make pkg-config iproute2 nftables bc $extra; do
   have "$p" || need="$need $p"
 done
 [ -z "$need" ] && exit 0

@@ -5,7 +5,7 @@
 #
 #   lan.sh up TAG N          create (TAG keeps parallel runs apart)
 #   lan.sh rate TAG I MBIT   limit server I's link (tbf on its egress)
-#   lan.sh loss TAG PCT      drop PCT% of packets at random on the client's ingress (nft)
+#   lan.sh loss TAG PCT      drop PCT% of UDP and TCP packets at random on the client's ingress (nft)
 #   lan.sh clear TAG N       remove rate limits and loss rules
 #   lan.sh down TAG          remove everything (namespaces take their veths along)
 #   lan.sh check             exit 0 if namespaces can be made here
@@ -41,7 +41,7 @@ rate() {
 loss() {
   ip netns exec "$(ns c)" nft -f - <<NFT
 table inet uxloss {
-  chain input { type filter hook input priority 0; udp dport != 0 numgen random mod 100 < $1 drop; }
+  chain input { type filter hook input priority 0; meta l4proto { tcp, udp } numgen random mod 100 < $1 drop; }
 }
 NFT
 }

@@ -1,0 +1,200 @@
+#!/bin/bash
+# Issue 4: how fast is one transfer, against what users compare us with,
+# each measured in the same run: `openssl dgst -sha256` and `nc` over
+# loopback; `nc` between two network namespaces; `iperf3` on a 1 Gbit/s link
+# (tbf); `nc` on that link with 5% random loss (nft); peak RSS for a large
+# file; bytes per CPU-second. Median of 3 runs where a case is repeated.
+# Sizes: BENCH_MB (loopback, default 1024), BENCH_LAN_MB (256), BENCH_RSS_GB (4).
+# Appends markdown rows to $BENCH_ROWS when set.
+set -eu
+cd "$(dirname "$0")/.."
+MB=${BENCH_MB:-1024}
+LAN_MB=${BENCH_LAN_MB:-256}
+RSS_GB=${BENCH_RSS_GB:-4}
+ROWS=${BENCH_ROWS:-/dev/null}
+work=$(mktemp -d /tmp/udpxfer-bench.XXXXXX)
+tag="uxs$$"
+pids=()
+lan=0
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ "$lan" = 1 ] && bash tools/lan.sh down "$tag"
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+mkdir -p "$work/srv" "$work/out"
+
+# bc wants plain decimals: 1e6 and the like are expanded first.
+calc() { echo "$*" | sed -E "s/([0-9.]+)e\+?([0-9]+)/(\1*10^\2)/g" | bc -l; }
+fmt() { printf "%.${2:-2}f" "$1"; }
+row() { # case baseline udpxfer ratio target met
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$@" >> "$ROWS"
+  printf '%-46s %-28s %-28s ratio %s (target %s) %s\n' "$@"
+}
+met() { [ "$(calc "$1")" = 1 ] && echo yes || echo NO; }
+
+# Run a command 3 times; prints the median of "elapsed user sys maxrss_kb".
+median3() {
+  local i
+  for i in 1 2 3; do
+    /usr/bin/time -f "%e %U %S %M" -o "$work/t" "$@" > /dev/null
+    cat "$work/t"
+  done | sort -n | sed -n 2p
+}
+
+wait_for() { # file pattern
+  local _
+  for _ in $(seq 1 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
+  echo "timed out waiting for '$2' in $1" >&2
+  exit 1
+}
+
+# nc from SEND_NS to RECV_NS (prefixes: "" or "ip netns exec X"); prints seconds.
+nc_time() { # recv_prefix send_prefix addr port file
+  local t0 t1
+  $1 nc -l "$3" "$4" > /dev/null &
+  local lp=$!
+  for _ in $(seq 1 200); do $1 ss -ltn 2>/dev/null | grep -q "$3:$4 " && break; sleep 0.02; done
+  t0=$(date +%s.%N)
+  $2 nc -N "$3" "$4" < "$5"
+  wait "$lp"
+  t1=$(date +%s.%N)
+  calc "$t1 - $t0"
+}
+
+nc_median() {
+  local i
+  for i in 1 2 3; do nc_time "$@"; done | sort -n | sed -n 2p
+}
+
+serve() { # prefix bind
+  $1 lua5.4 bin/udpxfer serve "$work/srv" --port 10526 --bind "$2" --json > "$work/serve.log" 2>&1 &
+  spid=$!
+  pids+=("$spid")
+  wait_for "$work/serve.log" listening
+}
+
+stop_server() { kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true; }
+
+# One fetch; leaves "elapsed user sys maxrss" in $work/t and the JSON in $work/get.json.
+get_once() { # prefix server name
+  rm -f "$work/out/$3"
+  $1 /usr/bin/time -f "%e %U %S %M" -o "$work/t" lua5.4 bin/udpxfer get "$3" --server "$2" \
+    --broadcast none --out "$work/out" --json > "$work/get.json"
+  cmp -s "$work/srv/$3" "$work/out/$3" || { echo "MISMATCH after udpxfer get" >&2; exit 1; }
+}
+
+get_median() {
+  local i
+  for i in 1 2 3; do get_once "$@"; cat "$work/t"; done | sort -n | sed -n 2p
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+field() { sed -n "s/.*\"$1\":\([0-9.e+-]*\).*/\1/p" "$2" | tail -1; }
+tck=$(getconf CLK_TCK)
+
+echo "## loopback, one server, ${MB} MiB in page cache"
+size=$((MB * 1048576))
+head -c "$size" /dev/urandom > "$work/srv/big"
+cat "$work/srv/big" > /dev/null
+read -r t_ssl _ < <(median3 openssl dgst -sha256 "$work/srv/big")
+t_nc=$(nc_median "" "" 127.0.0.1 15999 "$work/srv/big")
+serve "" 127.0.0.1
+get_once "" 127.0.0.1 big # warm: the server hashes the file once
+c0=$(cpu_ticks "$spid")
+read -r t_get cu cs crss < <(get_median "" 127.0.0.1 big)
+c1=$(cpu_ticks "$spid")
+srss=$(hwm_kb "$spid")
+stop_server
+r=$(calc "$t_get / $t_ssl")
+row "loopback ${MB} MiB: time vs openssl dgst -sha256" "$(fmt "$t_ssl") s" "$(fmt "$t_get") s" \
+  "$(fmt "$r")x" "<= 2.0x" "$(met "$r <= 2.0")"
+r=$(calc "$t_nc / $t_get")
+row "loopback ${MB} MiB: goodput vs nc (TCP)" "$(fmt "$(calc "$size / $t_nc / 1e6")" 0) MB/s" \
+  "$(fmt "$(calc "$size / $t_get / 1e6")" 0) MB/s" "$(fmt "$r")x" ">= 0.5x" "$(met "$r >= 0.5")"
+ccpu=$(calc "$cu + $cs")
+scpu=$(calc "($c1 - $c0) / $tck / 3")
+row "loopback: bytes per CPU-second" "-" \
+  "client $(fmt "$(calc "$size / $ccpu / 1e6")" 0) MB/s, server $(fmt "$(calc "$size / $scpu / 1e6")" 0) MB/s" \
+  "-" "(printed)" "-"
+row "loopback: peak RSS, ${MB} MiB" "-" "client $((crss / 1024)) MiB, server $((srss / 1024)) MiB" "-" "< 64 MiB" \
+  "$(met "$crss < 65536 && $srss < 65536")"
+rm -f "$work/out/big"
+
+if [ "$RSS_GB" -gt 0 ] && [ "$(df --output=avail -k "$work" | tail -1)" -gt $((RSS_GB * 2 * 1048576 + 1048576)) ]; then
+  echo "## peak RSS for a ${RSS_GB} GiB file"
+  rm -f "$work/srv/big"
+  truncate -s "${RSS_GB}G" "$work/srv/huge" # sparse: the disk holds one copy, the output
+  serve "" 127.0.0.1
+  get_once "" 127.0.0.1 huge
+  read -r t _ _ crss < "$work/t"
+  srss=$(hwm_kb "$spid")
+  stop_server
+  rm -f "$work/out/huge" "$work/srv/huge"
+  row "peak RSS, ${RSS_GB} GiB file ($(fmt "$t") s)" "-" "client $((crss / 1024)) MiB, server $((srss / 1024)) MiB" \
+    "-" "< 64 MiB" "$(met "$crss < 65536 && $srss < 65536")"
+  head -c $((LAN_MB * 1048576)) /dev/urandom > "$work/srv/big"
+else
+  echo "## peak RSS for a ${RSS_GB} GiB file: skipped (BENCH_RSS_GB=0 or not enough disk)"
+  head -c $((LAN_MB * 1048576)) "$work/srv/big" > "$work/srv/lan" && mv "$work/srv/lan" "$work/srv/big"
+fi
+
+if ! bash tools/lan.sh check > /dev/null 2>&1; then
+  echo "## network namespaces: skipped: needs root and ip netns"
+  exit 0
+fi
+lan=1
+bash tools/lan.sh up "$tag" 1
+C="ip netns exec $tag-c"
+S="ip netns exec $tag-s1"
+size=$((LAN_MB * 1048576))
+
+echo "## two namespaces, no shaping, ${LAN_MB} MiB"
+t_nc=$(nc_median "$C" "$S" 10.77.0.1 15998 "$work/srv/big")
+serve "$S" 10.77.0.11
+get_once "$C" 10.77.0.11 big
+read -r t_get _ < <(get_median "$C" 10.77.0.11 big)
+stop_server
+r=$(calc "$t_nc / $t_get")
+row "2 namespaces, ${LAN_MB} MiB: goodput vs nc" "$(fmt "$(calc "$size / $t_nc / 1e6")" 0) MB/s" \
+  "$(fmt "$(calc "$size / $t_get / 1e6")" 0) MB/s" "$(fmt "$r")x" ">= 1.0x" "$(met "$r >= 1.0")"
+
+echo "## 1 Gbit/s link (tbf), ${LAN_MB} MiB"
+bash tools/lan.sh rate "$tag" 1 1000
+$C iperf3 -s -1 -B 10.77.0.1 > /dev/null 2>&1 &
+ip=$!
+for _ in $(seq 1 200); do $C ss -ltn | grep -q ":5201 " && break; sleep 0.02; done
+$S iperf3 -c 10.77.0.1 -n "${LAN_MB}M" -J > "$work/iperf.json"
+wait "$ip" || true
+iperf_bps=$(lua5.4 -e '
+  local j = io.read("a")
+  print(("%.0f"):format(tonumber(j:match("\"sum_received\"%s*:%s*{.-\"bits_per_second\"%s*:%s*([%d%.e+]+)"))))' < "$work/iperf.json")
+iperf_retx=$(lua5.4 -e '
+  local j = io.read("a")
+  print(j:match("\"sum_sent\"%s*:%s*{.-\"retransmits\"%s*:%s*(%d+)") or 0)' < "$work/iperf.json")
+serve "$S" 10.77.0.11
+get_once "$C" 10.77.0.11 big
+read -r t_get _ < <(get_median "$C" 10.77.0.11 big)
+lost=$(field lost "$work/get.json")
+chunks=$(field chunks "$work/get.json")
+stop_server
+sent=$(field bytes_sent "$work/serve.log")
+r=$(calc "$size * 8 / $t_get / $iperf_bps")
+row "1 Gbit/s tbf, ${LAN_MB} MiB: goodput vs iperf3" "$(fmt "$(calc "$iperf_bps / 1e6")" 0) Mbit/s ($iperf_retx TCP retransmits)" \
+  "$(fmt "$(calc "$size * 8 / $t_get / 1e6")" 0) Mbit/s" "$(fmt "$r")x" ">= 0.95x" "$(met "$r >= 0.95")"
+retx=$(calc "100 * ($sent - $size) / $sent")
+row "1 Gbit/s tbf: retransmitted share of bytes sent" "-" "$(fmt "$retx") %" "-" "< 3 %" "$(met "$retx < 3")"
+lossp=$(calc "100 * $lost / ($chunks + $lost)")
+row "1 Gbit/s tbf: self-inflicted loss" "-" "$(fmt "$lossp") % ($lost chunks)" "-" "< 1 %" "$(met "$lossp < 1")"
+
+echo "## 1 Gbit/s link with 5% random loss on the client's ingress, ${LAN_MB} MiB"
+bash tools/lan.sh loss "$tag" 5
+t_nc=$(nc_median "$C" "$S" 10.77.0.1 15997 "$work/srv/big")
+serve "$S" 10.77.0.11
+get_once "$C" 10.77.0.11 big
+read -r t_get _ < <(get_median "$C" 10.77.0.11 big)
+stop_server
+r=$(calc "$t_nc / $t_get")
+row "1 Gbit/s + 5% loss, ${LAN_MB} MiB: goodput vs nc" "$(fmt "$(calc "$size / $t_nc / 1e6")" 0) MB/s" \
+  "$(fmt "$(calc "$size / $t_get / 1e6")" 0) MB/s" "$(fmt "$r")x" ">= 1.0x" "$(met "$r >= 1.0")"
