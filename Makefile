@@ -5,7 +5,7 @@ CC         ?= cc
 WARN        = -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes
 CFLAGS     ?= -O2 -g
 ALL_CFLAGS  = $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden $(LUA_INC)
-LDLIBS      = -lcrypto
+LDLIBS      = -lcrypto -lpthread
 
 ENGINE_SRC  = csrc/wire.c csrc/legacy.c csrc/chunkmap.c csrc/hash.c csrc/addr.c csrc/client.c \
               csrc/server.c csrc/fileset.c csrc/sink.c csrc/net.c csrc/stream.c \

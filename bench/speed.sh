@@ -4,6 +4,9 @@
 # loopback; `nc` between two network namespaces; `iperf3` on a 1 Gbit/s link
 # (tbf); `nc` on that link with 5% random loss (nft); peak RSS for a large
 # file; bytes per CPU-second. Median of 3 runs where a case is repeated.
+# udpxfer writes into a tmpfs (nc writes to /dev/null; neither pays for the
+# disk); one extra row measures a loopback fetch onto the disk, fsync
+# included, against `dd conv=fsync` of the same file.
 # Sizes: BENCH_MB (loopback, default 1024), BENCH_LAN_MB (256), BENCH_RSS_GB (4).
 # Appends markdown rows to $BENCH_ROWS when set.
 set -eu
@@ -16,10 +19,11 @@ work=$(mktemp -d /tmp/udpxfer-bench.XXXXXX)
 tag="uxs$$"
 pids=()
 lan=0
+out=$(mktemp -d /dev/shm/udpxfer-bench.XXXXXX)
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   [ "$lan" = 1 ] && bash tools/lan.sh down "$tag"
-  rm -rf "$work"
+  rm -rf "$work" "$out"
 }
 trap cleanup EXIT INT TERM
 mkdir -p "$work/srv" "$work/out"
@@ -77,11 +81,13 @@ serve() { # prefix bind
 stop_server() { kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true; }
 
 # One fetch; leaves "elapsed user sys maxrss" in $work/t and the JSON in $work/get.json.
-get_once() { # prefix server name
-  rm -f "$work/out/$3"
+get_once() { # prefix server name [output dir]
+  local dir=${4:-$out}
+  rm -f "$dir/$3"
   $1 /usr/bin/time -f "%e %U %S %M" -o "$work/t" lua5.4 bin/udpxfer get "$3" --server "$2" \
-    --broadcast none --out "$work/out" --json > "$work/get.json"
-  cmp -s "$work/srv/$3" "$work/out/$3" || { echo "MISMATCH after udpxfer get" >&2; exit 1; }
+    --broadcast none --timeout 120 --out "$dir" --json > "$work/get.json"
+  cmp -s "$work/srv/$3" "$dir/$3" || { echo "MISMATCH after udpxfer get" >&2; exit 1; }
+  rm -f "$dir/$3"
 }
 
 get_median() {
@@ -106,13 +112,20 @@ c0=$(cpu_ticks "$spid")
 read -r t_get cu cs crss < <(get_median "" 127.0.0.1 big)
 c1=$(cpu_ticks "$spid")
 srss=$(hwm_kb "$spid")
+get_once "" 127.0.0.1 big "$work/out"
+read -r t_disk _ < "$work/t"
 stop_server
+t_dd=$( { /usr/bin/time -f "%e" dd if="$work/srv/big" of="$work/out/dd" bs=1M conv=fsync 2>/dev/null; } 2>&1 | tail -1)
+rm -f "$work/out/dd"
 r=$(calc "$t_get / $t_ssl")
 row "loopback ${MB} MiB: time vs openssl dgst -sha256" "$(fmt "$t_ssl") s" "$(fmt "$t_get") s" \
   "$(fmt "$r")x" "<= 2.0x" "$(met "$r <= 2.0")"
 r=$(calc "$t_nc / $t_get")
 row "loopback ${MB} MiB: goodput vs nc (TCP)" "$(fmt "$(calc "$size / $t_nc / 1e6")" 0) MB/s" \
   "$(fmt "$(calc "$size / $t_get / 1e6")" 0) MB/s" "$(fmt "$r")x" ">= 0.5x" "$(met "$r >= 0.5")"
+r=$(calc "$t_disk / $t_dd")
+row "loopback ${MB} MiB onto the disk (fsync): time vs dd conv=fsync" "$(fmt "$t_dd") s" "$(fmt "$t_disk") s" \
+  "$(fmt "$r")x" "(printed)" "-"
 ccpu=$(calc "$cu + $cs")
 scpu=$(calc "($c1 - $c0) / $tck / 3")
 row "loopback: bytes per CPU-second" "-" \

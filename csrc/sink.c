@@ -8,8 +8,103 @@
 #include <string.h>
 #include <unistd.h>
 
+/* ---- the hash thread ---- */
+
+static void *hash_main(void *arg)
+{
+    struct ux_sink *k = arg;
+    struct ux_hasher *h = &k->h;
+    pthread_mutex_lock(&h->lock);
+    for (;;) {
+        while (!h->qlen && !h->quit)
+            pthread_cond_wait(&h->work, &h->lock);
+        if (!h->qlen)
+            break;
+        struct ux_slab *s = h->queue[h->qhead];
+        uint64_t len = h->qlen_bytes[h->qhead];
+        pthread_mutex_unlock(&h->lock);
+        int bad = ux_sha_update(k->sha, s->buf, (size_t)len) != 0;
+        pthread_mutex_lock(&h->lock);
+        h->failed |= bad;
+        s->hashing = 0;
+        h->qhead = (h->qhead + 1) % UX_NSLAB;
+        if (!--h->qlen)
+            pthread_cond_broadcast(&h->idle);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+/* Wait until the hash thread has taken in everything given to it. */
+static int hash_drain(struct ux_sink *k)
+{
+    struct ux_hasher *h = &k->h;
+    if (!h->started)
+        return 0;
+    pthread_mutex_lock(&h->lock);
+    while (h->qlen)
+        pthread_cond_wait(&h->idle, &h->lock);
+    int failed = h->failed;
+    pthread_mutex_unlock(&h->lock);
+    return failed ? EIO : 0;
+}
+
+static int hash_give(struct ux_sink *k, struct ux_slab *s, uint64_t len)
+{
+    struct ux_hasher *h = &k->h;
+    if (!h->started) {
+        if (pthread_mutex_init(&h->lock, NULL) || pthread_cond_init(&h->work, NULL) ||
+            pthread_cond_init(&h->idle, NULL))
+            return ENOMEM;
+        h->started = 1;
+        if (pthread_create(&h->thread, NULL, hash_main, k))
+            h->started = 2; /* no thread: hash here, as before */
+    }
+    if (h->started == 2) {
+        s->handed = 1;
+        return ux_sha_update(k->sha, s->buf, (size_t)len) ? EIO : 0;
+    }
+    pthread_mutex_lock(&h->lock);
+    h->queue[(h->qhead + h->qlen) % UX_NSLAB] = s;
+    h->qlen_bytes[(h->qhead + h->qlen) % UX_NSLAB] = len;
+    h->qlen++;
+    s->hashing = s->handed = 1;
+    pthread_cond_signal(&h->work);
+    pthread_mutex_unlock(&h->lock);
+    return 0;
+}
+
+static int busy_hashing(struct ux_sink *k, const struct ux_slab *s)
+{
+    if (!k->h.started || !s->handed)
+        return 0;
+    pthread_mutex_lock(&k->h.lock);
+    int busy = s->hashing;
+    pthread_mutex_unlock(&k->h.lock);
+    return busy;
+}
+
+static void hash_stop(struct ux_sink *k)
+{
+    struct ux_hasher *h = &k->h;
+    if (!h->started)
+        return;
+    if (h->started == 1) {
+        pthread_mutex_lock(&h->lock);
+        h->quit = 1;
+        pthread_cond_signal(&h->work);
+        pthread_mutex_unlock(&h->lock);
+        pthread_join(h->thread, NULL);
+    }
+    pthread_mutex_destroy(&h->lock);
+    pthread_cond_destroy(&h->work);
+    pthread_cond_destroy(&h->idle);
+    h->started = 0;
+}
+
 static void release_memory(struct ux_sink *k)
 {
+    hash_stop(k); /* before the slabs it may still read go */
     for (int i = 0; i < UX_NSLAB; i++)
         free(k->slab[i].buf);
     free(k->filled);
@@ -140,7 +235,9 @@ static struct ux_slab *find_slab(struct ux_sink *k, uint64_t region)
     return NULL;
 }
 
-/* Hash complete regions in order, from memory where they still are. */
+/* Hash complete regions in order: slabs still in memory go to the hash
+ * thread; a region that left memory is read back and hashed here, once the
+ * thread has caught up (the running hash is one sequence). */
 static int advance_hash(struct ux_sink *k)
 {
     while (k->hashed < k->size) {
@@ -148,32 +245,46 @@ static int advance_hash(struct ux_sink *k)
         if (k->filled[r] != len)
             return 0;
         struct ux_slab *s = find_slab(k, r);
-        const uint8_t *p = s ? s->buf : NULL;
-        if (!s) {
+        int err = 0;
+        if (s && s->written) {
+            err = hash_give(k, s, len);
+        } else {
             if (!k->scratch && !(k->scratch = malloc(UX_SLAB)))
                 return ENOMEM;
-            int err = pread_all(k->fd, k->scratch, (size_t)len, k->hashed);
-            if (err)
-                return err;
+            err = hash_drain(k);
+            if (!err)
+                err = pread_all(k->fd, k->scratch, (size_t)len, k->hashed);
+            if (!err && ux_sha_update(k->sha, k->scratch, (size_t)len))
+                err = EIO;
             k->readback += len;
-            p = k->scratch;
         }
-        if (ux_sha_update(k->sha, p, (size_t)len))
-            return EIO;
+        if (err)
+            return err;
         k->hashed += len;
-        if (s && s->written)
-            s->used = 0; /* done with it */
     }
     return 0;
 }
 
-/* A slot for REGION: free, or the least recently used one written out. */
+/* A slot for REGION: a free one, one the hash thread is done with, or
+ * else the least recently used one (written out first). */
 static int take_slab(struct ux_sink *k, uint64_t region, struct ux_slab **out)
 {
     struct ux_slab *pick = NULL;
-    for (int i = 0; i < UX_NSLAB && !(pick && !pick->used); i++)
-        if (!pick || !k->slab[i].used || k->slab[i].last_use < pick->last_use)
-            pick = &k->slab[i];
+    for (int i = 0; i < UX_NSLAB; i++) {
+        struct ux_slab *s = &k->slab[i];
+        if (!s->used || (s->handed && !busy_hashing(k, s))) {
+            pick = s;
+            break;
+        }
+        if (!s->handed && (!pick || s->last_use < pick->last_use))
+            pick = s;
+    }
+    if (!pick) { /* every slab is with the hash thread: wait for it */
+        int err = hash_drain(k);
+        if (err)
+            return err;
+        pick = &k->slab[0];
+    }
     int err = pick->used && !pick->written ? write_slab(k, pick) : 0;
     if (!err && !pick->buf && !(pick->buf = malloc(UX_SLAB)))
         err = ENOMEM;
@@ -186,7 +297,7 @@ static int take_slab(struct ux_sink *k, uint64_t region, struct ux_slab **out)
     if (err)
         return err;
     pick->used = 1;
-    pick->written = 0;
+    pick->written = pick->handed = 0;
     pick->region = region;
     *out = pick;
     return 0;
@@ -200,7 +311,7 @@ int ux_sink_write(struct ux_sink *k, uint64_t off, const uint8_t *data, size_t l
         if (r >= k->regions || piece > region_len(k, r) - in)
             return EINVAL;
         struct ux_slab *s = find_slab(k, r);
-        int err = s ? 0 : take_slab(k, r, &s);
+        int err = s && !s->handed ? 0 : take_slab(k, r, &s);
         if (err)
             return err;
         memcpy(s->buf + in, data, piece);
@@ -218,6 +329,9 @@ int ux_sink_write(struct ux_sink *k, uint64_t off, const uint8_t *data, size_t l
 
 static int flush_slabs(struct ux_sink *k)
 {
+    int drained = hash_drain(k);
+    if (drained)
+        return drained;
     for (int i = 0; i < UX_NSLAB; i++) {
         struct ux_slab *s = &k->slab[i];
         int err = s->used && !s->written ? write_slab(k, s) : 0;

@@ -5,10 +5,12 @@
  * with the file) and written a slab at a time: whole pages, one syscall,
  * writeback started at once. The whole-file hash advances over complete
  * slabs in order while they are still in memory, so the file is normally
- * not read back at the end. */
+ * not read back at the end; a thread of its own computes it, off the
+ * receive path. */
 #ifndef UDPXFER_SINK_H
 #define UDPXFER_SINK_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +24,18 @@ struct ux_slab {
     uint64_t last_use;
     uint8_t *buf;
     int used, written;
+    int handed;        /* given to the hash thread (its region is complete) */
+    int hashing;       /* the hash thread still reads it (under the lock) */
+};
+
+/* The whole-file hash thread: takes complete slabs in file order. */
+struct ux_hasher {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t work, idle;
+    struct ux_slab *queue[UX_NSLAB];
+    uint64_t qlen_bytes[UX_NSLAB];
+    int qhead, qlen, started, quit, failed;
 };
 
 struct ux_sink {
@@ -33,11 +47,12 @@ struct ux_sink {
     struct ux_slab slab[UX_NSLAB];
     uint32_t *filled;  /* bytes received per region */
     uint64_t regions;
-    uint64_t hashed;   /* the running hash covers the bytes below */
+    uint64_t hashed;   /* the running hash covers (or is given) the bytes below */
     uint64_t clock;
     struct ux_sha *sha;
     uint8_t *scratch;  /* reading back a region that left memory */
     uint64_t readback; /* bytes read back from the file (reloads and hashing) */
+    struct ux_hasher h;
 };
 
 /* All return 0 or an errno value; *why gets a short description. */
