@@ -115,7 +115,8 @@ srss=$(hwm_kb "$spid")
 get_once "" 127.0.0.1 big "$work/out"
 read -r t_disk _ < "$work/t"
 stop_server
-t_dd=$( { /usr/bin/time -f "%e" dd if="$work/srv/big" of="$work/out/dd" bs=1M conv=fsync 2>/dev/null; } 2>&1 | tail -1)
+/usr/bin/time -f "%e" -o "$work/t" dd if="$work/srv/big" of="$work/out/dd" bs=1M conv=fsync 2>/dev/null
+read -r t_dd < "$work/t"
 rm -f "$work/out/dd"
 r=$(calc "$t_get / $t_ssl")
 row "loopback ${MB} MiB: time vs openssl dgst -sha256" "$(fmt "$t_ssl") s" "$(fmt "$t_get") s" \
