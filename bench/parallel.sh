@@ -49,8 +49,8 @@ t3=$(fetch); stop_servers
 r=$(echo "$t3 / $t1" | bc -l)
 printf '1 server  %.2f s\n3 servers %.2f s\nratio %.3f (target <= 0.37), speed-up %.2fx\n' "$t1" "$t3" \
   "$r" "$(echo "$t1 / $t3" | bc -l)"
-printf '| 3 servers vs 1, ${size_mib} MiB, 100 Mbit/s links: time | %.2f s | %.2f s | %.3fx | <= 0.37x | %s |\n' \
-  "$t1" "$t3" "$r" "$([ "$(echo "$r <= 0.37" | bc -l)" = 1 ] && echo yes || echo NO)" >> "$ROWS"
+printf '| 3 servers vs 1, %s MiB, 100 Mbit/s links: time | %.2f s | %.2f s | %.3fx | <= 0.37x | %s |\n' \
+  "$size_mib" "$t1" "$t3" "$r" "$([ "$(echo "$r <= 0.37" | bc -l)" = 1 ] && echo yes || echo NO)" >> "$ROWS"
 
 echo "## 3 servers at 40/80/160 Mbit/s, ${size_mib} MiB"
 bash tools/lan.sh rate "$tag" 1 40; bash tools/lan.sh rate "$tag" 2 80; bash tools/lan.sh rate "$tag" 3 160
@@ -59,5 +59,5 @@ t=$(fetch); stop_servers
 ideal=$(echo "$size_mib * 1048576 * 8 / 280000000" | bc -l)
 r=$(echo "$t / $ideal" | bc -l)
 printf 'took %.2f s, size/sum of rates %.2f s: %.3fx (target <= 1.20)\n' "$t" "$ideal" "$r"
-printf '| 3 servers at 40/80/160 Mbit/s, ${size_mib} MiB: time vs size/sum of rates | %.2f s | %.2f s | %.3fx | <= 1.20x | %s |\n' \
-  "$ideal" "$t" "$r" "$([ "$(echo "$r <= 1.20" | bc -l)" = 1 ] && echo yes || echo NO)" >> "$ROWS"
+printf '| 3 servers at 40/80/160 Mbit/s, %s MiB: time vs size/sum of rates | %.2f s | %.2f s | %.3fx | <= 1.20x | %s |\n' \
+  "$size_mib" "$ideal" "$t" "$r" "$([ "$(echo "$r <= 1.20" | bc -l)" = 1 ] && echo yes || echo NO)" >> "$ROWS"
