@@ -37,13 +37,16 @@ row() { # case baseline udpxfer ratio target met
 }
 met() { [ "$(calc "$1")" = 1 ] && echo yes || echo NO; }
 
-# Run a command 3 times; prints the median of "elapsed user sys maxrss_kb".
-median3() {
+# Run a command 3 times; prints the line of its output with the median first field.
+median() {
   local i
-  for i in 1 2 3; do
-    /usr/bin/time -f "%e %U %S %M" -o "$work/t" "$@" > /dev/null
-    cat "$work/t"
-  done | sort -n | sed -n 2p
+  for i in 1 2 3; do "$@"; done | sort -n | sed -n 2p
+}
+
+# Prints "elapsed user sys maxrss_kb" of a command.
+timed() {
+  /usr/bin/time -f "%e %U %S %M" -o "$work/t" "$@" > /dev/null
+  cat "$work/t"
 }
 
 wait_for() { # file pattern
@@ -66,10 +69,6 @@ nc_time() { # recv_prefix send_prefix addr port file
   calc "$t1 - $t0"
 }
 
-nc_median() {
-  local i
-  for i in 1 2 3; do nc_time "$@"; done | sort -n | sed -n 2p
-}
 
 serve() { # prefix bind
   $1 lua5.4 bin/udpxfer serve "$work/srv" --port 10526 --bind "$2" --json > "$work/serve.log" 2>&1 &
@@ -90,9 +89,21 @@ get_once() { # prefix server name [output dir]
   rm -f "$dir/$3"
 }
 
-get_median() {
-  local i
-  for i in 1 2 3; do get_once "$@"; cat "$work/t"; done | sort -n | sed -n 2p
+get_timed() { get_once "$@"; cat "$work/t"; }
+
+# Serve big in the server namespace, warm it, and set t_get to the median
+# fetch time from the client namespace. The server keeps running.
+lan_fetch() {
+  serve "$S" 10.77.0.11
+  get_once "$C" 10.77.0.11 big
+  read -r t_get _ < <(median get_timed "$C" 10.77.0.11 big)
+}
+
+row_vs_nc() { # label
+  local r
+  r=$(calc "$t_nc / $t_get")
+  row "$1" "$(fmt "$(calc "$size / $t_nc / 1e6")" 0) MB/s" "$(fmt "$(calc "$size / $t_get / 1e6")" 0) MB/s" \
+    "$(fmt "$r")x" ">= 1.0x" "$(met "$r >= 1.0")"
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -104,12 +115,12 @@ echo "## loopback, one server, ${MB} MiB in page cache"
 size=$((MB * 1048576))
 head -c "$size" /dev/urandom > "$work/srv/big"
 cat "$work/srv/big" > /dev/null
-read -r t_ssl _ < <(median3 openssl dgst -sha256 "$work/srv/big")
-t_nc=$(nc_median "" "" 127.0.0.1 15999 "$work/srv/big")
+read -r t_ssl _ < <(median timed openssl dgst -sha256 "$work/srv/big")
+t_nc=$(median nc_time "" "" 127.0.0.1 15999 "$work/srv/big")
 serve "" 127.0.0.1
 get_once "" 127.0.0.1 big # warm: the server hashes the file once
 c0=$(cpu_ticks "$spid")
-read -r t_get cu cs crss < <(get_median "" 127.0.0.1 big)
+read -r t_get cu cs crss < <(median get_timed "" 127.0.0.1 big)
 c1=$(cpu_ticks "$spid")
 srss=$(hwm_kb "$spid")
 get_once "" 127.0.0.1 big "$work/out"
@@ -165,14 +176,10 @@ S="ip netns exec $tag-s1"
 size=$((LAN_MB * 1048576))
 
 echo "## two namespaces, no shaping, ${LAN_MB} MiB"
-t_nc=$(nc_median "$C" "$S" 10.77.0.1 15998 "$work/srv/big")
-serve "$S" 10.77.0.11
-get_once "$C" 10.77.0.11 big
-read -r t_get _ < <(get_median "$C" 10.77.0.11 big)
+t_nc=$(median nc_time "$C" "$S" 10.77.0.1 15998 "$work/srv/big")
+lan_fetch
 stop_server
-r=$(calc "$t_nc / $t_get")
-row "2 namespaces, ${LAN_MB} MiB: goodput vs nc" "$(fmt "$(calc "$size / $t_nc / 1e6")" 0) MB/s" \
-  "$(fmt "$(calc "$size / $t_get / 1e6")" 0) MB/s" "$(fmt "$r")x" ">= 1.0x" "$(met "$r >= 1.0")"
+row_vs_nc "2 namespaces, ${LAN_MB} MiB: goodput vs nc"
 
 echo "## 1 Gbit/s link (tbf), ${LAN_MB} MiB"
 bash tools/lan.sh rate "$tag" 1 1000
@@ -187,9 +194,7 @@ iperf_bps=$(lua5.4 -e '
 iperf_retx=$(lua5.4 -e '
   local j = io.read("a")
   print(j:match("\"sum_sent\"%s*:%s*{.-\"retransmits\"%s*:%s*(%d+)") or 0)' < "$work/iperf.json")
-serve "$S" 10.77.0.11
-get_once "$C" 10.77.0.11 big
-read -r t_get _ < <(get_median "$C" 10.77.0.11 big)
+lan_fetch
 lost=$(field lost "$work/get.json")
 chunks=$(field chunks "$work/get.json")
 stop_server
@@ -204,11 +209,7 @@ row "1 Gbit/s tbf: self-inflicted loss" "-" "$(fmt "$lossp") % ($lost chunks)" "
 
 echo "## 1 Gbit/s link with 5% random loss on the client's ingress, ${LAN_MB} MiB"
 bash tools/lan.sh loss "$tag" 5
-t_nc=$(nc_median "$C" "$S" 10.77.0.1 15997 "$work/srv/big")
-serve "$S" 10.77.0.11
-get_once "$C" 10.77.0.11 big
-read -r t_get _ < <(get_median "$C" 10.77.0.11 big)
+t_nc=$(median nc_time "$C" "$S" 10.77.0.1 15997 "$work/srv/big")
+lan_fetch
 stop_server
-r=$(calc "$t_nc / $t_get")
-row "1 Gbit/s + 5% loss, ${LAN_MB} MiB: goodput vs nc" "$(fmt "$(calc "$size / $t_nc / 1e6")" 0) MB/s" \
-  "$(fmt "$(calc "$size / $t_get / 1e6")" 0) MB/s" "$(fmt "$r")x" ">= 1.0x" "$(met "$r >= 1.0")"
+row_vs_nc "1 Gbit/s + 5% loss, ${LAN_MB} MiB: goodput vs nc"

@@ -34,6 +34,8 @@ int push_deadline(lua_State *L, uint64_t d);
 /* The local UDP port of a socket (nothing if it cannot be read). */
 int push_port(lua_State *L, const struct ux_io *io);
 uint64_t sim_now(lua_State *L, int idx);
+/* An engine's start time: the option `now` (seconds) for a sim engine, else the clock. */
+uint64_t start_now(lua_State *L, int sim);
 void check_addr_arg(lua_State *L, int idx, struct ux_addr *a);
 int sim_input(lua_State *L, void *eng, input_fn in);
 int sim_output(lua_State *L, void *eng, output_fn out);

@@ -133,7 +133,7 @@ static int l_sender(lua_State *L)
     cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 10) * 1e6);
     cfg.trace = o->log ? trace_line : NULL;
     cfg.trace_ud = o;
-    uint64_t now = o->sim ? (uint64_t)(opt_num(L, "now", 0) * 1e6) : mono_us();
+    uint64_t now = start_now(L, o->sim);
     if (ux_ssend_init(&o->s, &cfg, now)) {
         ux_ssend_free(&o->s);
         return luaL_error(L, "out of memory");
@@ -153,7 +153,7 @@ static int l_receiver(lua_State *L)
     cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 10) * 1e6);
     cfg.trace = o->log ? trace_line : NULL;
     cfg.trace_ud = o;
-    uint64_t now = o->sim ? (uint64_t)(opt_num(L, "now", 0) * 1e6) : mono_us();
+    uint64_t now = start_now(L, o->sim);
     if (ux_srecv_init(&o->r, &cfg, now)) {
         ux_srecv_free(&o->r);
         return luaL_error(L, "out of memory");

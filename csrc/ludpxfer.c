@@ -149,6 +149,11 @@ int push_timeout(lua_State *L, const struct ux_io *io, uint64_t deadline)
 /* Rounded: a deadline handed out as seconds must come back as the same microsecond. */
 uint64_t sim_now(lua_State *L, int idx) { return (uint64_t)(luaL_checknumber(L, idx) * 1e6 + 0.5); }
 
+uint64_t start_now(lua_State *L, int sim)
+{
+    return sim ? (uint64_t)(opt_num(L, "now", 0) * 1e6 + 0.5) : mono_us();
+}
+
 void check_addr_arg(lua_State *L, int idx, struct ux_addr *a)
 {
     if (ux_addr_parse(luaL_checkstring(L, idx), 0, a))
@@ -284,7 +289,7 @@ static int l_client(lua_State *L)
         return luaL_argerror(L, 1, "chunk_size out of range");
     if (name_len == 0 || name_len > UX_MAX_NAME)
         return push_fail(L, "file name empty or too long", "refused");
-    uint64_t now = o->sim ? (uint64_t)(opt_num(L, "now", 0) * 1e6) : mono_us();
+    uint64_t now = start_now(L, o->sim);
     if (ux_client_init(&o->eng, &cfg, now))
         return push_fail(L, "cannot initialise the client", "io");
     o->live = 1;

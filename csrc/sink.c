@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+static uint64_t region_len(const struct ux_sink *k, uint64_t r);
+
 /* ---- the hash thread ---- */
 
 static void *hash_main(void *arg)
@@ -21,7 +23,7 @@ static void *hash_main(void *arg)
         if (!h->qlen)
             break;
         struct ux_slab *s = h->queue[h->qhead];
-        uint64_t len = h->qlen_bytes[h->qhead];
+        uint64_t len = region_len(k, s->region); /* the size changes only once this is drained */
         pthread_mutex_unlock(&h->lock);
         int bad = ux_sha_update(k->sha, s->buf, (size_t)len) != 0;
         pthread_mutex_lock(&h->lock);
@@ -60,13 +62,13 @@ static int hash_give(struct ux_sink *k, struct ux_slab *s, uint64_t len)
         if (pthread_create(&h->thread, NULL, hash_main, k))
             h->started = 2; /* no thread: hash here, as before */
     }
+    k->hashed += len; /* given: the running hash will cover it */
     if (h->started == 2) {
         s->handed = 1;
         return ux_sha_update(k->sha, s->buf, (size_t)len) ? EIO : 0;
     }
     pthread_mutex_lock(&h->lock);
     h->queue[(h->qhead + h->qlen) % UX_NSLAB] = s;
-    h->qlen_bytes[(h->qhead + h->qlen) % UX_NSLAB] = len;
     h->qlen++;
     s->hashing = s->handed = 1;
     pthread_cond_signal(&h->work);
@@ -235,6 +237,22 @@ static struct ux_slab *find_slab(struct ux_sink *k, uint64_t region)
     return NULL;
 }
 
+/* Hash LEN bytes at the running hash's end by reading them back (they
+ * left memory), once the thread has caught up: the hash is one sequence. */
+static int hash_from_file(struct ux_sink *k, size_t len)
+{
+    if (!k->scratch && !(k->scratch = malloc(UX_SLAB)))
+        return ENOMEM;
+    int err = hash_drain(k);
+    if (!err)
+        err = pread_all(k->fd, k->scratch, len, k->hashed);
+    if (!err && ux_sha_update(k->sha, k->scratch, len))
+        err = EIO;
+    k->readback += len;
+    k->hashed += len;
+    return err;
+}
+
 /* Hash complete regions in order: slabs still in memory go to the hash
  * thread; a region that left memory is read back and hashed here, once the
  * thread has caught up (the running hash is one sequence). */
@@ -245,22 +263,9 @@ static int advance_hash(struct ux_sink *k)
         if (k->filled[r] != len)
             return 0;
         struct ux_slab *s = find_slab(k, r);
-        int err = 0;
-        if (s && s->written) {
-            err = hash_give(k, s, len);
-        } else {
-            if (!k->scratch && !(k->scratch = malloc(UX_SLAB)))
-                return ENOMEM;
-            err = hash_drain(k);
-            if (!err)
-                err = pread_all(k->fd, k->scratch, (size_t)len, k->hashed);
-            if (!err && ux_sha_update(k->sha, k->scratch, (size_t)len))
-                err = EIO;
-            k->readback += len;
-        }
+        int err = s && s->written ? hash_give(k, s, len) : hash_from_file(k, (size_t)len);
         if (err)
             return err;
-        k->hashed += len;
     }
     return 0;
 }
@@ -359,16 +364,8 @@ int ux_sink_truncate(struct ux_sink *k, uint64_t size)
 static int finish_hash(struct ux_sink *k, uint8_t out[UX_SHA256_LEN])
 {
     int err = flush_slabs(k);
-    if (!err && !k->scratch && !(k->scratch = malloc(UX_SLAB)))
-        err = ENOMEM;
-    while (!err && k->hashed < k->size) {
-        size_t n = k->size - k->hashed < UX_SLAB ? (size_t)(k->size - k->hashed) : UX_SLAB;
-        err = pread_all(k->fd, k->scratch, n, k->hashed);
-        if (!err && ux_sha_update(k->sha, k->scratch, n))
-            err = EIO;
-        k->hashed += n;
-        k->readback += n;
-    }
+    while (!err && k->hashed < k->size)
+        err = hash_from_file(k, k->size - k->hashed < UX_SLAB ? (size_t)(k->size - k->hashed) : UX_SLAB);
     return err ? err : ux_sha_final(k->sha, out) ? EIO : 0;
 }
 

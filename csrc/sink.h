@@ -34,7 +34,6 @@ struct ux_hasher {
     pthread_mutex_t lock;
     pthread_cond_t work, idle;
     struct ux_slab *queue[UX_NSLAB];
-    uint64_t qlen_bytes[UX_NSLAB];
     int qhead, qlen, started, quit, failed;
 };
 

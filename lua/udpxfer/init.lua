@@ -56,6 +56,39 @@ function Pollable:events() return self.obj:events() end
 --- Seconds until `step()` must run again even without input (nil: no deadline).
 function Pollable:timeout() return self.obj:timeout() end
 
+--- Counters (see README).
+function Pollable:stats() return self.obj:stats() end
+
+--- The outcome: the "done" event table, or nil, message, code
+-- (nil, "in progress", "busy" while running).
+function Pollable:result()
+  local o = self.outcome
+  if not o then return nil, "in progress", "busy" end
+  if o.type == "done" then return o end
+  return nil, o.message, o.code
+end
+
+--- Stop; what has not finished ends with code "closed" (a partial file is
+-- removed; a stream's receiver reports it broken). Safe to call more than once.
+function Pollable:close()
+  if self.closed then return end
+  self.closed = true
+  self.obj:close()
+  if not self.outcome then self.outcome = { type = "error", message = "closed", code = "closed" } end
+end
+
+-- on_progress(stats) at most every opts.progress_interval seconds (0.1),
+-- while KEEP(stats) holds.
+local function progress(self, keep)
+  local cb = self.opts.on_progress
+  if self.outcome or not cb then return end
+  local now = core.now()
+  if now - (self.last_progress or -math.huge) < (self.opts.progress_interval or 0.1) then return end
+  self.last_progress = now
+  local st = self.obj:stats()
+  if not keep or keep(st) then cb(st) end
+end
+
 --- Block until `step()` reports completion (or for ever, for a server until
 -- `close()`). Returns what `result()` returns.
 function Pollable:run()
@@ -91,10 +124,7 @@ function M.get(opts)
     legacy = opts.legacy,
   }
   if not obj then return nil, msg, code end
-  return setmetatable({
-    obj = obj, opts = opts, interval = opts.progress_interval or 0.1,
-    last_progress = -math.huge,
-  }, Get)
+  return setmetatable({ obj = obj, opts = opts }, Get)
 end
 
 local client_handlers = {
@@ -117,35 +147,8 @@ local client_handlers = {
 function Get:step()
   if self.outcome then return true end
   for _, ev in ipairs(self.obj:step()) do client_handlers[ev.type](self, ev) end
-  if not self.outcome and self.opts.on_progress then
-    local now = core.now()
-    if now - self.last_progress >= self.interval then
-      self.last_progress = now
-      local st = self.obj:stats()
-      if st.state == "transfer" then self.opts.on_progress(st) end
-    end
-  end
+  progress(self, function(st) return st.state == "transfer" end)
   return self.outcome ~= nil
-end
-
---- The outcome: the "done" event table, or nil, message, code
--- (nil, "in progress", "busy" while running).
-function Get:result()
-  local o = self.outcome
-  if not o then return nil, "in progress", "busy" end
-  if o.type == "done" then return o end
-  return nil, o.message, o.code
-end
-
---- Counters: bytes, chunks, per-server figures (see README).
-function Get:stats() return self.obj:stats() end
-
---- Stop; a partial file is removed. Safe to call more than once.
-function Get:close()
-  if self.closed then return end
-  self.closed = true
-  self.obj:close()
-  if not self.outcome then self.outcome = { type = "error", message = "closed", code = "closed" } end
 end
 
 -- Server ---------------------------------------------------------------------
@@ -183,8 +186,6 @@ end
 
 --- The UDP port the server listens on.
 function Serve:port() return self.obj:port() end
---- Counters: sessions, malformed datagrams, files hashed, packets.
-function Serve:stats() return self.obj:stats() end
 function Serve:result() return true end
 
 --- Stop serving. Safe to call more than once (also from a callback).
@@ -209,13 +210,7 @@ local function stream_step(self)
     call(self.opts[({ connect = "on_connect", complete = "on_complete", done = "on_done",
       error = "on_error" })[ev.type]], ev)
   end
-  if not self.outcome and self.opts.on_progress then
-    local now = core.now()
-    if now - (self.last_progress or -math.huge) >= (self.opts.progress_interval or 0.1) then
-      self.last_progress = now
-      self.opts.on_progress(self.obj:stats())
-    end
-  end
+  progress(self)
   return self.outcome ~= nil
 end
 
@@ -223,24 +218,8 @@ end
 -- for a receiver that collected it), or nil, message, code.
 function Stream:result()
   local o = self.outcome
-  if not o then return nil, "in progress", "busy" end
-  if o.type == "done" then
-    if self.collected then o.data = table.concat(self.collected) end
-    return o
-  end
-  return nil, o.message, o.code
-end
-
---- Counters: bytes, sent_bytes, retransmitted_bytes, packets, rtt, window.
-function Stream:stats() return self.obj:stats() end
-
---- Stop. A sender that has not finished leaves the receiver to report a
--- broken stream. Safe to call more than once.
-function Stream:close()
-  if self.closed then return end
-  self.closed = true
-  self.obj:close()
-  if not self.outcome then self.outcome = { type = "error", message = "closed", code = "closed" } end
+  if o and o.type == "done" and self.collected then o.data = table.concat(self.collected) end
+  return Pollable.result(self)
 end
 
 local function stream_common(opts)
