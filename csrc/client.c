@@ -444,7 +444,11 @@ static void on_data(struct ux_client *c, struct ux_peer *p, const struct ux_msg 
         c->bytes_done += want;
         p->st.chunks++;
         p->st.bytes += want;
-        p->ring_done++;
+        /* Its entry is still in the ring unless its NEED was already given
+         * up as lost (a late, reordered chunk): counting that one would
+         * hide a chunk still owed, and nothing would ask for it again. */
+        if (p->ring_len && m->u.data.seq >= p->ring[p->ring_head].seq)
+            p->ring_done++;
         p->cwnd += p->cwnd < p->ssthresh ? 1.0 : 1.0 / p->cwnd;
         if (p->cwnd > c->cfg.max_window)
             p->cwnd = c->cfg.max_window;
