@@ -159,11 +159,10 @@ if [ "$RSS_GB" -gt 0 ] && [ "$(df --output=avail -k "$work" | tail -1)" -gt $((R
   rm -f "$work/out/huge" "$work/srv/huge"
   row "peak RSS, ${RSS_GB} GiB file ($(fmt "$t") s)" "-" "client $((crss / 1024)) MiB, server $((srss / 1024)) MiB" \
     "-" "< 64 MiB" "$(met "$crss < 65536 && $srss < 65536")"
-  head -c $((LAN_MB * 1048576)) /dev/urandom > "$work/srv/big"
 else
   echo "## peak RSS for a ${RSS_GB} GiB file: skipped (BENCH_RSS_GB=0 or not enough disk)"
-  head -c $((LAN_MB * 1048576)) "$work/srv/big" > "$work/srv/lan" && mv "$work/srv/lan" "$work/srv/big"
 fi
+head -c $((LAN_MB * 1048576)) /dev/urandom > "$work/srv/big"
 
 if ! bash tools/lan.sh check > /dev/null 2>&1; then
   echo "## network namespaces: skipped: needs root and ip netns"
