@@ -8,7 +8,7 @@ ALL_CFLAGS  = $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden $(LUA_INC)
 LDLIBS      = -lcrypto -lpthread
 
 ENGINE_SRC  = csrc/wire.c csrc/legacy.c csrc/chunkmap.c csrc/hash.c csrc/addr.c csrc/client.c \
-              csrc/server.c csrc/fileset.c csrc/sink.c csrc/net.c csrc/stream.c \
+              csrc/server.c csrc/fileset.c csrc/hcache.c csrc/sink.c csrc/net.c csrc/stream.c \
               csrc/stream_send.c csrc/stream_recv.c csrc/fdio.c
 SRC         = $(ENGINE_SRC) csrc/ludpxfer.c csrc/lstream.c
 HDR         = $(wildcard csrc/*.h)

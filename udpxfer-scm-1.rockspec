@@ -23,7 +23,7 @@ build = {
     ["udpxfer.core"] = {
       sources = {
         "csrc/wire.c", "csrc/legacy.c", "csrc/chunkmap.c", "csrc/hash.c", "csrc/addr.c", "csrc/client.c",
-        "csrc/server.c", "csrc/fileset.c", "csrc/sink.c", "csrc/net.c", "csrc/stream.c",
+        "csrc/server.c", "csrc/fileset.c", "csrc/hcache.c", "csrc/sink.c", "csrc/net.c", "csrc/stream.c",
         "csrc/stream_send.c", "csrc/stream_recv.c", "csrc/fdio.c", "csrc/ludpxfer.c", "csrc/lstream.c",
       },
       libraries = { "crypto" },

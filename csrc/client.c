@@ -245,11 +245,20 @@ static uint64_t rto(const struct ux_peer *p)
 
 static uint64_t discovery_end(const struct ux_client *c) { return c->started_at + c->cfg.discover_us; }
 
+/* Has every server asked (no broadcast) offered already? */
+static int all_offered(const struct ux_client *c)
+{
+    int n = 0;
+    for (int i = 0; i < c->npeers; i++)
+        n += c->peers[i].has_offer;
+    return c->cfg.unicast && n >= c->ntargets;
+}
+
 static void tick_discovery(struct ux_client *c, uint64_t now)
 {
     if (c->first_offer_at) {
         /* A legacy server streams right after its offer: start at once. */
-        if (now >= c->first_offer_at + (c->cfg.legacy ? 0 : COLLECT_US)) {
+        if (now >= c->first_offer_at + (c->cfg.legacy ? 0 : COLLECT_US) || all_offered(c)) {
             struct ux_peer *v = choose_version(c);
             if (v)
                 start_transfer(c, v, now);
@@ -742,7 +751,16 @@ static uint32_t need_room(const struct ux_client *c, const struct ux_peer *p)
 size_t ux_client_output(struct ux_client *c, uint64_t now, uint8_t *buf, size_t cap,
                         struct ux_addr *to)
 {
+    int discovering = c->state == UXC_DISCOVER;
+    c->restart_clock = 0;
     tick(c, now);
+    if (discovering && c->state == UXC_TRANSFER) {
+        /* Preparing the output file (on_start) may have taken a while: the
+         * first NEEDs go out with a fresh clock, or their round trip would
+         * include that time and fire a spurious timeout. */
+        c->restart_clock = 1;
+        return 0;
+    }
     if (discovery_due(c, now))
         return out_request(c, now, buf, cap, to);
     if (c->cfg.legacy)
@@ -773,12 +791,14 @@ uint64_t ux_client_deadline(const struct ux_client *c)
     uint64_t d = UINT64_MAX;
     if (c->state == UXC_DONE || c->state == UXC_FAILED)
         return d;
+    if (c->restart_clock)
+        return 0;
     if (c->ntargets && c->next_round_at < discovery_end(c) && !(c->cfg.legacy && c->state == UXC_TRANSFER))
         d = min64(d, c->next_round_at);
     if (c->state == UXC_DISCOVER) {
         d = min64(d, discovery_end(c));
         if (c->first_offer_at)
-            d = min64(d, c->first_offer_at + (c->cfg.legacy ? 0 : COLLECT_US));
+            d = min64(d, all_offered(c) ? 0 : c->first_offer_at + (c->cfg.legacy ? 0 : COLLECT_US));
         else if (c->first_error_at)
             d = min64(d, c->first_error_at + NOTFOUND_GRACE_US);
         return d;

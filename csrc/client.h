@@ -24,6 +24,7 @@ struct ux_client_cfg {
     uint64_t idle_us;             /* a server silent this long is dropped (default 5 s) */
     uint32_t max_window;          /* chunks in flight per server */
     int legacy;                   /* speak the original tool's protocol */
+    int unicast;                  /* every target is one server: start once all have offered */
     int want_sha256_set;
     uint8_t want_sha256[UX_HASH_LEN];
     /* The version is chosen: prepare SIZE bytes of output. Returns 0 or errno. */
@@ -128,6 +129,7 @@ struct ux_client {
     struct ux_client_event events[64];
     int ev_head, ev_len;
     int rr;                   /* round-robin cursor over peers for output */
+    int restart_clock;        /* output() wants a call with a fresh time */
 };
 
 int ux_client_init(struct ux_client *c, const struct ux_client_cfg *cfg, uint64_t now);

@@ -46,6 +46,7 @@ int ux_fileset_open(struct ux_fileset *fs, const char *dir)
 void ux_fileset_close(struct ux_fileset *fs)
 {
     for (uint32_t i = 0; i < fs->n; i++) {
+        ux_hcache_drop(&fs->hcache, &fs->entries[i].hashes);
         free(fs->entries[i].name);
         if (fs->entries[i].fd >= 0)
             close(fs->entries[i].fd);
@@ -58,6 +59,7 @@ void ux_fileset_close(struct ux_fileset *fs)
     fs->root = -1;
     ux_sha_free(fs->sha);
     fs->sha = NULL;
+    ux_hcache_free(&fs->hcache);
 }
 
 /* Open NAME strictly beneath the root: the kernel refuses "..", absolute
@@ -105,6 +107,7 @@ static struct ux_entry *add_entry(struct ux_fileset *fs, const char *name, size_
     struct ux_entry *e = &fs->entries[fs->n];
     memset(e, 0, sizeof *e);
     e->fd = -1;
+    ux_hfile_init(&e->hashes);
     e->name = strndup(name, len);
     if (!e->name)
         return NULL;
@@ -148,6 +151,7 @@ static int fs_lookup(void *ud, const char *name, size_t len, struct ux_file_info
     }
     if (e->fd >= 0)
         close(e->fd);
+    ux_hcache_drop(&fs->hcache, &e->hashes); /* a new version */
     e->fd = fd;
     e->dev = st.st_dev;
     e->ino = st.st_ino;
@@ -183,11 +187,8 @@ static int fs_current(void *ud, uint32_t handle, struct ux_file_info *out)
     return 0;
 }
 
-static int fs_read(void *ud, uint32_t handle, uint64_t off, uint8_t *buf, size_t len)
+static int read_at(const struct ux_entry *e, uint64_t off, uint8_t *buf, size_t len)
 {
-    struct ux_entry *e = by_handle(ud, handle);
-    if (!e)
-        return EBADF;
     while (len) {
         ssize_t n = pread(e->fd, buf, len, (off_t)off);
         if (n < 0 && errno == EINTR)
@@ -201,6 +202,53 @@ static int fs_read(void *ud, uint32_t handle, uint64_t off, uint8_t *buf, size_t
     return 0;
 }
 
+static int fs_read(void *ud, uint32_t handle, uint64_t off, uint8_t *buf, size_t len)
+{
+    struct ux_entry *e = by_handle(ud, handle);
+    return e ? read_at(e, off, buf, len) : EBADF;
+}
+
+#define CACHE_MIN_SIZE (4u << 20) /* below this, hashing again is cheaper than a file */
+
+/* Does E keep its chunk hashes for chunk size CS? Makes the cache on first
+ * use, closing the least recently used one if too many are open. */
+static int cached(struct ux_fileset *fs, struct ux_entry *e, uint32_t cs)
+{
+    if (e->hashes.fd >= 0)
+        return e->hashes.chunk == cs;
+    if (e->size < CACHE_MIN_SIZE)
+        return 0;
+    if (fs->hcache.files >= UX_HC_FILES) {
+        struct ux_entry *lru = NULL;
+        for (uint32_t i = 0; i < fs->n; i++)
+            if (fs->entries[i].hashes.fd >= 0 && (!lru || fs->entries[i].hashes.last_use < lru->hashes.last_use))
+                lru = &fs->entries[i];
+        if (lru)
+            ux_hcache_drop(&fs->hcache, &lru->hashes);
+    }
+    return ux_hcache_open(&fs->hcache, &e->hashes, cs) == 0;
+}
+
+static int fs_chunk(void *ud, uint32_t handle, uint32_t cs, uint32_t index, uint8_t *buf, size_t len,
+                    uint8_t hash[UX_HASH_LEN])
+{
+    struct ux_fileset *fs = ud;
+    struct ux_entry *e = by_handle(fs, handle);
+    if (!e)
+        return EBADF;
+    int err = read_at(e, (uint64_t)index * cs, buf, len);
+    if (err)
+        return err;
+    int keep = cached(fs, e, cs);
+    if (keep && ux_hcache_get(&fs->hcache, &e->hashes, index, hash))
+        return 0;
+    if (ux_chunk_hash(fs->sha, index, buf, len, hash))
+        return EIO;
+    if (keep)
+        ux_hcache_put(&fs->hcache, &e->hashes, index, hash);
+    return 0;
+}
+
 static const char *fs_name(void *ud, uint32_t handle)
 {
     struct ux_fileset *fs = ud;
@@ -209,5 +257,5 @@ static const char *fs_name(void *ud, uint32_t handle)
 
 struct ux_provider ux_fileset_provider(struct ux_fileset *fs)
 {
-    return (struct ux_provider){fs_lookup, fs_current, fs_read, fs_name, fs};
+    return (struct ux_provider){fs_lookup, fs_current, fs_read, fs_chunk, fs_name, fs};
 }

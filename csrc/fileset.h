@@ -1,6 +1,6 @@
 /* The server's view of its directory: safe name resolution, one open file
  * and one cached SHA-256 per file (recomputed only when the file changes),
- * positioned reads. Implements the engine's ux_provider. */
+ * positioned reads, chunk hashes cached for files sent again. Implements the engine's ux_provider. */
 #ifndef UDPXFER_FILESET_H
 #define UDPXFER_FILESET_H
 
@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "hcache.h"
 #include "server.h"
 
 struct ux_entry {
@@ -19,6 +20,7 @@ struct ux_entry {
     int64_t mtime_ns, ctime_ns;
     uint64_t generation;
     uint8_t sha256[UX_HASH_LEN];
+    struct ux_hfile hashes;   /* this version's chunk hashes */
 };
 
 struct ux_fileset {
@@ -28,6 +30,7 @@ struct ux_fileset {
     uint64_t generations;
     uint64_t hashes_computed;  /* how often a whole file was hashed */
     struct ux_sha *sha;
+    struct ux_hcache hcache;
 };
 
 /* Returns 0, or an errno value. */

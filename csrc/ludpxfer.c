@@ -662,6 +662,8 @@ static int ls_stats(lua_State *L)
     set_int(L, "sessions", ux_server_sessions(&o->eng));
     set_int(L, "malformed", (lua_Integer)o->eng.dropped_malformed);
     set_int(L, "files_hashed", (lua_Integer)o->fs.hashes_computed);
+    set_int(L, "chunk_hashes_cached", (lua_Integer)o->fs.hcache.hits);
+    set_int(L, "chunk_hashes_computed", (lua_Integer)o->fs.hcache.misses);
     set_int(L, "rx_packets", (lua_Integer)o->io.rx_packets);
     set_int(L, "tx_packets", (lua_Integer)o->io.tx_packets);
     set_int(L, "tx_bytes", (lua_Integer)o->io.tx_bytes);

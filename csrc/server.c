@@ -78,7 +78,7 @@ int ux_server_next_event(struct ux_server *s, struct ux_server_event *ev)
 int ux_server_sessions(const struct ux_server *s)
 {
     int n = 0;
-    for (uint32_t i = 0; i < s->cfg.max_sessions; i++)
+    for (uint32_t i = 0; i < s->hi; i++)
         n += s->sessions[i].used;
     return n;
 }
@@ -166,7 +166,7 @@ static void on_request(struct ux_server *s, const struct ux_msg *m, const struct
 
 static struct ux_session *find_session(struct ux_server *s, const struct ux_addr *a, uint64_t xid)
 {
-    for (uint32_t i = 0; i < s->cfg.max_sessions; i++)
+    for (uint32_t i = 0; i < s->hi; i++)
         if (s->sessions[i].used && s->sessions[i].xid == xid && ux_addr_equal(&s->sessions[i].addr, a))
             return &s->sessions[i];
     return NULL;
@@ -187,6 +187,8 @@ static void end_session(struct ux_server *s, struct ux_session *ss, int reason, 
     ss->used = 0;
     ss->legacy = 0;
     ss->q_len = ss->q_head = 0;
+    while (s->hi && !s->sessions[s->hi - 1].used)
+        s->hi--;
 }
 
 static struct ux_session *open_session(struct ux_server *s, const struct ux_msg *m,
@@ -202,6 +204,10 @@ static struct ux_session *open_session(struct ux_server *s, const struct ux_msg 
         if (!ss->queue)
             return NULL;
         ss->used = 1;
+        if (i >= s->hi)
+            s->hi = i + 1;
+        if (now + s->cfg.idle_us < s->expire_at)
+            s->expire_at = now + s->cfg.idle_us;
         ss->addr = *from;
         ss->xid = m->xid;
         ss->handle = m->u.need.handle;
@@ -366,13 +372,21 @@ void ux_server_input(struct ux_server *s, uint64_t now, const uint8_t *pkt, size
     }
 }
 
+/* Scans only when the earliest possible expiry is due: output() runs once
+ * per datagram sent. */
 static void expire(struct ux_server *s, uint64_t now)
 {
-    for (uint32_t i = 0; i < s->cfg.max_sessions; i++) {
+    if (now < s->expire_at)
+        return;
+    s->expire_at = UINT64_MAX;
+    for (uint32_t i = 0; i < s->hi; i++) {
         struct ux_session *ss = &s->sessions[i];
-        /* legacy sessions end by themselves, after their last chunk */
-        if (ss->used && !(ss->legacy && pending(ss)) && now >= ss->last_rx + s->cfg.idle_us)
+        if (!ss->used || (ss->legacy && pending(ss)))
+            continue; /* legacy sessions end by themselves, after their last chunk */
+        if (now >= ss->last_rx + s->cfg.idle_us)
             end_session(s, ss, UXS_END_IDLE, now);
+        else if (ss->last_rx + s->cfg.idle_us < s->expire_at)
+            s->expire_at = ss->last_rx + s->cfg.idle_us;
     }
 }
 
@@ -424,7 +438,7 @@ static size_t send_chunk(struct ux_server *s, struct ux_session *ss, uint64_t no
         return 0;
     uint8_t *data = buf + UX_DATA_OVERHEAD;
     uint8_t h[UX_HASH_LEN];
-    if (s->cfg.files.read(s->cfg.files.ud, ss->handle, off, data, n) || ux_chunk_hash(s->sha, e.index, data, n, h)) {
+    if (s->cfg.files.chunk(s->cfg.files.ud, ss->handle, ss->chunk_size, e.index, data, n, h)) {
         struct ux_msg m = {.type = UX_ERROR, .xid = ss->xid};
         m.u.error.code = UX_E_IO;
         m.u.error.text = (const uint8_t *)"server I/O error";
@@ -457,7 +471,7 @@ size_t ux_server_output(struct ux_server *s, uint64_t now, uint8_t *buf, size_t 
         *to = r->to;
         return r->len;
     }
-    uint32_t n = s->cfg.max_sessions;
+    uint32_t n = s->hi;
     for (uint32_t k = 0; k < n; k++) {
         uint32_t i = ((uint32_t)s->rr + k) % n;
         struct ux_session *ss = &s->sessions[i];
@@ -474,7 +488,7 @@ size_t ux_server_output(struct ux_server *s, uint64_t now, uint8_t *buf, size_t 
 uint64_t ux_server_deadline(const struct ux_server *s)
 {
     uint64_t d = UINT64_MAX;
-    for (uint32_t i = 0; i < s->cfg.max_sessions; i++) {
+    for (uint32_t i = 0; i < s->hi; i++) {
         const struct ux_session *ss = &s->sessions[i];
         if (!ss->used)
             continue;

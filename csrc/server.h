@@ -28,6 +28,11 @@ struct ux_provider {
     int (*current)(void *ud, uint32_t handle, struct ux_file_info *out);
     /* Read LEN bytes at OFF. Returns 0 or an errno value. */
     int (*read)(void *ud, uint32_t handle, uint64_t off, uint8_t *buf, size_t len);
+    /* Read chunk INDEX (LEN bytes, chunk size CS) into BUF and give its
+     * ux_chunk_hash, which the provider may have kept from before.
+     * Returns 0 or an errno value. */
+    int (*chunk)(void *ud, uint32_t handle, uint32_t cs, uint32_t index, uint8_t *buf, size_t len,
+                 uint8_t hash[UX_HASH_LEN]);
     const char *(*name)(void *ud, uint32_t handle);
     void *ud;
 };
@@ -95,6 +100,8 @@ struct ux_server {
     struct ux_server_cfg cfg;
     uint8_t secret[32];
     struct ux_session *sessions;
+    uint32_t hi;        /* sessions[hi..] are all unused */
+    uint64_t expire_at; /* no session can go idle before this */
     int rr;
     struct ux_reply replies[32];
     int r_head, r_len;

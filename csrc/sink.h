@@ -28,13 +28,15 @@ struct ux_slab {
     int hashing;       /* the hash thread still reads it (under the lock) */
 };
 
-/* The whole-file hash thread: takes complete slabs in file order. */
+/* The whole-file hash thread: takes complete slabs in file order, writes
+ * (reserving space a step ahead) and hashes them. */
 struct ux_hasher {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t work, idle;
     struct ux_slab *queue[UX_NSLAB];
-    int qhead, qlen, started, quit, failed;
+    int qhead, qlen, started, quit;
+    int failed; /* the first errno the thread met */
 };
 
 struct ux_sink {
@@ -51,6 +53,7 @@ struct ux_sink {
     struct ux_sha *sha;
     uint8_t *scratch;  /* reading back a region that left memory */
     uint64_t readback; /* bytes read back from the file (reloads and hashing) */
+    uint64_t reserved; /* blocks allocated below this (the hash thread's) */
     struct ux_hasher h;
 };
 

@@ -40,6 +40,15 @@ static int stub_read(void *ud, uint32_t handle, uint64_t off, uint8_t *buf, size
     return 0;
 }
 
+static int stub_chunk(void *ud, uint32_t handle, uint32_t cs, uint32_t index, uint8_t *buf, size_t len,
+                      uint8_t hash[UX_HASH_LEN])
+{
+    (void)ud, (void)handle, (void)cs;
+    memset(buf, 'x', len);
+    memset(hash, (int)index, UX_HASH_LEN);
+    return 0;
+}
+
 static const char *stub_name(void *ud, uint32_t handle)
 {
     (void)ud, (void)handle;
@@ -145,7 +154,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ux_addr from;
     ux_addr_parse("10.0.0.2:4000", 0, &from);
     static struct ux_server s;
-    struct ux_server_cfg scfg = {.files = {stub_lookup, stub_current, stub_read, stub_name, NULL},
+    struct ux_server_cfg scfg = {.files = {stub_lookup, stub_current, stub_read, stub_chunk, stub_name, NULL},
                                  .legacy = size & 1};
     if (ux_server_init(&s, &scfg))
         abort();

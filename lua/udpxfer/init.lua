@@ -23,13 +23,17 @@ end
 
 --- Where discovery requests go: the broadcast addresses (the defaults when
 -- `opts.broadcast` is nil, none when it is `false` or empty) plus `opts.servers`.
+-- The second result is how many of them are broadcast addresses.
 function M.targets(opts)
   local port = opts.port or M.DEFAULT_PORT
   local bcast = opts.broadcast
   if bcast == nil then bcast = core.broadcast_addresses(port) end
   local out, err = resolve_all(bcast or {}, port, {})
   if not out then return nil, err end
-  return resolve_all(opts.servers or {}, port, out)
+  local nbcast = #out
+  out, err = resolve_all(opts.servers or {}, port, out)
+  if not out then return nil, err end
+  return out, nbcast
 end
 
 local function call(cb, ...)
@@ -114,11 +118,11 @@ local Get = class(Pollable)
 function M.get(opts)
   assert(type(opts) == "table", "udpxfer.get expects a table of options")
   assert(type(opts.name) == "string", "udpxfer.get: name (string) is required")
-  local targets, err = M.targets(opts)
-  if not targets then return nil, err, "usage" end
+  local targets, nbcast = M.targets(opts)
+  if not targets then return nil, nbcast, "usage" end
   if #targets == 0 then return nil, "no broadcast address or server to ask", "usage" end
   local obj, msg, code = core.client {
-    name = opts.name, out = opts.out or ".", targets = targets,
+    name = opts.name, out = opts.out or ".", targets = targets, unicast = nbcast == 0,
     chunk_size = opts.chunk_size, discover_timeout = opts.timeout,
     idle_timeout = opts.idle_timeout, sha256 = opts.sha256, window = opts.window,
     legacy = opts.legacy,
