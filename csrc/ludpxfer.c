@@ -281,6 +281,7 @@ static int l_client(lua_State *L)
         cfg.want_sha256_set = 1;
     }
     cfg.legacy = opt_bool(L, "legacy");
+    cfg.unicast = opt_bool(L, "unicast");
     cfg.on_start = c_on_start;
     cfg.on_chunk = c_on_chunk;
     cfg.ud = o;

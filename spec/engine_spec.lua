@@ -15,7 +15,7 @@ local function setup(content, opts)
   local client = assert(core.client {
     name = "f.bin", out = dir .. "/out", targets = { SERVER }, sim = true,
     chunk_size = opts.chunk_size or CHUNK, discover_timeout = opts.discover_timeout,
-    sha256 = opts.sha256,
+    sha256 = opts.sha256, unicast = opts.unicast,
   })
   return dir, server, client
 end
@@ -210,5 +210,105 @@ describe("engine over a simulated link", function()
       local want = (i % 10 == 0) and 2 or 1
       assert.are.equal(want, asked[i], "chunk " .. i .. " requested " .. tostring(asked[i]) .. " times")
     end
+  end)
+end)
+
+describe("issue 4: start-up and the server's chunk hashes", function()
+  local CLIENT = "10.0.0.2:40000"
+  local content = H.bytes(CHUNK * 300 + 77, 11)
+
+  -- The client's datagrams at time T go to the server; the server's answers
+  -- reach the client 1 ms later. Returns the types the client sent, as a set.
+  local function exchange(client, server, t)
+    local sent = {}
+    for d in function() return (client:output(t)) end do
+      sent[H.wire.decode(d).type] = true
+      server:input(d, CLIENT, t)
+    end
+    for d in function() return (server:output(t)) end do client:input(d, SERVER, t + 0.001) end
+    return sent
+  end
+
+  local function finish(dir, client, server, start)
+    local final = H.simulate { client = client, servers = { [SERVER] = server }, start = start }
+    local got = H.read(dir .. "/out/f.bin")
+    return final, got
+  end
+
+  it("issue 4 regression: the first NEED is timed when it goes out, not before the output file was prepared", function()
+    -- Preparing the file (on_start) happens inside output(); with a 1 GiB
+    -- file on tmpfs it took 0.2 s, and a NEED stamped with the time from
+    -- before it looked overdue at once: a spurious timeout halved the window.
+    local dir, server, client = setup(content)
+    assert.are.same({ [H.TYPE.REQUEST] = true }, exchange(client, server, 0))
+    assert.are.same({}, exchange(client, server, 0.2), "the call that starts the transfer sends nothing")
+    assert.are.equal(0, client:deadline(), "and asks for another call at once")
+    -- the host came back 0.5 s later (discovery goes on, for late servers)
+    assert.is_true(exchange(client, server, 0.7)[H.TYPE.NEED])
+    local final, got = finish(dir, client, server, 0.702)
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(got == content)
+    local peer = client:stats().servers[1]
+    assert.are.equal(0, peer.timeouts)
+    assert.is_true(peer.rtt < 0.01, "rtt " .. peer.rtt)
+    client:close()
+    server:close()
+    H.rmrf(dir)
+  end)
+
+  it("starts as soon as every server asked by address has offered, without waiting for more offers", function()
+    local dir, server, client = setup(content, { unicast = true })
+    assert.are.same({ [H.TYPE.REQUEST] = true }, exchange(client, server, 0))
+    assert.are.same({}, exchange(client, server, 0.002))
+    assert.are.same({ [H.TYPE.NEED] = true }, exchange(client, server, 0.0021))
+    client:close()
+    server:close()
+    H.rmrf(dir)
+    -- With broadcast in play more servers may answer: it waits 100 ms for them.
+    dir, server, client = setup(content)
+    assert.are.same({ [H.TYPE.REQUEST] = true }, exchange(client, server, 0))
+    assert.are.same({}, exchange(client, server, 0.05))
+    assert.is_true(client:deadline() > 0.1)
+    client:close()
+    server:close()
+    H.rmrf(dir)
+  end)
+
+  it("the server hashes a file's chunks once, and again only after the file changes", function()
+    local cs = 16384
+    local size = 4 * 1024 * 1024 + 5 -- large enough for the cache
+    local chunks = size // cs + 1
+    local dir = H.tmpdir()
+    os.execute("mkdir -p " .. dir .. "/srv " .. dir .. "/out")
+    local v1, v2 = H.bytes(size, 21), H.bytes(size, 22)
+    H.write(dir .. "/srv/f.bin", v1)
+    local server = assert(core.server { dir = dir .. "/srv", sim = true })
+    local function get_once()
+      os.remove(dir .. "/out/f.bin")
+      local client = assert(core.client {
+        name = "f.bin", out = dir .. "/out", targets = { SERVER }, sim = true, chunk_size = cs, unicast = true,
+      })
+      local final = H.simulate { client = client, servers = { [SERVER] = server } }
+      client:close()
+      assert.are.equal("done", final.type, final.message)
+      return H.read(dir .. "/out/f.bin"), server:stats()
+    end
+    local got, st = get_once()
+    assert.is_true(got == v1)
+    assert.are.equal(chunks, st.chunk_hashes_computed)
+    assert.are.equal(0, st.chunk_hashes_cached)
+    got, st = get_once()
+    assert.is_true(got == v1)
+    assert.are.equal(chunks, st.chunk_hashes_computed, "nothing hashed again")
+    assert.are.equal(chunks, st.chunk_hashes_cached)
+    -- Same size, new bytes: the old hashes must not be used.
+    H.write(dir .. "/srv/f.bin", v2)
+    os.execute("touch -d '+1 minute' " .. dir .. "/srv/f.bin")
+    got, st = get_once()
+    assert.is_true(got == v2)
+    assert.are.equal(2 * chunks, st.chunk_hashes_computed)
+    assert.are.equal(chunks, st.chunk_hashes_cached)
+    server:close()
+    H.rmrf(dir)
   end)
 end)

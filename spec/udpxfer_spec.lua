@@ -192,6 +192,15 @@ describe("udpxfer over loopback", function()
     assert.are.same({}, H.ls(small))
   end)
 
+  it("counts the broadcast addresses among the targets (all unicast: no wait for more offers)", function()
+    local t, nb = udpxfer.targets { servers = { "127.0.0.1", "127.0.0.2:9" }, broadcast = false }
+    assert.are.same({ "127.0.0.1:10526", "127.0.0.2:9" }, t)
+    assert.are.equal(0, nb)
+    t, nb = udpxfer.targets { servers = { "127.0.0.1" }, broadcast = { "127.255.255.255" } }
+    assert.are.same({ "127.255.255.255:10526", "127.0.0.1:10526" }, t)
+    assert.are.equal(1, nb)
+  end)
+
   it("raises on programmer errors and returns nil, message, code on runtime ones", function()
     assert.has_error(function() udpxfer.get() end)
     assert.has_error(function() udpxfer.get { name = 5 } end)
