@@ -426,7 +426,7 @@ static void on_data(struct ux_client *c, struct ux_peer *p, const struct ux_msg 
     uint64_t want = c->size - off < c->chunk_size ? c->size - off : c->chunk_size;
     uint8_t h[UX_HASH_LEN];
     if (m->u.data.len != want || ux_chunk_hash(c->sha, i, m->u.data.data, m->u.data.len, h) ||
-        !ux_equal(h, m->u.data.hash, UX_HASH_LEN)) {
+        !ux_equal(h, m->u.data.hash, UX_CHUNK_HASH_LEN)) {
         bad_chunk(c, p);
         return;
     }

@@ -27,12 +27,12 @@ static void put_header(uint8_t *buf, uint8_t type, uint8_t flags, uint64_t xid, 
 }
 
 size_t ux_encode_data_header(uint8_t *buf, uint64_t xid, uint32_t seq, uint32_t index,
-                             const uint8_t hash[UX_HASH_LEN], size_t len)
+                             const uint8_t hash[UX_CHUNK_HASH_LEN], size_t len)
 {
-    put_header(buf, UX_DATA, 0, xid, 8 + UX_HASH_LEN + len);
+    put_header(buf, UX_DATA, 0, xid, 8 + UX_CHUNK_HASH_LEN + len);
     put32(buf + UX_HDR_LEN, seq);
     put32(buf + UX_HDR_LEN + 4, index);
-    memcpy(buf + UX_HDR_LEN + 8, hash, UX_HASH_LEN);
+    memcpy(buf + UX_HDR_LEN + 8, hash, UX_CHUNK_HASH_LEN);
     return UX_DATA_OVERHEAD;
 }
 
@@ -250,13 +250,13 @@ static int dec_need(const uint8_t *b, size_t n, struct ux_msg *m)
 
 static int dec_data(const uint8_t *b, size_t n, struct ux_msg *m)
 {
-    if (n < 8 + UX_HASH_LEN)
+    if (n < 8 + UX_CHUNK_HASH_LEN)
         return -1;
     m->u.data.seq = get32(b);
     m->u.data.index = get32(b + 4);
     m->u.data.hash = b + 8;
-    m->u.data.data = b + 8 + UX_HASH_LEN;
-    m->u.data.len = n - 8 - UX_HASH_LEN;
+    m->u.data.data = b + 8 + UX_CHUNK_HASH_LEN;
+    m->u.data.len = n - 8 - UX_CHUNK_HASH_LEN;
     return 0;
 }
 

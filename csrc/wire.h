@@ -8,14 +8,19 @@
 
 #define UX_MAGIC0 0x55 /* 'U' */
 #define UX_MAGIC1 0x58 /* 'X' */
-#define UX_VERSION 1
+#define UX_VERSION 2          /* 2: DATA carries a 16-byte chunk hash */
 #define UX_HDR_LEN 16
 #define UX_HASH_LEN 32
 #define UX_COOKIE_LEN 16
 #define UX_TAG_LEN 16          /* reserved for the shared-key (AEAD) mode */
 #define UX_FLAG_AUTH 0x01      /* a UX_TAG_LEN tag trails the body */
-#define UX_DATA_OVERHEAD (UX_HDR_LEN + 8 + UX_HASH_LEN)
-#define UX_DEFAULT_CHUNK 1360  /* DATA datagram + tag stays under 1452 (IPv6 on 1500 MTU) */
+/* A chunk's hash on the wire: SHA-256 cut to 128 bits. It guards against
+ * corruption on the way (any bit flip fails it with odds 2^-128); the whole
+ * file is checked with the full SHA-256. 16 bytes fewer in every datagram
+ * is 1.1% more goodput on a full link. */
+#define UX_CHUNK_HASH_LEN 16
+#define UX_DATA_OVERHEAD (UX_HDR_LEN + 8 + UX_CHUNK_HASH_LEN)
+#define UX_DEFAULT_CHUNK 1392  /* DATA datagram + tag stays under 1452 (IPv6 on 1500 MTU) */
 #define UX_MIN_CHUNK 64
 #define UX_MAX_CHUNK (65507 - UX_DATA_OVERHEAD - UX_TAG_LEN)
 #define UX_MAX_NAME 1024
@@ -145,7 +150,7 @@ size_t ux_encode(const struct ux_msg *m, uint8_t *buf, size_t cap);
 /* DATA is encoded in place by the sender to avoid a copy: writes the header
  * and returns a pointer where len bytes of chunk data go. */
 size_t ux_encode_data_header(uint8_t *buf, uint64_t xid, uint32_t seq, uint32_t index,
-                             const uint8_t hash[UX_HASH_LEN], size_t len);
+                             const uint8_t hash[UX_CHUNK_HASH_LEN], size_t len);
 
 /* S_DATA likewise: header in place, then len bytes of stream data. */
 size_t ux_encode_sdata_header(uint8_t *buf, uint64_t xid, uint32_t txseq, uint64_t off,

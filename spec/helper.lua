@@ -71,7 +71,7 @@ H.wire = {}
 local HDR = ">BBBBBBI2I8"
 
 local function header(typ, xid, body)
-  return HDR:pack(0x55, 0x58, 1, typ, 0, 0, #body, xid) .. body
+  return HDR:pack(0x55, 0x58, 2, typ, 0, 0, #body, xid) .. body
 end
 
 function H.wire.request(xid, name, chunk_size, pad)
@@ -101,7 +101,8 @@ function H.wire.decode(pkt)
     m.code, m.text = (">I2s2"):unpack(pkt, pos)
   elseif typ == 5 then
     m.seq, m.index = (">I4I4"):unpack(pkt, pos)
-    m.data = pkt:sub(pos + 40)
+    m.hash = pkt:sub(pos + 8, pos + 23)
+    m.data = pkt:sub(pos + 24)
   end
   return m
 end
