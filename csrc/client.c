@@ -694,6 +694,19 @@ static int add_range(struct ux_msg *m, uint32_t i)
 }
 
 /* Fill a NEED with the next free chunks, as ranges. */
+/* The rate the server is to pace this peer's chunks at, in KiB/s: the
+ * window spread over the smoothed round trip, with headroom (more while the
+ * window still doubles), so bursts are smoothed without holding back what
+ * the window allows; 0 (none) until there is a round trip to go by. */
+static uint32_t pacing_kib(const struct ux_client *c, const struct ux_peer *p)
+{
+    if (!p->srtt_us)
+        return 0;
+    double gain = p->cwnd < p->ssthresh ? 2.0 : 1.25;
+    double kib = gain * p->cwnd * (c->chunk_size + UX_DATA_OVERHEAD) / (p->srtt_us / 1e6) / 1024;
+    return kib >= UINT32_MAX ? 0 : kib < 1 ? 1 : (uint32_t)kib;
+}
+
 static size_t out_need(struct ux_client *c, struct ux_peer *p, uint32_t room, uint64_t now,
                        uint8_t *buf, size_t cap, struct ux_addr *to)
 {
@@ -705,6 +718,7 @@ static size_t out_need(struct ux_client *c, struct ux_peer *p, uint32_t room, ui
     m.u.need.chunk_size = c->chunk_size;
     memcpy(m.u.need.cookie, p->cookie, UX_COOKIE_LEN);
     m.u.need.seq = p->need_seq + 1;
+    m.u.need.rate_kib = pacing_kib(c, p);
     uint32_t n = 0, cap_ring = c->cfg.max_window;
     int endgame = 0;
     while (n < room && p->ring_len < cap_ring && m.u.need.nranges < UX_MAX_RANGES) {

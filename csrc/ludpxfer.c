@@ -713,8 +713,16 @@ static int l_poll(lua_State *L)
         n++;
         lua_pop(L, 2);
     }
-    int ms = lua_isnoneornil(L, 2) ? -1 : (int)(luaL_checknumber(L, 2) * 1000 + 0.999);
-    int r = poll(fds, (nfds_t)n, ms);
+    /* ppoll: microseconds, as pacing wants, not poll's milliseconds */
+    struct timespec ts, *tp = NULL;
+    if (!lua_isnoneornil(L, 2)) {
+        double t = luaL_checknumber(L, 2);
+        t = t < 0 ? 0 : t > 86400 ? 86400 : t;
+        ts.tv_sec = (time_t)t;
+        ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+        tp = &ts;
+    }
+    int r = ppoll(fds, (nfds_t)n, tp, NULL);
     lua_pushinteger(L, r < 0 ? 0 : r);
     return 1;
 }

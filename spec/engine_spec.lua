@@ -274,6 +274,31 @@ describe("issue 4: start-up and the server's chunk hashes", function()
     H.rmrf(dir)
   end)
 
+  it("asks each server to pace its chunks at the window's rate, with headroom, once it has a round trip", function()
+    local dir, server, client = setup(content, { unicast = true })
+    exchange(client, server, 0)
+    exchange(client, server, 0.002)
+    local needs = {}
+    local function capture(t)
+      for d in function() return (client:output(t)) end do
+        local m = H.wire.decode(d)
+        if m.type == H.TYPE.NEED then needs[#needs + 1] = m end
+        server:input(d, CLIENT, t)
+      end
+      for d in function() return (server:output(t)) end do client:input(d, SERVER, t + 0.001) end
+    end
+    capture(0.003)
+    assert.are.equal(0, needs[1].rate_kib, "no round trip yet: no pacing")
+    local peer = client:stats().servers[1] -- its chunks are in: a round trip of 1 ms
+    capture(0.005)
+    local want = 2 * peer.window * (CHUNK + 40) / peer.rtt / 1024 -- still doubling: gain 2
+    assert.is_true(#needs >= 2)
+    assert.is_true(math.abs(needs[#needs].rate_kib - want) <= want * 0.02, needs[#needs].rate_kib .. " vs " .. want)
+    client:close()
+    server:close()
+    H.rmrf(dir)
+  end)
+
   it("the server hashes a file's chunks once, and again only after the file changes", function()
     local cs = 16384
     local size = 4 * 1024 * 1024 + 5 -- large enough for the cache

@@ -80,8 +80,8 @@ function H.wire.request(xid, name, chunk_size, pad)
   return header(1, xid, body)
 end
 
-function H.wire.need(xid, handle, chunk_size, cookie, seq, ranges)
-  local body = (">I4I4"):pack(handle, chunk_size) .. cookie .. (">I4I4I2"):pack(seq, 0, #ranges)
+function H.wire.need(xid, handle, chunk_size, cookie, seq, ranges, rate_kib)
+  local body = (">I4I4"):pack(handle, chunk_size) .. cookie .. (">I4I4I2"):pack(seq, rate_kib or 0, #ranges)
   for _, r in ipairs(ranges) do body = body .. (">I4I4"):pack(r[1], r[2]) end
   return header(4, xid, body)
 end
@@ -99,6 +99,9 @@ function H.wire.decode(pkt)
     m.cookie = pkt:sub(pos + 32, pos + 47)
   elseif typ == 3 then
     m.code, m.text = (">I2s2"):unpack(pkt, pos)
+  elseif typ == 4 then
+    m.handle, m.chunk_size = (">I4I4"):unpack(pkt, pos)
+    m.seq, m.rate_kib, m.nranges = (">I4I4I2"):unpack(pkt, pos + 24)
   elseif typ == 5 then
     m.seq, m.index = (">I4I4"):unpack(pkt, pos)
     m.hash = pkt:sub(pos + 8, pos + 23)

@@ -82,6 +82,25 @@ describe("server engine", function()
     assert.is_true(#out[1].pkt <= 3 * #padded)
   end)
 
+  it("paces a session's chunks at the rate its NEED asks for", function()
+    H.write(dir .. "/srv/big", H.bytes(100 * 256, 5))
+    server:input(wire.request(4, "big", 256), CLIENT, 0)
+    local offer = outputs(server)[1].msg
+    -- 1000 KiB/s: one 296-byte datagram per 289 us, after a burst of 2 ms at most
+    server:input(wire.need(4, offer.handle, 256, offer.cookie, 1, { { 0, 100 } }, 1000), CLIENT, 0)
+    local first = #outputs(server, 0)
+    assert.is_true(first >= 1 and first <= 10, first .. " sent at once")
+    assert.are.equal(0, #outputs(server, 0.0001), "nothing more before the gap")
+    local d = server:deadline()
+    assert.is_true(d > 0 and d < 0.001, "the next send is due within the gap")
+    local later = 0
+    for t = 1, 100 do later = later + #outputs(server, t / 10000) end
+    assert.is_true(math.abs(later - 10000 / 289) <= 2, later .. " sent in the next 10 ms")
+    local rest = 0
+    for t = 101, 1000 do rest = rest + #outputs(server, t / 10000) end
+    assert.are.equal(100 - first - later, rest)
+  end)
+
   it("sends no data for a NEED without the cookie from its offer", function()
     local offer = ask("a.txt", 9)[1].msg
     local forged = ("\0"):rep(16)
