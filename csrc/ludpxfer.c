@@ -787,6 +787,18 @@ static int l_resolve(lua_State *L)
     return 1;
 }
 
+/* path_mtu("ip:port") -> the route's MTU, or nil, message, code. */
+static int l_path_mtu(lua_State *L)
+{
+    struct ux_addr a;
+    check_addr_arg(L, 1, &a);
+    int mtu = ux_path_mtu(&a);
+    if (mtu <= 0)
+        return push_fail(L, "no route to that address", "io");
+    lua_pushinteger(L, mtu);
+    return 1;
+}
+
 static int l_isatty(lua_State *L)
 {
     lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
@@ -828,7 +840,7 @@ int luaopen_udpxfer_core(lua_State *L)
     static const luaL_Reg funcs[] = {
         {"client", l_client}, {"server", l_server}, {"now", l_now}, {"poll", l_poll},
         {"sha256", l_sha256}, {"sha256_file", l_sha256_file},
-        {"broadcast_addresses", l_broadcast_addresses}, {"resolve", l_resolve},
+        {"broadcast_addresses", l_broadcast_addresses}, {"resolve", l_resolve}, {"path_mtu", l_path_mtu},
         {"name_ok", l_name_ok}, {"isatty", l_isatty}, {NULL, NULL}};
     new_class(L, CLIENT_MT, client_methods, lc_close);
     new_class(L, SERVER_MT, server_methods, ls_close);
@@ -836,6 +848,8 @@ int luaopen_udpxfer_core(lua_State *L)
     ux_lua_stream_open(L);
     lua_pushinteger(L, UX_DEFAULT_CHUNK);
     lua_setfield(L, -2, "DEFAULT_CHUNK");
+    lua_pushinteger(L, UX_DATA_OVERHEAD + UX_TAG_LEN); /* per DATA datagram, tag included */
+    lua_setfield(L, -2, "DATA_OVERHEAD");
     lua_pushinteger(L, 10526);
     lua_setfield(L, -2, "DEFAULT_PORT");
     return 1;

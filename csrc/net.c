@@ -292,3 +292,19 @@ int ux_resolve(const char *spec, int default_port, struct ux_addr *out)
     ((struct sockaddr_in *)&out->ss)->sin_port = htons((uint16_t)port);
     return 0;
 }
+
+int ux_path_mtu(const struct ux_addr *a)
+{
+    int fd = socket(a->ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1, mtu = -1;
+    socklen_t len = sizeof mtu;
+    int level = a->ss.ss_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+    int opt = a->ss.ss_family == AF_INET6 ? IPV6_MTU : IP_MTU;
+    setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one); /* broadcast targets have routes too */
+    if (connect(fd, (const struct sockaddr *)&a->ss, a->len) || getsockopt(fd, level, opt, &mtu, &len))
+        mtu = -1;
+    close(fd);
+    return mtu;
+}

@@ -62,5 +62,8 @@ int ux_io_flush(struct ux_io *io);
 int ux_broadcast_addresses(struct ux_addr *out, int max, int port);
 /* Resolve HOST[:PORT] (numeric or a name). */
 int ux_resolve(const char *spec, int default_port, struct ux_addr *out);
+/* The MTU of the route to A (the kernel's, from a connected socket; no
+ * datagram is sent), or -1. */
+int ux_path_mtu(const struct ux_addr *a);
 
 #endif

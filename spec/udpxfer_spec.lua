@@ -201,6 +201,12 @@ describe("udpxfer over loopback", function()
     assert.are.equal(1, nb)
   end)
 
+  it("sizes chunks to the route's MTU: 16 KiB on loopback, the default when there is no route", function()
+    assert.is_true(H.core.path_mtu("127.0.0.1:10526") > 16384 + 84)
+    assert.are.equal(16384, udpxfer.chunk_size_for { "127.0.0.1:10526" })
+    assert.are.equal(udpxfer.DEFAULT_CHUNK, udpxfer.chunk_size_for {})
+  end)
+
   it("raises on programmer errors and returns nil, message, code on runtime ones", function()
     assert.has_error(function() udpxfer.get() end)
     assert.has_error(function() udpxfer.get { name = 5 } end)

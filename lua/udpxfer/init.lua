@@ -36,6 +36,27 @@ function M.targets(opts)
   return out, nbcast
 end
 
+local AUTO_CHUNK_MAX = 16384 -- beyond this, a lost datagram costs more than the headers save
+
+--- The chunk size for these targets ("ip:port" strings): the largest whose
+-- DATA datagram, with room for the authentication tag, fits the smallest
+-- route MTU among them without IP fragmentation (1416 on Ethernet, 16 KiB on
+-- loopback or jumbo frames), in steps of 16; `DEFAULT_CHUNK` when no route
+-- is known.
+function M.chunk_size_for(targets)
+  local best
+  for _, t in ipairs(targets) do
+    local mtu = core.path_mtu(t)
+    if mtu then
+      local ip = t:find("^%[") and 40 or 20
+      local c = (mtu - ip - 8 - core.DATA_OVERHEAD) // 16 * 16
+      best = math.min(best or c, c)
+    end
+  end
+  if not best then return M.DEFAULT_CHUNK end
+  return math.max(64, math.min(best, AUTO_CHUNK_MAX))
+end
+
 local function call(cb, ...)
   if cb then cb(...) end
 end
@@ -123,7 +144,8 @@ function M.get(opts)
   if #targets == 0 then return nil, "no broadcast address or server to ask", "usage" end
   local obj, msg, code = core.client {
     name = opts.name, out = opts.out or ".", targets = targets, unicast = nbcast == 0,
-    chunk_size = opts.chunk_size, discover_timeout = opts.timeout,
+    chunk_size = opts.chunk_size or (not opts.legacy and M.chunk_size_for(targets) or nil),
+    discover_timeout = opts.timeout,
     idle_timeout = opts.idle_timeout, sha256 = opts.sha256, window = opts.window,
     legacy = opts.legacy,
   }
