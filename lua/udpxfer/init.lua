@@ -130,7 +130,7 @@ local Get = class(Pollable)
 
 --- Start fetching a file. Options: `name` (required), `out` (directory, default
 -- "."), `port`, `servers` (list of "host[:port]"), `broadcast` (list; nil for
--- the defaults, false for none), `chunk_size`, `timeout` (discovery, s),
+-- the defaults, false for none), `chunk_size` (default `chunk_size_for(targets)`), `timeout` (discovery, s),
 -- `idle_timeout` (s), `sha256` (hex: the version to take), `window`,
 -- `legacy` (speak the original tool's protocol: "get NAME", 1 KiB chunks),
 -- `progress_interval` (s), and callbacks `on_offer`, `on_start`, `on_drop`,
