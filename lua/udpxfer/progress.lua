@@ -7,7 +7,7 @@ local units = { "B", "KiB", "MiB", "GiB", "TiB" }
 function M.bytes(n)
   local i = 1
   while n >= 1024 and i < #units do n, i = n / 1024, i + 1 end
-  return i == 1 and ("%d B"):format(n) or ("%.1f %s"):format(n, units[i])
+  return i == 1 and ("%d B"):format(math.floor(n)) or ("%.1f %s"):format(n, units[i])
 end
 
 --- Seconds as "m:ss" (or "h:mm:ss").
