@@ -693,7 +693,6 @@ static int add_range(struct ux_msg *m, uint32_t i)
     return 0;
 }
 
-/* Fill a NEED with the next free chunks, as ranges. */
 /* The rate the server is to pace this peer's chunks at, in KiB/s: the
  * window spread over the smoothed round trip, with headroom (more while the
  * window still doubles), so bursts are smoothed without holding back what
@@ -707,6 +706,7 @@ static uint32_t pacing_kib(const struct ux_client *c, const struct ux_peer *p)
     return kib >= UINT32_MAX ? 0 : kib < 1 ? 1 : (uint32_t)kib;
 }
 
+/* Fill a NEED with the next free chunks, as ranges. */
 static size_t out_need(struct ux_client *c, struct ux_peer *p, uint32_t room, uint64_t now,
                        uint8_t *buf, size_t cap, struct ux_addr *to)
 {

@@ -356,39 +356,37 @@ static int take_slab(struct ux_sink *k, uint64_t region, struct ux_slab **out)
     return 0;
 }
 
+/* PIECE bytes at IN within region R, which is not complete yet. */
+static int write_piece(struct ux_sink *k, uint64_t r, uint64_t in, const uint8_t *data, size_t piece)
+{
+    struct ux_slab *s = find_slab(k, r);
+    int err = s && !s->handed ? 0 : take_slab(k, r, &s);
+    if (err)
+        return err;
+    memcpy(s->buf + in, data, piece);
+    s->written = 0;
+    s->last_use = ++k->clock;
+    k->filled[r] += (uint32_t)piece;
+    /* A complete region is written by the hash thread when the hash
+     * reaches it; until then it waits here, or is written if evicted. */
+    return k->filled[r] == region_len(k, r) ? advance_hash(k) : 0;
+}
+
 int ux_sink_write(struct ux_sink *k, uint64_t off, const uint8_t *data, size_t len)
 {
-    int failed = hash_failed(k);
-    if (failed)
-        return failed;
-    while (len) {
+    int err = hash_failed(k);
+    while (!err && len) {
         uint64_t r = off / UX_SLAB, in = off - r * UX_SLAB;
         size_t piece = UX_SLAB - in < len ? (size_t)(UX_SLAB - in) : len;
         if (r >= k->regions || piece > region_len(k, r) - in)
             return EINVAL;
-        if (k->filled[r] == region_len(k, r)) { /* a repeat of verified bytes */
-            data += piece;
-            off += piece;
-            len -= piece;
-            continue;
-        }
-        struct ux_slab *s = find_slab(k, r);
-        int err = s && !s->handed ? 0 : take_slab(k, r, &s);
-        if (err)
-            return err;
-        memcpy(s->buf + in, data, piece);
-        s->written = 0;
-        s->last_use = ++k->clock;
-        k->filled[r] += (uint32_t)piece;
-        /* A complete region is written by the hash thread when the hash
-         * reaches it; until then it waits here, or is written if evicted. */
-        if (k->filled[r] == region_len(k, r) && (err = advance_hash(k)))
-            return err;
+        if (k->filled[r] != region_len(k, r)) /* else a repeat of verified bytes */
+            err = write_piece(k, r, in, data, piece);
         data += piece;
         off += piece;
         len -= piece;
     }
-    return 0;
+    return err;
 }
 
 static int flush_slabs(struct ux_sink *k)
