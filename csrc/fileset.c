@@ -6,6 +6,7 @@
 #include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -43,9 +44,19 @@ int ux_fileset_open(struct ux_fileset *fs, const char *dir)
     return 0;
 }
 
+static void unmap(struct ux_entry *e)
+{
+    if (e->map)
+        munmap((void *)e->map, e->size);
+    e->map = NULL;
+    e->map_failed = 0;
+    e->lent_lo = e->lent_hi = 0;
+}
+
 void ux_fileset_close(struct ux_fileset *fs)
 {
     for (uint32_t i = 0; i < fs->n; i++) {
+        unmap(&fs->entries[i]);
         ux_hcache_drop(&fs->hcache, &fs->entries[i].hashes);
         free(fs->entries[i].name);
         if (fs->entries[i].fd >= 0)
@@ -151,7 +162,8 @@ static int fs_lookup(void *ud, const char *name, size_t len, struct ux_file_info
     }
     if (e->fd >= 0)
         close(e->fd);
-    ux_hcache_drop(&fs->hcache, &e->hashes); /* a new version */
+    unmap(e); /* a new version */
+    ux_hcache_drop(&fs->hcache, &e->hashes);
     e->fd = fd;
     e->dev = st.st_dev;
     e->ino = st.st_ino;
@@ -229,19 +241,61 @@ static int cached(struct ux_fileset *fs, struct ux_entry *e, uint32_t cs)
     return ux_hcache_open(&fs->hcache, &e->hashes, cs) == 0;
 }
 
+#define RELEASE_BYTES (8u << 20) /* lent bytes between releases: bounds what the mappings add to RSS */
+
+/* Drop the page-table entries behind lent bytes (the page cache keeps the
+ * data): a mapped file would otherwise count whole in the resident size. */
+static void release_mappings(struct ux_fileset *fs)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    for (uint32_t i = 0; i < fs->n; i++) {
+        struct ux_entry *e = &fs->entries[i];
+        if (!e->map || e->lent_hi <= e->lent_lo)
+            continue;
+        uint64_t lo = e->lent_lo / (uint64_t)page * (uint64_t)page;
+        madvise((void *)(e->map + lo), e->lent_hi - lo, MADV_DONTNEED);
+        e->lent_lo = e->lent_hi = 0;
+    }
+    fs->lent_pending = 0;
+}
+
+/* Chunk bytes at OFF lent from E's mapping, or NULL if it cannot be mapped. */
+static const uint8_t *lend(struct ux_fileset *fs, struct ux_entry *e, uint64_t off, size_t len)
+{
+    if (!e->map && !e->map_failed) {
+        void *m = mmap(NULL, e->size, PROT_READ, MAP_SHARED, e->fd, 0);
+        e->map = m == MAP_FAILED ? NULL : m;
+        e->map_failed = !e->map;
+    }
+    if (!e->map)
+        return NULL;
+    if (fs->lent_pending >= RELEASE_BYTES)
+        release_mappings(fs);
+    if (e->lent_hi <= e->lent_lo || off < e->lent_lo)
+        e->lent_lo = off;
+    if (off + len > e->lent_hi)
+        e->lent_hi = off + len;
+    fs->lent_pending += len;
+    fs->chunks_lent++;
+    return e->map + off;
+}
+
 static int fs_chunk(void *ud, uint32_t handle, uint32_t cs, uint32_t index, uint8_t *buf, size_t len,
-                    uint8_t hash[UX_HASH_LEN])
+                    uint8_t hash[UX_HASH_LEN], const uint8_t **lent)
 {
     struct ux_fileset *fs = ud;
     struct ux_entry *e = by_handle(fs, handle);
     if (!e)
         return EBADF;
-    int err = read_at(e, (uint64_t)index * cs, buf, len);
-    if (err)
-        return err;
+    uint64_t off = (uint64_t)index * cs;
     int keep = cached(fs, e, cs);
-    if (keep && ux_hcache_get(&fs->hcache, &e->hashes, index, hash))
+    int known = keep && ux_hcache_get(&fs->hcache, &e->hashes, index, hash);
+    /* Bytes we must hash are read: only the kernel may touch the mapping. */
+    if (known && lent && (*lent = lend(fs, e, off, len)))
         return 0;
+    int err = read_at(e, off, buf, len);
+    if (err || known)
+        return err;
     if (ux_chunk_hash(fs->sha, index, buf, len, hash))
         return EIO;
     if (keep)

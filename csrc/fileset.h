@@ -1,6 +1,14 @@
 /* The server's view of its directory: safe name resolution, one open file
  * and one cached SHA-256 per file (recomputed only when the file changes),
- * positioned reads, chunk hashes cached for files sent again. Implements the engine's ux_provider. */
+ * positioned reads, chunk hashes cached for files sent again. Implements the
+ * engine's ux_provider.
+ *
+ * A chunk whose hash is kept is lent from a read-only mapping of the file,
+ * so the kernel copies it once, straight into the datagram. Only the kernel
+ * touches the mapping (a file cut short under us fails that send with
+ * EFAULT; it never raises SIGBUS here). Lent bytes stay valid until the
+ * file's next lookup or close: the host sends everything queued before it
+ * feeds the engine more input. */
 #ifndef UDPXFER_FILESET_H
 #define UDPXFER_FILESET_H
 
@@ -21,6 +29,9 @@ struct ux_entry {
     uint64_t generation;
     uint8_t sha256[UX_HASH_LEN];
     struct ux_hfile hashes;   /* this version's chunk hashes */
+    const uint8_t *map;       /* the whole file, read-only, or NULL */
+    int map_failed;           /* this version cannot be mapped: read it */
+    uint64_t lent_lo, lent_hi;/* range lent since the last release */
 };
 
 struct ux_fileset {
@@ -31,6 +42,8 @@ struct ux_fileset {
     uint64_t hashes_computed;  /* how often a whole file was hashed */
     struct ux_sha *sha;
     struct ux_hcache hcache;
+    uint64_t chunks_lent;      /* sent from a mapping, not read */
+    uint64_t lent_pending;     /* bytes lent since the mappings were last released */
 };
 
 /* Returns 0, or an errno value. */

@@ -11,9 +11,13 @@
 
 #include "addr.h"
 #include "net.h"
+#include "server.h"
 
 typedef void (*input_fn)(void *eng, uint64_t now, const uint8_t *pkt, size_t len, const struct ux_addr *from);
-typedef size_t (*output_fn)(void *eng, uint64_t now, uint8_t *buf, size_t cap, struct ux_addr *to);
+/* TAIL: NULL (everything in BUF) or where an engine may say its payload
+ * stays in lent memory (the server's mapped files). */
+typedef size_t (*output_fn)(void *eng, uint64_t now, uint8_t *buf, size_t cap, struct ux_addr *to,
+                            struct ux_tail *tail);
 
 uint64_t mono_us(void);
 int push_fail(lua_State *L, const char *msg, const char *code);

@@ -120,10 +120,11 @@ void pump(struct ux_io *io, void *eng, input_fn in, output_fn out)
         uint8_t *slot;
         struct ux_addr to;
         while ((slot = ux_io_slot(io))) {
-            size_t len = out(eng, now, slot, io->cap, &to);
+            struct ux_tail tail = {NULL, 0};
+            size_t len = out(eng, now, slot, io->cap, &to, &tail);
             if (!len)
                 break;
-            ux_io_queue(io, len, &to);
+            ux_io_queue(io, len, tail.p, tail.len, &to);
             produced++;
         }
         if (produced && !ux_io_flush(io))
@@ -176,7 +177,7 @@ int sim_output(lua_State *L, void *eng, output_fn out)
 {
     static uint8_t buf[UX_DATA_OVERHEAD + UX_MAX_CHUNK + UX_TAG_LEN];
     struct ux_addr to;
-    size_t n = out(eng, sim_now(L, 2), buf, sizeof buf, &to);
+    size_t n = out(eng, sim_now(L, 2), buf, sizeof buf, &to, NULL);
     if (!n)
         return 0;
     char s[80];
@@ -221,7 +222,11 @@ static int c_on_chunk(void *ud, uint32_t index, uint64_t off, const uint8_t *dat
 }
 
 static void c_input(void *e, uint64_t now, const uint8_t *p, size_t n, const struct ux_addr *a) { ux_client_input(e, now, p, n, a); }
-static size_t c_output(void *e, uint64_t now, uint8_t *b, size_t cap, struct ux_addr *a) { return ux_client_output(e, now, b, cap, a); }
+static size_t c_output(void *e, uint64_t now, uint8_t *b, size_t cap, struct ux_addr *a, struct ux_tail *t)
+{
+    (void)t;
+    return ux_client_output(e, now, b, cap, a);
+}
 
 static const char *fail_code(int f)
 {
@@ -526,7 +531,10 @@ static struct server_obj *check_server(lua_State *L)
 }
 
 static void s_input(void *e, uint64_t now, const uint8_t *p, size_t n, const struct ux_addr *a) { ux_server_input(e, now, p, n, a); }
-static size_t s_output(void *e, uint64_t now, uint8_t *b, size_t cap, struct ux_addr *a) { return ux_server_output(e, now, b, cap, a); }
+static size_t s_output(void *e, uint64_t now, uint8_t *b, size_t cap, struct ux_addr *a, struct ux_tail *t)
+{
+    return ux_server_output(e, now, b, cap, a, t);
+}
 
 static void server_release(struct server_obj *o)
 {
@@ -665,6 +673,7 @@ static int ls_stats(lua_State *L)
     set_int(L, "files_hashed", (lua_Integer)o->fs.hashes_computed);
     set_int(L, "chunk_hashes_cached", (lua_Integer)o->fs.hcache.hits);
     set_int(L, "chunk_hashes_computed", (lua_Integer)o->fs.hcache.misses);
+    set_int(L, "chunks_lent", (lua_Integer)o->fs.chunks_lent);
     set_int(L, "rx_packets", (lua_Integer)o->io.rx_packets);
     set_int(L, "tx_packets", (lua_Integer)o->io.tx_packets);
     set_int(L, "tx_bytes", (lua_Integer)o->io.tx_bytes);

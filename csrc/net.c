@@ -143,18 +143,22 @@ int ux_io_recv(struct ux_io *io)
 
 uint8_t *ux_io_slot(struct ux_io *io)
 {
-    if (io->spend >= UX_SQUEUE || io->sfill + io->cap > io->sarena)
+    /* Bytes lent by the caller count too: a round stays about one arena. */
+    if (io->spend >= UX_SQUEUE || io->sfill + io->cap > io->sarena || io->sqbytes + io->cap > io->sarena)
         return NULL;
     return io->sbuf + io->sfill;
 }
 
-void ux_io_queue(struct ux_io *io, size_t len, const struct ux_addr *to)
+void ux_io_queue(struct ux_io *io, size_t len, const uint8_t *tail, size_t tail_len, const struct ux_addr *to)
 {
     int i = io->spend++;
     io->soffs[i] = (uint32_t)io->sfill;
-    io->slen[i] = (uint32_t)len;
+    io->shead[i] = (uint32_t)len;
+    io->slen[i] = (uint32_t)(len + tail_len);
+    io->stail[i] = tail_len ? tail : NULL;
     io->saddr[i] = *to;
     io->sfill += len;
+    io->sqbytes += len + tail_len;
 }
 
 /* Queued datagrams from FIRST that can go as one GSO send: same peer,
@@ -175,23 +179,38 @@ static int gso_run(const struct ux_io *io, int first)
     return n;
 }
 
+/* The iovecs of datagrams FIRST..FIRST+N-1, from *NIOV on: heads in the
+ * arena (neighbours merged), tails where they were lent. */
+static struct iovec *gather(struct ux_io *io, int first, int n, int *niov)
+{
+    struct iovec *v = &io->siov[*niov];
+    int k = 0;
+    for (int j = first; j < first + n; j++) {
+        uint8_t *head = io->sbuf + io->soffs[j];
+        if (k && !io->stail[j - 1] && (uint8_t *)v[k - 1].iov_base + v[k - 1].iov_len == head)
+            v[k - 1].iov_len += io->shead[j];
+        else
+            v[k++] = (struct iovec){head, io->shead[j]};
+        if (io->stail[j])
+            v[k++] = (struct iovec){(void *)io->stail[j], io->slen[j] - io->shead[j]};
+    }
+    *niov += k;
+    return v;
+}
+
 /* Messages for sendmmsg from the unsent queue; COUNTS gets datagrams each. */
 static int build_batch(struct ux_io *io, int counts[UX_BATCH])
 {
-    int m = 0;
+    int m = 0, niov = 0;
     for (int i = io->soff; i < io->spend && m < UX_BATCH; m++) {
         int n = gso_run(io, i);
-        size_t total = 0;
-        for (int j = 0; j < n; j++)
-            total += io->slen[i + j];
         struct msghdr *h = &io->smsg[m].msg_hdr;
         memset(h, 0, sizeof *h);
-        io->siov[m].iov_base = io->sbuf + io->soffs[i];
-        io->siov[m].iov_len = total;
+        int before = niov;
+        h->msg_iov = gather(io, i, n, &niov);
+        h->msg_iovlen = (size_t)(niov - before);
         h->msg_name = &io->saddr[i].ss;
         h->msg_namelen = io->saddr[i].len;
-        h->msg_iov = &io->siov[m];
-        h->msg_iovlen = 1;
         if (n > 1) {
             uint16_t seg = (uint16_t)io->slen[i];
             h->msg_control = io->sctl[m].buf;
@@ -230,14 +249,15 @@ int ux_io_flush(struct ux_io *io)
             continue;
         }
         for (int i = 0; i < n; i++) {
-            io->tx_bytes += io->siov[i].iov_len;
+            for (int j = io->soff; j < io->soff + counts[i]; j++)
+                io->tx_bytes += io->slen[j];
             io->tx_packets += (uint64_t)counts[i];
             io->tx_gso += counts[i] > 1;
             io->soff += counts[i];
         }
     }
     io->soff = io->spend = 0;
-    io->sfill = 0;
+    io->sfill = io->sqbytes = 0;
     return 1;
 }
 

@@ -31,14 +31,17 @@ struct ux_io {
     uint8_t *sbuf;              /* queued datagrams, packed back to back */
     size_t sarena, sfill;
     struct mmsghdr rmsg[UX_BATCH], smsg[UX_BATCH];
-    struct iovec riov[UX_BATCH], siov[UX_BATCH];
+    struct iovec riov[UX_BATCH];
+    struct iovec siov[2 * UX_SQUEUE]; /* a head and a lent tail per datagram */
+    size_t sqbytes;                   /* queued, tails included */
     union {
         char buf[64];
         struct cmsghdr align;
     } rctl[UX_BATCH], sctl[UX_BATCH];
     struct ux_addr raddr[UX_BATCH];
     struct ux_dgram rq[UX_BATCH * UX_SEGS];  /* what the last ux_io_recv got */
-    uint32_t soffs[UX_SQUEUE], slen[UX_SQUEUE];
+    uint32_t soffs[UX_SQUEUE], slen[UX_SQUEUE], shead[UX_SQUEUE]; /* slen: whole datagram */
+    const uint8_t *stail[UX_SQUEUE];
     struct ux_addr saddr[UX_SQUEUE];
     int spend, soff;            /* queued datagrams, first unsent */
     uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes, tx_blocked, tx_gso;
@@ -54,7 +57,9 @@ void ux_io_close(struct ux_io *io);
 int ux_io_recv(struct ux_io *io);
 /* Slot for the next outgoing datagram, or NULL if the batch is full. */
 uint8_t *ux_io_slot(struct ux_io *io);
-void ux_io_queue(struct ux_io *io, size_t len, const struct ux_addr *to);
+/* Queue the datagram written into the slot: LEN bytes there, then TAIL_LEN
+ * bytes at TAIL (not copied: they must stay put until flushed). */
+void ux_io_queue(struct ux_io *io, size_t len, const uint8_t *tail, size_t tail_len, const struct ux_addr *to);
 /* Send what is queued. Returns 1 if everything went, 0 if the socket is
  * full (the rest stays queued), -1 on a hard error. */
 int ux_io_flush(struct ux_io *io);

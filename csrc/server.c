@@ -427,7 +427,7 @@ static size_t send_legacy_chunk(struct ux_server *s, struct ux_session *ss, uint
 }
 
 static size_t send_chunk(struct ux_server *s, struct ux_session *ss, uint64_t now, uint8_t *buf,
-                         size_t cap, struct ux_addr *to)
+                         size_t cap, struct ux_addr *to, struct ux_tail *tail)
 {
     struct ux_send e = ss->queue[ss->q_head];
     ss->q_head = (ss->q_head + 1) % s->cfg.queue_cap;
@@ -438,7 +438,11 @@ static size_t send_chunk(struct ux_server *s, struct ux_session *ss, uint64_t no
         return 0;
     uint8_t *data = buf + UX_DATA_OVERHEAD;
     uint8_t h[UX_HASH_LEN];
-    if (s->cfg.files.chunk(s->cfg.files.ud, ss->handle, ss->chunk_size, e.index, data, n, h)) {
+    /* Drawn before the read: a chunk to damage must be a copy of ours. */
+    int corrupt = s->cfg.corrupt_ppm && n && rng_next(&s->rng) % 1000000 < s->cfg.corrupt_ppm;
+    const uint8_t *lent = NULL;
+    if (s->cfg.files.chunk(s->cfg.files.ud, ss->handle, ss->chunk_size, e.index, data, n, h,
+                           tail && !corrupt ? &lent : NULL)) {
         struct ux_msg m = {.type = UX_ERROR, .xid = ss->xid};
         m.u.error.code = UX_E_IO;
         m.u.error.text = (const uint8_t *)"server I/O error";
@@ -447,18 +451,25 @@ static size_t send_chunk(struct ux_server *s, struct ux_session *ss, uint64_t no
         end_session(s, ss, UXS_END_IO, now);
         return ux_encode(&m, buf, cap);
     }
-    if (s->cfg.corrupt_ppm && n && rng_next(&s->rng) % 1000000 < s->cfg.corrupt_ppm)
+    if (corrupt)
         data[n / 2] ^= 0x5a; /* after hashing: what a failing disk or NIC would do */
     ux_encode_data_header(buf, ss->xid, e.seq, e.index, h, n);
     ss->chunks_sent++;
     ss->bytes_sent += n;
     pace(ss, now, UX_DATA_OVERHEAD + n);
     *to = ss->addr;
+    if (lent) {
+        *tail = (struct ux_tail){lent, n};
+        return UX_DATA_OVERHEAD;
+    }
     return UX_DATA_OVERHEAD + n;
 }
 
-size_t ux_server_output(struct ux_server *s, uint64_t now, uint8_t *buf, size_t cap, struct ux_addr *to)
+size_t ux_server_output(struct ux_server *s, uint64_t now, uint8_t *buf, size_t cap, struct ux_addr *to,
+                        struct ux_tail *tail)
 {
+    if (tail)
+        *tail = (struct ux_tail){NULL, 0};
     expire(s, now);
     int rcap = (int)(sizeof s->replies / sizeof s->replies[0]);
     if (s->r_len) {
@@ -478,7 +489,7 @@ size_t ux_server_output(struct ux_server *s, uint64_t now, uint8_t *buf, size_t 
         if (!ss->used || !pending(ss) || ss->next_send_at > now)
             continue;
         s->rr = (int)(i + 1);
-        size_t len = ss->legacy ? send_legacy_chunk(s, ss, now, buf, cap, to) : send_chunk(s, ss, now, buf, cap, to);
+        size_t len = ss->legacy ? send_legacy_chunk(s, ss, now, buf, cap, to) : send_chunk(s, ss, now, buf, cap, to, tail);
         if (len)
             return len;
     }

@@ -29,10 +29,12 @@ struct ux_provider {
     /* Read LEN bytes at OFF. Returns 0 or an errno value. */
     int (*read)(void *ud, uint32_t handle, uint64_t off, uint8_t *buf, size_t len);
     /* Read chunk INDEX (LEN bytes, chunk size CS) into BUF and give its
-     * ux_chunk_hash, which the provider may have kept from before.
-     * Returns 0 or an errno value. */
+     * ux_chunk_hash, which the provider may have kept from before. If LENT
+     * is not NULL the provider may instead set *LENT to the chunk's bytes,
+     * lent until the host has sent every datagram output so far, and leave
+     * BUF alone. Returns 0 or an errno value. */
     int (*chunk)(void *ud, uint32_t handle, uint32_t cs, uint32_t index, uint8_t *buf, size_t len,
-                 uint8_t hash[UX_HASH_LEN]);
+                 uint8_t hash[UX_HASH_LEN], const uint8_t **lent);
     const char *(*name)(void *ud, uint32_t handle);
     void *ud;
 };
@@ -117,8 +119,16 @@ int ux_server_init(struct ux_server *s, const struct ux_server_cfg *cfg);
 void ux_server_free(struct ux_server *s);
 void ux_server_input(struct ux_server *s, uint64_t now, const uint8_t *pkt, size_t len,
                      const struct ux_addr *from);
+/* A datagram's bytes that the provider lent instead of copying (files the
+ * host maps): the datagram is the output buffer followed by these. */
+struct ux_tail {
+    const uint8_t *p;
+    size_t len;
+};
+/* The next datagram to send into BUF, or 0. With TAIL, the payload may stay
+ * in the provider's memory (TAIL set); with NULL, it is always in BUF. */
 size_t ux_server_output(struct ux_server *s, uint64_t now, uint8_t *buf, size_t cap,
-                        struct ux_addr *to);
+                        struct ux_addr *to, struct ux_tail *tail);
 uint64_t ux_server_deadline(const struct ux_server *s);
 int ux_server_next_event(struct ux_server *s, struct ux_server_event *ev);
 int ux_server_sessions(const struct ux_server *s);

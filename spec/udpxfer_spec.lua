@@ -192,6 +192,39 @@ describe("udpxfer over loopback", function()
     assert.are.same({}, H.ls(small))
   end)
 
+  it("issue 4: sends a file again from a mapping of it, hashes kept, bytes unchanged", function()
+    local size = 6 * 1024 * 1024 + 7 -- large enough for the hash cache
+    H.write_random(dir .. "/srv/m.bin", size)
+    local chunks = -(-size // 16384) -- loopback: 16 KiB chunks
+    local res, err = finish(assert(get("m.bin")))
+    assert.is_table(res, err)
+    assert.are.equal(0, srv:stats().chunks_lent, "hashes are computed from bytes read, not mapped")
+    os.remove(dir .. "/out/m.bin")
+    res, err = finish(assert(get("m.bin")))
+    assert.is_table(res, err)
+    assert.is_true(srv:stats().chunks_lent >= chunks)
+    assert.is_true(H.read(dir .. "/srv/m.bin") == H.read(dir .. "/out/m.bin"))
+  end)
+
+  it("issue 4: a mapped file cut short while it is sent fails that transfer, not the server", function()
+    local size = 64 * 1024 * 1024
+    H.write_random(dir .. "/srv/cut.bin", size)
+    assert.is_table(finish(assert(get("cut.bin"))))
+    os.remove(dir .. "/out/cut.bin")
+    local g = assert(get("cut.bin"))
+    assert.is_true(H.drive({ g, srv }, function() return g:stats().bytes > 0 end, 20))
+    local lent = srv:stats().chunks_lent
+    assert.is_true(lent > 0)
+    assert.is_true(os.execute("truncate -s " .. size // 2 .. " " .. dir .. "/srv/cut.bin"))
+    local res, msg = finish(g)
+    assert.is_nil(res, "the file changed: this fetch cannot finish")
+    assert.matches("file changed", msg)
+    assert.are.same({}, H.ls(dir .. "/out"), "nothing partial left")
+    H.write(dir .. "/srv/after", "still serving")
+    assert.is_table(finish(assert(get("after"))))
+    assert.are.equal("still serving", H.read(dir .. "/out/after"))
+  end)
+
   it("counts the broadcast addresses among the targets (all unicast: no wait for more offers)", function()
     local t, nb = udpxfer.targets { servers = { "127.0.0.1", "127.0.0.2:9" }, broadcast = false }
     assert.are.same({ "127.0.0.1:10526", "127.0.0.2:9" }, t)

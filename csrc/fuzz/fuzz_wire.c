@@ -41,9 +41,9 @@ static int stub_read(void *ud, uint32_t handle, uint64_t off, uint8_t *buf, size
 }
 
 static int stub_chunk(void *ud, uint32_t handle, uint32_t cs, uint32_t index, uint8_t *buf, size_t len,
-                      uint8_t hash[UX_HASH_LEN])
+                      uint8_t hash[UX_HASH_LEN], const uint8_t **lent)
 {
-    (void)ud, (void)handle, (void)cs;
+    (void)ud, (void)handle, (void)cs, (void)lent;
     memset(buf, 'x', len);
     memset(hash, (int)index, UX_HASH_LEN);
     return 0;
@@ -65,7 +65,7 @@ static void drain_server(struct ux_server *s, uint64_t now)
 {
     static uint8_t buf[UX_DATA_OVERHEAD + UX_MAX_CHUNK];
     struct ux_addr to;
-    for (int i = 0; i < 100000 && ux_server_output(s, now, buf, sizeof buf, &to); i++)
+    for (int i = 0; i < 100000 && ux_server_output(s, now, buf, sizeof buf, &to, NULL); i++)
         ;
 }
 
