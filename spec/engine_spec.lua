@@ -256,6 +256,25 @@ describe("issue 4: start-up and the server's chunk hashes", function()
     H.rmrf(dir)
   end)
 
+  it("issue 4: keeps the queue it builds before a slower link near 2 ms (delay-based window)", function()
+    -- In-flight data beyond the path's capacity only waits in a queue (the
+    -- socket buffer, on a host): it costs memory and cache, and RTO grows.
+    local data = H.bytes(3 * 1024 * 1024, 7)
+    local dir, server, client = setup(data, { chunk_size = 1392, unicast = true })
+    local final, _, st = H.simulate {
+      client = client, servers = { [SERVER] = server }, rates = { [SERVER] = 20e6 }, link = { delay = 0.0002 },
+    }
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(H.read(dir .. "/out/f.bin") == data)
+    local peer = client:stats().servers[1]
+    assert.are.equal(0, st.dropped)
+    assert.are.equal(0, peer.timeouts)
+    assert.is_true(peer.rtt < 0.0045, "smoothed round trip " .. peer.rtt)
+    client:close()
+    server:close()
+    H.rmrf(dir)
+  end)
+
   it("starts as soon as every server asked by address has offered, without waiting for more offers", function()
     local dir, server, client = setup(content, { unicast = true })
     assert.are.same({ [H.TYPE.REQUEST] = true }, exchange(client, server, 0))
