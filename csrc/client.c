@@ -387,16 +387,36 @@ static void pop_ring(struct ux_client *c, struct ux_peer *p, uint32_t seq, int *
     }
 }
 
+/* The queueing delay that stands: the least of the last few samples over
+ * the base. Jitter (a descheduled thread, Wi-Fi, a reordered chunk) raises
+ * single samples, a queue raises them all (LEDBAT's filter). */
+static double standing_queue_us(const struct ux_peer *p)
+{
+    uint32_t n = p->rtt_samples < UX_RTT_FILTER ? p->rtt_samples : UX_RTT_FILTER;
+    if (!n)
+        return 0;
+    double least = p->recent_rtt_us[0];
+    for (uint32_t i = 1; i < n; i++)
+        if (p->recent_rtt_us[i] < least)
+            least = p->recent_rtt_us[i];
+    return least - p->base_rtt_us;
+}
+
 /* One sample per NEED: the time to its first chunk is the path plus the
- * queue ahead of it at the server. Growing queues mean the window is past
- * the path's capacity: shrink it (delay-based, in the spirit of LEDBAT), so
- * queues, RTT and with it the RTO stay small. */
+ * queue ahead of it at the server. A standing queue means the window is
+ * past the path's capacity: shrink it (delay-based, in the spirit of
+ * LEDBAT), so queues, RTT and with it the RTO stay small. */
 static void rtt_sample(struct ux_peer *p, double sample)
 {
     p->srtt_us = p->srtt_us ? 0.875 * p->srtt_us + 0.125 * sample : sample;
     if (!p->base_rtt_us || sample < p->base_rtt_us)
         p->base_rtt_us = sample;
-    if (sample > p->base_rtt_us + QUEUE_TARGET_US) {
+    p->recent_rtt_us[p->rtt_samples++ % UX_RTT_FILTER] = sample;
+    /* While the window doubles each round trip, waiting for the filter
+     * would let it overshoot many times over: one late sample ends it
+     * (as HyStart ends slow start). */
+    double queue = p->cwnd < p->ssthresh ? sample - p->base_rtt_us : standing_queue_us(p);
+    if (queue > QUEUE_TARGET_US) {
         p->cwnd = p->cwnd * 0.85 < MIN_CWND ? MIN_CWND : p->cwnd * 0.85;
         p->ssthresh = p->cwnd;
     }
@@ -405,7 +425,7 @@ static void rtt_sample(struct ux_peer *p, double sample)
 /* Is a queue building on the path (or is there no measurement yet)? */
 static int queueing(const struct ux_peer *p)
 {
-    return !p->base_rtt_us || p->srtt_us > p->base_rtt_us + QUEUE_TARGET_US / 2;
+    return !p->base_rtt_us || standing_queue_us(p) > QUEUE_TARGET_US / 2;
 }
 
 static void bad_chunk(struct ux_client *c, struct ux_peer *p)

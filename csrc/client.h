@@ -48,6 +48,8 @@ enum ux_client_fail {
     UXF_CORRUPT   /* the whole-file SHA-256 did not match */
 };
 
+#define UX_RTT_FILTER 4 /* RTT samples whose minimum measures a standing queue */
+
 struct ux_peer_stats {
     uint64_t bytes;
     uint32_t stolen;   /* endgame requests of chunks another server owed */
@@ -88,6 +90,8 @@ struct ux_peer {
     uint32_t silent_rtos;     /* consecutive timeouts with no data */
     double srtt_us;
     double base_rtt_us;       /* smallest RTT seen: the path without queues */
+    double recent_rtt_us[UX_RTT_FILTER]; /* the last samples: their minimum is the queue's */
+    uint32_t rtt_samples;
     int need_now;
     int close_pending;
     struct ux_peer_stats st;
