@@ -3,7 +3,7 @@
 # each measured in the same run: `openssl dgst -sha256` and `nc` over
 # loopback; `nc` between two network namespaces; `iperf3` on a 1 Gbit/s link
 # (tbf); `nc` on that link with 5% random loss (nft); peak RSS for a large
-# file; bytes per CPU-second. Median of 3 runs where a case is repeated.
+# file; bytes per CPU-second. Median of 5 runs where a case is repeated.
 # udpxfer writes into a tmpfs (nc writes to /dev/null; neither pays for the
 # disk); one extra row measures a loopback fetch onto the disk, fsync
 # included, against `dd conv=fsync` of the same file.
@@ -37,10 +37,15 @@ row() { # case baseline udpxfer ratio target met
 }
 met() { [ "$(calc "$1")" = 1 ] && echo yes || echo NO; }
 
-# Run a command 3 times; prints the line of its output with the median first field.
+# Run a command 5 times; prints the line of its output with the median first
+# field, and every run's first field on stderr. Five, not three: on a VM,
+# writing fresh memory (udpxfer's output; not nc's or openssl's) is now and
+# then 4x slower for a whole run, and three runs let two such runs decide.
 median() {
-  local i
-  for i in 1 2 3; do "$@"; done | sort -n | sed -n 2p
+  local i runs
+  runs=$(for i in 1 2 3 4 5; do "$@"; done | sort -n)
+  echo "  runs: $(echo "$runs" | awk '{printf "%s ", $1}')" >&2
+  echo "$runs" | sed -n 3p
 }
 
 # Prints "elapsed user sys maxrss_kb" of a command.
@@ -139,7 +144,7 @@ r=$(calc "$t_disk / $t_dd")
 row "loopback ${MB} MiB onto the disk (fsync): time vs dd conv=fsync" "$(fmt "$t_dd") s" "$(fmt "$t_disk") s" \
   "$(fmt "$r")x" "(printed)" "-"
 ccpu=$(calc "$cu + $cs")
-scpu=$(calc "($c1 - $c0) / $tck / 3")
+scpu=$(calc "($c1 - $c0) / $tck / 5")
 row "loopback: bytes per CPU-second" "-" \
   "client $(fmt "$(calc "$size / $ccpu / 1e6")" 0) MB/s, server $(fmt "$(calc "$size / $scpu / 1e6")" 0) MB/s" \
   "-" "(printed)" "-"
@@ -152,7 +157,8 @@ if [ "$RSS_GB" -gt 0 ] && [ "$(df --output=avail -k "$work" | tail -1)" -gt $((R
   rm -f "$work/srv/big"
   truncate -s "${RSS_GB}G" "$work/srv/huge" # sparse: the disk holds one copy, the output
   serve "" 127.0.0.1
-  get_once "" 127.0.0.1 huge
+  get_once "" 127.0.0.1 huge # hashes the chunks, reading them
+  get_once "" 127.0.0.1 huge # sends them from its mapping of the file
   read -r t _ _ crss < "$work/t"
   srss=$(hwm_kb "$spid")
   stop_server

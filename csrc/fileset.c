@@ -50,7 +50,6 @@ static void unmap(struct ux_entry *e)
         munmap((void *)e->map, e->size);
     e->map = NULL;
     e->map_failed = 0;
-    e->lent_lo = e->lent_hi = 0;
 }
 
 void ux_fileset_close(struct ux_fileset *fs)
@@ -243,19 +242,15 @@ static int cached(struct ux_fileset *fs, struct ux_entry *e, uint32_t cs)
 
 #define RELEASE_BYTES (8u << 20) /* lent bytes between releases: bounds what the mappings add to RSS */
 
-/* Drop the page-table entries behind lent bytes (the page cache keeps the
- * data): a mapped file would otherwise count whole in the resident size. */
+/* Drop the page-table entries of the mappings (the page cache keeps the
+ * data): a mapped file would otherwise count whole in the resident size.
+ * Whole mappings, not just the bytes lent: the kernel maps neighbouring
+ * cached pages on each fault too. */
 static void release_mappings(struct ux_fileset *fs)
 {
-    long page = sysconf(_SC_PAGESIZE);
-    for (uint32_t i = 0; i < fs->n; i++) {
-        struct ux_entry *e = &fs->entries[i];
-        if (!e->map || e->lent_hi <= e->lent_lo)
-            continue;
-        uint64_t lo = e->lent_lo / (uint64_t)page * (uint64_t)page;
-        madvise((void *)(e->map + lo), e->lent_hi - lo, MADV_DONTNEED);
-        e->lent_lo = e->lent_hi = 0;
-    }
+    for (uint32_t i = 0; i < fs->n; i++)
+        if (fs->entries[i].map)
+            madvise((void *)fs->entries[i].map, fs->entries[i].size, MADV_DONTNEED);
     fs->lent_pending = 0;
 }
 
@@ -271,10 +266,6 @@ static const uint8_t *lend(struct ux_fileset *fs, struct ux_entry *e, uint64_t o
         return NULL;
     if (fs->lent_pending >= RELEASE_BYTES)
         release_mappings(fs);
-    if (e->lent_hi <= e->lent_lo || off < e->lent_lo)
-        e->lent_lo = off;
-    if (off + len > e->lent_hi)
-        e->lent_hi = off + len;
     fs->lent_pending += len;
     fs->chunks_lent++;
     return e->map + off;

@@ -31,7 +31,6 @@ struct ux_entry {
     struct ux_hfile hashes;   /* this version's chunk hashes */
     const uint8_t *map;       /* the whole file, read-only, or NULL */
     int map_failed;           /* this version cannot be mapped: read it */
-    uint64_t lent_lo, lent_hi;/* range lent since the last release */
 };
 
 struct ux_fileset {
