@@ -33,6 +33,7 @@ build = {
     udpxfer = "lua/udpxfer/init.lua",
     ["udpxfer.cli"] = "lua/udpxfer/cli.lua",
     ["udpxfer.json"] = "lua/udpxfer/json.lua",
+    ["udpxfer.liars"] = "lua/udpxfer/liars.lua",
     ["udpxfer.progress"] = "lua/udpxfer/progress.lua",
   },
   install = {

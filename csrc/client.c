@@ -121,6 +121,15 @@ static struct ux_peer *find_peer(struct ux_client *c, const struct ux_addr *a, i
 
 static int peer_id(const struct ux_client *c, const struct ux_peer *p) { return (int)(p - c->peers); }
 
+int ux_client_exclude(struct ux_client *c, const struct ux_addr *a)
+{
+    struct ux_peer *p = find_peer(c, a, 1);
+    if (!p)
+        return -1;
+    p->excluded = 1;
+    return 0;
+}
+
 static uint32_t outstanding(const struct ux_peer *p)
 {
     return p->ring_len > p->ring_done ? p->ring_len - p->ring_done : 0;
@@ -254,7 +263,7 @@ static int all_offered(const struct ux_client *c)
 {
     int n = 0;
     for (int i = 0; i < c->npeers; i++)
-        n += c->peers[i].has_offer;
+        n += c->peers[i].has_offer || c->peers[i].excluded; /* nothing to wait for from those */
     return c->cfg.unicast && n >= c->ntargets;
 }
 
@@ -562,13 +571,13 @@ static void legacy_input(struct ux_client *c, uint64_t now, const uint8_t *pkt, 
     uint8_t sha[UX_HASH_LEN];
     if (ux_legacy_parse_except(pkt, len, &count, sha) == 0) {
         struct ux_peer *p = find_peer(c, from, 1);
-        if (p)
+        if (p && !p->excluded)
             on_legacy_except(c, p, count, sha, now);
         tick(c, now); /* start now: its chunks follow in this same batch */
         return;
     }
     struct ux_peer *p = find_peer(c, from, 0);
-    if (p)
+    if (p && !p->excluded)
         on_legacy_chunk(c, p, pkt, len, now);
 }
 
@@ -587,7 +596,7 @@ void ux_client_input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size
         return; /* not ours: a stray, a forgery, or a reply to another request */
     int create = m.type == UX_OFFER || m.type == UX_ERROR;
     struct ux_peer *p = find_peer(c, from, create);
-    if (!p)
+    if (!p || p->excluded)
         return;
     switch (m.type) {
     case UX_OFFER: on_offer(c, p, &m, now); break;

@@ -70,6 +70,7 @@ struct ux_peer {
     int has_offer;
     int active;        /* offers the chosen version and is alive */
     int dropped;       /* 1 = silent, 2 = sent bad chunks, 3 = stale */
+    int excluded;      /* told to ignore it (it took part in a transfer that failed its hash) */
     uint64_t size;
     uint32_t chunk_size;
     uint32_t handle;
@@ -139,6 +140,9 @@ struct ux_client {
 int ux_client_init(struct ux_client *c, const struct ux_client_cfg *cfg, uint64_t now);
 void ux_client_free(struct ux_client *c);
 int ux_client_add_target(struct ux_client *c, const struct ux_addr *a);
+/* Ignore the server at A: its offers count neither as votes nor as
+ * sources. Returns -1 if the peer table is full. */
+int ux_client_exclude(struct ux_client *c, const struct ux_addr *a);
 void ux_client_input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size_t len,
                      const struct ux_addr *from);
 /* Next datagram to send, or 0 when nothing is due. */

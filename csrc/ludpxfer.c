@@ -248,6 +248,25 @@ static void client_release(struct client_obj *o)
     o->live = 0;
 }
 
+/* Each "ip:port" of the option FIELD (a list) handed to ADD; beyond the
+ * engine's table they are ignored. */
+static void add_addresses(lua_State *L, struct ux_client *c, const char *field,
+                          int (*add)(struct ux_client *, const struct ux_addr *))
+{
+    lua_getfield(L, 1, field);
+    if (lua_istable(L, -1)) {
+        for (lua_Integer i = 1; lua_geti(L, -1, i) != LUA_TNIL; i++) {
+            struct ux_addr a;
+            if (ux_addr_parse(luaL_checkstring(L, -1), 10526, &a))
+                luaL_error(L, "bad %s address: %s", field, lua_tostring(L, -1));
+            add(c, &a);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
 static int l_client(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -299,18 +318,8 @@ static int l_client(lua_State *L)
     if (ux_client_init(&o->eng, &cfg, now))
         return push_fail(L, "cannot initialise the client", "io");
     o->live = 1;
-    lua_getfield(L, 1, "targets");
-    if (lua_istable(L, -1)) {
-        for (lua_Integer i = 1; lua_geti(L, -1, i) != LUA_TNIL; i++) {
-            struct ux_addr a;
-            if (ux_addr_parse(luaL_checkstring(L, -1), 10526, &a))
-                return luaL_error(L, "bad target address: %s", lua_tostring(L, -1));
-            ux_client_add_target(&o->eng, &a);
-            lua_pop(L, 1);
-        }
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
+    add_addresses(L, &o->eng, "targets", ux_client_add_target);
+    add_addresses(L, &o->eng, "exclude", ux_client_exclude);
     if (!o->sim) {
         const char *why = "";
         size_t cap = UX_DATA_OVERHEAD + cfg.chunk_size + UX_TAG_LEN;
@@ -575,6 +584,7 @@ static int l_server(lua_State *L)
     cfg.max_sessions = (uint32_t)opt_num(L, "max_sessions", 64);
     cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 30) * 1e6);
     cfg.corrupt_ppm = (uint32_t)(opt_num(L, "corrupt_percent", 0) * 10000);
+    cfg.lie_ppm = (uint32_t)(opt_num(L, "lie_percent", 0) * 10000);
     cfg.legacy = opt_bool(L, "legacy");
     cfg.legacy_bps = (uint64_t)(opt_num(L, "legacy_mbit", 80) * 1e6);
     cfg.files = ux_fileset_provider(&o->fs);

@@ -426,6 +426,26 @@ static size_t send_legacy_chunk(struct ux_server *s, struct ux_session *ss, uint
     return UX_LEGACY_OVERHEAD + n;
 }
 
+/* The session ends on a read error; the client is told why. */
+static size_t io_error(struct ux_server *s, struct ux_session *ss, uint64_t now, uint8_t *buf, size_t cap,
+                       struct ux_addr *to)
+{
+    struct ux_msg m = {.type = UX_ERROR, .xid = ss->xid};
+    m.u.error.code = UX_E_IO;
+    m.u.error.text = (const uint8_t *)"server I/O error";
+    m.u.error.text_len = 16;
+    *to = ss->addr;
+    end_session(s, ss, UXS_END_IO, now);
+    return ux_encode(&m, buf, cap);
+}
+
+/* Fault injection: should this chunk be damaged after hashing (corrupt),
+ * or before (lie: its hash then matches the wrong bytes)? */
+static int draw(struct ux_server *s, uint32_t ppm)
+{
+    return ppm && rng_next(&s->rng) % 1000000 < ppm;
+}
+
 static size_t send_chunk(struct ux_server *s, struct ux_session *ss, uint64_t now, uint8_t *buf,
                          size_t cap, struct ux_addr *to, struct ux_tail *tail)
 {
@@ -439,17 +459,15 @@ static size_t send_chunk(struct ux_server *s, struct ux_session *ss, uint64_t no
     uint8_t *data = buf + UX_DATA_OVERHEAD;
     uint8_t h[UX_HASH_LEN];
     /* Drawn before the read: a chunk to damage must be a copy of ours. */
-    int corrupt = s->cfg.corrupt_ppm && n && rng_next(&s->rng) % 1000000 < s->cfg.corrupt_ppm;
+    int corrupt = n && draw(s, s->cfg.corrupt_ppm), lie = n && draw(s, s->cfg.lie_ppm);
     const uint8_t *lent = NULL;
     if (s->cfg.files.chunk(s->cfg.files.ud, ss->handle, ss->chunk_size, e.index, data, n, h,
-                           tail && !corrupt ? &lent : NULL)) {
-        struct ux_msg m = {.type = UX_ERROR, .xid = ss->xid};
-        m.u.error.code = UX_E_IO;
-        m.u.error.text = (const uint8_t *)"server I/O error";
-        m.u.error.text_len = 16;
-        *to = ss->addr;
-        end_session(s, ss, UXS_END_IO, now);
-        return ux_encode(&m, buf, cap);
+                           tail && !corrupt && !lie ? &lent : NULL))
+        return io_error(s, ss, now, buf, cap, to);
+    if (lie) {
+        data[n / 2] ^= 0x5a; /* what a server whose disk rotted under its hash cache would send */
+        if (ux_chunk_hash(s->sha, e.index, data, n, h))
+            return io_error(s, ss, now, buf, cap, to);
     }
     if (corrupt)
         data[n / 2] ^= 0x5a; /* after hashing: what a failing disk or NIC would do */

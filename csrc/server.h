@@ -45,6 +45,7 @@ struct ux_server_cfg {
     uint32_t queue_cap;   /* chunks queued per session */
     uint64_t idle_us;     /* a session with no NEED this long ends */
     uint32_t corrupt_ppm; /* fault injection for tests: damage this share of chunks */
+    uint32_t lie_ppm;     /* ... and this share before hashing: chunk hashes match the wrong bytes */
     int legacy;           /* also answer the original tool's "get NAME" */
     uint64_t legacy_bps;  /* pacing for legacy clients, which cannot ask for less */
     struct ux_provider files;

@@ -13,9 +13,9 @@ local function setup(content, opts)
   H.write(dir .. "/srv/f.bin", content)
   local server = assert(core.server { dir = dir .. "/srv", sim = true })
   local client = assert(core.client {
-    name = "f.bin", out = dir .. "/out", targets = { SERVER }, sim = true,
+    name = "f.bin", out = dir .. "/out", targets = opts.targets or { SERVER }, sim = true,
     chunk_size = opts.chunk_size or CHUNK, discover_timeout = opts.discover_timeout,
-    sha256 = opts.sha256, unicast = opts.unicast,
+    sha256 = opts.sha256, unicast = opts.unicast, exclude = opts.exclude,
   })
   return dir, server, client
 end
@@ -291,6 +291,21 @@ describe("issue 4: start-up and the server's chunk hashes", function()
     client:close()
     server:close()
     H.rmrf(dir)
+  end)
+
+  it("does not wait for the offer of a server it was told to exclude", function()
+    local OTHER = "10.0.0.9:10526"
+    local function needs_by_2ms(exclude)
+      local dir, server, client = setup(content, { unicast = true, targets = { SERVER, OTHER }, exclude = exclude })
+      local asked = false
+      for _, t in ipairs { 0, 0.002, 0.0021 } do asked = exchange(client, server, t)[H.TYPE.NEED] or asked end
+      client:close()
+      server:close()
+      H.rmrf(dir)
+      return asked
+    end
+    assert.is_true(needs_by_2ms { OTHER })
+    assert.is_false(needs_by_2ms(nil), "not excluded, the other is waited for")
   end)
 
   it("asks each server to pace its chunks at the window's rate, with headroom, once it has a round trip", function()

@@ -17,14 +17,14 @@ local function run(o)
     os.execute("mkdir -p " .. sdir)
     H.write(sdir .. "/f", (o.contents and o.contents[addr]) or content)
     servers[addr] = assert(core.server { dir = sdir, sim = true,
-      corrupt_percent = o.corrupt and o.corrupt[addr] })
+      corrupt_percent = o.corrupt and o.corrupt[addr], lie_percent = o.lie and o.lie[addr] })
   end
   os.execute("mkdir -p " .. dir .. "/out")
   local targets = {}
   for addr in pairs(servers) do targets[#targets + 1] = addr end
   table.sort(targets)
   local client = assert(core.client { name = "f", out = dir .. "/out", targets = targets, sim = true,
-    chunk_size = CHUNK, sha256 = o.sha256 })
+    chunk_size = CHUNK, sha256 = o.sha256, exclude = o.exclude })
   local final, events, st = H.simulate { client = client, servers = servers, rates = o.rates,
     kill = o.kill, join = o.join, link = o.link, seed = o.seed or 1, max_time = 300 }
   local by = {}
@@ -105,6 +105,33 @@ describe("parallel servers", function()
     local reported = false
     for _, ev in ipairs(events) do reported = reported or (ev.type == "drop" and ev.server == B) end
     assert.is_true(reported)
+  end)
+
+  it("fail the whole-file check when a server lies (its chunk hashes match its wrong bytes)", function()
+    local final, got, by = run { rates = { [A] = 1e6, [B] = 1e6, [C] = 1e6 }, lie = { [B] = 100 } }
+    assert.are.equal("error", final.type)
+    assert.are.equal("corrupt", final.code)
+    assert.are.equal(0, by[B].bad, "every lie passed its chunk check")
+    assert.is_true(by[B].chunks > 0)
+    assert.is_nil(got, "nothing under the final name")
+  end)
+
+  it("ignore an excluded server: no vote, no chunks, and the others finish", function()
+    local final, got, by, events, _, content = run { rates = { [A] = 1e6, [B] = 1e6, [C] = 1e6 },
+      lie = { [C] = 100 }, exclude = { C } }
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(got == content)
+    assert.are.equal(0, by[C].chunks)
+    assert.is_false(by[C].active)
+    for _, ev in ipairs(events) do assert.is_false(ev.type == "offer" and ev.server == C) end
+    -- Three of five offer another version; two of those excluded, the other loses 2 to 1.
+    local D, E = "10.0.0.14:10526", "10.0.0.15:10526"
+    local other = H.bytes(CHUNK * N + 13, 1234)
+    local final2, got2, by2, _, _, content2 = run { addrs = { A, B, C, D, E },
+      contents = { [B] = other, [C] = other, [E] = other }, exclude = { B, C } }
+    assert.are.equal("done", final2.type, final2.message)
+    assert.is_true(got2 == content2, "the excluded votes did not count")
+    assert.are.equal(0, by2[B].chunks + by2[C].chunks + by2[E].chunks)
   end)
 
   it("never mix versions: the one most servers offer wins", function()

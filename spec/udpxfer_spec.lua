@@ -225,6 +225,42 @@ describe("udpxfer over loopback", function()
     assert.are.equal("still serving", H.read(dir .. "/out/after"))
   end)
 
+  it("fetches again without a server that lies (its chunk hashes match its wrong bytes)", function()
+    H.write_random(dir .. "/srv/f.bin", 4 * 1024 * 1024)
+    local liar = assert(udpxfer.serve { dir = dir .. "/srv", port = 0, lie_percent = 100 })
+    local liar_addr = "127.0.0.1:" .. liar:port()
+    local retries = {}
+    local g = assert(get("f.bin", { servers = { "127.0.0.1", liar_addr },
+      on_retry = function(ev) retries[#retries + 1] = ev end }))
+    local ok = H.drive({ g, srv, liar }, function() return g.outcome ~= nil end, 60)
+    liar:close()
+    assert.is_true(ok)
+    local res, err = g:result()
+    assert.is_table(res, err)
+    assert.is_true(H.read(dir .. "/srv/f.bin") == H.read(dir .. "/out/f.bin"))
+    assert.are.same({ liar_addr }, res.excluded)
+    assert.is_true(#retries >= 1 and #retries <= 2, "retries: " .. #retries)
+    assert.are.equal("whole-file SHA-256 mismatch", retries[1].message)
+    assert.are.equal(2, retries[1].attempt)
+    for _, s in ipairs(g:stats().servers) do
+      if s.server == liar_addr then assert.are.equal(0, s.bytes) end
+    end
+    assert.are.same({ "f.bin" }, H.ls(dir .. "/out"))
+  end)
+
+  it("fails with corrupt when the only server lies, leaving nothing behind", function()
+    H.write_random(dir .. "/srv/f.bin", 1024 * 1024)
+    srv:close()
+    srv = assert(udpxfer.serve { dir = dir .. "/srv", port = 0, lie_percent = 100 })
+    local retried = false
+    local res, msg, code = finish(assert(get("f.bin", { on_retry = function() retried = true end })))
+    assert.is_nil(res)
+    assert.are.equal("corrupt", code)
+    assert.are.equal("whole-file SHA-256 mismatch", msg)
+    assert.is_false(retried, "nobody else to ask")
+    assert.are.same({}, H.ls(dir .. "/out"))
+  end)
+
   it("counts the broadcast addresses among the targets (all unicast: no wait for more offers)", function()
     local t, nb = udpxfer.targets { servers = { "127.0.0.1", "127.0.0.2:9" }, broadcast = false }
     assert.are.same({ "127.0.0.1:10526", "127.0.0.2:9" }, t)

@@ -51,14 +51,14 @@ local flags = {
   ["--server"] = "server", ["--broadcast"] = "broadcast", ["--timeout"] = "timeout",
   ["--chunk-size"] = "chunk_size", ["--max-chunk"] = "max_chunk", ["--sha256"] = "sha256",
   ["--idle-timeout"] = "idle_timeout", ["--corrupt-percent"] = "corrupt_percent",
-  ["--legacy-mbit"] = "legacy_mbit",
+  ["--lie-percent"] = "lie_percent", ["--legacy-mbit"] = "legacy_mbit",
 }
 local switches = { ["--quiet"] = "quiet", ["-q"] = "quiet", ["--json"] = "json",
   ["--version"] = "version", ["--help"] = "help", ["-h"] = "help", ["--legacy"] = "legacy",
   ["-v"] = "verbose", ["--verbose"] = "verbose" }
 local repeated = { server = true, broadcast = true }
 local numeric = { port = true, timeout = true, chunk_size = true, max_chunk = true, idle_timeout = true,
-  corrupt_percent = true, legacy_mbit = true }
+  corrupt_percent = true, lie_percent = true, legacy_mbit = true }
 
 --- Parse argv into (command or nil, positional args, options), or
 -- (nil, message) on a usage error.
@@ -116,7 +116,7 @@ local function serve(pos, opt, out, err)
   local dir = pos[1] or "./data"
   local srv, msg, code = udpxfer.serve {
     dir = dir, port = opt.port, bind = opt.bind, max_chunk = opt.max_chunk,
-    idle_timeout = opt.idle_timeout, corrupt_percent = opt.corrupt_percent,
+    idle_timeout = opt.idle_timeout, corrupt_percent = opt.corrupt_percent, lie_percent = opt.lie_percent,
     legacy = opt.legacy, legacy_mbit = opt.legacy_mbit,
     on_request = function(ev)
       ev.time = stamp()
@@ -168,6 +168,13 @@ local function get(pos, opt, out, err)
       emit(opt, out, ev, nil)
       if not opt.quiet and not opt.json then
         err:write(("dropped server %s (%s)\n"):format(ev.server, ev.reason))
+      end
+    end,
+    on_retry = function(ev)
+      emit(opt, out, ev, nil)
+      if not opt.quiet and not opt.json then
+        if shown then err:write("\n") end
+        err:write(("%s; fetching again without server %s (attempt %d)\n"):format(ev.message, ev.server, ev.attempt))
       end
     end,
     on_progress = function(st)

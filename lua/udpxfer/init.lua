@@ -5,6 +5,7 @@
 -- event loop drive them; `run()` is the blocking convenience. Callbacks run
 -- in plain Lua after the C step has returned, so they may `coroutine.yield()`.
 local core = require "udpxfer.core"
+local liars = require "udpxfer.liars"
 
 local M = {
   DEFAULT_PORT = core.DEFAULT_PORT,
@@ -133,8 +134,14 @@ local Get = class(Pollable)
 -- the defaults, false for none), `chunk_size` (default `chunk_size_for(targets)`), `timeout` (discovery, s),
 -- `idle_timeout` (s), `sha256` (hex: the version to take), `window`,
 -- `legacy` (speak the original tool's protocol: "get NAME", 1 KiB chunks),
--- `progress_interval` (s), and callbacks `on_offer`, `on_start`, `on_drop`,
--- `on_progress`, `on_done`, `on_error`.
+-- `exclude` (list of "ip:port": servers to ignore), `max_attempts` (default 8:
+-- see below), `progress_interval` (s), and callbacks `on_offer`, `on_start`,
+-- `on_drop`, `on_retry`, `on_progress`, `on_done`, `on_error`.
+-- A fetch whose whole file fails its SHA-256 although every chunk passed was
+-- fed wrong bytes by a server that hashed them itself; it is tried again
+-- without a suspect (see `udpxfer.liars`), `on_retry{server=, attempt=,
+-- message=}` is called, and `pollfd()` may change. The "done" event lists
+-- the servers left out as `excluded`.
 -- Returns the transfer object, or nil, message, code.
 function M.get(opts)
   assert(type(opts) == "table", "udpxfer.get expects a table of options")
@@ -142,15 +149,36 @@ function M.get(opts)
   local targets, nbcast = M.targets(opts)
   if not targets then return nil, nbcast, "usage" end
   if #targets == 0 then return nil, "no broadcast address or server to ask", "usage" end
-  local obj, msg, code = core.client {
+  local args = {
     name = opts.name, out = opts.out or ".", targets = targets, unicast = nbcast == 0,
     chunk_size = opts.chunk_size or (not opts.legacy and M.chunk_size_for(targets) or nil),
     discover_timeout = opts.timeout,
     idle_timeout = opts.idle_timeout, sha256 = opts.sha256, window = opts.window,
-    legacy = opts.legacy,
+    legacy = opts.legacy, exclude = opts.exclude,
   }
+  local obj, msg, code = core.client(args)
   if not obj then return nil, msg, code end
-  return setmetatable({ obj = obj, opts = opts }, Get)
+  return setmetatable({ obj = obj, opts = opts, args = args, liars = liars.new(opts.max_attempts) }, Get)
+end
+
+-- The whole file failed its hash: start again without a suspect, if one is
+-- left to leave out. Returns true if a new attempt is under way.
+local function retry(self, ev)
+  local out = self.liars:failed(self.obj:stats().servers)
+  if not out then return false end
+  self.obj:close() -- its temporary file is gone already
+  local exclude = self.liars:excluded()
+  for _, s in ipairs(self.opts.exclude or {}) do exclude[#exclude + 1] = s end
+  self.args.exclude = exclude
+  local obj, msg, code = core.client(self.args)
+  if not obj then
+    self.outcome = { type = "error", message = msg, code = code }
+    call(self.opts.on_error, self.outcome)
+    return true
+  end
+  self.obj = obj
+  call(self.opts.on_retry, { type = "retry", server = out, attempt = self.liars.attempts, message = ev.message })
+  return true
 end
 
 local client_handlers = {
@@ -158,11 +186,13 @@ local client_handlers = {
   start = function(self, ev) call(self.opts.on_start, ev) end,
   drop = function(self, ev) call(self.opts.on_drop, ev) end,
   done = function(self, ev)
+    ev.excluded = self.liars:excluded()
     self.outcome = ev
     call(self.opts.on_progress, self.obj:stats())
     call(self.opts.on_done, ev, self.obj:stats())
   end,
   error = function(self, ev)
+    if ev.code == "corrupt" and retry(self, ev) then return end
     self.outcome = ev
     call(self.opts.on_error, ev)
   end,
@@ -172,7 +202,10 @@ local client_handlers = {
 -- Returns true once the transfer has finished, successfully or not.
 function Get:step()
   if self.outcome then return true end
-  for _, ev in ipairs(self.obj:step()) do client_handlers[ev.type](self, ev) end
+  for _, ev in ipairs(self.obj:step()) do
+    client_handlers[ev.type](self, ev)
+    if self.outcome then break end
+  end
   progress(self, function(st) return st.state == "transfer" end)
   return self.outcome ~= nil
 end
@@ -186,14 +219,15 @@ local Serve = class(Pollable)
 -- `max_chunk`, `idle_timeout`, `max_sessions`, `legacy` (also answer the
 -- original tool's "get NAME"; it cannot be protected against spoofing, so it
 -- is off by default), `legacy_mbit` (its pacing, default 80), `corrupt_percent` (fault
--- injection for tests: damage that share of chunks after hashing), callbacks `on_request`,
+-- injection for tests: damage that share of chunks after hashing), `lie_percent` (the
+-- same before hashing: the chunk hashes match the wrong bytes), callbacks `on_request`,
 -- `on_start`, `on_done`. Returns the server object, or nil, message, code.
 function M.serve(opts)
   opts = opts or {}
   local obj, msg, code = core.server {
     dir = opts.dir or "./data", port = opts.port or M.DEFAULT_PORT, bind = opts.bind,
     max_chunk = opts.max_chunk, idle_timeout = opts.idle_timeout,
-    max_sessions = opts.max_sessions, corrupt_percent = opts.corrupt_percent,
+    max_sessions = opts.max_sessions, corrupt_percent = opts.corrupt_percent, lie_percent = opts.lie_percent,
     legacy = opts.legacy, legacy_mbit = opts.legacy_mbit,
   }
   if not obj then return nil, msg, code end
