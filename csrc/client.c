@@ -130,6 +130,14 @@ int ux_client_exclude(struct ux_client *c, const struct ux_addr *a)
     return 0;
 }
 
+/* The peer a datagram from A comes from, or NULL: unknown (and not to be
+ * created), or excluded, so not heard at all. */
+static struct ux_peer *sender(struct ux_client *c, const struct ux_addr *a, int create)
+{
+    struct ux_peer *p = find_peer(c, a, create);
+    return p && !p->excluded ? p : NULL;
+}
+
 static uint32_t outstanding(const struct ux_peer *p)
 {
     return p->ring_len > p->ring_done ? p->ring_len - p->ring_done : 0;
@@ -570,14 +578,14 @@ static void legacy_input(struct ux_client *c, uint64_t now, const uint8_t *pkt, 
     uint32_t count;
     uint8_t sha[UX_HASH_LEN];
     if (ux_legacy_parse_except(pkt, len, &count, sha) == 0) {
-        struct ux_peer *p = find_peer(c, from, 1);
-        if (p && !p->excluded)
+        struct ux_peer *p = sender(c, from, 1);
+        if (p)
             on_legacy_except(c, p, count, sha, now);
         tick(c, now); /* start now: its chunks follow in this same batch */
         return;
     }
-    struct ux_peer *p = find_peer(c, from, 0);
-    if (p && !p->excluded)
+    struct ux_peer *p = sender(c, from, 0);
+    if (p)
         on_legacy_chunk(c, p, pkt, len, now);
 }
 
@@ -595,8 +603,8 @@ void ux_client_input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size
     if (ux_decode(pkt, len, &m) || m.xid != c->xid)
         return; /* not ours: a stray, a forgery, or a reply to another request */
     int create = m.type == UX_OFFER || m.type == UX_ERROR;
-    struct ux_peer *p = find_peer(c, from, create);
-    if (!p || p->excluded)
+    struct ux_peer *p = sender(c, from, create);
+    if (!p)
         return;
     switch (m.type) {
     case UX_OFFER: on_offer(c, p, &m, now); break;

@@ -202,10 +202,7 @@ local client_handlers = {
 -- Returns true once the transfer has finished, successfully or not.
 function Get:step()
   if self.outcome then return true end
-  for _, ev in ipairs(self.obj:step()) do
-    client_handlers[ev.type](self, ev)
-    if self.outcome then break end
-  end
+  for _, ev in ipairs(self.obj:step()) do client_handlers[ev.type](self, ev) end
   progress(self, function(st) return st.state == "transfer" end)
   return self.outcome ~= nil
 end

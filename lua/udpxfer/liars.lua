@@ -26,7 +26,7 @@ function M:excluded()
   return out
 end
 
--- Servers in SOURCES (most bytes first) not left out yet.
+-- The first server in SOURCES (most bytes first) not left out yet.
 local function first_free(self, sources)
   for _, s in ipairs(sources) do
     if not self.suspected[s.server] and not self.proven[s.server] then return s.server end
