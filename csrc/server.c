@@ -336,8 +336,10 @@ static void on_legacy_get(struct ux_server *s, const uint8_t *name, size_t n, co
     ss->perm_i = 0;
     ss->perm_b = count ? rng_next(&s->rng) % count : 0;
     ss->perm_a = 1;
-    for (int tries = 0; count > 2 && tries < 64; tries++) {
-        uint64_t a = 1 + rng_next(&s->rng) % (count - 1);
+    /* A step of 1 or count-1 would send the file in (reverse) order: 1 in 40
+     * draws over [1, count-1] for 200 chunks. */
+    for (int tries = 0; count > 4 && tries < 64; tries++) {
+        uint64_t a = 2 + rng_next(&s->rng) % (count - 3);
         if (gcd(a, count) == 1) {
             ss->perm_a = a;
             break;
