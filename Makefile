@@ -79,6 +79,12 @@ build/fuzz_smoke: $(FUZZ_SRC) $(HDR)
 	@mkdir -p build
 	$(CC) -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -DUX_STANDALONE_FUZZ -Icsrc -o $@ $(FUZZ_SRC) -lcrypto
 
+# The sink with its hash thread held at a gate (spec/sink_spec.lua).
+build/sink_test: csrc/test/sink_test.c $(ENGINE_SRC) $(HDR)
+	@mkdir -p build
+	$(CC) $(WARN) -std=gnu11 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -Icsrc \
+	  -o $@ csrc/test/sink_test.c $(ENGINE_SRC) $(LDLIBS)
+
 fuzz: build/fuzz_wire
 	@mkdir -p build/corpus
 	./build/fuzz_wire -max_total_time=$${FUZZ_SECONDS:-60} build/corpus

@@ -491,6 +491,8 @@ static int lc_stats(lua_State *L)
     set_int(L, "rx_packets", (lua_Integer)o->io.rx_packets);
     set_int(L, "tx_packets", (lua_Integer)o->io.tx_packets);
     set_int(L, "readback", (lua_Integer)o->sink.readback);
+    set_int(L, "evicted", (lua_Integer)o->sink.evicted);
+    set_int(L, "hash_waits", (lua_Integer)o->sink.waits);
     lua_newtable(L);
     for (int i = 0; i < c->npeers; i++) {
         const struct ux_peer *p = &c->peers[i];

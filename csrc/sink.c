@@ -57,14 +57,17 @@ static void *hash_main(void *arg)
         struct ux_slab *s = h->queue[h->qhead];
         uint64_t len = region_len(k, s->region); /* the size changes only once this is drained */
         pthread_mutex_unlock(&h->lock);
+        if (h->gate)
+            h->gate(h->gate_arg);
         int err = write_and_hash(k, s, len);
         pthread_mutex_lock(&h->lock);
         if (err && !h->failed)
             __atomic_store_n(&h->failed, err, __ATOMIC_RELAXED);
         s->hashing = 0;
         h->qhead = (h->qhead + 1) % UX_NSLAB;
-        if (!--h->qlen)
-            pthread_cond_broadcast(&h->idle);
+        h->qlen--;
+        h->finished++;
+        pthread_cond_broadcast(&h->idle);
     }
     pthread_mutex_unlock(&h->lock);
     return NULL;
@@ -79,6 +82,32 @@ static int hash_drain(struct ux_sink *k)
     pthread_mutex_lock(&h->lock);
     while (h->qlen)
         pthread_cond_wait(&h->idle, &h->lock);
+    int failed = h->failed;
+    pthread_mutex_unlock(&h->lock);
+    return failed;
+}
+
+/* How many slabs the hash thread has finished (to wait for the next). */
+static uint64_t hash_finished(struct ux_sink *k)
+{
+    if (k->h.started != 1)
+        return 0;
+    pthread_mutex_lock(&k->h.lock);
+    uint64_t n = k->h.finished;
+    pthread_mutex_unlock(&k->h.lock);
+    return n;
+}
+
+/* Wait until the hash thread finishes a slab after the SEEN-th, or has none. */
+static int hash_wait_one(struct ux_sink *k, uint64_t seen)
+{
+    struct ux_hasher *h = &k->h;
+    pthread_mutex_lock(&h->lock);
+    k->waits++;
+    h->waiting = 1;
+    while (h->qlen && h->finished == seen)
+        pthread_cond_wait(&h->idle, &h->lock);
+    h->waiting = 0;
     int failed = h->failed;
     pthread_mutex_unlock(&h->lock);
     return failed;
@@ -159,10 +188,13 @@ static void release_memory(struct ux_sink *k)
 
 static void reset(struct ux_sink *k)
 {
-    uint64_t readback = k->readback; /* a counter for after the end */
+    /* counters for after the end */
+    uint64_t readback = k->readback, evicted = k->evicted, waits = k->waits;
     memset(k, 0, sizeof *k);
     k->fd = k->dirfd = -1;
     k->readback = readback;
+    k->evicted = evicted;
+    k->waits = waits;
 }
 
 static int make_temp(struct ux_sink *k)
@@ -318,25 +350,36 @@ static int advance_hash(struct ux_sink *k)
     return 0;
 }
 
-/* A slot for REGION: a free one, one the hash thread is done with, or
- * else the least recently used one (written out first). */
+/* A slot for REGION: a free one or one the hash thread is done with,
+ * waiting for the thread while it holds any (it is what limits a fast
+ * transfer, and evicting a slab still being filled would add a write now
+ * and a read back later to its work); else the least recently used one,
+ * written out first. */
 static int take_slab(struct ux_sink *k, uint64_t region, struct ux_slab **out)
 {
-    struct ux_slab *pick = NULL;
-    for (int i = 0; i < UX_NSLAB; i++) {
-        struct ux_slab *s = &k->slab[i];
-        if (!s->used || (s->handed && !busy_hashing(k, s))) {
-            pick = s;
-            break;
+    struct ux_slab *pick = NULL, *lru = NULL;
+    for (;;) {
+        uint64_t seen = hash_finished(k);
+        int handed = 0;
+        for (int i = 0; i < UX_NSLAB && !pick; i++) {
+            struct ux_slab *s = &k->slab[i];
+            if (!s->used || (s->handed && !busy_hashing(k, s)))
+                pick = s;
+            else if (s->handed)
+                handed = 1;
+            else if (!lru || s->last_use < lru->last_use)
+                lru = s;
         }
-        if (!s->handed && (!pick || s->last_use < pick->last_use))
-            pick = s;
-    }
-    if (!pick) { /* every slab is with the hash thread: wait for it */
-        int err = hash_drain(k);
+        if (pick || !handed)
+            break;
+        int err = hash_wait_one(k, seen);
         if (err)
             return err;
-        pick = &k->slab[0];
+        lru = NULL;
+    }
+    if (!pick) {
+        pick = lru;
+        k->evicted++;
     }
     int err = pick->used && !pick->written ? write_slab(k, pick) : 0;
     if (!err && !pick->buf && !(pick->buf = malloc(UX_SLAB)))

@@ -36,7 +36,12 @@ struct ux_hasher {
     pthread_cond_t work, idle;
     struct ux_slab *queue[UX_NSLAB];
     int qhead, qlen, started, quit;
+    uint64_t finished; /* slabs done, counted to wait for the next */
+    int waiting;       /* it waits now */
     int failed; /* the first errno the thread met */
+    /* Called by the thread before each slab when set: tests hold it there. */
+    void (*gate)(void *arg);
+    void *gate_arg;
 };
 
 struct ux_sink {
@@ -53,6 +58,8 @@ struct ux_sink {
     struct ux_sha *sha;
     uint8_t *scratch;  /* reading back a region that left memory */
     uint64_t readback; /* bytes read back from the file (reloads and hashing) */
+    uint64_t evicted;  /* slabs written out before the hash reached them */
+    uint64_t waits;    /* times the receive side waited for the hash thread's slabs */
     uint64_t reserved; /* blocks allocated below this (the hash thread's) */
     struct ux_hasher h;
 };
