@@ -52,11 +52,17 @@ static void unmap(struct ux_entry *e)
     e->map_failed = 0;
 }
 
+static void drop_hashes(struct ux_fileset *fs, struct ux_entry *e)
+{
+    for (int i = 0; i < UX_HC_SIZES; i++)
+        ux_hcache_drop(&fs->hcache, &e->hashes[i]);
+}
+
 void ux_fileset_close(struct ux_fileset *fs)
 {
     for (uint32_t i = 0; i < fs->n; i++) {
         unmap(&fs->entries[i]);
-        ux_hcache_drop(&fs->hcache, &fs->entries[i].hashes);
+        drop_hashes(fs, &fs->entries[i]);
         free(fs->entries[i].name);
         if (fs->entries[i].fd >= 0)
             close(fs->entries[i].fd);
@@ -117,7 +123,8 @@ static struct ux_entry *add_entry(struct ux_fileset *fs, const char *name, size_
     struct ux_entry *e = &fs->entries[fs->n];
     memset(e, 0, sizeof *e);
     e->fd = -1;
-    ux_hfile_init(&e->hashes);
+    for (int i = 0; i < UX_HC_SIZES; i++)
+        ux_hfile_init(&e->hashes[i]);
     e->name = strndup(name, len);
     if (!e->name)
         return NULL;
@@ -162,7 +169,7 @@ static int fs_lookup(void *ud, const char *name, size_t len, struct ux_file_info
     if (e->fd >= 0)
         close(e->fd);
     unmap(e); /* a new version */
-    ux_hcache_drop(&fs->hcache, &e->hashes);
+    drop_hashes(fs, e);
     e->fd = fd;
     e->dev = st.st_dev;
     e->ino = st.st_ino;
@@ -221,23 +228,35 @@ static int fs_read(void *ud, uint32_t handle, uint64_t off, uint8_t *buf, size_t
 
 #define CACHE_MIN_SIZE (4u << 20) /* below this, hashing again is cheaper than a file */
 
-/* Does E keep its chunk hashes for chunk size CS? Makes the cache on first
- * use, closing the least recently used one if too many are open. */
-static int cached(struct ux_fileset *fs, struct ux_entry *e, uint32_t cs)
+/* E's chunk hashes for chunk size CS, or NULL if it does not keep them.
+ * Makes the cache on first use, in place of E's least recently used size
+ * if it has all it may, and closing the least recently used cache of any
+ * file if too many are open. */
+static struct ux_hfile *cached(struct ux_fileset *fs, struct ux_entry *e, uint32_t cs)
 {
-    if (e->hashes.fd >= 0)
-        return e->hashes.chunk == cs;
-    if (e->size < CACHE_MIN_SIZE)
-        return 0;
-    if (fs->hcache.files >= UX_HC_FILES) {
-        struct ux_entry *lru = NULL;
-        for (uint32_t i = 0; i < fs->n; i++)
-            if (fs->entries[i].hashes.fd >= 0 && (!lru || fs->entries[i].hashes.last_use < lru->hashes.last_use))
-                lru = &fs->entries[i];
-        if (lru)
-            ux_hcache_drop(&fs->hcache, &lru->hashes);
+    struct ux_hfile *slot = NULL;
+    for (int i = 0; i < UX_HC_SIZES; i++) {
+        struct ux_hfile *f = &e->hashes[i];
+        if (f->fd >= 0 && f->chunk == cs)
+            return f;
+        if (!slot || (slot->fd >= 0 && (f->fd < 0 || f->last_use < slot->last_use)))
+            slot = f;
     }
-    return ux_hcache_open(&fs->hcache, &e->hashes, cs) == 0;
+    if (e->size < CACHE_MIN_SIZE)
+        return NULL;
+    ux_hcache_drop(&fs->hcache, slot);
+    if (fs->hcache.files >= UX_HC_FILES) {
+        struct ux_hfile *lru = NULL;
+        for (uint32_t i = 0; i < fs->n; i++)
+            for (int j = 0; j < UX_HC_SIZES; j++) {
+                struct ux_hfile *f = &fs->entries[i].hashes[j];
+                if (f->fd >= 0 && (!lru || f->last_use < lru->last_use))
+                    lru = f;
+            }
+        if (lru)
+            ux_hcache_drop(&fs->hcache, lru);
+    }
+    return ux_hcache_open(&fs->hcache, slot, cs) == 0 ? slot : NULL;
 }
 
 #define RELEASE_BYTES (8u << 20) /* lent bytes between releases: bounds what the mappings add to RSS */
@@ -279,8 +298,8 @@ static int fs_chunk(void *ud, uint32_t handle, uint32_t cs, uint32_t index, uint
     if (!e)
         return EBADF;
     uint64_t off = (uint64_t)index * cs;
-    int keep = cached(fs, e, cs);
-    int known = keep && ux_hcache_get(&fs->hcache, &e->hashes, index, hash);
+    struct ux_hfile *keep = cached(fs, e, cs);
+    int known = keep && ux_hcache_get(&fs->hcache, keep, index, hash);
     /* Bytes we must hash are read: only the kernel may touch the mapping. */
     if (known && lent && (*lent = lend(fs, e, off, len)))
         return 0;
@@ -290,7 +309,7 @@ static int fs_chunk(void *ud, uint32_t handle, uint32_t cs, uint32_t index, uint
     if (ux_chunk_hash(fs->sha, index, buf, len, hash))
         return EIO;
     if (keep)
-        ux_hcache_put(&fs->hcache, &e->hashes, index, hash);
+        ux_hcache_put(&fs->hcache, keep, index, hash);
     return 0;
 }
 

@@ -28,7 +28,7 @@ struct ux_entry {
     int64_t mtime_ns, ctime_ns;
     uint64_t generation;
     uint8_t sha256[UX_HASH_LEN];
-    struct ux_hfile hashes;   /* this version's chunk hashes */
+    struct ux_hfile hashes[UX_HC_SIZES]; /* this version's chunk hashes, per chunk size */
     const uint8_t *map;       /* the whole file, read-only, or NULL */
     int map_failed;           /* this version cannot be mapped: read it */
 };

@@ -13,6 +13,8 @@
 #define UX_HC_PER_BLOCK 512 /* hashes per block: 16 KiB */
 #define UX_HC_BLOCKS 64     /* blocks held in memory: 1 MiB */
 #define UX_HC_FILES 32      /* temporary files open at once */
+#define UX_HC_SIZES 2       /* chunk sizes cached per file: clients behind
+                               different MTUs (loopback, Ethernet) */
 
 /* One served file's cache; fd < 0 while it has none. */
 struct ux_hfile {

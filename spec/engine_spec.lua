@@ -370,4 +370,44 @@ describe("issue 4: start-up and the server's chunk hashes", function()
     server:close()
     H.rmrf(dir)
   end)
+
+  it("issue 4: the server keeps a file's chunk hashes for two chunk sizes, the least recently used giving way", function()
+    -- A client on loopback (16 KiB chunks) used to take the cache, and
+    -- every client behind Ethernet (1416) had the file hashed again.
+    local size = 4 * 1024 * 1024 + 5
+    local dir = H.tmpdir()
+    os.execute("mkdir -p " .. dir .. "/srv " .. dir .. "/out")
+    local content = H.bytes(size, 23)
+    H.write(dir .. "/srv/f.bin", content)
+    local server = assert(core.server { dir = dir .. "/srv", sim = true })
+    local function get_once(cs)
+      os.remove(dir .. "/out/f.bin")
+      local client = assert(core.client {
+        name = "f.bin", out = dir .. "/out", targets = { SERVER }, sim = true, chunk_size = cs, unicast = true,
+      })
+      local final = H.simulate { client = client, servers = { [SERVER] = server } }
+      client:close()
+      assert.are.equal("done", final.type, final.message)
+      assert.is_true(H.read(dir .. "/out/f.bin") == content)
+      local st = server:stats()
+      return st.chunk_hashes_computed, st.chunk_hashes_cached
+    end
+    local function chunks(cs) return (size + cs - 1) // cs end
+    local big, small, third = 16384, 1416, 4096
+    get_once(big)
+    get_once(small)
+    local computed, hits = get_once(big)
+    assert.are.equal(chunks(big) + chunks(small), computed, "each size hashed once")
+    assert.are.equal(chunks(big), hits)
+    computed, hits = get_once(small)
+    assert.are.equal(chunks(big) + chunks(small), computed)
+    assert.are.equal(chunks(big) + chunks(small), hits, "both sizes kept")
+    get_once(third) -- takes the place of the least recently used: 16 KiB
+    computed = get_once(small)
+    assert.are.equal(chunks(big) + chunks(small) + chunks(third), computed, "1416 still kept")
+    computed = get_once(big)
+    assert.are.equal(2 * chunks(big) + chunks(small) + chunks(third), computed, "16 KiB hashed again")
+    server:close()
+    H.rmrf(dir)
+  end)
 end)
