@@ -6,7 +6,7 @@
 #include <string.h>
 
 #define MS 1000ull
-#define FIRST_RETRY_US (250 * MS)
+#define FIRST_RETRY_US (50 * MS) /* a lost offer on a LAN costs this; doubles per round */
 #define COLLECT_US (100 * MS)       /* after the first offer, wait for others */
 #define NOTFOUND_GRACE_US (1000 * MS)
 #define MIN_RTO_US (40 * MS)

@@ -56,13 +56,22 @@ describe("engine over a simulated link", function()
 
   it("writes a 40 MiB file whose chunks arrive shuffled over more 1 MiB slabs than the sink holds", function()
     -- 2560 chunks of 16 KiB across 40 slab regions, at 10% loss and with
-    -- reordering: regions complete out of order, slabs are evicted half
-    -- full and read back later; every 64 KiB block is distinct.
+    -- reordering; chunk 0 is lost until 1500 others have arrived, so the
+    -- hash cannot start and more than 16 regions are open at once: slabs
+    -- are evicted and read back later. Every 64 KiB block is distinct.
     local base = H.bytes(65536, 99)
     local blocks = {}
     for i = 1, 640 do blocks[i] = string.pack(">I4", i) .. base:sub(5) end
     local big = table.concat(blocks)
-    local final, got, listing, stats = fetch(big, { loss = 0.1, reorder = 0.3 }, 8, { chunk_size = 16384 })
+    local passed = 0
+    local function hold_chunk_0(pkt, from)
+      if from ~= SERVER or pkt:byte(4) ~= H.TYPE.DATA then return pkt end
+      if H.wire.decode(pkt).index == 0 and passed < 1500 then return nil end
+      passed = passed + 1
+      return pkt
+    end
+    local final, got, listing, stats = fetch(big, { loss = 0.1, reorder = 0.3 }, 8,
+      { chunk_size = 16384, filter = hold_chunk_0 })
     assert.are.equal("done", final.type, final.message)
     assert.is_true(got == big)
     assert.are.same({ "f.bin" }, listing)
@@ -175,8 +184,8 @@ describe("engine over a simulated link", function()
         return pkt
       end,
     })
-    -- requests at 0, .25, .75, 1.75, 3.75, 7.75 s: six in ten seconds
-    assert.are.equal(6, #times)
+    -- requests at 0, .05, .15, .35, .75, 1.55, 3.15, 6.35 s: eight in ten seconds
+    assert.are.equal(8, #times)
   end)
 
   it("takes only the version named by sha256", function()
@@ -286,7 +295,9 @@ describe("issue 4: start-up and the server's chunk hashes", function()
     -- With broadcast in play more servers may answer: it waits 100 ms for them.
     dir, server, client = setup(content)
     assert.are.same({ [H.TYPE.REQUEST] = true }, exchange(client, server, 0))
-    assert.are.same({}, exchange(client, server, 0.05))
+    assert.are.same({}, exchange(client, server, 0.04))
+    assert.are.same({ [H.TYPE.REQUEST] = true }, exchange(client, server, 0.05), "asked again: no NEED yet")
+    assert.are.same({}, exchange(client, server, 0.09))
     assert.is_true(client:deadline() > 0.1)
     client:close()
     server:close()
