@@ -37,7 +37,7 @@ struct ux_hasher {
     struct ux_slab *queue[UX_NSLAB];
     int qhead, qlen, started, quit;
     uint64_t finished; /* slabs done, counted to wait for the next */
-    int waiting;       /* it waits now */
+    int waiting;       /* the receive side waits for a slab now (tests watch it) */
     int failed; /* the first errno the thread met */
     /* Called by the thread before each slab when set: tests hold it there. */
     void (*gate)(void *arg);
