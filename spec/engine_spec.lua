@@ -35,6 +35,19 @@ local function fetch(content, link, seed, opts)
   return final, got, listing, stats, st, events
 end
 
+-- One lossless fetch of f.bin from SERVER into DIR/out at chunk size CS;
+-- returns the file's bytes and the server's stats.
+local function fetch_from(server, dir, cs)
+  os.remove(dir .. "/out/f.bin")
+  local client = assert(core.client {
+    name = "f.bin", out = dir .. "/out", targets = { SERVER }, sim = true, chunk_size = cs, unicast = true,
+  })
+  local final = H.simulate { client = client, servers = { [SERVER] = server } }
+  client:close()
+  assert.are.equal("done", final.type, final.message)
+  return H.read(dir .. "/out/f.bin"), server:stats()
+end
+
 describe("engine over a simulated link", function()
   local content = H.bytes(CHUNK * 300 + 77, 7)
 
@@ -353,16 +366,7 @@ describe("issue 4: start-up and the server's chunk hashes", function()
     local v1, v2 = H.bytes(size, 21), H.bytes(size, 22)
     H.write(dir .. "/srv/f.bin", v1)
     local server = assert(core.server { dir = dir .. "/srv", sim = true })
-    local function get_once()
-      os.remove(dir .. "/out/f.bin")
-      local client = assert(core.client {
-        name = "f.bin", out = dir .. "/out", targets = { SERVER }, sim = true, chunk_size = cs, unicast = true,
-      })
-      local final = H.simulate { client = client, servers = { [SERVER] = server } }
-      client:close()
-      assert.are.equal("done", final.type, final.message)
-      return H.read(dir .. "/out/f.bin"), server:stats()
-    end
+    local function get_once() return fetch_from(server, dir, cs) end
     local got, st = get_once()
     assert.is_true(got == v1)
     assert.are.equal(chunks, st.chunk_hashes_computed)
@@ -392,15 +396,8 @@ describe("issue 4: start-up and the server's chunk hashes", function()
     H.write(dir .. "/srv/f.bin", content)
     local server = assert(core.server { dir = dir .. "/srv", sim = true })
     local function get_once(cs)
-      os.remove(dir .. "/out/f.bin")
-      local client = assert(core.client {
-        name = "f.bin", out = dir .. "/out", targets = { SERVER }, sim = true, chunk_size = cs, unicast = true,
-      })
-      local final = H.simulate { client = client, servers = { [SERVER] = server } }
-      client:close()
-      assert.are.equal("done", final.type, final.message)
-      assert.is_true(H.read(dir .. "/out/f.bin") == content)
-      local st = server:stats()
+      local got, st = fetch_from(server, dir, cs)
+      assert.is_true(got == content)
       return st.chunk_hashes_computed, st.chunk_hashes_cached
     end
     local function chunks(cs) return (size + cs - 1) // cs end
