@@ -4,8 +4,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 rows=$(mktemp)
-trap 'rm -f "$rows"' EXIT
-BENCH_ROWS=$rows bash bench/speed.sh
+runs=$(mktemp)
+trap 'rm -f "$rows" "$runs"' EXIT
+BENCH_ROWS=$rows BENCH_RUNS=$runs bash bench/speed.sh
 BENCH_ROWS=$rows bash bench/parallel.sh
 {
   echo "# Benchmark results"
@@ -16,5 +17,13 @@ BENCH_ROWS=$rows bash bench/parallel.sh
   echo "| case | baseline | udpxfer | ratio | target | met |"
   echo "|---|---|---|---|---|---|"
   cat "$rows"
+  if [ -s "$runs" ]; then
+    echo
+    echo "Every run of the repeated cases, in seconds, sorted (the median is the third):"
+    echo
+    echo "| case | runs |"
+    echo "|---|---|"
+    cat "$runs"
+  fi
 } > bench/RESULTS.md
 echo "wrote bench/RESULTS.md"

@@ -8,13 +8,15 @@
 # disk); one extra row measures a loopback fetch onto the disk, fsync
 # included, against `dd conv=fsync` of the same file.
 # Sizes: BENCH_MB (loopback, default 1024), BENCH_LAN_MB (256), BENCH_RSS_GB (4).
-# Appends markdown rows to $BENCH_ROWS when set.
+# Appends markdown rows to $BENCH_ROWS when set, and every run of the
+# repeated cases to $BENCH_RUNS.
 set -eu
 cd "$(dirname "$0")/.."
 MB=${BENCH_MB:-1024}
 LAN_MB=${BENCH_LAN_MB:-256}
 RSS_GB=${BENCH_RSS_GB:-4}
 ROWS=${BENCH_ROWS:-/dev/null}
+RUNS=${BENCH_RUNS:-/dev/null}
 work=$(mktemp -d /tmp/udpxfer-bench.XXXXXX)
 tag="uxs$$"
 pids=()
@@ -41,10 +43,13 @@ met() { [ "$(calc "$1")" = 1 ] && echo yes || echo NO; }
 # field, and every run's first field on stderr. Five, not three: on a VM,
 # writing fresh memory (udpxfer's output; not nc's or openssl's) is now and
 # then 4x slower for a whole run, and three runs let two such runs decide.
+# With RUNS_LABEL set, the runs also go to $BENCH_RUNS as a markdown row.
 median() {
-  local i runs
+  local i runs list
   runs=$(for i in 1 2 3 4 5; do "$@"; done | sort -n)
-  echo "  runs: $(echo "$runs" | awk '{printf "%s ", $1}')" >&2
+  list=$(echo "$runs" | awk '{printf "%.2f ", $1}')
+  echo "  runs: $list" >&2
+  [ -n "${RUNS_LABEL:-}" ] && printf '| %s | %s|\n' "$RUNS_LABEL" "$list" >> "$RUNS"
   echo "$runs" | sed -n 3p
 }
 
@@ -98,10 +103,10 @@ get_timed() { get_once "$@"; cat "$work/t"; }
 
 # Serve big in the server namespace, warm it, and set t_get to the median
 # fetch time from the client namespace. The server keeps running.
-lan_fetch() {
+lan_fetch() { # label
   serve "$S" 10.77.0.11
   get_once "$C" 10.77.0.11 big
-  read -r t_get _ < <(median get_timed "$C" 10.77.0.11 big)
+  read -r t_get _ < <(RUNS_LABEL="$1: udpxfer" median get_timed "$C" 10.77.0.11 big)
 }
 
 row_vs_nc() { # label
@@ -120,12 +125,12 @@ echo "## loopback, one server, ${MB} MiB in page cache"
 size=$((MB * 1048576))
 head -c "$size" /dev/urandom > "$work/srv/big"
 cat "$work/srv/big" > /dev/null
-read -r t_ssl _ < <(median timed openssl dgst -sha256 "$work/srv/big")
-t_nc=$(median nc_time "" "" 127.0.0.1 15999 "$work/srv/big")
+read -r t_ssl _ < <(RUNS_LABEL="loopback: openssl dgst -sha256" median timed openssl dgst -sha256 "$work/srv/big")
+t_nc=$(RUNS_LABEL="loopback: nc" median nc_time "" "" 127.0.0.1 15999 "$work/srv/big")
 serve "" 127.0.0.1
 get_once "" 127.0.0.1 big # warm: the server hashes the file once
 c0=$(cpu_ticks "$spid")
-read -r t_get cu cs crss < <(median get_timed "" 127.0.0.1 big)
+read -r t_get cu cs crss < <(RUNS_LABEL="loopback: udpxfer" median get_timed "" 127.0.0.1 big)
 c1=$(cpu_ticks "$spid")
 srss=$(hwm_kb "$spid")
 get_once "" 127.0.0.1 big "$work/out"
@@ -181,8 +186,8 @@ S="ip netns exec $tag-s1"
 size=$((LAN_MB * 1048576))
 
 echo "## two namespaces, no shaping, ${LAN_MB} MiB"
-t_nc=$(median nc_time "$C" "$S" 10.77.0.1 15998 "$work/srv/big")
-lan_fetch
+t_nc=$(RUNS_LABEL="2 namespaces: nc" median nc_time "$C" "$S" 10.77.0.1 15998 "$work/srv/big")
+lan_fetch "2 namespaces"
 stop_server
 row_vs_nc "2 namespaces, ${LAN_MB} MiB: goodput vs nc"
 
@@ -199,7 +204,7 @@ iperf_bps=$(lua5.4 -e '
 iperf_retx=$(lua5.4 -e '
   local j = io.read("a")
   print(j:match("\"sum_sent\"%s*:%s*{.-\"retransmits\"%s*:%s*(%d+)") or 0)' < "$work/iperf.json")
-lan_fetch
+lan_fetch "1 Gbit/s tbf"
 lost=$(field lost "$work/get.json")
 chunks=$(field chunks "$work/get.json")
 stop_server
@@ -214,7 +219,7 @@ row "1 Gbit/s tbf: self-inflicted loss" "-" "$(fmt "$lossp") % ($lost chunks)" "
 
 echo "## 1 Gbit/s link with 5% random loss on the client's ingress, ${LAN_MB} MiB"
 bash tools/lan.sh loss "$tag" 5
-t_nc=$(median nc_time "$C" "$S" 10.77.0.1 15997 "$work/srv/big")
-lan_fetch
+t_nc=$(RUNS_LABEL="5% loss: nc" median nc_time "$C" "$S" 10.77.0.1 15997 "$work/srv/big")
+lan_fetch "5% loss"
 stop_server
 row_vs_nc "1 Gbit/s + 5% loss, ${LAN_MB} MiB: goodput vs nc"
