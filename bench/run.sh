@@ -19,10 +19,11 @@ BENCH_ROWS=$rows bash bench/parallel.sh
   cat "$rows"
   if [ -s "$runs" ]; then
     echo
-    echo "Every run of the repeated cases, in seconds, sorted (the median is the third):"
+    echo "Every run of the repeated cases, in seconds, sorted (the median is the third),"
+    echo "and the CPU time the hypervisor stole from this VM during them (/proc/stat):"
     echo
-    echo "| case | runs |"
-    echo "|---|---|"
+    echo "| case | runs | steal |"
+    echo "|---|---|---|"
     cat "$runs"
   fi
 } > bench/RESULTS.md

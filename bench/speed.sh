@@ -44,14 +44,20 @@ met() { [ "$(calc "$1")" = 1 ] && echo yes || echo NO; }
 # writing fresh memory (udpxfer's output; not nc's or openssl's) is now and
 # then 4x slower for a whole run, and three runs let two such runs decide.
 # With RUNS_LABEL set, the runs also go to $BENCH_RUNS as a markdown row.
+# The CPU time the hypervisor took from this VM during them goes along:
+# a busy host slows a CPU-bound fetch more than nc or openssl.
 median() {
-  local i runs list
+  local i runs list s0 stolen
+  s0=$(steal_ticks)
   runs=$(for i in 1 2 3 4 5; do "$@"; done | sort -n)
+  stolen=$(calc "($(steal_ticks) - $s0) / $(getconf CLK_TCK)")
   list=$(echo "$runs" | awk '{printf "%.2f ", $1}')
-  echo "  runs: $list" >&2
-  [ -n "${RUNS_LABEL:-}" ] && printf '| %s | %s|\n' "$RUNS_LABEL" "$list" >> "$RUNS"
+  echo "  runs: $list(steal $(fmt "$stolen") s)" >&2
+  [ -n "${RUNS_LABEL:-}" ] && printf '| %s | %s| %s s |\n' "$RUNS_LABEL" "$list" "$(fmt "$stolen")" >> "$RUNS"
   echo "$runs" | sed -n 3p
 }
+
+steal_ticks() { awk '/^cpu / {print $9}' /proc/stat; }
 
 # Prints "elapsed user sys maxrss_kb" of a command.
 timed() {
