@@ -41,7 +41,7 @@ local AUTO_CHUNK_MAX = 16384 -- beyond this, a lost datagram costs more than the
 
 --- The chunk size for these targets ("ip:port" strings): the largest whose
 -- DATA datagram, with room for the authentication tag, fits the smallest
--- route MTU among them without IP fragmentation (1416 on Ethernet, 16 KiB on
+-- route MTU among them without IP fragmentation (1408 on Ethernet, 16 KiB on
 -- loopback or jumbo frames), in steps of 16; `DEFAULT_CHUNK` when no route
 -- is known.
 function M.chunk_size_for(targets)
