@@ -9,6 +9,12 @@
 #define FIRST_RETRY_US (50 * MS) /* a lost offer on a LAN costs this; doubles per round */
 #define COLLECT_US (100 * MS)       /* after the first offer, wait for others */
 #define NOTFOUND_GRACE_US (1000 * MS)
+/* A server hashing a large file answers "preparing": ask it again this
+ * often, and wait this long after its last such answer, for up to ten
+ * minutes in all (4 GiB take about 3 s here; a slow disk, much longer). */
+#define PREPARING_RETRY_US (250 * MS)
+#define PREPARING_GRACE_US (2000 * MS)
+#define PREPARING_MAX_US (600000 * MS)
 #define MIN_RTO_US (40 * MS)
 #define MAX_RTO_US (1000 * MS)
 #define INITIAL_CWND 64.0
@@ -264,7 +270,16 @@ static uint64_t rto(const struct ux_peer *p)
     return r < MIN_RTO_US ? MIN_RTO_US : r > MAX_RTO_US ? MAX_RTO_US : r;
 }
 
-static uint64_t discovery_end(const struct ux_client *c) { return c->started_at + c->cfg.discover_us; }
+static uint64_t discovery_end(const struct ux_client *c)
+{
+    uint64_t end = c->started_at + c->cfg.discover_us;
+    if (c->preparing_at) {
+        uint64_t wait = c->preparing_at + PREPARING_GRACE_US, most = c->started_at + PREPARING_MAX_US;
+        wait = wait < most ? wait : most;
+        end = wait > end ? wait : end;
+    }
+    return end;
+}
 
 /* Has every server asked (no broadcast) offered already? */
 static int all_offered(const struct ux_client *c)
@@ -293,7 +308,8 @@ static void tick_discovery(struct ux_client *c, uint64_t now)
         return;
     }
     if (now >= discovery_end(c))
-        fail(c, UXF_NOSERVER, "no server answered");
+        fail(c, UXF_NOSERVER, c->preparing_at ? "the server was still preparing the file (hashing it)"
+                                               : "no server answered");
 }
 
 static void tick_peer(struct ux_client *c, struct ux_peer *p, uint64_t now)
@@ -373,6 +389,9 @@ static void on_error(struct ux_client *c, struct ux_peer *p, const struct ux_msg
         break;
     case UX_E_BUSY:
         drop_peer(c, p, 1);
+        break;
+    case UX_E_PREPARING:
+        c->preparing_at = now;
         break;
     default:
         if (!c->first_error_at)
@@ -632,7 +651,9 @@ static size_t out_request(struct ux_client *c, uint64_t now, uint8_t *buf, size_
     if (c->target_cursor == c->ntargets) {
         c->target_cursor = 0;
         c->round++;
-        c->next_round_at = now + FIRST_RETRY_US * ((1ull << c->round) - (1ull << (c->round - 1)));
+        unsigned r = c->round < 16 ? c->round : 16; /* doubling, capped long before it matters */
+        uint64_t wait = FIRST_RETRY_US << (r - 1);
+        c->next_round_at = now + (c->preparing_at && wait > PREPARING_RETRY_US ? PREPARING_RETRY_US : wait);
     }
     return encode_request(c, buf, cap);
 }

@@ -112,6 +112,7 @@ struct ux_client {
     char fail_msg[200];
     uint64_t xid;
     uint64_t started_at, first_offer_at, first_error_at, done_at;
+    uint64_t preparing_at;   /* last "preparing the file" answer: discovery waits on */
     struct ux_addr targets[UX_MAX_TARGETS];
     int ntargets;
     int target_cursor;       /* next target to send the current round to */

@@ -13,6 +13,8 @@
 
 #define MAX_ENTRIES 65536
 
+static void end_job(struct ux_fileset *fs, int closing);
+
 int ux_name_check(const char *name, size_t len)
 {
     if (len == 0 || len > UX_MAX_NAME || memchr(name, 0, len) || name[0] == '/')
@@ -60,6 +62,9 @@ static void drop_hashes(struct ux_fileset *fs, struct ux_entry *e)
 
 void ux_fileset_close(struct ux_fileset *fs)
 {
+    end_job(fs, 1);
+    free(fs->job_failed);
+    fs->job_failed = NULL;
     for (uint32_t i = 0; i < fs->n; i++) {
         unmap(&fs->entries[i]);
         drop_hashes(fs, &fs->entries[i]);
@@ -140,6 +145,102 @@ static void fill_info(const struct ux_fileset *fs, const struct ux_entry *e, str
     memcpy(out->sha256, e->sha256, UX_HASH_LEN);
 }
 
+/* FD (with stat ST) becomes the current version of NAME, hashed to SHA:
+ * its entry (E, or a new one) forgets what it knew of an older version.
+ * Takes FD; returns the entry, or NULL (FD closed) if none can be made. */
+static struct ux_entry *install(struct ux_fileset *fs, struct ux_entry *e, const char *name, size_t len,
+                                int fd, const struct stat *st, const uint8_t sha[UX_HASH_LEN])
+{
+    if (!e && !(e = add_entry(fs, name, len))) {
+        close(fd);
+        return NULL;
+    }
+    if (e->fd >= 0)
+        close(e->fd);
+    unmap(e); /* a new version */
+    drop_hashes(fs, e);
+    e->fd = fd;
+    e->dev = st->st_dev;
+    e->ino = st->st_ino;
+    e->size = (uint64_t)st->st_size;
+    e->mtime_ns = ns(st->st_mtim);
+    e->ctime_ns = ns(st->st_ctim);
+    e->generation = ++fs->generations;
+    memcpy(e->sha256, sha, UX_HASH_LEN);
+    return e;
+}
+
+static void *job_main(void *arg)
+{
+    struct ux_hashjob *j = arg;
+    struct ux_sha *sha = ux_sha_new();
+    int err = sha ? ux_sha_fd(sha, j->fd, (uint64_t)j->st.st_size, &j->cancel, j->sha256) : ENOMEM;
+    ux_sha_free(sha);
+    j->err = err;
+    __atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* Hash NAME's FD in a thread of its own. Takes FD on success (0); on
+ * failure (-1) the caller keeps it and hashes in the loop. */
+static int start_job(struct ux_fileset *fs, const char *name, size_t len, int fd, const struct stat *st)
+{
+    struct ux_hashjob *j = &fs->job;
+    memset(j, 0, sizeof *j);
+    j->fd = fd;
+    j->st = *st;
+    j->name_len = len;
+    if (!(j->name = strndup(name, len)))
+        return -1;
+    if (pthread_create(&j->thread, NULL, job_main, j)) {
+        free(j->name);
+        j->name = NULL;
+        return -1;
+    }
+    j->running = 1;
+    fs->hashes_computed++;
+    return 0;
+}
+
+/* A finished job's file becomes current, or, if its hash failed, is
+ * remembered so the next request hashes it in the loop and says why.
+ * CLOSING: an unfinished one is cancelled and waited for. */
+static void end_job(struct ux_fileset *fs, int closing)
+{
+    struct ux_hashjob *j = &fs->job;
+    if (!j->running || (!closing && !__atomic_load_n(&j->done, __ATOMIC_ACQUIRE)))
+        return;
+    if (closing)
+        __atomic_store_n(&j->cancel, 1, __ATOMIC_RELAXED);
+    pthread_join(j->thread, NULL);
+    j->running = 0;
+    free(fs->job_failed);
+    fs->job_failed = NULL;
+    if (j->err || closing) {
+        close(j->fd);
+        if (!closing) {
+            fs->job_failed = j->name; /* kept: freed when forgotten */
+            j->name = NULL;
+        }
+    } else {
+        install(fs, find_entry(fs, j->name, j->name_len), j->name, j->name_len, j->fd, &j->st, j->sha256);
+    }
+    free(j->name);
+    j->name = NULL;
+}
+
+/* Is NAME the file whose hash failed off the loop last? (Once: then forgotten.) */
+static int failed_off_loop(struct ux_fileset *fs, const char *name, size_t len)
+{
+    if (!fs->job_failed || strlen(fs->job_failed) != len || memcmp(fs->job_failed, name, len))
+        return 0;
+    free(fs->job_failed);
+    fs->job_failed = NULL;
+    return 1;
+}
+
+static void collect_job(struct ux_fileset *fs) { end_job(fs, 0); }
+
 static int fs_lookup(void *ud, const char *name, size_t len, struct ux_file_info *out)
 {
     struct ux_fileset *fs = ud;
@@ -156,33 +257,29 @@ static int fs_lookup(void *ud, const char *name, size_t len, struct ux_file_info
         close(fd);
         return UX_E_NOTFOUND;
     }
+    collect_job(fs);
     struct ux_entry *e = find_entry(fs, name, len);
     if (e && e->fd >= 0 && same_file(e, &st)) {
         close(fd); /* unchanged: the cached hash stands */
         fill_info(fs, e, out);
         return 0;
     }
-    if (!e && !(e = add_entry(fs, name, len))) {
+    if (fs->async_min && (uint64_t)st.st_size >= fs->async_min && !failed_off_loop(fs, name, len)) {
+        if (fs->job.running) { /* one large file at a time; the client asks again */
+            close(fd);
+            return UX_E_PREPARING;
+        }
+        if (start_job(fs, name, len, fd, &st) == 0)
+            return UX_E_PREPARING;
+    }
+    uint8_t sha[UX_HASH_LEN];
+    fs->hashes_computed++;
+    if (ux_sha_fd(fs->sha, fd, (uint64_t)st.st_size, NULL, sha)) {
         close(fd);
         return UX_E_IO;
     }
-    if (e->fd >= 0)
-        close(e->fd);
-    unmap(e); /* a new version */
-    drop_hashes(fs, e);
-    e->fd = fd;
-    e->dev = st.st_dev;
-    e->ino = st.st_ino;
-    e->size = (uint64_t)st.st_size;
-    e->mtime_ns = ns(st.st_mtim);
-    e->ctime_ns = ns(st.st_ctim);
-    e->generation = ++fs->generations;
-    fs->hashes_computed++;
-    if (ux_sha_fd(fs->sha, fd, e->size, e->sha256)) {
-        close(e->fd);
-        e->fd = -1;
+    if (!(e = install(fs, e, name, len, fd, &st, sha)))
         return UX_E_IO;
-    }
     fill_info(fs, e, out);
     return 0;
 }

@@ -3,6 +3,11 @@
  * positioned reads, chunk hashes cached for files sent again. Implements the
  * engine's ux_provider.
  *
+ * A large file's SHA-256 is computed by a thread of its own (one file at a
+ * time): its lookups answer UX_E_PREPARING until then, and the result is
+ * taken in at the next lookup of any name, so the engine's loop never
+ * waits for it.
+ *
  * A chunk whose hash is kept is lent from a read-only mapping of the file,
  * so the kernel copies it once, straight into the datagram. Only the kernel
  * touches the mapping (a file cut short under us fails that send with
@@ -12,8 +17,10 @@
 #ifndef UDPXFER_FILESET_H
 #define UDPXFER_FILESET_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "hcache.h"
@@ -33,6 +40,19 @@ struct ux_entry {
     int map_failed;           /* this version cannot be mapped: read it */
 };
 
+/* A whole-file SHA-256 computed by a thread of its own, for files of
+ * async_min bytes or more, so the server's loop keeps serving others. */
+struct ux_hashjob {
+    pthread_t thread;
+    int running;               /* a thread exists: joined when collected */
+    int done, cancel, err;     /* done and err written by the thread */
+    char *name;
+    size_t name_len;
+    int fd;
+    struct stat st;            /* the version being hashed */
+    uint8_t sha256[UX_HASH_LEN];
+};
+
 struct ux_fileset {
     int root;
     struct ux_entry *entries;
@@ -43,6 +63,9 @@ struct ux_fileset {
     struct ux_hcache hcache;
     uint64_t chunks_lent;      /* sent from a mapping, not read */
     uint64_t lent_pending;     /* bytes lent since the mappings were last released */
+    uint64_t async_min;        /* files this large are hashed off the loop (0: never) */
+    struct ux_hashjob job;
+    char *job_failed;          /* the file whose job failed last, hashed in the loop next */
 };
 
 /* Returns 0, or an errno value. */

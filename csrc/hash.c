@@ -83,12 +83,16 @@ int ux_segment_hash(struct ux_sha *s, uint64_t conn, uint64_t off, const uint8_t
     return ux_sha_final(s, out);
 }
 
-int ux_sha_fd(struct ux_sha *s, int fd, uint64_t size, uint8_t out[UX_SHA256_LEN])
+int ux_sha_fd(struct ux_sha *s, int fd, uint64_t size, const int *cancel, uint8_t out[UX_SHA256_LEN])
 {
     enum { BLOCK = 1 << 20 };
     uint8_t *buf = malloc(BLOCK);
     int rc = buf && ux_sha_init(s) == 0 ? 0 : ENOMEM;
     for (uint64_t off = 0; rc == 0 && off < size;) {
+        if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED)) {
+            rc = ECANCELED;
+            break;
+        }
         size_t want = size - off < BLOCK ? (size_t)(size - off) : BLOCK;
         ssize_t n = pread(fd, buf, want, (off_t)off);
         if (n < 0 && errno == EINTR)

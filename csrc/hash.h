@@ -26,8 +26,9 @@ int ux_segment_hash(struct ux_sha *s, uint64_t conn, uint64_t off, const uint8_t
                     size_t len, uint8_t out[UX_SHA256_LEN]);
 
 /* SHA-256 of SIZE bytes of FD read with pread (UINT64_MAX: up to end of
- * file). Returns 0 or an errno value (EIO if the file is shorter). */
-int ux_sha_fd(struct ux_sha *s, int fd, uint64_t size, uint8_t out[UX_SHA256_LEN]);
+ * file). Returns 0 or an errno value (EIO if the file is shorter,
+ * ECANCELED once *CANCEL, if given, is set by another thread). */
+int ux_sha_fd(struct ux_sha *s, int fd, uint64_t size, const int *cancel, uint8_t out[UX_SHA256_LEN]);
 
 /* HMAC-SHA256 truncated to outlen bytes. */
 int ux_hmac(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t msglen,

@@ -590,6 +590,7 @@ static int l_server(lua_State *L)
     cfg.legacy = opt_bool(L, "legacy");
     cfg.legacy_bps = (uint64_t)(opt_num(L, "legacy_mbit", 80) * 1e6);
     cfg.files = ux_fileset_provider(&o->fs);
+    o->fs.async_min = (uint64_t)opt_num(L, "async_hash_min", 64 << 20);
     if (ux_server_init(&o->eng, &cfg)) {
         ux_fileset_close(&o->fs);
         return push_fail(L, "cannot initialise the server", "io");
@@ -613,6 +614,7 @@ static const char *req_status(int code)
     case 0: return "ok";
     case UX_E_NOTFOUND: return "notfound";
     case UX_E_REFUSED: return "refused";
+    case UX_E_PREPARING: return "preparing";
     default: return "io";
     }
 }
@@ -684,6 +686,7 @@ static int ls_stats(lua_State *L)
     set_int(L, "malformed", (lua_Integer)o->eng.dropped_malformed);
     set_int(L, "files_hashed", (lua_Integer)o->fs.hashes_computed);
     set_int(L, "chunk_hashes_cached", (lua_Integer)o->fs.hcache.hits);
+    set_bool(L, "preparing", o->fs.job.running && !__atomic_load_n(&o->fs.job.done, __ATOMIC_ACQUIRE));
     set_int(L, "chunk_hashes_computed", (lua_Integer)o->fs.hcache.misses);
     set_int(L, "chunks_lent", (lua_Integer)o->fs.chunks_lent);
     set_int(L, "rx_packets", (lua_Integer)o->io.rx_packets);
@@ -773,7 +776,7 @@ static int l_sha256_file(lua_State *L)
     struct ux_sha *sha = ux_sha_new();
     uint8_t h[UX_HASH_LEN];
     char hex[2 * UX_HASH_LEN + 1];
-    int err = sha ? ux_sha_fd(sha, fd, UINT64_MAX, h) : ENOMEM;
+    int err = sha ? ux_sha_fd(sha, fd, UINT64_MAX, NULL, h) : ENOMEM;
     ux_sha_free(sha);
     close(fd);
     if (err)

@@ -127,6 +127,7 @@ static const char *error_text(int code)
     case UX_E_REFUSED: return "name refused";
     case UX_E_STALE: return "file changed";
     case UX_E_BUSY: return "server busy";
+    case UX_E_PREPARING: return "preparing the file (hashing it); ask again";
     default: return "server I/O error";
     }
 }

@@ -54,7 +54,8 @@ enum ux_errcode {
     UX_E_REFUSED = 2,
     UX_E_STALE = 3,
     UX_E_BUSY = 4,
-    UX_E_IO = 5
+    UX_E_IO = 5,
+    UX_E_PREPARING = 6 /* the file is being hashed: ask again */
 };
 
 struct ux_range {

@@ -24,7 +24,7 @@ local function fetch(content, link, seed, opts)
   local dir, server, client = setup(content, opts)
   local final, events, st = H.simulate {
     client = client, servers = { [SERVER] = server }, link = link, seed = seed,
-    filter = opts and opts.filter, max_time = 300,
+    filter = opts and opts.filter, max_time = opts and opts.max_time or 300,
   }
   local got = H.read(dir .. "/out/f.bin")
   local listing = H.ls(dir .. "/out")
@@ -384,6 +384,69 @@ describe("issue 4: start-up and the server's chunk hashes", function()
     assert.are.equal(chunks, st.chunk_hashes_cached)
     server:close()
     H.rmrf(dir)
+  end)
+
+  it("issue 4: a large file is hashed off the server's loop: 'preparing' meanwhile, other files served, then offered", function()
+    local dir = H.tmpdir()
+    os.execute("mkdir -p " .. dir .. "/srv")
+    os.execute("truncate -s 256M " .. dir .. "/srv/big") -- sparse: hashing takes a while, costs no disk
+    H.write(dir .. "/srv/small", "small file")
+    local server = assert(core.server { dir = dir .. "/srv", sim = true })
+    local function ask(name, xid)
+      server:input(H.wire.request(xid, name, 16384), CLIENT, 0)
+      local pkt = assert(server:output(0))
+      return H.wire.decode(pkt)
+    end
+    local m = ask("big", 1)
+    assert.are.equal(H.TYPE.ERROR, m.type)
+    assert.are.equal(6, m.code)
+    assert.matches("preparing", m.text)
+    m = ask("small", 2)
+    assert.are.equal(H.TYPE.OFFER, m.type, "a small file is offered at once")
+    assert.is_true(server:stats().preparing, "while the large one is still being hashed")
+    for _ = 1, 2000 do -- 20 s at most
+      if not server:stats().preparing then break end
+      os.execute("sleep 0.01")
+    end
+    assert.is_false(server:stats().preparing)
+    m = ask("big", 3)
+    assert.are.equal(H.TYPE.OFFER, m.type)
+    assert.are.equal(256 * 1024 * 1024, m.size)
+    assert.are.equal(core.sha256_file(dir .. "/srv/big"), (m.sha256:gsub(".", function(c) return ("%02x"):format(c:byte()) end)))
+    server:close()
+    H.rmrf(dir)
+  end)
+
+  it("issue 4: the client waits past its discovery timeout while a server answers 'preparing', then fetches", function()
+    local prepared = 0
+    local final, got, _, stats = fetch(content, {}, 1, {
+      filter = function(pkt, from)
+        local m = H.wire.decode(pkt)
+        if from == SERVER and m.type == H.TYPE.OFFER and prepared < 50 then
+          prepared = prepared + 1
+          return H.wire.error(m.xid, 6, "preparing the file (hashing it); ask again")
+        end
+        return pkt
+      end,
+    })
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(got == content)
+    assert.are.equal(50, prepared)
+    assert.is_true(stats.elapsed > 10, "past the 10 s discovery timeout: " .. stats.elapsed)
+    assert.is_true(stats.elapsed < 15, "asked again at most every 0.25 s: " .. stats.elapsed)
+  end)
+
+  it("issue 4: the client gives up ten minutes into 'preparing' answers, saying so", function()
+    local final = fetch(content, {}, 1, {
+      filter = function(pkt, from)
+        local m = H.wire.decode(pkt)
+        if from == SERVER and m.type == H.TYPE.OFFER then return H.wire.error(m.xid, 6, "preparing") end
+        return pkt
+      end,
+      max_time = 700,
+    })
+    assert.are.equal("noserver", final.code)
+    assert.matches("still preparing", final.message)
   end)
 
   it("issue 4: the server keeps a file's chunk hashes for two chunk sizes, the least recently used giving way", function()

@@ -88,6 +88,8 @@ end
 
 function H.wire.close(xid) return header(6, xid, (">I2"):pack(0)) end
 
+function H.wire.error(xid, code, text) return header(3, xid, (">I2s2"):pack(code, text)) end
+
 --- Decode a packet's header and, for the types specs look at, its body.
 function H.wire.decode(pkt)
   local m0, m1, ver, typ, flags, _, blen, xid, pos = HDR:unpack(pkt)

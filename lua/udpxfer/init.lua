@@ -217,15 +217,18 @@ local Serve = class(Pollable)
 -- original tool's "get NAME"; it cannot be protected against spoofing, so it
 -- is off by default), `legacy_mbit` (its pacing, default 80), `corrupt_percent` (fault
 -- injection for tests: damage that share of chunks after hashing), `lie_percent` (the
--- same before hashing: the chunk hashes match the wrong bytes), callbacks `on_request`,
--- `on_start`, `on_done`. Returns the server object, or nil, message, code.
+-- same before hashing: the chunk hashes match the wrong bytes), `async_hash_min`
+-- (files this large, default 64 MiB, are hashed off the loop; requests for
+-- one meanwhile get "preparing"), callbacks `on_request` (`status` "ok",
+-- "notfound", "refused", "preparing" or "io"), `on_start`, `on_done`.
+-- Returns the server object, or nil, message, code.
 function M.serve(opts)
   opts = opts or {}
   local obj, msg, code = core.server {
     dir = opts.dir or "./data", port = opts.port or M.DEFAULT_PORT, bind = opts.bind,
     max_chunk = opts.max_chunk, idle_timeout = opts.idle_timeout,
     max_sessions = opts.max_sessions, corrupt_percent = opts.corrupt_percent, lie_percent = opts.lie_percent,
-    legacy = opts.legacy, legacy_mbit = opts.legacy_mbit,
+    legacy = opts.legacy, legacy_mbit = opts.legacy_mbit, async_hash_min = opts.async_hash_min,
   }
   if not obj then return nil, msg, code end
   return setmetatable({ obj = obj, opts = opts }, Serve)
