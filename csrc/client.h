@@ -68,6 +68,7 @@ struct ux_inflight {
 struct ux_peer {
     struct ux_addr addr;
     int has_offer;
+    int preparing;     /* it answered "preparing the file" (reported once) */
     int active;        /* offers the chosen version and is alive */
     int dropped;       /* 1 = silent, 2 = sent bad chunks, 3 = stale */
     int excluded;      /* told to ignore it (it took part in a transfer that failed its hash) */
@@ -98,7 +99,7 @@ struct ux_peer {
     struct ux_peer_stats st;
 };
 
-enum ux_client_event_type { UXE_OFFER, UXE_START, UXE_DROP, UXE_DONE, UXE_FAIL };
+enum ux_client_event_type { UXE_OFFER, UXE_START, UXE_DROP, UXE_DONE, UXE_FAIL, UXE_PREPARING };
 
 struct ux_client_event {
     int type;

@@ -395,6 +395,10 @@ static void push_client_event(lua_State *L, struct client_obj *o, const struct u
         if (ev->type == UXE_START)
             set_versions(L, c, p);
         break;
+    case UXE_PREPARING:
+        set_str(L, "type", "preparing");
+        set_addr(L, "server", &p->addr);
+        break;
     case UXE_DROP:
         set_str(L, "type", "drop");
         set_addr(L, "server", &p->addr);

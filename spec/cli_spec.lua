@@ -96,6 +96,26 @@ describe("udpxfer command", function()
     assert.matches('"reason":"complete"', done)
   end)
 
+  it("issue 4: get says a server is preparing a large file, waits, and fetches it; the server logs 'preparing'", function()
+    os.execute("truncate -s 80M " .. dir .. "/srv/large.bin") -- sparse, and over async_hash_min (64 MiB)
+    local code, out, err = udpx(("get large.bin --port %d --server 127.0.0.1 --broadcast none --out %s")
+      :format(port, dir .. "/out"))
+    assert.are.equal(0, code, err)
+    assert.are.equal(dir .. "/out/large.bin\n", out)
+    assert.matches("server 127%.0%.0%.1:%d+ is preparing large%.bin %(hashing it%); waiting", err)
+    assert.are.equal(H.core.sha256_file(dir .. "/srv/large.bin"), H.core.sha256_file(dir .. "/out/large.bin"))
+    local preparing = false
+    for _ = 1, 200 do
+      local line = pipe:read("l")
+      if not line then break end
+      if line:match('"name":"large.bin"') and line:match('"status":"preparing"') then preparing = true end
+      if line:match('"type":"done"') and line:match('"name":"large.bin"') then break end
+    end
+    assert.is_true(preparing)
+    os.remove(dir .. "/srv/large.bin")
+    os.remove(dir .. "/out/large.bin")
+  end)
+
   it("parses options in both --opt value and --opt=value forms", function()
     local cmd, pos, opt = cli.parse { "get", "a", "--port=7", "--server", "h1", "--server=h2", "-q" }
     assert.are.equal("get", cmd)

@@ -419,7 +419,7 @@ describe("issue 4: start-up and the server's chunk hashes", function()
 
   it("issue 4: the client waits past its discovery timeout while a server answers 'preparing', then fetches", function()
     local prepared = 0
-    local final, got, _, stats = fetch(content, {}, 1, {
+    local final, got, _, stats, _, events = fetch(content, {}, 1, {
       filter = function(pkt, from)
         local m = H.wire.decode(pkt)
         if from == SERVER and m.type == H.TYPE.OFFER and prepared < 50 then
@@ -432,6 +432,14 @@ describe("issue 4: start-up and the server's chunk hashes", function()
     assert.are.equal("done", final.type, final.message)
     assert.is_true(got == content)
     assert.are.equal(50, prepared)
+    local told = 0
+    for _, ev in ipairs(events) do
+      if ev.type == "preparing" then
+        told = told + 1
+        assert.are.equal(SERVER, ev.server)
+      end
+    end
+    assert.are.equal(1, told, "reported once")
     assert.is_true(stats.elapsed > 10, "past the 10 s discovery timeout: " .. stats.elapsed)
     assert.is_true(stats.elapsed < 15, "asked again at most every 0.25 s: " .. stats.elapsed)
   end)

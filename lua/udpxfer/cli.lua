@@ -164,6 +164,12 @@ local function get(pos, opt, out, err)
         end
       end
     end,
+    on_preparing = function(ev)
+      emit(opt, out, ev, nil)
+      if not opt.quiet and not opt.json then
+        err:write(("server %s is preparing %s (hashing it); waiting\n"):format(ev.server, name))
+      end
+    end,
     on_drop = function(ev)
       emit(opt, out, ev, nil)
       if not opt.quiet and not opt.json then

@@ -135,8 +135,10 @@ local Get = class(Pollable)
 -- `idle_timeout` (s), `sha256` (hex: the version to take), `window`,
 -- `legacy` (speak the original tool's protocol: "get NAME", 1 KiB chunks),
 -- `exclude` (list of "ip:port": servers to ignore), `max_attempts` (default 8:
--- see below), `progress_interval` (s), and callbacks `on_offer`, `on_start`,
--- `on_drop`, `on_retry`, `on_progress`, `on_done`, `on_error`.
+-- see below), `progress_interval` (s), and callbacks `on_offer`,
+-- `on_preparing` (a server is still hashing the file: `{server=}`, once per
+-- server; the fetch waits for it), `on_start`, `on_drop`, `on_retry`,
+-- `on_progress`, `on_done`, `on_error`.
 -- A fetch whose whole file fails its SHA-256 although every chunk passed was
 -- fed wrong bytes by a server that hashed them itself; it is tried again
 -- without a suspect (see `udpxfer.liars`), `on_retry{server=, attempt=,
@@ -183,6 +185,7 @@ end
 
 local client_handlers = {
   offer = function(self, ev) call(self.opts.on_offer, ev) end,
+  preparing = function(self, ev) call(self.opts.on_preparing, ev) end,
   start = function(self, ev) call(self.opts.on_start, ev) end,
   drop = function(self, ev) call(self.opts.on_drop, ev) end,
   done = function(self, ev)
