@@ -392,8 +392,10 @@ static void on_error(struct ux_client *c, struct ux_peer *p, const struct ux_msg
         break;
     case UX_E_PREPARING:
         c->preparing_at = now;
-        if (!p->preparing++)
+        if (!p->preparing) {
+            p->preparing = 1;
             push_event(c, UXE_PREPARING, peer_id(c, p));
+        }
         break;
     default:
         if (!c->first_error_at)

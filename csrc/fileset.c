@@ -214,18 +214,14 @@ static void end_job(struct ux_fileset *fs, int closing)
         __atomic_store_n(&j->cancel, 1, __ATOMIC_RELAXED);
     pthread_join(j->thread, NULL);
     j->running = 0;
-    free(fs->job_failed);
-    fs->job_failed = NULL;
-    if (j->err || closing) {
+    if (j->err || closing)
         close(j->fd);
-        if (!closing) {
-            fs->job_failed = j->name; /* kept: freed when forgotten */
-            j->name = NULL;
-        }
-    } else {
+    else
         install(fs, find_entry(fs, j->name, j->name_len), j->name, j->name_len, j->fd, &j->st, j->sha256);
-    }
-    free(j->name);
+    free(fs->job_failed);
+    fs->job_failed = j->err && !closing ? j->name : NULL; /* freed when forgotten */
+    if (!fs->job_failed)
+        free(j->name);
     j->name = NULL;
 }
 

@@ -26,17 +26,19 @@ function M:excluded()
   return out
 end
 
+local function allowed(self, server) return not self.suspected[server] and not self.proven[server] end
+
 -- The first server in SOURCES (most bytes first) not left out yet.
 local function first_free(self, sources)
   for _, s in ipairs(sources) do
-    if not self.suspected[s.server] and not self.proven[s.server] then return s.server end
+    if allowed(self, s.server) then return s.server end
   end
 end
 
 -- Is some server that offered the file in an attempt still allowed?
 local function anyone_left(self)
   for s in pairs(self.known) do
-    if not self.suspected[s] and not self.proven[s] then return true end
+    if allowed(self, s) then return true end
   end
   return false
 end
