@@ -194,6 +194,8 @@ struct client_obj {
     struct ux_io io;
     struct ux_sink sink;
     int live, sim, sink_open, finished;
+    int committing;                /* the sink's commit runs on its thread */
+    struct ux_client_event done;   /* held back until the commit ends */
     char dir[512];
     char base[256];
     char path[800];
@@ -334,15 +336,10 @@ static int l_client(lua_State *L)
     return 1;
 }
 
-static void client_finish(struct client_obj *o)
+/* The commit's outcome: the file in place, or the engine failed with why. */
+static void commit_end(struct client_obj *o, int err, const char *why)
 {
-    const char *why = "";
-    int err = !o->sink_open ? EIO : ux_sink_truncate(&o->sink, o->eng.size);
-    if (!err)
-        err = ux_sink_commit(&o->sink, o->eng.sha256, &why);
-    else
-        why = "cannot set the file's size";
-    o->sink_open = 0;
+    o->committing = o->sink_open = 0;
     if (!err) {
         snprintf(o->path, sizeof o->path, "%s/%s", o->dir, o->base);
         o->finished = 1;
@@ -351,6 +348,36 @@ static void client_finish(struct client_obj *o)
     char msg[200];
     snprintf(msg, sizeof msg, "%s%s%s", why, err == EBADMSG ? "" : ": ", err == EBADMSG ? "" : strerror(err));
     ux_client_abort(&o->eng, err == EBADMSG ? UXF_CORRUPT : UXF_IO, msg);
+}
+
+/* Every chunk is in: check the whole file and move it into place. This
+ * runs on the sink's thread, so step() goes on while a large file is
+ * synced; a sim client waits for it. Returns 1 while it runs. */
+static int commit_begin(struct client_obj *o)
+{
+    const char *why = "cannot set the file's size";
+    int err = !o->sink_open ? EIO : ux_sink_truncate(&o->sink, o->eng.size);
+    if (!err && o->sim)
+        err = ux_sink_commit(&o->sink, o->eng.sha256, &why);
+    else if (!err) {
+        ux_sink_commit_start(&o->sink, o->eng.sha256);
+        err = ux_sink_commit_result(&o->sink, &why);
+    }
+    o->committing = err == EINPROGRESS;
+    if (!o->committing)
+        commit_end(o, err, why);
+    return o->committing;
+}
+
+/* 1 once a running commit has ended (its outcome taken), else 0. */
+static int commit_ended(struct client_obj *o)
+{
+    const char *why = "";
+    int err = ux_sink_commit_result(&o->sink, &why);
+    if (err == EINPROGRESS)
+        return 0;
+    commit_end(o, err, why);
+    return 1;
 }
 
 /* How many servers offered, how many offered the chosen version, how many
@@ -423,9 +450,19 @@ static int drain_client(lua_State *L, struct client_obj *o)
     struct ux_client_event ev;
     lua_newtable(L);
     lua_Integer n = 0;
+    if (o->committing) {
+        if (!commit_ended(o))
+            return 1;
+        if (o->finished) {
+            push_client_event(L, o, &o->done);
+            lua_rawseti(L, -2, ++n);
+        } /* else the abort queued an error event */
+    }
     while (ux_client_next_event(&o->eng, &ev)) {
         if (ev.type == UXE_DONE) {
-            client_finish(o);
+            o->done = ev;
+            if (commit_begin(o))
+                return 1; /* the event waits for the commit */
             if (!o->finished)
                 continue; /* the abort queued an error event */
         } else if (ev.type == UXE_FAIL && o->sink_open) {
@@ -464,14 +501,30 @@ int push_deadline(lua_State *L, uint64_t d)
 
 static int lc_deadline(lua_State *L) { return push_deadline(L, ux_client_deadline(&check_client(L)->eng)); }
 
+/* While the commit runs, its descriptor is the one to wait on, without a deadline. */
 static int lc_timeout(lua_State *L)
 {
     struct client_obj *o = check_client(L);
+    if (o->committing) {
+        lua_pushnil(L);
+        return 1;
+    }
     return push_timeout(L, &o->io, ux_client_deadline(&o->eng));
 }
 
-static int lc_pollfd(lua_State *L) { lua_pushinteger(L, check_client(L)->io.fd); return 1; }
-static int lc_events(lua_State *L) { lua_pushstring(L, check_client(L)->io.spend ? "rw" : "r"); return 1; }
+static int lc_pollfd(lua_State *L)
+{
+    struct client_obj *o = check_client(L);
+    lua_pushinteger(L, o->committing ? ux_sink_commit_fd(&o->sink) : o->io.fd);
+    return 1;
+}
+
+static int lc_events(lua_State *L)
+{
+    struct client_obj *o = check_client(L);
+    lua_pushstring(L, o->io.spend && !o->committing ? "rw" : "r");
+    return 1;
+}
 
 static const char *state_name(int s)
 {
@@ -484,7 +537,7 @@ static int lc_stats(lua_State *L)
     struct ux_client *c = &o->eng;
     uint64_t now = c->done_at ? c->done_at : o->sim ? c->started_at : mono_us();
     lua_newtable(L);
-    set_str(L, "state", state_name(c->state));
+    set_str(L, "state", o->committing ? "committing" : state_name(c->state));
     set_int(L, "size", (lua_Integer)c->size);
     set_int(L, "chunks", c->count);
     set_int(L, "have", c->map.have);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@ static uint64_t region_len(const struct ux_sink *k, uint64_t r);
 /* ---- the hash thread ---- */
 
 static int write_slab(struct ux_sink *k, struct ux_slab *s);
+static int commit_work(struct ux_sink *k, const char **why);
 
 #define RESERVE_STEP (32u << 20)
 
@@ -41,6 +43,17 @@ static int write_and_hash(struct ux_sink *k, struct ux_slab *s, uint64_t len)
     return err ? err : ux_sha_update(k->sha, s->buf, (size_t)len) ? EIO : 0;
 }
 
+/* Under the lock, or with no thread. */
+static void end_commit(struct ux_hasher *h, int err, const char *why)
+{
+    h->commit = 2;
+    h->commit_err = err;
+    h->commit_why = why;
+    if (h->efd >= 0)
+        (void)!eventfd_write(h->efd, 1);
+    pthread_cond_broadcast(&h->idle);
+}
+
 /* Takes complete slabs in file order: writes each out unless it was already
  * (so the copy into the page cache is off the receive path too), then
  * hashes it. */
@@ -50,10 +63,20 @@ static void *hash_main(void *arg)
     struct ux_hasher *h = &k->h;
     pthread_mutex_lock(&h->lock);
     for (;;) {
-        while (!h->qlen && !h->quit)
+        while (!h->qlen && !h->quit && h->commit != 1)
             pthread_cond_wait(&h->work, &h->lock);
-        if (!h->qlen)
+        if (!h->qlen && h->quit)
             break;
+        if (!h->qlen) {
+            pthread_mutex_unlock(&h->lock);
+            if (h->gate)
+                h->gate(h->gate_arg);
+            const char *why = "";
+            int err = commit_work(k, &why);
+            pthread_mutex_lock(&h->lock);
+            end_commit(h, err, why);
+            continue;
+        }
         struct ux_slab *s = h->queue[h->qhead];
         uint64_t len = region_len(k, s->region); /* the size changes only once this is drained */
         pthread_mutex_unlock(&h->lock);
@@ -179,6 +202,8 @@ static void hash_stop(struct ux_sink *k)
 static void release_memory(struct ux_sink *k)
 {
     hash_stop(k); /* before the slabs it may still read go */
+    if (k->h.commit && k->h.efd >= 0)
+        close(k->h.efd);
     for (int i = 0; i < UX_NSLAB; i++)
         free(k->slab[i].buf);
     free(k->filled);
@@ -191,7 +216,7 @@ static void reset(struct ux_sink *k)
     /* counters for after the end */
     uint64_t readback = k->readback, evicted = k->evicted, waits = k->waits;
     memset(k, 0, sizeof *k);
-    k->fd = k->dirfd = -1;
+    k->fd = k->dirfd = k->h.efd = -1;
     k->readback = readback;
     k->evicted = evicted;
     k->waits = waits;
@@ -317,20 +342,26 @@ static struct ux_slab *find_slab(struct ux_sink *k, uint64_t region)
     return NULL;
 }
 
-/* Hash LEN bytes at the running hash's end by reading them back (they
- * left memory), once the thread has caught up: the hash is one sequence. */
-static int hash_from_file(struct ux_sink *k, size_t len)
+/* Hash LEN bytes at the running hash's end by reading them back, adding
+ * LEN to *COUNT. */
+static int read_and_hash(struct ux_sink *k, size_t len, uint64_t *count)
 {
     if (!k->scratch && !(k->scratch = malloc(UX_SLAB)))
         return ENOMEM;
-    int err = hash_drain(k);
-    if (!err)
-        err = pread_all(k->fd, k->scratch, len, k->hashed);
+    int err = pread_all(k->fd, k->scratch, len, k->hashed);
     if (!err && ux_sha_update(k->sha, k->scratch, len))
         err = EIO;
-    k->readback += len;
+    *count += len;
     k->hashed += len;
     return err;
+}
+
+/* The same for bytes that left memory, once the thread has caught up: the
+ * hash is one sequence. */
+static int hash_from_file(struct ux_sink *k, size_t len)
+{
+    int err = hash_drain(k);
+    return err ? err : read_and_hash(k, len, &k->readback);
 }
 
 /* Hash complete regions in order: slabs still in memory go to the hash
@@ -460,39 +491,95 @@ int ux_sink_truncate(struct ux_sink *k, uint64_t size)
     return 0;
 }
 
-/* Hash what the running hash has not covered yet, reading it back. */
+/* Complete the hash (writing what only memory holds, reading back what
+ * it has not seen) into OUT. Runs where no slab is queued any more. */
 static int finish_hash(struct ux_sink *k, uint8_t out[UX_SHA256_LEN])
 {
-    int err = flush_slabs(k);
+    int err = k->h.failed;
+    for (int i = 0; i < UX_NSLAB && !err; i++) {
+        struct ux_slab *s = &k->slab[i];
+        err = s->used && !s->written ? write_slab(k, s) : 0;
+    }
     while (!err && k->hashed < k->size)
-        err = hash_from_file(k, k->size - k->hashed < UX_SLAB ? (size_t)(k->size - k->hashed) : UX_SLAB);
+        err = read_and_hash(k, k->size - k->hashed < UX_SLAB ? (size_t)(k->size - k->hashed) : UX_SLAB,
+                            &k->h.commit_readback);
     return err ? err : ux_sha_final(k->sha, out) ? EIO : 0;
 }
 
-int ux_sink_commit(struct ux_sink *k, const uint8_t sha256[UX_SHA256_LEN], const char **why)
+/* The commit: on the hash thread once its queue is empty, or on the
+ * caller's without one. */
+static int commit_work(struct ux_sink *k, const char **why)
 {
     uint8_t got[UX_SHA256_LEN];
     int err = finish_hash(k, got);
     if (err) {
         *why = "cannot write or read back the received file";
-    } else if (!ux_equal(got, sha256, UX_SHA256_LEN)) {
-        *why = "whole-file SHA-256 mismatch";
-        err = EBADMSG;
-    } else if (fsync(k->fd)) {
-        *why = "cannot sync the received file";
-        err = errno;
-    } else if (renameat(k->dirfd, k->tmp, k->dirfd, k->final)) {
-        *why = "cannot rename into place";
-        err = errno;
-    }
-    if (err) {
-        ux_sink_abort(k);
         return err;
     }
+    if (!ux_equal(got, k->h.want, UX_SHA256_LEN)) {
+        *why = "whole-file SHA-256 mismatch";
+        return EBADMSG;
+    }
+    if (fsync(k->fd)) {
+        *why = "cannot sync the received file";
+        return errno;
+    }
+    if (renameat(k->dirfd, k->tmp, k->dirfd, k->final)) {
+        *why = "cannot rename into place";
+        return errno;
+    }
     fsync(k->dirfd); /* make the rename durable; failure here loses nothing */
-    k->tmp[0] = 0;
-    ux_sink_abort(k); /* closes and frees; the temporary name is gone */
+    k->tmp[0] = 0;   /* the temporary name is gone */
     return 0;
+}
+
+void ux_sink_commit_start(struct ux_sink *k, const uint8_t sha256[UX_SHA256_LEN])
+{
+    struct ux_hasher *h = &k->h;
+    memcpy(h->want, sha256, UX_SHA256_LEN);
+    h->efd = h->started == 1 ? eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) : -1;
+    if (h->efd >= 0) {
+        pthread_mutex_lock(&h->lock);
+        h->commit = 1;
+        pthread_cond_signal(&h->work);
+        pthread_mutex_unlock(&h->lock);
+        return;
+    }
+    /* No thread, or nothing to tell the caller with: commit here. */
+    int failed = hash_drain(k);
+    const char *why = "";
+    int err = failed ? failed : commit_work(k, &why);
+    if (failed)
+        why = "cannot write or read back the received file";
+    pthread_mutex_lock(&h->lock);
+    end_commit(h, err, why);
+    pthread_mutex_unlock(&h->lock);
+}
+
+int ux_sink_commit_fd(const struct ux_sink *k) { return k->h.efd; }
+
+int ux_sink_commit_result(struct ux_sink *k, const char **why)
+{
+    struct ux_hasher *h = &k->h;
+    pthread_mutex_lock(&h->lock);
+    int ended = h->commit == 2, err = h->commit_err;
+    *why = h->commit_why;
+    pthread_mutex_unlock(&h->lock);
+    if (!ended)
+        return EINPROGRESS;
+    k->readback += h->commit_readback;
+    ux_sink_abort(k); /* closes and frees; removes the temporary file unless renamed */
+    return err;
+}
+
+int ux_sink_commit(struct ux_sink *k, const uint8_t sha256[UX_SHA256_LEN], const char **why)
+{
+    ux_sink_commit_start(k, sha256);
+    pthread_mutex_lock(&k->h.lock);
+    while (k->h.commit != 2)
+        pthread_cond_wait(&k->h.idle, &k->h.lock);
+    pthread_mutex_unlock(&k->h.lock);
+    return ux_sink_commit_result(k, why);
 }
 
 void ux_sink_abort(struct ux_sink *k)

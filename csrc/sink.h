@@ -39,6 +39,13 @@ struct ux_hasher {
     uint64_t finished; /* slabs done, counted to wait for the next */
     int waiting;       /* the receive side waits for a slab now (tests watch it) */
     int failed; /* the first errno the thread met */
+    /* The commit, once asked for (commit 1), runs on the thread after the
+     * last slab; 2 when it has ended, with its result, and the eventfd
+     * readable. */
+    int commit, commit_err, efd;
+    const char *commit_why;
+    uint64_t commit_readback;
+    uint8_t want[UX_SHA256_LEN];
     /* Called by the thread before each slab when set: tests hold it there. */
     void (*gate)(void *arg);
     void *gate_arg;
@@ -71,7 +78,16 @@ int ux_sink_write(struct ux_sink *k, uint64_t off, const uint8_t *data, size_t l
  * it from the last chunk). Returns 0 or an errno value. */
 int ux_sink_truncate(struct ux_sink *k, uint64_t size);
 /* Finish the hash (reading back only what left memory unhashed); on a
- * match sync and rename the file. EBADMSG on a mismatch. */
+ * match sync and rename the file. EBADMSG on a mismatch. The work runs on
+ * the hash thread, so a caller's loop goes on during the final fsync:
+ * start it, wait for ux_sink_commit_fd to be readable, take the result.
+ * Either result closes the sink. */
+void ux_sink_commit_start(struct ux_sink *k, const uint8_t sha256[UX_SHA256_LEN]);
+/* Readable once the commit has ended; -1 if it ended already. */
+int ux_sink_commit_fd(const struct ux_sink *k);
+/* EINPROGRESS while the commit runs; then 0 or an errno value, with *why. */
+int ux_sink_commit_result(struct ux_sink *k, const char **why);
+/* Start the commit and wait for its result. */
 int ux_sink_commit(struct ux_sink *k, const uint8_t sha256[UX_SHA256_LEN], const char **why);
 /* Remove the temporary file, if any. Idempotent. */
 void ux_sink_abort(struct ux_sink *k);

@@ -2,13 +2,34 @@
 -- held at a gate, so the order of events is forced (csrc/test/sink_test.c).
 local H = require "spec.helper"
 
+-- Runs build/sink_test once; its output, one "ok: ..." or "FAILED: ..." line per check.
+local function sink_test()
+  local dir = H.tmpdir()
+  local code, out, err = H.run("make -s build/sink_test && ./build/sink_test " .. dir)
+  H.rmrf(dir)
+  assert.are.equal(0, code, (out or "") .. (err or ""))
+  assert.not_matches("FAILED", out)
+  return out
+end
+
 describe("sink", function()
   it("issue 4 regression: waits for a slow hash thread rather than evicting a slab still being filled", function()
-    local dir = H.tmpdir()
-    local code, out, err = H.run("make -s build/sink_test && ./build/sink_test " .. dir)
-    H.rmrf(dir)
-    assert.are.equal(0, code, (out or "") .. (err or ""))
-    assert.not_matches("FAILED", out)
-    assert.matches("ok: the file commits", out)
+    local out = sink_test()
+    assert.matches("ok: the write waits for the hash thread instead", out, 1, true)
+    assert.matches("ok: the file commits", out, 1, true)
+  end)
+
+  it("commits on its thread: the caller gets a descriptor, and only a verified file takes the final name", function()
+    local out = sink_test()
+    for _, line in ipairs {
+      "ok: the commit is under way when ux_sink_commit_start returns",
+      "ok: its descriptor is not readable while it runs",
+      "ok: the final name is not there while it runs",
+      "ok: the file holds the bytes under its final name",
+      "ok: a wrong SHA-256 ends in EBADMSG",
+      "ok: and the final name never appears",
+    } do
+      assert.matches(line, out, 1, true)
+    end
   end)
 end)

@@ -2,6 +2,9 @@
  * the specs assert is forced rather than left to the scheduler.
  * Usage: sink_test DIR. Prints one line per case and exits 0 if all hold. */
 #define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
@@ -12,6 +15,7 @@
 #include <unistd.h>
 
 #include "sink.h"
+#include <errno.h>
 
 #define REGIONS 20
 
@@ -113,6 +117,88 @@ static void waits_rather_than_evicts(const char *dir)
     free(data);
 }
 
+static void sha256_of(const uint8_t *p, size_t len, uint8_t out[UX_SHA256_LEN])
+{
+    struct ux_sha *sha = ux_sha_new();
+    ux_sha_init(sha);
+    ux_sha_update(sha, p, len);
+    ux_sha_final(sha, out);
+    ux_sha_free(sha);
+}
+
+/* Names in DIR starting with PREFIX. */
+static int count_names(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += !strncmp(e->d_name, prefix, strlen(prefix));
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* The file's bytes equal P? */
+static int file_holds(const char *dir, const char *name, const uint8_t *p, size_t len)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_RDONLY);
+    uint8_t *got = malloc(len + 1);
+    ssize_t n = fd >= 0 && got ? read(fd, got, len + 1) : -1;
+    int same = n == (ssize_t)len && !memcmp(got, p, len);
+    free(got);
+    if (fd >= 0)
+        close(fd);
+    return same;
+}
+
+/* The whole-file check, sync and rename run on the hash thread: the caller
+ * gets EINPROGRESS at once and a descriptor that turns readable when the
+ * commit has ended (a step() must not wait out the fsync of a big file). */
+static void commits_off_the_caller(const char *dir, int corrupt)
+{
+    const char *name = corrupt ? "bad.bin" : "good.bin";
+    size_t size = 3 * UX_SLAB - 100;
+    uint8_t *data = content(size), want[UX_SHA256_LEN];
+    sha256_of(data, size, want);
+    want[0] ^= (uint8_t)corrupt;
+
+    struct ux_sink k;
+    memset(&k, 0, sizeof k);
+    const char *why = "";
+    if (ux_sink_open(&k, dir, name, size, &why)) {
+        check(0, why);
+        return;
+    }
+    k.h.gate = hold;
+    ux_sink_write(&k, 0, data, size);
+    for (int i = 0; i < 3; i++) /* the three slabs; the commit waits at the gate */
+        sem_post(&go);
+    ux_sink_commit_start(&k, want);
+    struct pollfd p = {.fd = ux_sink_commit_fd(&k), .events = POLLIN};
+    int err = ux_sink_commit_result(&k, &why);
+    if (!corrupt) {
+        check(err == EINPROGRESS, "the commit is under way when ux_sink_commit_start returns");
+        check(p.fd >= 0 && poll(&p, 1, 0) == 0, "its descriptor is not readable while it runs");
+        check(count_names(dir, name) == 0, "the final name is not there while it runs");
+    }
+    sem_post(&go);
+    check(poll(&p, 1, 10000) == 1, "the descriptor turns readable when the commit ends");
+    err = ux_sink_commit_result(&k, &why);
+    char tmp_prefix[64];
+    snprintf(tmp_prefix, sizeof tmp_prefix, ".%s.udpxfer-", name);
+    if (corrupt) {
+        check(err == EBADMSG && !strcmp(why, "whole-file SHA-256 mismatch"), "a wrong SHA-256 ends in EBADMSG");
+        check(count_names(dir, name) == 0, "and the final name never appears");
+    } else {
+        check(err == 0, "the right SHA-256 commits");
+        check(file_holds(dir, name, data, size), "the file holds the bytes under its final name");
+    }
+    check(count_names(dir, tmp_prefix) == 0, "no temporary file is left");
+    free(data);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -121,5 +207,9 @@ int main(int argc, char **argv)
     }
     sem_init(&go, 0, 0);
     waits_rather_than_evicts(argv[1]);
+    while (sem_trywait(&go) == 0) /* posts the first case did not use */
+        ;
+    commits_off_the_caller(argv[1], 0);
+    commits_off_the_caller(argv[1], 1);
     return failures ? 1 : 0;
 }

@@ -1,8 +1,9 @@
 --- udpxfer: reliable, fast file transfer over UDP on a LAN.
 --
 -- `udpxfer.get{...}` and `udpxfer.serve{...}` return pollable objects:
--- `step()` never blocks; `pollfd()`, `events()` and `timeout()` let any
--- event loop drive them; `run()` is the blocking convenience. Callbacks run
+-- `step()` never waits for the network (a fetch may wait briefly for its
+-- output file's hash thread); `pollfd()` (which may change: ask each time),
+-- `events()` and `timeout()` let any event loop drive them; `run()` is the blocking convenience. Callbacks run
 -- in plain Lua after the C step has returned, so they may `coroutine.yield()`.
 local core = require "udpxfer.core"
 local liars = require "udpxfer.liars"
@@ -82,7 +83,11 @@ function Pollable:events() return self.obj:events() end
 --- Seconds until `step()` must run again even without input (nil: no deadline).
 function Pollable:timeout() return self.obj:timeout() end
 
---- Counters (see README).
+--- Counters. A fetch: `state` ("discover", "transfer", "committing", "done",
+-- "failed"), `size`, `chunks`, `have`, `bytes`, `dups`, `bad`, `elapsed`,
+-- packet counts, the output file's `readback`/`evicted`/`hash_waits`, and
+-- per server (`servers`) its share and rate. A server: `sessions`,
+-- `malformed`, hash-cache counters, `preparing`, packet and byte counts.
 function Pollable:stats() return self.obj:stats() end
 
 --- The outcome: the "done" event table, or nil, message, code
