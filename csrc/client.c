@@ -1,6 +1,7 @@
 #include "client.h"
 #include "legacy.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -507,6 +508,10 @@ static void on_data(struct ux_client *c, struct ux_peer *p, const struct ux_msg 
         p->st.dups++;
     } else {
         int err = c->cfg.on_chunk ? c->cfg.on_chunk(c->cfg.ud, i, off, m->u.data.data, m->u.data.len) : 0;
+        if (err == EAGAIN) {
+            c->held = 1;
+            return;
+        }
         if (err) {
             char msg[120];
             snprintf(msg, sizeof msg, "writing chunk %u failed: %s", i, strerror(err));
@@ -579,6 +584,10 @@ static void on_legacy_chunk(struct ux_client *c, struct ux_peer *p, const uint8_
     }
     uint64_t off = (uint64_t)i * UX_LEGACY_CHUNK;
     int err = c->cfg.on_chunk ? c->cfg.on_chunk(c->cfg.ud, i, off, data, n) : 0;
+    if (err == EAGAIN) {
+        c->held = 1;
+        return;
+    }
     if (err) {
         fail(c, UXF_IO, strerror(err));
         return;
@@ -612,8 +621,8 @@ static void legacy_input(struct ux_client *c, uint64_t now, const uint8_t *pkt, 
         on_legacy_chunk(c, p, pkt, len, now);
 }
 
-void ux_client_input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size_t len,
-                     const struct ux_addr *from)
+static void input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size_t len,
+                  const struct ux_addr *from)
 {
     struct ux_msg m;
     tick(c, now);
@@ -635,6 +644,14 @@ void ux_client_input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size
     case UX_DATA: on_data(c, p, &m, now); break;
     default: break;
     }
+}
+
+int ux_client_input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size_t len,
+                    const struct ux_addr *from)
+{
+    c->held = 0;
+    input(c, now, pkt, len, from);
+    return c->held;
 }
 
 static size_t encode_request(struct ux_client *c, uint8_t *buf, size_t cap)

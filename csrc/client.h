@@ -29,7 +29,8 @@ struct ux_client_cfg {
     uint8_t want_sha256[UX_HASH_LEN];
     /* The version is chosen: prepare SIZE bytes of output. Returns 0 or errno. */
     int (*on_start)(void *ud, uint64_t size, const char **why);
-    /* Verified chunk: write it. Returns 0 or an errno value. */
+    /* Verified chunk: write it. Returns 0 or an errno value; EAGAIN: not
+     * now, the datagram is handed back (see ux_client_input). */
     int (*on_chunk)(void *ud, uint32_t index, uint64_t offset, const uint8_t *data, size_t len);
     void *ud;
 };
@@ -132,6 +133,7 @@ struct ux_client {
     uint64_t legacy_asked_at;     /* last "get NAME" during the transfer */
     uint64_t last_chunk_at;
     size_t legacy_last_len;       /* size of the final chunk, once seen */
+    int held;                     /* on_chunk said EAGAIN to the datagram being taken in */
     struct ux_sha *sha;
     struct ux_client_event events[64];
     int ev_head, ev_len;
@@ -145,8 +147,10 @@ int ux_client_add_target(struct ux_client *c, const struct ux_addr *a);
 /* Ignore the server at A: its offers count neither as votes nor as
  * sources. Returns -1 if the peer table is full. */
 int ux_client_exclude(struct ux_client *c, const struct ux_addr *a);
-void ux_client_input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size_t len,
-                     const struct ux_addr *from);
+/* Take in a datagram. Returns 1 if on_chunk could not take its chunk yet
+ * (EAGAIN): nothing of it was counted, feed it again later; else 0. */
+int ux_client_input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size_t len,
+                    const struct ux_addr *from);
 /* Next datagram to send, or 0 when nothing is due. */
 size_t ux_client_output(struct ux_client *c, uint64_t now, uint8_t *buf, size_t cap,
                         struct ux_addr *to);

@@ -13,7 +13,9 @@
 #include "net.h"
 #include "server.h"
 
-typedef void (*input_fn)(void *eng, uint64_t now, const uint8_t *pkt, size_t len, const struct ux_addr *from);
+/* Returns 1 to hand the datagram back: the pump keeps it, and the rest of
+ * its batch, for the next step. */
+typedef int (*input_fn)(void *eng, uint64_t now, const uint8_t *pkt, size_t len, const struct ux_addr *from);
 /* TAIL: NULL (everything in BUF) or where an engine may say its payload
  * stays in lent memory (the server's mapped files). */
 typedef size_t (*output_fn)(void *eng, uint64_t now, uint8_t *buf, size_t cap, struct ux_addr *to,
@@ -31,7 +33,8 @@ void set_hex(lua_State *L, const char *k, const uint8_t *h);
 const char *opt_str(lua_State *L, const char *k, const char *def, size_t *len);
 lua_Number opt_num(lua_State *L, const char *k, lua_Number def);
 int opt_bool(lua_State *L, const char *k);
-/* Receive, feed, send: a bounded number of rounds. */
+/* Receive, feed, send: a bounded number of rounds. Datagrams handed back
+ * stay in io (ux_io_held) and are fed first next time. */
 void pump(struct ux_io *io, void *eng, input_fn in, output_fn out);
 int push_timeout(lua_State *L, const struct ux_io *io, uint64_t deadline);
 int push_deadline(lua_State *L, uint64_t d);

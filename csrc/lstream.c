@@ -221,13 +221,21 @@ static void drain_to_fd(struct stream_obj *o)
     }
 }
 
-static void ss_input(void *e, uint64_t now, const uint8_t *p, size_t n, const struct ux_addr *a) { ux_ssend_input(e, now, p, n, a); }
+static int ss_input(void *e, uint64_t now, const uint8_t *p, size_t n, const struct ux_addr *a)
+{
+    ux_ssend_input(e, now, p, n, a);
+    return 0;
+}
 static size_t ss_output(void *e, uint64_t now, uint8_t *b, size_t cap, struct ux_addr *a, struct ux_tail *t)
 {
     (void)t;
     return ux_ssend_output(e, now, b, cap, a);
 }
-static void sr_input(void *e, uint64_t now, const uint8_t *p, size_t n, const struct ux_addr *a) { ux_srecv_input(e, now, p, n, a); }
+static int sr_input(void *e, uint64_t now, const uint8_t *p, size_t n, const struct ux_addr *a)
+{
+    ux_srecv_input(e, now, p, n, a);
+    return 0;
+}
 static size_t sr_output(void *e, uint64_t now, uint8_t *b, size_t cap, struct ux_addr *a, struct ux_tail *t)
 {
     (void)t;

@@ -117,10 +117,16 @@ void pump(struct ux_io *io, void *eng, input_fn in, output_fn out)
         return;
     uint64_t start = mono_us();
     for (int r = 0; r < PUMP_ROUNDS && mono_us() - start < PUMP_BUDGET_US; r++) {
-        int n = ux_io_recv(io);
+        int i = io->rnext, n = ux_io_held(io) ? io->rheld : ux_io_recv(io);
         uint64_t now = mono_us();
-        for (int i = 0; i < n; i++)
-            in(eng, now, io->rq[i].p, io->rq[i].len, &io->raddr[io->rq[i].from]);
+        io->rnext = io->rheld = 0;
+        for (; i < n; i++) {
+            if (in(eng, now, io->rq[i].p, io->rq[i].len, &io->raddr[io->rq[i].from])) {
+                io->rnext = i; /* this one and the rest of the batch wait */
+                io->rheld = n;
+                break;
+            }
+        }
         int produced = 0;
         uint8_t *slot;
         struct ux_addr to;
@@ -134,7 +140,7 @@ void pump(struct ux_io *io, void *eng, input_fn in, output_fn out)
         }
         if (produced && !ux_io_flush(io))
             return;
-        if (n == 0 && produced < UX_SQUEUE)
+        if ((n == 0 && produced < UX_SQUEUE) || ux_io_held(io))
             return;
     }
 }
@@ -222,13 +228,17 @@ static int c_on_start(void *ud, uint64_t size, const char **why)
     return err;
 }
 
+/* Over a socket a chunk the sink cannot take without waiting for its hash
+ * thread is handed back (EAGAIN), so step() never waits; a sim client,
+ * fed by a spec, waits instead. */
 static int c_on_chunk(void *ud, uint32_t index, uint64_t off, const uint8_t *data, size_t len)
 {
+    struct client_obj *o = ud;
     (void)index;
-    return ux_sink_write(&((struct client_obj *)ud)->sink, off, data, len);
+    return o->sim ? ux_sink_write(&o->sink, off, data, len) : ux_sink_try_write(&o->sink, off, data, len);
 }
 
-static void c_input(void *e, uint64_t now, const uint8_t *p, size_t n, const struct ux_addr *a) { ux_client_input(e, now, p, n, a); }
+static int c_input(void *e, uint64_t now, const uint8_t *p, size_t n, const struct ux_addr *a) { return ux_client_input(e, now, p, n, a); }
 static size_t c_output(void *e, uint64_t now, uint8_t *b, size_t cap, struct ux_addr *a, struct ux_tail *t)
 {
     (void)t;
@@ -485,6 +495,8 @@ static int lc_step(lua_State *L)
     struct client_obj *o = check_client(L);
     if (o->sim)
         return luaL_error(L, "step() needs a socket; drive a sim client with input()/output()");
+    if (ux_io_held(&o->io))
+        ux_sink_clear(&o->sink); /* what woke us; the held datagrams go first */
     pump(&o->io, &o->eng, c_input, c_output);
     return drain_client(L, o);
 }
@@ -506,7 +518,9 @@ int push_deadline(lua_State *L, uint64_t d)
 
 static int lc_deadline(lua_State *L) { return push_deadline(L, ux_client_deadline(&check_client(L)->eng)); }
 
-/* While the commit runs, its descriptor is the one to wait on, without a deadline. */
+/* While the commit runs, the sink's descriptor is the one to wait on,
+ * without a deadline; while chunks wait for a slab, too, beside the
+ * engine's deadline. */
 static int lc_timeout(lua_State *L)
 {
     struct client_obj *o = check_client(L);
@@ -520,14 +534,14 @@ static int lc_timeout(lua_State *L)
 static int lc_pollfd(lua_State *L)
 {
     struct client_obj *o = check_client(L);
-    lua_pushinteger(L, o->committing ? ux_sink_commit_fd(&o->sink) : o->io.fd);
+    lua_pushinteger(L, o->committing || ux_io_held(&o->io) ? ux_sink_fd(&o->sink) : o->io.fd);
     return 1;
 }
 
 static int lc_events(lua_State *L)
 {
     struct client_obj *o = check_client(L);
-    lua_pushstring(L, o->io.spend && !o->committing ? "rw" : "r");
+    lua_pushstring(L, o->io.spend && !o->committing && !ux_io_held(&o->io) ? "rw" : "r");
     return 1;
 }
 
@@ -603,7 +617,11 @@ static struct server_obj *check_server(lua_State *L)
     return o;
 }
 
-static void s_input(void *e, uint64_t now, const uint8_t *p, size_t n, const struct ux_addr *a) { ux_server_input(e, now, p, n, a); }
+static int s_input(void *e, uint64_t now, const uint8_t *p, size_t n, const struct ux_addr *a)
+{
+    ux_server_input(e, now, p, n, a);
+    return 0;
+}
 static size_t s_output(void *e, uint64_t now, uint8_t *b, size_t cap, struct ux_addr *a, struct ux_tail *t)
 {
     return ux_server_output(e, now, b, cap, a, t);

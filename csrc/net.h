@@ -40,6 +40,7 @@ struct ux_io {
     } rctl[UX_BATCH], sctl[UX_BATCH];
     struct ux_addr raddr[UX_BATCH];
     struct ux_dgram rq[UX_BATCH * UX_SEGS];  /* what the last ux_io_recv got */
+    int rnext, rheld;           /* rq[rnext..rheld) were handed back, not taken yet */
     uint32_t soffs[UX_SQUEUE], slen[UX_SQUEUE], shead[UX_SQUEUE]; /* slen: whole datagram */
     const uint8_t *stail[UX_SQUEUE];
     struct ux_addr saddr[UX_SQUEUE];
@@ -55,6 +56,8 @@ void ux_io_close(struct ux_io *io);
 /* Receive without blocking; returns the number of datagrams in io->rq
  * (coalesced ones already split). */
 int ux_io_recv(struct ux_io *io);
+/* Datagrams handed back by the engine wait in io->rq: receive nothing more until they are taken. */
+static inline int ux_io_held(const struct ux_io *io) { return io->rnext < io->rheld; }
 /* Slot for the next outgoing datagram, or NULL if the batch is full. */
 uint8_t *ux_io_slot(struct ux_io *io);
 /* Queue the datagram written into the slot: LEN bytes there, then TAIL_LEN

@@ -91,6 +91,8 @@ static void *hash_main(void *arg)
         h->qlen--;
         h->finished++;
         pthread_cond_broadcast(&h->idle);
+        if (h->efd >= 0)
+            (void)!eventfd_write(h->efd, 1);
     }
     pthread_mutex_unlock(&h->lock);
     return NULL;
@@ -143,8 +145,13 @@ static int hash_start(struct ux_sink *k)
         pthread_cond_init(&h->idle, NULL))
         return ENOMEM;
     h->started = 1;
-    if (pthread_create(&h->thread, NULL, hash_main, k))
+    h->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (h->efd < 0 || pthread_create(&h->thread, NULL, hash_main, k)) {
         h->started = 2; /* no thread: write and hash here */
+        if (h->efd >= 0)
+            close(h->efd);
+        h->efd = -1;
+    }
     return 0;
 }
 
@@ -202,7 +209,7 @@ static void hash_stop(struct ux_sink *k)
 static void release_memory(struct ux_sink *k)
 {
     hash_stop(k); /* before the slabs it may still read go */
-    if (k->h.commit && k->h.efd >= 0)
+    if (k->h.efd >= 0)
         close(k->h.efd);
     for (int i = 0; i < UX_NSLAB; i++)
         free(k->slab[i].buf);
@@ -463,6 +470,35 @@ int ux_sink_write(struct ux_sink *k, uint64_t off, const uint8_t *data, size_t l
     return err;
 }
 
+/* Would writing LEN bytes at OFF wait for the hash thread? As take_slab
+ * decides: the regions that need a new slab outnumber the free ones, and
+ * the thread still holds some. */
+static int would_wait(struct ux_sink *k, uint64_t off, size_t len)
+{
+    int need = 0, spare = 0, held = 0;
+    for (uint64_t r = off / UX_SLAB; len && r <= (off + len - 1) / UX_SLAB && r < k->regions; r++) {
+        const struct ux_slab *s = find_slab(k, r);
+        need += k->filled[r] != region_len(k, r) && (!s || s->handed);
+    }
+    for (int i = 0; need && i < UX_NSLAB; i++) {
+        struct ux_slab *s = &k->slab[i];
+        if (!s->used || (s->handed && !busy_hashing(k, s)))
+            spare++;
+        else if (s->handed)
+            held++;
+    }
+    return spare < need && held;
+}
+
+int ux_sink_try_write(struct ux_sink *k, uint64_t off, const uint8_t *data, size_t len)
+{
+    if (k->h.started == 1 && would_wait(k, off, len)) {
+        k->waits++;
+        return EAGAIN;
+    }
+    return ux_sink_write(k, off, data, len);
+}
+
 static int flush_slabs(struct ux_sink *k)
 {
     int drained = hash_drain(k);
@@ -537,7 +573,6 @@ void ux_sink_commit_start(struct ux_sink *k, const uint8_t sha256[UX_SHA256_LEN]
 {
     struct ux_hasher *h = &k->h;
     memcpy(h->want, sha256, UX_SHA256_LEN);
-    h->efd = h->started == 1 ? eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) : -1;
     if (h->efd >= 0) {
         pthread_mutex_lock(&h->lock);
         h->commit = 1;
@@ -545,7 +580,7 @@ void ux_sink_commit_start(struct ux_sink *k, const uint8_t sha256[UX_SHA256_LEN]
         pthread_mutex_unlock(&h->lock);
         return;
     }
-    /* No thread, or nothing to tell the caller with: commit here. */
+    /* No thread: commit here. */
     int failed = hash_drain(k);
     const char *why = "";
     int err = failed ? failed : commit_work(k, &why);
@@ -556,7 +591,14 @@ void ux_sink_commit_start(struct ux_sink *k, const uint8_t sha256[UX_SHA256_LEN]
     pthread_mutex_unlock(&h->lock);
 }
 
-int ux_sink_commit_fd(const struct ux_sink *k) { return k->h.efd; }
+int ux_sink_fd(const struct ux_sink *k) { return k->h.efd; }
+
+void ux_sink_clear(struct ux_sink *k)
+{
+    eventfd_t n;
+    if (k->h.efd >= 0)
+        (void)eventfd_read(k->h.efd, &n);
+}
 
 int ux_sink_commit_result(struct ux_sink *k, const char **why)
 {

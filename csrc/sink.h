@@ -39,10 +39,12 @@ struct ux_hasher {
     uint64_t finished; /* slabs done, counted to wait for the next */
     int waiting;       /* the receive side waits for a slab now (tests watch it) */
     int failed; /* the first errno the thread met */
+    /* Readable (an eventfd) after each slab the thread finishes and when
+     * the commit ends; -1 without a thread. */
+    int efd;
     /* The commit, once asked for (commit 1), runs on the thread after the
-     * last slab; 2 when it has ended, with its result, and the eventfd
-     * readable. */
-    int commit, commit_err, efd;
+     * last slab; 2 when it has ended, with its result. */
+    int commit, commit_err;
     const char *commit_why;
     uint64_t commit_readback;
     uint8_t want[UX_SHA256_LEN];
@@ -66,7 +68,7 @@ struct ux_sink {
     uint8_t *scratch;  /* reading back a region that left memory */
     uint64_t readback; /* bytes read back from the file (reloads and hashing) */
     uint64_t evicted;  /* slabs written out before the hash reached them */
-    uint64_t waits;    /* times the receive side waited for the hash thread's slabs */
+    uint64_t waits;    /* times the receive side waited for the hash thread's slabs, or was told to (EAGAIN) */
     uint64_t reserved; /* blocks allocated below this (the hash thread's) */
     struct ux_hasher h;
 };
@@ -74,17 +76,23 @@ struct ux_sink {
 /* All return 0 or an errno value; *why gets a short description. */
 int ux_sink_open(struct ux_sink *k, const char *dir, const char *base, uint64_t size, const char **why);
 int ux_sink_write(struct ux_sink *k, uint64_t off, const uint8_t *data, size_t len);
+/* The same, but EAGAIN, with nothing written, where it would wait for the
+ * hash thread to free a slab: try again once ux_sink_fd is readable. */
+int ux_sink_try_write(struct ux_sink *k, uint64_t off, const uint8_t *data, size_t len);
+/* Readable after the hash thread finishes a slab, and when a commit ends;
+ * -1 if there is no thread (nothing ever waits then). */
+int ux_sink_fd(const struct ux_sink *k);
+/* Take the readiness ux_sink_fd showed, before trying again. */
+void ux_sink_clear(struct ux_sink *k);
 /* The real size turned out smaller than reserved (legacy transfers learn
  * it from the last chunk). Returns 0 or an errno value. */
 int ux_sink_truncate(struct ux_sink *k, uint64_t size);
 /* Finish the hash (reading back only what left memory unhashed); on a
  * match sync and rename the file. EBADMSG on a mismatch. The work runs on
  * the hash thread, so a caller's loop goes on during the final fsync:
- * start it, wait for ux_sink_commit_fd to be readable, take the result.
+ * start it, wait for ux_sink_fd to be readable, take the result.
  * Either result closes the sink. */
 void ux_sink_commit_start(struct ux_sink *k, const uint8_t sha256[UX_SHA256_LEN]);
-/* Readable once the commit has ended; -1 if it ended already. */
-int ux_sink_commit_fd(const struct ux_sink *k);
 /* EINPROGRESS while the commit runs; then 0 or an errno value, with *why. */
 int ux_sink_commit_result(struct ux_sink *k, const char **why);
 /* Start the commit and wait for its result. */

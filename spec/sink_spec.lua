@@ -19,6 +19,19 @@ describe("sink", function()
     assert.matches("ok: the file commits", out, 1, true)
   end)
 
+  it("never makes the receive side wait: a chunk it cannot take yet is refused untouched, and its descriptor says when to try again", function()
+    local out = sink_test()
+    for _, line in ipairs {
+      "ok: a chunk needing a slab the thread holds is refused, untouched, without waiting",
+      "ok: the sink's descriptor is not readable meanwhile",
+      "ok: it turns readable when the thread frees a slab",
+      "ok: then the chunk is taken",
+      "ok: and the file commits with the right SHA-256",
+    } do
+      assert.matches(line, out, 1, true)
+    end
+  end)
+
   it("commits on its thread: the caller gets a descriptor, and only a verified file takes the final name", function()
     local out = sink_test()
     for _, line in ipairs {

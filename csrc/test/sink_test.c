@@ -153,6 +153,59 @@ static int file_holds(const char *dir, const char *name, const uint8_t *p, size_
     return same;
 }
 
+/* Until the hash thread has finished N slabs (bounded at 10 s). */
+static void wait_finished(struct ux_sink *k, uint64_t n)
+{
+    struct pollfd p = {.fd = ux_sink_fd(k), .events = POLLIN};
+    for (int i = 0; i < 1000; i++) {
+        pthread_mutex_lock(&k->h.lock);
+        uint64_t done = k->h.finished;
+        pthread_mutex_unlock(&k->h.lock);
+        if (done >= n)
+            return;
+        poll(&p, 1, 10);
+        ux_sink_clear(k);
+    }
+}
+
+/* step() must not wait for the hash thread: with every slab held by it, a
+ * chunk for a new region is refused (EAGAIN) untouched, and the sink's
+ * descriptor turns readable once the thread frees one. */
+static void refuses_rather_than_waits(const char *dir)
+{
+    size_t size = (size_t)REGIONS * UX_SLAB;
+    uint8_t *data = content(size), want[UX_SHA256_LEN];
+    sha256_of(data, size, want);
+    struct ux_sink k;
+    memset(&k, 0, sizeof k);
+    const char *why = "";
+    if (ux_sink_open(&k, dir, "try.bin", size, &why)) {
+        check(0, why);
+        return;
+    }
+    k.h.gate = hold;
+    for (uint64_t r = 0; r < UX_NSLAB; r++) /* every slab complete, handed to the held thread */
+        ux_sink_try_write(&k, r * UX_SLAB, data + r * UX_SLAB, UX_SLAB);
+    uint64_t r = UX_NSLAB;
+    int err = ux_sink_try_write(&k, r * UX_SLAB, data + r * UX_SLAB, 4096);
+    check(err == EAGAIN && k.filled[r] == 0 && !waiting_now(&k) && k.evicted == 0,
+          "a chunk needing a slab the thread holds is refused, untouched, without waiting");
+    struct pollfd p = {.fd = ux_sink_fd(&k), .events = POLLIN};
+    check(p.fd >= 0 && poll(&p, 1, 0) == 0, "the sink's descriptor is not readable meanwhile");
+    sem_post(&go);
+    check(poll(&p, 1, 10000) == 1, "it turns readable when the thread frees a slab");
+    ux_sink_clear(&k);
+    err = ux_sink_try_write(&k, r * UX_SLAB, data + r * UX_SLAB, 4096);
+    check(err == 0 && k.filled[r] == 4096, "then the chunk is taken");
+    for (int i = 0; i < REGIONS; i++) /* the thread runs freely from here */
+        sem_post(&go);
+    ux_sink_write(&k, r * UX_SLAB + 4096, data + r * UX_SLAB + 4096, UX_SLAB - 4096);
+    for (r = UX_NSLAB + 1; r < REGIONS; r++)
+        ux_sink_write(&k, r * UX_SLAB, data + r * UX_SLAB, UX_SLAB);
+    check(ux_sink_commit(&k, want, &why) == 0, "and the file commits with the right SHA-256");
+    free(data);
+}
+
 /* The whole-file check, sync and rename run on the hash thread: the caller
  * gets EINPROGRESS at once and a descriptor that turns readable when the
  * commit has ended (a step() must not wait out the fsync of a big file). */
@@ -175,8 +228,10 @@ static void commits_off_the_caller(const char *dir, int corrupt)
     ux_sink_write(&k, 0, data, size);
     for (int i = 0; i < 3; i++) /* the three slabs; the commit waits at the gate */
         sem_post(&go);
+    wait_finished(&k, 3);
+    ux_sink_clear(&k);
     ux_sink_commit_start(&k, want);
-    struct pollfd p = {.fd = ux_sink_commit_fd(&k), .events = POLLIN};
+    struct pollfd p = {.fd = ux_sink_fd(&k), .events = POLLIN};
     int err = ux_sink_commit_result(&k, &why);
     if (!corrupt) {
         check(err == EINPROGRESS, "the commit is under way when ux_sink_commit_start returns");
@@ -205,11 +260,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s DIR\n", argv[0]);
         return 2;
     }
+    setvbuf(stdout, NULL, _IOLBF, 0);
     sem_init(&go, 0, 0);
     waits_rather_than_evicts(argv[1]);
     while (sem_trywait(&go) == 0) /* posts the first case did not use */
         ;
     commits_off_the_caller(argv[1], 0);
     commits_off_the_caller(argv[1], 1);
+    refuses_rather_than_waits(argv[1]);
     return failures ? 1 : 0;
 }

@@ -1,8 +1,7 @@
 --- udpxfer: reliable, fast file transfer over UDP on a LAN.
 --
 -- `udpxfer.get{...}` and `udpxfer.serve{...}` return pollable objects:
--- `step()` never waits for the network (a fetch may wait briefly for its
--- output file's hash thread); `pollfd()` (which may change: ask each time),
+-- `step()` never blocks; `pollfd()` (which may change: ask each time),
 -- `events()` and `timeout()` let any event loop drive them; `run()` is the blocking convenience. Callbacks run
 -- in plain Lua after the C step has returned, so they may `coroutine.yield()`.
 local core = require "udpxfer.core"
