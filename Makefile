@@ -85,6 +85,12 @@ build/sink_test: csrc/test/sink_test.c $(ENGINE_SRC) $(HDR)
 	$(CC) $(WARN) -std=gnu11 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -Icsrc \
 	  -o $@ csrc/test/sink_test.c $(ENGINE_SRC) $(LDLIBS)
 
+# The client engine handing a chunk back (spec/engine_spec.lua).
+build/client_test: csrc/test/client_test.c $(ENGINE_SRC) $(HDR)
+	@mkdir -p build
+	$(CC) $(WARN) -std=gnu11 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -Icsrc \
+	  -o $@ csrc/test/client_test.c $(ENGINE_SRC) $(LDLIBS)
+
 fuzz: build/fuzz_wire
 	@mkdir -p build/corpus
 	./build/fuzz_wire -max_total_time=$${FUZZ_SECONDS:-60} build/corpus
