@@ -42,6 +42,29 @@ static uint8_t *content(size_t len)
     return p;
 }
 
+static void sha256_of(const uint8_t *p, size_t len, uint8_t out[UX_SHA256_LEN])
+{
+    struct ux_sha *sha = ux_sha_new();
+    ux_sha_init(sha);
+    ux_sha_update(sha, p, len);
+    ux_sha_final(sha, out);
+    ux_sha_free(sha);
+}
+
+/* Open a sink for SIZE bytes as NAME in DIR with its hash thread held at
+ * the gate. Returns 0, or -1 after reporting why. */
+static int open_held(struct ux_sink *k, const char *dir, const char *name, size_t size)
+{
+    const char *why = "";
+    memset(k, 0, sizeof *k);
+    if (ux_sink_open(k, dir, name, size, &why)) {
+        check(0, why);
+        return -1;
+    }
+    k->h.gate = hold;
+    return 0;
+}
+
 struct late_write {
     struct ux_sink *k;
     const uint8_t *data;
@@ -72,20 +95,13 @@ static void waits_rather_than_evicts(const char *dir)
 {
     size_t size = (size_t)REGIONS * UX_SLAB;
     uint8_t *data = content(size), want[UX_SHA256_LEN];
-    struct ux_sha *sha = ux_sha_new();
-    ux_sha_init(sha);
-    ux_sha_update(sha, data, size);
-    ux_sha_final(sha, want);
-    ux_sha_free(sha);
-
+    sha256_of(data, size, want);
     struct ux_sink k;
-    memset(&k, 0, sizeof k);
     const char *why = "";
-    if (ux_sink_open(&k, dir, "out.bin", size, &why)) {
-        check(0, why);
+    if (open_held(&k, dir, "out.bin", size)) {
+        free(data);
         return;
     }
-    k.h.gate = hold;
     /* Regions 0-14 complete (handed to the held thread), 15 half filled. */
     for (uint64_t r = 0; r < 15; r++)
         ux_sink_write(&k, r * UX_SLAB, data + r * UX_SLAB, UX_SLAB);
@@ -115,15 +131,6 @@ static void waits_rather_than_evicts(const char *dir)
     check(err == 0, "the file commits with the right SHA-256");
     check(k.readback == 0 && k.evicted == 0, "nothing was written early or read back");
     free(data);
-}
-
-static void sha256_of(const uint8_t *p, size_t len, uint8_t out[UX_SHA256_LEN])
-{
-    struct ux_sha *sha = ux_sha_new();
-    ux_sha_init(sha);
-    ux_sha_update(sha, p, len);
-    ux_sha_final(sha, out);
-    ux_sha_free(sha);
 }
 
 /* Names in DIR starting with PREFIX. */
@@ -177,13 +184,11 @@ static void refuses_rather_than_waits(const char *dir)
     uint8_t *data = content(size), want[UX_SHA256_LEN];
     sha256_of(data, size, want);
     struct ux_sink k;
-    memset(&k, 0, sizeof k);
     const char *why = "";
-    if (ux_sink_open(&k, dir, "try.bin", size, &why)) {
-        check(0, why);
+    if (open_held(&k, dir, "try.bin", size)) {
+        free(data);
         return;
     }
-    k.h.gate = hold;
     for (uint64_t r = 0; r < UX_NSLAB; r++) /* every slab complete, handed to the held thread */
         ux_sink_try_write(&k, r * UX_SLAB, data + r * UX_SLAB, UX_SLAB);
     uint64_t r = UX_NSLAB;
@@ -216,15 +221,12 @@ static void commits_off_the_caller(const char *dir, int corrupt)
     uint8_t *data = content(size), want[UX_SHA256_LEN];
     sha256_of(data, size, want);
     want[0] ^= (uint8_t)corrupt;
-
     struct ux_sink k;
-    memset(&k, 0, sizeof k);
     const char *why = "";
-    if (ux_sink_open(&k, dir, name, size, &why)) {
-        check(0, why);
+    if (open_held(&k, dir, name, size)) {
+        free(data);
         return;
     }
-    k.h.gate = hold;
     ux_sink_write(&k, 0, data, size);
     for (int i = 0; i < 3; i++) /* the three slabs; the commit waits at the gate */
         sem_post(&go);
