@@ -495,8 +495,8 @@ static int lc_step(lua_State *L)
     struct client_obj *o = check_client(L);
     if (o->sim)
         return luaL_error(L, "step() needs a socket; drive a sim client with input()/output()");
-    if (ux_io_held(&o->io))
-        ux_sink_clear(&o->sink); /* what woke us; the held datagrams go first */
+    if (ux_io_held(&o->io) || o->committing)
+        ux_sink_clear(&o->sink); /* what woke us: then the held datagrams go first, or the commit's end is read */
     pump(&o->io, &o->eng, c_input, c_output);
     return drain_client(L, o);
 }

@@ -43,6 +43,21 @@ describe("udpxfer over loopback", function()
     assert.are.same({ "big.bin" }, H.ls(dir .. "/out"))
   end)
 
+  it("issue 4: waits on its descriptor while the file is checked, synced and renamed, not in a spin", function()
+    H.write_random(dir .. "/srv/c.bin", 32 * 1024 * 1024)
+    local g = assert(get("c.bin"))
+    local step, committing = g.step, 0
+    g.step = function(self)
+      if self.obj:stats().state == "committing" then committing = committing + 1 end
+      return step(self)
+    end
+    local res, err = finish(g)
+    assert.is_table(res, err)
+    assert.is_true(H.read(dir .. "/srv/c.bin") == H.read(dir .. "/out/c.bin"))
+    -- a wake-up per slab the sink's thread had left to write, and the end
+    assert.is_true(committing <= 40, committing .. " steps while committing")
+  end)
+
   it("discovers the server by broadcast on 127.255.255.255", function()
     H.write(dir .. "/srv/x", "broadcast me")
     local g = assert(get("x", { servers = {}, broadcast = { "127.255.255.255" } }))
