@@ -490,12 +490,16 @@ static int drain_client(lua_State *L, struct client_obj *o)
     return 1;
 }
 
+/* Waiting on the sink's descriptor, not the socket: while the commit runs,
+ * or while chunks wait for a slab. */
+static int on_sink(const struct client_obj *o) { return o->committing || ux_io_held(&o->io); }
+
 static int lc_step(lua_State *L)
 {
     struct client_obj *o = check_client(L);
     if (o->sim)
         return luaL_error(L, "step() needs a socket; drive a sim client with input()/output()");
-    if (ux_io_held(&o->io) || o->committing)
+    if (on_sink(o))
         ux_sink_clear(&o->sink); /* what woke us: then the held datagrams go first, or the commit's end is read */
     pump(&o->io, &o->eng, c_input, c_output);
     return drain_client(L, o);
@@ -534,14 +538,14 @@ static int lc_timeout(lua_State *L)
 static int lc_pollfd(lua_State *L)
 {
     struct client_obj *o = check_client(L);
-    lua_pushinteger(L, o->committing || ux_io_held(&o->io) ? ux_sink_fd(&o->sink) : o->io.fd);
+    lua_pushinteger(L, on_sink(o) ? ux_sink_fd(&o->sink) : o->io.fd);
     return 1;
 }
 
 static int lc_events(lua_State *L)
 {
     struct client_obj *o = check_client(L);
-    lua_pushstring(L, o->io.spend && !o->committing && !ux_io_held(&o->io) ? "rw" : "r");
+    lua_pushstring(L, o->io.spend && !on_sink(o) ? "rw" : "r");
     return 1;
 }
 

@@ -388,6 +388,17 @@ static int advance_hash(struct ux_sink *k)
     return 0;
 }
 
+enum slab_use { SLAB_SPARE, SLAB_HELD, SLAB_FILLING };
+
+/* Spare (unused, or done with by the hash thread), held by the thread, or
+ * still being filled here. */
+static enum slab_use slab_use(struct ux_sink *k, const struct ux_slab *s)
+{
+    if (!s->used || (s->handed && !busy_hashing(k, s)))
+        return SLAB_SPARE;
+    return s->handed ? SLAB_HELD : SLAB_FILLING;
+}
+
 /* A slot for REGION: a free one or one the hash thread is done with,
  * waiting for the thread while it holds any (it is what limits a fast
  * transfer, and evicting a slab still being filled would add a write now
@@ -401,9 +412,10 @@ static int take_slab(struct ux_sink *k, uint64_t region, struct ux_slab **out)
         int handed = 0;
         for (int i = 0; i < UX_NSLAB && !pick; i++) {
             struct ux_slab *s = &k->slab[i];
-            if (!s->used || (s->handed && !busy_hashing(k, s)))
+            enum slab_use use = slab_use(k, s);
+            if (use == SLAB_SPARE)
                 pick = s;
-            else if (s->handed)
+            else if (use == SLAB_HELD)
                 handed = 1;
             else if (!lru || s->last_use < lru->last_use)
                 lru = s;
@@ -481,11 +493,9 @@ static int would_wait(struct ux_sink *k, uint64_t off, size_t len)
         need += k->filled[r] != region_len(k, r) && (!s || s->handed);
     }
     for (int i = 0; need && i < UX_NSLAB; i++) {
-        struct ux_slab *s = &k->slab[i];
-        if (!s->used || (s->handed && !busy_hashing(k, s)))
-            spare++;
-        else if (s->handed)
-            held++;
+        enum slab_use use = slab_use(k, &k->slab[i]);
+        spare += use == SLAB_SPARE;
+        held += use == SLAB_HELD;
     }
     return spare < need && held;
 }
@@ -499,19 +509,27 @@ int ux_sink_try_write(struct ux_sink *k, uint64_t off, const uint8_t *data, size
     return ux_sink_write(k, off, data, len);
 }
 
-static int flush_slabs(struct ux_sink *k)
+/* Write out every slab whose bytes only memory holds. */
+static int write_unwritten(struct ux_sink *k)
 {
-    int drained = hash_drain(k);
-    if (drained)
-        return drained;
     for (int i = 0; i < UX_NSLAB; i++) {
         struct ux_slab *s = &k->slab[i];
         int err = s->used && !s->written ? write_slab(k, s) : 0;
         if (err)
             return err;
-        s->used = 0;
     }
     return 0;
+}
+
+/* Everything to the file, and no slab in use. */
+static int flush_slabs(struct ux_sink *k)
+{
+    int err = hash_drain(k);
+    if (!err)
+        err = write_unwritten(k);
+    for (int i = 0; i < UX_NSLAB && !err; i++)
+        k->slab[i].used = 0;
+    return err;
 }
 
 int ux_sink_truncate(struct ux_sink *k, uint64_t size)
@@ -531,11 +549,7 @@ int ux_sink_truncate(struct ux_sink *k, uint64_t size)
  * it has not seen) into OUT. Runs where no slab is queued any more. */
 static int finish_hash(struct ux_sink *k, uint8_t out[UX_SHA256_LEN])
 {
-    int err = k->h.failed;
-    for (int i = 0; i < UX_NSLAB && !err; i++) {
-        struct ux_slab *s = &k->slab[i];
-        err = s->used && !s->written ? write_slab(k, s) : 0;
-    }
+    int err = k->h.failed ? k->h.failed : write_unwritten(k);
     while (!err && k->hashed < k->size)
         err = read_and_hash(k, k->size - k->hashed < UX_SLAB ? (size_t)(k->size - k->hashed) : UX_SLAB,
                             &k->h.commit_readback);
@@ -580,15 +594,9 @@ void ux_sink_commit_start(struct ux_sink *k, const uint8_t sha256[UX_SHA256_LEN]
         pthread_mutex_unlock(&h->lock);
         return;
     }
-    /* No thread: commit here. */
-    int failed = hash_drain(k);
-    const char *why = "";
-    int err = failed ? failed : commit_work(k, &why);
-    if (failed)
-        why = "cannot write or read back the received file";
-    pthread_mutex_lock(&h->lock);
+    const char *why = ""; /* no thread (it comes only with its eventfd): commit here */
+    int err = commit_work(k, &why);
     end_commit(h, err, why);
-    pthread_mutex_unlock(&h->lock);
 }
 
 int ux_sink_fd(const struct ux_sink *k) { return k->h.efd; }

@@ -51,18 +51,23 @@ static void sha256_of(const uint8_t *p, size_t len, uint8_t out[UX_SHA256_LEN])
     ux_sha_free(sha);
 }
 
-/* Open a sink for SIZE bytes as NAME in DIR with its hash thread held at
- * the gate. Returns 0, or -1 after reporting why. */
-static int open_held(struct ux_sink *k, const char *dir, const char *name, size_t size)
+/* A case's file: SIZE bytes of content, returned (NULL after reporting
+ * why), with their SHA-256 in WANT, and a sink K for them as NAME in DIR
+ * whose hash thread is held at the gate. */
+static uint8_t *open_held(struct ux_sink *k, const char *dir, const char *name, size_t size,
+                          uint8_t want[UX_SHA256_LEN])
 {
     const char *why = "";
+    uint8_t *data = content(size);
+    sha256_of(data, size, want);
     memset(k, 0, sizeof *k);
     if (ux_sink_open(k, dir, name, size, &why)) {
         check(0, why);
-        return -1;
+        free(data);
+        return NULL;
     }
     k->h.gate = hold;
-    return 0;
+    return data;
 }
 
 struct late_write {
@@ -94,14 +99,11 @@ static int waiting_now(struct ux_sink *k)
 static void waits_rather_than_evicts(const char *dir)
 {
     size_t size = (size_t)REGIONS * UX_SLAB;
-    uint8_t *data = content(size), want[UX_SHA256_LEN];
-    sha256_of(data, size, want);
+    uint8_t want[UX_SHA256_LEN], *data;
     struct ux_sink k;
     const char *why = "";
-    if (open_held(&k, dir, "out.bin", size)) {
-        free(data);
+    if (!(data = open_held(&k, dir, "out.bin", size, want)))
         return;
-    }
     /* Regions 0-14 complete (handed to the held thread), 15 half filled. */
     for (uint64_t r = 0; r < 15; r++)
         ux_sink_write(&k, r * UX_SLAB, data + r * UX_SLAB, UX_SLAB);
@@ -181,14 +183,11 @@ static void wait_finished(struct ux_sink *k, uint64_t n)
 static void refuses_rather_than_waits(const char *dir)
 {
     size_t size = (size_t)REGIONS * UX_SLAB;
-    uint8_t *data = content(size), want[UX_SHA256_LEN];
-    sha256_of(data, size, want);
+    uint8_t want[UX_SHA256_LEN], *data;
     struct ux_sink k;
     const char *why = "";
-    if (open_held(&k, dir, "try.bin", size)) {
-        free(data);
+    if (!(data = open_held(&k, dir, "try.bin", size, want)))
         return;
-    }
     for (uint64_t r = 0; r < UX_NSLAB; r++) /* every slab complete, handed to the held thread */
         ux_sink_try_write(&k, r * UX_SLAB, data + r * UX_SLAB, UX_SLAB);
     uint64_t r = UX_NSLAB;
@@ -218,15 +217,12 @@ static void commits_off_the_caller(const char *dir, int corrupt)
 {
     const char *name = corrupt ? "bad.bin" : "good.bin";
     size_t size = 3 * UX_SLAB - 100;
-    uint8_t *data = content(size), want[UX_SHA256_LEN];
-    sha256_of(data, size, want);
-    want[0] ^= (uint8_t)corrupt;
+    uint8_t want[UX_SHA256_LEN], *data;
     struct ux_sink k;
     const char *why = "";
-    if (open_held(&k, dir, name, size)) {
-        free(data);
+    if (!(data = open_held(&k, dir, name, size, want)))
         return;
-    }
+    want[0] ^= (uint8_t)corrupt;
     ux_sink_write(&k, 0, data, size);
     for (int i = 0; i < 3; i++) /* the three slabs; the commit waits at the gate */
         sem_post(&go);
