@@ -1,22 +1,26 @@
 # udpxfer: C engine + Lua 5.4 module.  `make help` lists the targets.
+#
+# One source list: every .c file of csrc/engine, csrc/host and csrc/lua.
+# The rockspec builds through this Makefile; the fuzzers and C tests link
+# the engine (and host) archives made from the same lists.
 LUA        ?= lua5.4
-LUA_INC    ?= $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+LUA_INCDIR ?= /usr/include/lua5.4
 CC         ?= cc
-WARN        = -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes
 CFLAGS     ?= -O2 -g
-ALL_CFLAGS  = $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden $(LUA_INC)
-LDLIBS      = -lcrypto -lpthread
+WARN        = -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes
+BASE        = $(WARN) -std=gnu11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -Icsrc $(if $(OPENSSL_INCDIR),-I$(OPENSSL_INCDIR))
+LDLIBS      = $(if $(OPENSSL_LIBDIR),-L$(OPENSSL_LIBDIR)) -lcrypto -lpthread
+SANITIZE    = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-ENGINE_SRC  = csrc/wire.c csrc/legacy.c csrc/chunkmap.c csrc/hash.c csrc/addr.c csrc/client.c \
-              csrc/server.c csrc/fileset.c csrc/hcache.c csrc/sink.c csrc/net.c csrc/stream.c \
-              csrc/stream_send.c csrc/stream_recv.c csrc/fdio.c
-SRC         = $(ENGINE_SRC) csrc/ludpxfer.c csrc/lstream.c
-HDR         = $(wildcard csrc/*.h)
+ENGINE_SRC := $(sort $(wildcard csrc/engine/*.c))
+HOST_SRC   := $(sort $(wildcard csrc/host/*.c))
+LUA_SRC    := $(sort $(wildcard csrc/lua/*.c))
+HDR        := $(wildcard csrc/*/*.h)
 SO          = lua/udpxfer/core.so
 ASAN_SO     = build/asan/udpxfer/core.so
 BUSTED      = $(LUA) /usr/bin/busted
 
-.PHONY: all deps test test-lan bench demo asan fuzz clean help install lint
+.PHONY: all deps test test-lan bench demo asan fuzz valgrind clean help lint rock
 
 all: $(SO)
 
@@ -26,22 +30,46 @@ help:
 	@echo "make test     all tests (installs missing Debian packages first)"
 	@echo "make test-lan parallel servers on an emulated LAN (root, network namespaces)"
 	@echo "make bench    benchmarks (loopback, emulated LAN; writes bench/RESULTS.md)"
-	@echo "make asan     the tests against an AddressSanitizer/UBSan build"
-	@echo "make fuzz     fuzz the wire decoder (libFuzzer when clang has it)"
+	@echo "make asan     the tests against an AddressSanitizer/UBSan build, leaks checked"
+	@echo "make valgrind one loopback transfer under valgrind (no errors, nothing lost)"
+	@echo "make fuzz     fuzz every parser and engine (libFuzzer; FUZZ_SECONDS=60)"
+	@echo "make lint     cppcheck, and the layers: engine and host never see lua.h"
 
 # Installs what is missing, from Debian's archive only.
 deps:
 	@sh tools/deps.sh
 
-$(SO): $(SRC) $(HDR)
-	$(CC) $(ALL_CFLAGS) -shared -o $@ $(SRC) $(LDLIBS)
+# Objects per variant (VARIANT, extra flags): the engine and host layers are
+# compiled without Lua's headers on the include path, so they cannot use them.
+define objects
+$(1)_ENGINE := $$(patsubst csrc/%.c,build/$(1)/%.o,$$(ENGINE_SRC))
+$(1)_HOST   := $$(patsubst csrc/%.c,build/$(1)/%.o,$$(HOST_SRC))
+$(1)_LUA    := $$(patsubst csrc/%.c,build/$(1)/%.o,$$(LUA_SRC))
+build/$(1)/engine/%.o: csrc/engine/%.c $$(HDR)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) $$(BASE) -c $$< -o $$@
+build/$(1)/host/%.o: csrc/host/%.c $$(HDR)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) $$(BASE) -c $$< -o $$@
+build/$(1)/lua/%.o: csrc/lua/%.c $$(HDR)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) $$(BASE) -I$$(LUA_INCDIR) -c $$< -o $$@
+build/$(1)/libengine.a: $$($(1)_ENGINE)
+	ar rcs $$@ $$^
+build/$(1)/libhost.a: $$($(1)_HOST)
+	ar rcs $$@ $$^
+endef
+$(eval $(call objects,rel,$(CFLAGS)))
+$(eval $(call objects,san,-O1 -g $(SANITIZE)))
 
-$(ASAN_SO): $(SRC) $(HDR)
+$(SO): $(rel_LUA) build/rel/libhost.a build/rel/libengine.a
+	$(CC) -shared -o $@ $(rel_LUA) build/rel/libhost.a build/rel/libengine.a $(LDLIBS)
+
+$(ASAN_SO): $(san_LUA) build/san/libhost.a build/san/libengine.a
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) -std=gnu11 -O1 -g -fPIC -fvisibility=hidden -fsanitize=address,undefined \
-	  -fno-omit-frame-pointer $(LUA_INC) -shared -o $@ $(SRC) $(LDLIBS)
+	$(CC) -shared $(SANITIZE) -o $@ $(san_LUA) build/san/libhost.a build/san/libengine.a $(LDLIBS)
 
-test: deps all
+test: deps all build/fuzz_smoke build/sink_test build/client_test
 	@bash tools/run-tests.sh
 
 # The emulated-LAN cases alone (root and ip netns; they skip with a message elsewhere).
@@ -55,51 +83,61 @@ bench: all
 demo: deps all
 	@sh examples/demo.sh
 
-asan: deps $(ASAN_SO)
-	@UDPXFER_CPATH="build/asan/?.so" \
-	 LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
-	 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+# The whole suite against the sanitised build, leaks checked, in Lua
+# processes run by a sanitised interpreter (the specs' shell tools are not).
+asan: deps $(ASAN_SO) build/lua-asan build/fuzz_smoke build/sink_test build/client_test
+	@UDPXFER_CPATH="build/asan/?.so" UDPXFER_LUA=$(CURDIR)/build/lua-asan \
+	 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp \
+	 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	 bash tools/run-tests.sh
 
-FUZZ_SRC    = csrc/fuzz/fuzz_wire.c $(ENGINE_SRC)
+# A Lua interpreter linked with the sanitisers (csrc/test/lua_asan.c).
+build/lua-asan: csrc/test/lua_asan.c
+	@mkdir -p build
+	$(CC) $(WARN) -std=gnu11 -g -O1 $(SANITIZE) -I$(LUA_INCDIR) -o $@ $< -Wl,-E -Wl,--whole-archive \
+	  /usr/lib/x86_64-linux-gnu/liblua5.4.a -Wl,--no-whole-archive -lm -ldl
+
+valgrind: deps all
+	@sh tools/valgrind.sh
+
+FUZZERS = build/fuzz_wire
 
 # libFuzzer when clang has it, else a self-contained mutation driver (gcc + ASan/UBSan).
-build/fuzz_wire: $(FUZZ_SRC) $(HDR)
+build/fuzz_wire: csrc/fuzz/fuzz_wire.c $(ENGINE_SRC) $(HDR)
 	@mkdir -p build
 	@if command -v clang >/dev/null 2>&1 && \
-	    clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc -o $@ $(FUZZ_SRC) -lcrypto 2>/dev/null; then \
+	    clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc -o $@ csrc/fuzz/fuzz_wire.c $(ENGINE_SRC) -lcrypto 2>/dev/null; then \
 	  echo "built $@ with libFuzzer"; \
 	else \
-	  $(CC) -g -O1 -fsanitize=address,undefined -DUX_STANDALONE_FUZZ -Icsrc -o $@ $(FUZZ_SRC) -lcrypto; \
+	  $(CC) -g -O1 $(SANITIZE) -DUX_STANDALONE_FUZZ -Icsrc -o $@ csrc/fuzz/fuzz_wire.c $(ENGINE_SRC) -lcrypto; \
 	  echo "built $@ with the standalone driver"; \
 	fi
 
 # Standalone driver, always: a bounded smoke run that `make test` includes.
-build/fuzz_smoke: $(FUZZ_SRC) $(HDR)
-	@mkdir -p build
-	$(CC) -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -DUX_STANDALONE_FUZZ -Icsrc -o $@ $(FUZZ_SRC) -lcrypto
+build/fuzz_smoke: csrc/fuzz/fuzz_wire.c build/san/libengine.a $(HDR)
+	$(CC) $(WARN) -std=gnu11 -g -O1 $(SANITIZE) -DUX_STANDALONE_FUZZ -Icsrc -o $@ csrc/fuzz/fuzz_wire.c build/san/libengine.a -lcrypto
 
 # The sink with its hash thread held at a gate (spec/sink_spec.lua).
-build/sink_test: csrc/test/sink_test.c $(ENGINE_SRC) $(HDR)
-	@mkdir -p build
-	$(CC) $(WARN) -std=gnu11 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -Icsrc \
-	  -o $@ csrc/test/sink_test.c $(ENGINE_SRC) $(LDLIBS)
+build/sink_test: csrc/test/sink_test.c build/san/libhost.a build/san/libengine.a $(HDR)
+	$(CC) $(WARN) -std=gnu11 -g -O1 $(SANITIZE) -Icsrc -o $@ $< build/san/libhost.a build/san/libengine.a $(LDLIBS)
 
 # The client engine handing a chunk back (spec/engine_spec.lua).
-build/client_test: csrc/test/client_test.c $(ENGINE_SRC) $(HDR)
-	@mkdir -p build
-	$(CC) $(WARN) -std=gnu11 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -Icsrc \
-	  -o $@ csrc/test/client_test.c $(ENGINE_SRC) $(LDLIBS)
+build/client_test: csrc/test/client_test.c build/san/libengine.a $(HDR)
+	$(CC) $(WARN) -std=gnu11 -g -O1 $(SANITIZE) -Icsrc -o $@ $< build/san/libengine.a -lcrypto
 
-fuzz: build/fuzz_wire
-	@mkdir -p build/corpus
-	./build/fuzz_wire -max_total_time=$${FUZZ_SECONDS:-60} build/corpus
+fuzz:
+	@sh tools/deps.sh fuzz
+	@$(MAKE) --no-print-directory $(FUZZERS)
+	@for f in $(FUZZERS); do mkdir -p build/corpus/$${f#build/}; \
+	  ./$$f -max_total_time=$${FUZZ_SECONDS:-60} build/corpus/$${f#build/} csrc/fuzz/corpus/$${f#build/} || exit 1; done
 
 lint:
-	cppcheck --quiet --enable=warning,performance --error-exitcode=1 $(SRC)
+	cppcheck --quiet --enable=warning,performance --error-exitcode=1 -Icsrc $(ENGINE_SRC) $(HOST_SRC) $(LUA_SRC)
+	@sh tools/layers.sh
 
-install: all
-	luarocks make --local udpxfer-scm-1.rockspec
+# A source rock for offline installs: luarocks --lua-version 5.4 install ./udpxfer-*.src.rock
+rock:
+	@sh tools/rock.sh
 
 clean:
 	rm -rf build $(SO)

@@ -1,5 +1,5 @@
 #!/bin/bash
-# All benchmarks: bench/speed.sh (issue 4) and bench/parallel.sh (issue 3).
+# All benchmarks: bench/speed.sh (one transfer) and bench/parallel.sh (several servers).
 # Writes bench/RESULTS.md. Parts needing root and namespaces skip with a message.
 set -eu
 cd "$(dirname "$0")/.."

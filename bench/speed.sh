@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 4: how fast is one transfer, against what users compare us with,
+# How fast is one transfer, against what users compare us with,
 # each measured in the same run: `openssl dgst -sha256` and `nc` over
 # loopback; `nc` between two network namespaces; `iperf3` on a 1 Gbit/s link
 # (tbf); `nc` on that link with 5% random loss (nft); peak RSS for a large

@@ -2,7 +2,7 @@
 -- loopback (127.255.255.255 broadcast or 127.0.0.1 unicast only).
 local H = require "spec.helper"
 local cli = require "udpxfer.cli"
-local json_decode_field = function(s, k) return s:match('"' .. k .. '":"?([^,"}]*)') end
+local json = require "dkjson"
 
 describe("udpxfer command", function()
   local dir, pid, port, pipe
@@ -46,9 +46,11 @@ describe("udpxfer command", function()
     local code, out = udpx(("get hello.txt --port %d --server 127.0.0.1:%d --broadcast none --out %s --json")
       :format(port, port, dir .. "/out"))
     assert.are.equal(0, code)
-    local last = out:match("([^\n]+)\n$")
-    assert.are.equal("done", json_decode_field(last, "type"))
-    assert.are.equal(H.core.sha256("hello\n"), json_decode_field(last, "sha256"))
+    local last = json.decode(out:match("([^\n]+)\n$"))
+    assert.are.equal("done", last.type)
+    assert.are.equal(H.core.sha256("hello\n"), last.sha256)
+    assert.are.equal(6, last.size)
+    assert.are.equal("integer", math.type(last.size))
   end)
 
   it("exits 3 with a clear message for a missing file", function()
@@ -76,11 +78,29 @@ describe("udpxfer command", function()
     assert.is_true(H.core.now() - t0 < 5)
   end)
 
-  it("exits 2 on usage errors", function()
-    assert.are.equal(2, (udpx("get")))
-    assert.are.equal(2, (udpx("frobnicate")))
-    assert.are.equal(2, (udpx("get x --port")))
-    assert.are.equal(2, (udpx("get x --bogus")))
+  it("exits 2 with one line, no traceback, on a usage error or a bad value", function()
+    for _, args in ipairs { "get", "frobnicate", "get x --port", "get x --bogus", "get x --port 70000",
+      "get x --port 0", "get x --sha256 zz", "get x --timeout 0", "get x --timeout -1", "get x --chunk-size 10",
+      "get x --chunk-size 999999", "serve --port -1", "recv --idle-timeout x" } do
+      local code, out, err = udpx(args)
+      assert.are.equal(2, code, args)
+      assert.are.equal("", out, args)
+      assert.matches("^udpxfer: [^\n]+\n$", err, args)
+      assert.is_nil(err:find("traceback"), args)
+    end
+    local _, _, err = udpx("get x --port 70000")
+    assert.matches("%-%-port must be an integer from 1 to 65535", err)
+  end)
+
+  it("documents every option, per command: udpxfer get --help", function()
+    local code, out = udpx("get --help")
+    assert.are.equal(0, code)
+    for _, o in ipairs { "--out", "--port", "--server", "--broadcast", "--timeout", "--chunk-size", "--sha256",
+      "--idle-timeout", "--legacy", "--quiet", "--json" } do
+      assert.matches(o:gsub("%-", "%%-"), out)
+    end
+    local _, top = udpx("--help")
+    for _, c in ipairs { "serve", "get", "recv", "send" } do assert.matches(c, top) end
   end)
 
   it("logs one line per request and per finished transfer on the server", function()
@@ -96,7 +116,7 @@ describe("udpxfer command", function()
     assert.matches('"reason":"complete"', done)
   end)
 
-  it("issue 4: get says a server is preparing a large file, waits, and fetches it; the server logs 'preparing'", function()
+  it("get says a server is preparing a large file, waits, and fetches it; the server logs 'preparing'", function()
     os.execute("truncate -s 80M " .. dir .. "/srv/large.bin") -- sparse, and over async_hash_min (64 MiB)
     local code, out, err = udpx(("get large.bin --port %d --server 127.0.0.1 --broadcast none --out %s")
       :format(port, dir .. "/out"))
@@ -117,18 +137,18 @@ describe("udpxfer command", function()
   end)
 
   it("parses options in both --opt value and --opt=value forms", function()
-    local cmd, pos, opt = cli.parse { "get", "a", "--port=7", "--server", "h1", "--server=h2", "-q" }
-    assert.are.equal("get", cmd)
-    assert.are.same({ "a" }, pos)
+    local opt = assert(cli.parse { "get", "a", "--port=7", "--server", "h1", "--server=h2", "-q" })
+    assert.are.equal("get", opt.command)
+    assert.are.same({ "a" }, opt.name)
     assert.are.equal(7, opt.port)
     assert.are.same({ "h1", "h2" }, opt.server)
     assert.is_true(opt.quiet)
   end)
 
-  it("get fetches again without a server started with --lie-percent, and says so", function()
+  it("get fetches again without a server that lies (UDPXFER_TEST_FAULTS=lie=100), and says so", function()
     -- Large enough that both servers surely feed the first attempt.
     H.write_random(dir .. "/srv/lie.bin", 8 * 1024 * 1024)
-    local lpid, lport, lpipe = H.start_server(dir .. "/srv", "--lie-percent 100")
+    local lpid, lport, lpipe = H.start_server(dir .. "/srv", "", "UDPXFER_TEST_FAULTS=lie=100")
     os.execute("mkdir -p " .. dir .. "/out2")
     local code, out, err = udpx(("get lie.bin --server 127.0.0.1:%d --server 127.0.0.1:%d --broadcast none --out %s")
       :format(port, lport, dir .. "/out2"))
@@ -141,7 +161,7 @@ describe("udpxfer command", function()
   end)
 end)
 
-describe("udpxfer send / recv (issue 5: stream mode)", function()
+describe("udpxfer send / recv (stream mode)", function()
   local dir
   setup(function() dir = H.tmpdir() end)
   teardown(function() H.rmrf(dir) end)

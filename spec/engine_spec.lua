@@ -6,22 +6,24 @@ local core = H.core
 local SERVER = "10.0.0.1:10526"
 local CHUNK = 256
 
-local function setup(content, opts)
+-- A sim server holding CONTENT as f.bin and a sim client for it; SEED
+-- seeds both engines (shuffles, cookie secret, transfer id).
+local function setup(content, opts, seed)
   opts = opts or {}
   local dir = H.tmpdir()
   os.execute("mkdir -p " .. dir .. "/srv " .. dir .. "/out")
   H.write(dir .. "/srv/f.bin", content)
-  local server = assert(core.server { dir = dir .. "/srv", sim = true })
+  local server = assert(core.server { dir = dir .. "/srv", sim = true, seed = seed })
   local client = assert(core.client {
     name = "f.bin", out = dir .. "/out", targets = opts.targets or { SERVER }, sim = true,
     chunk_size = opts.chunk_size or CHUNK, discover_timeout = opts.discover_timeout,
-    sha256 = opts.sha256, unicast = opts.unicast, exclude = opts.exclude,
+    sha256 = opts.sha256, unicast = opts.unicast, exclude = opts.exclude, seed = seed,
   })
   return dir, server, client
 end
 
 local function fetch(content, link, seed, opts)
-  local dir, server, client = setup(content, opts)
+  local dir, server, client = setup(content, opts, seed)
   local final, events, st = H.simulate {
     client = client, servers = { [SERVER] = server }, link = link, seed = seed,
     filter = opts and opts.filter, max_time = opts and opts.max_time or 300,
@@ -36,11 +38,15 @@ local function fetch(content, link, seed, opts)
 end
 
 -- One lossless fetch of f.bin from SERVER into DIR/out at chunk size CS;
--- returns the file's bytes and the server's stats.
+-- returns the file's bytes and the server's stats. Each fetch seeds its
+-- client anew: a transfer id a server saw before would join that session.
+local fetches = 0
 local function fetch_from(server, dir, cs)
   os.remove(dir .. "/out/f.bin")
+  fetches = fetches + 1
   local client = assert(core.client {
     name = "f.bin", out = dir .. "/out", targets = { SERVER }, sim = true, chunk_size = cs, unicast = true,
+    seed = 1000 + fetches,
   })
   local final = H.simulate { client = client, servers = { [SERVER] = server } }
   client:close()
@@ -91,12 +97,11 @@ describe("engine over a simulated link", function()
     assert.is_true(stats.readback > 0, "slabs left memory and were read back")
   end)
 
-  it("issue 3 regression: a chunk arriving after its NEED was given up does not hide one still owed", function()
-    -- A late chunk used to be counted as received in its server's window
-    -- though its entry was gone, so a chunk still owed looked delivered, no
-    -- timeout fired, and the transfer ended "every server stopped answering"
-    -- (about 1 run in 10 of this case before the fix). Several runs, as the
-    -- server's shuffle differs each time.
+  it("a chunk arriving after its NEED was given up does not hide one still owed", function()
+    -- A late chunk must not count as received in its server's window once
+    -- its entry is gone: a chunk still owed would look delivered, no
+    -- timeout would fire, and the transfer would end "every server stopped
+    -- answering". Several seeds: each shuffles and loses differently.
     local base = H.bytes(65536, 98)
     local blocks = {}
     for i = 1, 640 do blocks[i] = string.pack(">I4", i) .. base:sub(5) end
@@ -235,7 +240,7 @@ describe("engine over a simulated link", function()
   end)
 end)
 
-describe("issue 4: start-up and the server's chunk hashes", function()
+describe("start-up and the server's chunk hashes", function()
   local CLIENT = "10.0.0.2:40000"
   local content = H.bytes(CHUNK * 300 + 77, 11)
 
@@ -257,7 +262,7 @@ describe("issue 4: start-up and the server's chunk hashes", function()
     return final, got
   end
 
-  it("issue 4 regression: the first NEED is timed when it goes out, not before the output file was prepared", function()
+  it("the first NEED is timed when it goes out, not before the output file was prepared", function()
     -- Preparing the file (on_start) happens inside output(); with a 1 GiB
     -- file on tmpfs it took 0.2 s, and a NEED stamped with the time from
     -- before it looked overdue at once: a spurious timeout halved the window.
@@ -278,7 +283,7 @@ describe("issue 4: start-up and the server's chunk hashes", function()
     H.rmrf(dir)
   end)
 
-  it("issue 4: keeps the queue it builds before a slower link near 2 ms (delay-based window)", function()
+  it("keeps the queue it builds before a slower link near 2 ms (delay-based window)", function()
     -- In-flight data beyond the path's capacity only waits in a queue (the
     -- socket buffer, on a host): it costs memory and cache, and RTO grows.
     local data = H.bytes(3 * 1024 * 1024, 7)
@@ -386,7 +391,7 @@ describe("issue 4: start-up and the server's chunk hashes", function()
     H.rmrf(dir)
   end)
 
-  it("issue 4: a large file is hashed off the server's loop: 'preparing' meanwhile, other files served, then offered", function()
+  it("a large file is hashed off the server's loop: 'preparing' meanwhile, other files served, then offered", function()
     local dir = H.tmpdir()
     os.execute("mkdir -p " .. dir .. "/srv")
     os.execute("truncate -s 256M " .. dir .. "/srv/big") -- sparse: hashing takes a while, costs no disk
@@ -417,7 +422,7 @@ describe("issue 4: start-up and the server's chunk hashes", function()
     H.rmrf(dir)
   end)
 
-  it("issue 4: the client waits past its discovery timeout while a server answers 'preparing', then fetches", function()
+  it("the client waits past its discovery timeout while a server answers 'preparing', then fetches", function()
     local prepared = 0
     local final, got, _, stats, _, events = fetch(content, {}, 1, {
       filter = function(pkt, from)
@@ -444,7 +449,7 @@ describe("issue 4: start-up and the server's chunk hashes", function()
     assert.is_true(stats.elapsed < 15, "asked again at most every 0.25 s: " .. stats.elapsed)
   end)
 
-  it("issue 4: the client gives up ten minutes into 'preparing' answers, saying so", function()
+  it("the client gives up ten minutes into 'preparing' answers, saying so", function()
     local final = fetch(content, {}, 1, {
       filter = function(pkt, from)
         local m = H.wire.decode(pkt)
@@ -457,9 +462,9 @@ describe("issue 4: start-up and the server's chunk hashes", function()
     assert.matches("still preparing", final.message)
   end)
 
-  it("issue 4: the server keeps a file's chunk hashes for two chunk sizes, the least recently used giving way", function()
-    -- A client on loopback (16 KiB chunks) used to take the cache, and
-    -- every client behind Ethernet (1408) had the file hashed again.
+  it("the server keeps a file's chunk hashes for two chunk sizes, the least recently used giving way", function()
+    -- Clients on loopback (16 KiB chunks) and behind Ethernet (1408) ask
+    -- for different sizes; neither may evict the other's hashes.
     local size = 4 * 1024 * 1024 + 5
     local dir = H.tmpdir()
     os.execute("mkdir -p " .. dir .. "/srv " .. dir .. "/out")

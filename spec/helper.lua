@@ -376,11 +376,15 @@ function H.run(cmd)
   return code, out, err
 end
 
-H.UDPXFER = "lua5.4 bin/udpxfer"
+--- The interpreter specs run Lua programs with (`make asan`: a sanitised one).
+H.LUA = os.getenv("UDPXFER_LUA") or "lua5.4"
+H.UDPXFER = H.LUA .. " bin/udpxfer"
 
---- Start `udpxfer serve DIR` on a free port; returns pid, port, stdout reader.
-function H.start_server(dir, extra)
-  local pid, p = H.spawn(H.UDPXFER .. " serve " .. H.shell_quote(dir) .. " --port 0 --json " .. (extra or ""))
+--- Start `udpxfer serve DIR` on a free port, with EXTRA arguments and ENV
+-- assignments ("K=V ..."); returns pid, port, stdout reader.
+function H.start_server(dir, extra, env)
+  local pid, p = H.spawn((env and "env " .. env .. " " or "") .. H.UDPXFER .. " serve " .. H.shell_quote(dir)
+    .. " --port 0 --json " .. (extra or ""))
   local line = p:read("l")
   local port = line and tonumber(line:match('"port":(%d+)'))
   assert(port, "server did not start: " .. tostring(line))

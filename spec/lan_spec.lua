@@ -1,9 +1,10 @@
--- Parallel servers on an emulated LAN (issue 3): network namespaces, a bridge,
+-- Parallel servers on an emulated LAN: network namespaces, a bridge,
 -- real broadcast discovery (no --server hints), tbf rate limits per server
 -- link, nft random drops on the client's ingress. Needs root and `ip netns`;
 -- skipped with a message elsewhere. Timings are printed (as TAP comments),
 -- not asserted: the speed targets live in bench/parallel.sh.
 local H = require "spec.helper"
+local json = require "dkjson"
 
 local TAG = "uxt" .. (os.time() % 100000)
 local LAN = "bash tools/lan.sh "
@@ -15,6 +16,13 @@ local function lan(args)
 end
 
 local function note(fmt, ...) io.stdout:write("# ", fmt:format(...), "\n") end
+
+-- The JSON lines of a command's output, decoded.
+local function lines(out)
+  local t = {}
+  for line in out:gmatch("[^\n]+") do t[#t + 1] = json.decode(line) end
+  return t
+end
 
 local usable, why = (function()
   local code, out = H.run(LAN .. "check")
@@ -64,8 +72,9 @@ describe("LAN test bed", function()
   end)
 
   -- Start `udpxfer serve` on server host i; returns once it is listening.
-  local function serve(i, extra)
-    local pid, pipe = H.spawn(("ip netns exec %s-s%d %s serve %s/s%d --json %s"):format(TAG, i, H.UDPXFER, dir, i, extra or ""))
+  local function serve(i, extra, env)
+    local pid, pipe = H.spawn(("ip netns exec %s-s%d env %s %s serve %s/s%d --json %s"):format(TAG, i, env or "",
+      H.UDPXFER, dir, i, extra or ""))
     local line = pipe:read("l")
     assert(line and line:match('"type":"listening"'), "server " .. i .. " did not start: " .. tostring(line))
     servers[i] = { pid = pid, pipe = pipe }
@@ -92,7 +101,8 @@ describe("LAN test bed", function()
     local code3, out3, err3, t3 = get("big")
     assert.are.equal(0, code3, err3)
     assert.is_true(same(dir .. "/big", dir .. "/out/big"))
-    assert.are.equal(3, select(2, out3:match("[^\n]+\n$"):gsub('"server":', "")), "all three servers delivered")
+    local done = lines(out3)
+    assert.are.equal(3, #done[#done].servers, "all three servers delivered")
     note("64 MiB, 100 Mbit/s links: 1 server %.2fs, 3 servers %.2fs: %.3fx the time (target <= 0.37), speed-up %.2fx",
       t1, t3, t3 / t1, t1 / t3)
   end)
@@ -105,7 +115,8 @@ describe("LAN test bed", function()
     assert.is_true(same(dir .. "/big", dir .. "/out/big"))
     local ideal = 64 * MiB * 8 / 280e6
     local chunks = {}
-    for c in out:match("[^\n]+\n$"):gmatch('"chunks":(%d+)') do chunks[#chunks + 1] = tonumber(c) end
+    local done = lines(out)
+    for _, s in ipairs(done[#done].servers) do chunks[#chunks + 1] = s.chunks end
     note("64 MiB over 40+80+160 Mbit/s: %.2fs, ideal %.2fs: %.2fx (target <= 1.20); chunks per server %s",
       t, ideal, t / ideal, table.concat(chunks, "/"))
   end)
@@ -117,9 +128,8 @@ describe("LAN test bed", function()
     local pid, p = H.spawn(("ip netns exec %s-c %s get big --out %s/out --json"):format(TAG, H.UDPXFER, dir))
     local killed, last = false, nil
     for line in p:lines() do
-      last = line
-      local bytes, size = line:match('"bytes":(%d+).*"size":(%d+)')
-      if not killed and bytes and tonumber(bytes) >= tonumber(size) / 2 then
+      last = json.decode(line)
+      if not killed and last.type == "progress" and last.bytes >= last.size / 2 then
         H.kill(servers[1].pid)
         killed = true
       end
@@ -127,19 +137,27 @@ describe("LAN test bed", function()
     p:close()
     assert.is_number(pid)
     assert.is_true(killed, "the transfer was long enough to kill a server halfway")
-    assert.matches('"type":"done"', last)
+    assert.are.equal("done", last.type)
     assert.is_true(same(dir .. "/big", dir .. "/out/big"))
   end)
 
   it("finishes, correct, with one server corrupting 1% of its chunks, and reports it", function()
     for i = 1, 3 do lan(("rate %s %d 100"):format(TAG, i)) end
-    for i = 1, 3 do serve(i, i == 2 and "--corrupt-percent 1" or "") end
+    for i = 1, 3 do serve(i, "", i == 2 and "UDPXFER_TEST_FAULTS=corrupt=1" or "") end
     local code, out, err = get("big")
     assert.are.equal(0, code, err)
     assert.is_true(same(dir .. "/big", dir .. "/out/big"))
-    local bad = out:match("[^\n]+\n$"):match('"bad":(%d+)[^}]*"server":"10.77.0.12:10526"')
-    assert.is_true(tonumber(bad) >= 8, "bad chunks counted for the corrupting server: " .. tostring(bad))
-    assert.matches('{"reason":"corrupt","server":"10.77.0.12:10526","type":"drop"}', out, 1, true)
+    local events = lines(out)
+    local bad
+    for _, s in ipairs(events[#events].servers) do
+      if s.server == "10.77.0.12:10526" then bad = s.bad end
+    end
+    assert.is_true(bad >= 8, "bad chunks counted for the corrupting server: " .. tostring(bad))
+    local dropped = false
+    for _, ev in ipairs(events) do
+      dropped = dropped or (ev.type == "drop" and ev.server == "10.77.0.12:10526" and ev.reason == "corrupt")
+    end
+    assert.is_true(dropped)
   end)
 
   it("never mixes two servers' different contents under the same name", function()
@@ -149,9 +167,11 @@ describe("LAN test bed", function()
     local code, out, err = get("mid")
     assert.are.equal(0, code, err)
     assert.is_true(same(dir .. "/mid", dir .. "/out/mid"), "the majority's version, whole")
-    assert.matches('"offers":3,', out, 1, true)
-    assert.matches('"servers":2,', out, 1, true)
-    assert.matches('"versions":2}', out, 1, true)
+    local start
+    for _, ev in ipairs(lines(out)) do if ev.type == "start" then start = ev end end
+    assert.are.equal(3, start.offers)
+    assert.are.equal(2, start.servers)
+    assert.are.equal(2, start.versions)
   end)
 
   it("speaks the legacy protocol over real broadcast", function()
@@ -168,7 +188,8 @@ describe("LAN test bed", function()
     assert.are.equal(0, code, err)
     assert.is_true(same(dir .. "/mid", dir .. "/out/mid"))
     local lost = 0
-    for l in out:match("[^\n]+\n$"):gmatch('"lost":(%d+)') do lost = lost + tonumber(l) end
+    local done = lines(out)
+    for _, s in ipairs(done[#done].servers) do lost = lost + s.lost end
     note("16 MiB, 3 servers, 5%% loss: %.2fs, %d chunks recovered", t, lost)
     assert.is_true(lost > 0, "losses happened and were recovered")
   end)

@@ -1,4 +1,4 @@
--- Legacy wire mode (issue 5): the original tool's protocol, both directions.
+-- Legacy wire mode: the original tool's protocol, both directions.
 -- Packets are built and parsed here with string.pack, independently of the C
 -- code, from the seed's description:
 --   "get NAME"  ->  "except COUNT chunks HEX", then per chunk

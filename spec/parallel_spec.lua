@@ -1,4 +1,4 @@
--- Several servers feeding one client (issue 3), over the simulated link:
+-- Several servers feeding one client, over the simulated link:
 -- the work is split, balanced by delivery rate, and a server that dies or
 -- lies does not hurt the result.
 local H = require "spec.helper"

@@ -8,8 +8,8 @@ describe("rockspec", function()
     local dir = H.tmpdir()
     finally(function() H.rmrf(dir) end)
     local src, home = dir .. "/src", dir .. "/home"
-    os.execute(("mkdir -p %s %s && cp -r csrc lua bin examples .luarocks lua_modules udpxfer-scm-1.rockspec %s/ && rm -f %s/lua/udpxfer/core.so")
-      :format(src, home, src, src))
+    os.execute(("mkdir -p %s %s && cp -r Makefile csrc lua bin examples .luarocks lua_modules udpxfer-scm-1.rockspec %s/ && rm -rf %s/lua/udpxfer/core.so %s/build")
+      :format(src, home, src, src, src))
     local as = ""
     if H.is_root() then
       os.execute("chown -R nobody " .. H.shell_quote(dir) .. " && chmod 755 " .. H.shell_quote(dir))

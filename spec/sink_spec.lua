@@ -18,7 +18,7 @@ local function has_lines(out, lines)
 end
 
 describe("sink", function()
-  it("issue 4 regression: waits for a slow hash thread rather than evicting a slab still being filled", function()
+  it("waits for a slow hash thread rather than evicting a slab still being filled", function()
     has_lines(sink_test(), {
       "ok: the write waits for the hash thread instead",
       "ok: the file commits",

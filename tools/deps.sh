@@ -1,12 +1,15 @@
 #!/bin/sh
 # Install the Debian packages udpxfer needs, if any is missing. Debian's archive only.
-# `deps.sh bench` adds what the benchmarks compare against.
+# `deps.sh bench` adds what the benchmarks compare against, `deps.sh fuzz` libFuzzer.
 set -e
 need=""
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 extra=""
-[ "${1:-}" = bench ] && extra="netcat-openbsd iperf3 time openssl"
-for p in lua5.4 liblua5.4-dev libssl-dev lua-busted luarocks gcc make pkg-config iproute2 nftables bc $extra; do
+case "${1:-}" in
+  bench) extra="netcat-openbsd iperf3 time openssl uftp udpcast rsync" ;;
+  fuzz) extra="clang libclang-rt-14-dev" ;;
+esac
+for p in lua5.4 liblua5.4-dev libssl-dev lua-busted lua-dkjson lua-argparse luarocks gcc make pkg-config iproute2 nftables bc valgrind $extra; do
   have "$p" || need="$need $p"
 done
 [ -z "$need" ] && exit 0

@@ -5,7 +5,7 @@ set -u
 cd "$(dirname "$0")/.."
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-lua5.4 /usr/bin/busted -o TAP "$@" 2>&1 | tee "$out"
+${UDPXFER_LUA:-lua5.4} /usr/bin/busted -o TAP "$@" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 total_ok=$(grep -c '^ok ' "$out")
 skipped=$(grep -c '^ok [0-9]* - # SKIP' "$out")

@@ -8,12 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
-#include "fileset.h"
-#include "legacy.h"
-#include "server.h"
-#include "stream.h"
-#include "wire.h"
+#include "engine/client.h"
+#include "engine/legacy.h"
+#include "engine/names.h"
+#include "engine/rng.h"
+#include "engine/server.h"
+#include "engine/stream.h"
+#include "engine/wire.h"
+
+static uint64_t seed_state = 1;
+static const struct ux_rng seeded = {ux_rng_seeded, &seed_state};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -93,7 +97,7 @@ static void fuzz_stream(const uint8_t *data, size_t size, const struct ux_addr *
 {
     static struct ux_ssend s;
     static struct ux_srecv r;
-    struct ux_ssend_cfg scfg = {.peer = *from, .buffer = 1 << 16};
+    struct ux_ssend_cfg scfg = {.peer = *from, .buffer = 1 << 16, .rng = seeded};
     struct ux_srecv_cfg rcfg = {.buffer = 1 << 16};
     if (ux_ssend_init(&s, &scfg, 0) || ux_srecv_init(&r, &rcfg, 0))
         abort();
@@ -155,7 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ux_addr_parse("10.0.0.2:4000", 0, &from);
     static struct ux_server s;
     struct ux_server_cfg scfg = {.files = {stub_lookup, stub_current, stub_read, stub_chunk, stub_name, NULL},
-                                 .legacy = size & 1};
+                                 .legacy = size & 1, .rng = seeded};
     if (ux_server_init(&s, &scfg))
         abort();
     ux_server_input(&s, 1, data, size, &from);
@@ -163,7 +167,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ux_server_free(&s);
 
     static struct ux_client c;
-    struct ux_client_cfg ccfg = {.name = "f", .name_len = 1, .on_chunk = sink_chunk, .legacy = size & 1};
+    struct ux_client_cfg ccfg = {.name = "f", .name_len = 1, .on_chunk = sink_chunk, .legacy = size & 1,
+                                 .rng = seeded};
     if (ux_client_init(&c, &ccfg, 0))
         abort();
     /* Let the packet's own xid count: the client accepts only its own. */

@@ -7,9 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "client.h"
-#include "hash.h"
-#include "wire.h"
+#include "engine/client.h"
+#include "engine/hash.h"
+#include "engine/rng.h"
+#include "engine/wire.h"
 
 #define CHUNK 1024
 #define CHUNKS 4
@@ -57,8 +58,10 @@ int main(void)
         file[i] = (uint8_t)(i * 7);
     struct ux_sha *sha = ux_sha_new();
     struct ux_client c;
+    uint64_t seed = 1;
     struct ux_client_cfg cfg = {.name = "f", .name_len = 1, .chunk_size = CHUNK, .unicast = 1,
-                                .max_window = 64, .on_start = on_start, .on_chunk = on_chunk};
+                                .max_window = 64, .on_start = on_start, .on_chunk = on_chunk,
+                                .rng = {ux_rng_seeded, &seed}};
     struct ux_addr srv;
     ux_addr_parse("10.0.0.2:10526", 0, &srv);
     if (!sha || ux_client_init(&c, &cfg, 0) || ux_client_add_target(&c, &srv))

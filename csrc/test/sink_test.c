@@ -1,7 +1,6 @@
 /* The sink with its hash thread held at a gate, so the order of events
  * the specs assert is forced rather than left to the scheduler.
  * Usage: sink_test DIR. Prints one line per case and exits 0 if all hold. */
-#define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -14,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sink.h"
+#include "host/sink.h"
 #include <errno.h>
 
 #define REGIONS 20
@@ -93,7 +92,7 @@ static int waiting_now(struct ux_sink *k)
     return w;
 }
 
-/* Issue 4 regression: with complete slabs queued for a slow hash thread, a
+/* With complete slabs queued for a slow hash thread, a
  * write to a new region waited for one instead of evicting the slab still
  * being filled (a write now, a read back later, on the critical path). */
 static void waits_rather_than_evicts(const char *dir)

@@ -1,106 +1,139 @@
 --- The `udpxfer` command line. `main(argv)` returns the process exit code.
+local argparse = require "argparse"
+local json = require "dkjson"
 local udpxfer = require "udpxfer"
-local json = require "udpxfer.json"
 local progress = require "udpxfer.progress"
 
 local M = {}
+
+M.VERSION = "0.2.0"
 
 --- Exit codes, stable for scripts.
 M.EXIT = { ok = 0, failed = 1, usage = 2, notfound = 3, corrupt = 4, io = 5 }
 
 local code_exit = {
   noserver = M.EXIT.notfound, notfound = M.EXIT.notfound, refused = M.EXIT.notfound,
-  version = M.EXIT.notfound, corrupt = M.EXIT.corrupt, stale = M.EXIT.corrupt,
-  io = M.EXIT.io, usage = M.EXIT.usage, timeout = M.EXIT.notfound, broken = M.EXIT.failed,
-  busy = M.EXIT.failed,
+  version = M.EXIT.notfound, timeout = M.EXIT.notfound, corrupt = M.EXIT.corrupt, stale = M.EXIT.corrupt,
+  unsafe = M.EXIT.corrupt, io = M.EXIT.io, usage = M.EXIT.usage, inuse = M.EXIT.io,
+  broken = M.EXIT.failed, busy = M.EXIT.failed,
 }
 
-local USAGE = [==[
-usage:
-  udpxfer serve [DIR] [--port N] [--bind ADDR] [--max-chunk N] [--legacy [--legacy-mbit R]]
-                [--quiet] [--json]
-  udpxfer get NAME [--out DIR] [--port N] [--server HOST[:PORT]]...
-                   [--broadcast ADDR|none]... [--timeout S] [--chunk-size N]
-                   [--sha256 HEX] [--legacy] [--quiet] [--json]
-  udpxfer recv [--port N] [--bind ADDR] [--timeout S] [--idle-timeout S] [-v] [-q] > OUT
-  udpxfer send HOST[:PORT] [--port N] [--timeout S] [--idle-timeout S] [-v] [-q] < IN
-  udpxfer help | --version
+local EPILOG = [[
+Exit codes: 0 ok, 1 failed (a broken stream, a busy receiver), 2 usage,
+3 not found / no server or receiver answered, 4 verification failed,
+5 local I/O error.]]
 
-serve   make every regular file under DIR (default ./data) available on UDP
-        port 10526 (alias: server)
-get     find NAME by broadcast (255.255.255.255 and each interface's directed
-        broadcast; --broadcast replaces them, --broadcast none disables them,
-        --server adds unicast targets), fetch it, verify it, print its path
-recv    receive one byte stream on UDP port 10527 and write it to stdout;
-        exits 0 once every byte is written and the stream's SHA-256 matched
-send    send stdin to a receiver as a stream; exits 0 once the receiver has
-        written and verified every byte
--v      log every datagram (SEND/RECV/DROP) to stderr
---legacy  speak the original tool's protocol ("get NAME", 1 KiB chunks); off by
-          default for serve, as that protocol cannot be protected against spoofing
--p is short for --port, -o for --out, -q for --quiet.
-
-exit codes: 0 ok, 1 failed (a broken stream), 2 usage, 3 not found / no server
-or no receiver, 4 verification failed, 5 local I/O error
-]==]
-
-M.VERSION = "0.1.0"
-
-local flags = {
-  ["--port"] = "port", ["-p"] = "port", ["--bind"] = "bind", ["--out"] = "out", ["-o"] = "out",
-  ["--server"] = "server", ["--broadcast"] = "broadcast", ["--timeout"] = "timeout",
-  ["--chunk-size"] = "chunk_size", ["--max-chunk"] = "max_chunk", ["--sha256"] = "sha256",
-  ["--idle-timeout"] = "idle_timeout", ["--corrupt-percent"] = "corrupt_percent",
-  ["--lie-percent"] = "lie_percent", ["--legacy-mbit"] = "legacy_mbit",
-}
-local switches = { ["--quiet"] = "quiet", ["-q"] = "quiet", ["--json"] = "json",
-  ["--version"] = "version", ["--help"] = "help", ["-h"] = "help", ["--legacy"] = "legacy",
-  ["-v"] = "verbose", ["--verbose"] = "verbose" }
-local repeated = { server = true, broadcast = true }
-local numeric = { port = true, timeout = true, chunk_size = true, max_chunk = true, idle_timeout = true,
-  corrupt_percent = true, lie_percent = true, legacy_mbit = true }
-
---- Parse argv into (command or nil, positional args, options), or
--- (nil, message) on a usage error.
-function M.parse(argv)
-  local pos, opt = {}, { server = {}, broadcast = {} }
-  local i = 1
-  while i <= #argv do
-    local a = argv[i]
-    local key, val = a:match("^(%-%-[%w-]+)=(.*)$")
-    key = key or a
-    if flags[key] then
-      local name = flags[key]
-      if not val then
-        i = i + 1
-        val = argv[i]
-        if val == nil then return nil, a .. " needs a value" end
-      end
-      if numeric[name] then
-        local n = tonumber(val)
-        if not n then return nil, a .. " needs a number, got " .. val end
-        val = n
-      end
-      if repeated[name] then table.insert(opt[name], val) else opt[name] = val end
-    elseif switches[a] then
-      opt[switches[a]] = true
-    elseif a == "--" then
-      table.move(argv, i + 1, #argv, #pos + 1, pos)
-      break
-    elseif a:sub(1, 1) == "-" and #a > 1 then
-      return nil, "unknown option " .. a
-    else
-      pos[#pos + 1] = a
+-- Value checks: each returns the value, or nil and why (argparse reports it).
+local function integer(lo, hi, what)
+  return function(s)
+    local n = math.tointeger(tonumber(s))
+    if not n or n < lo or n > hi then
+      return nil, ("%s must be an integer from %d to %d, not %q"):format(what, lo, hi, s)
     end
-    i = i + 1
+    return n
   end
-  local cmd = table.remove(pos, 1)
-  return cmd, pos, opt
 end
 
-local function stamp()
-  return os.date("!%Y-%m-%dT%H:%M:%SZ")
+local function positive(what)
+  return function(s)
+    local n = tonumber(s)
+    if not n or n <= 0 or n ~= n or n == math.huge then
+      return nil, ("%s must be a number of seconds above 0, not %q"):format(what, s)
+    end
+    return n
+  end
 end
+
+local function sha256_hex(s)
+  if not s:match("^" .. ("%x"):rep(64) .. "$") then
+    return nil, ("--sha256 must be 64 hex digits, not %q"):format(s)
+  end
+  return s:lower()
+end
+
+local core = udpxfer.core
+local chunk_size = integer(core.MIN_CHUNK, core.MAX_CHUNK, "--chunk-size")
+
+local function common_get(cmd)
+  cmd:option("-p --port", "UDP port of the servers."):default(tostring(udpxfer.DEFAULT_PORT))
+    :convert(integer(1, 65535, "--port"))
+  cmd:option("--server", "Also ask HOST[:PORT] directly (repeatable; for routed networks)."):count("*")
+    :argname("<host[:port]>")
+  cmd:option("--broadcast", "Broadcast to ADDR instead of every interface's broadcast address "
+    .. "(repeatable; 'none' for no broadcast)."):count("*"):argname("<addr|none>")
+  cmd:option("--timeout", "Seconds to wait for a server to answer."):default("10")
+    :convert(positive("--timeout"))
+  cmd:flag("-q --quiet", "Print nothing but errors.")
+  cmd:flag("--json", "Print JSON lines (events, progress, the result) on stdout.")
+end
+
+local function build()
+  local p = argparse("udpxfer", "Reliable, fast file transfer over UDP on a LAN.")
+    :epilog(EPILOG):add_help(true)
+  p:command_target("command")
+  p:require_command(false)
+  p:flag("--version", "Print the version and exit.")
+
+  local serve = p:command("serve server", "Make every regular file under DIR available.")
+  serve:argument("dir", "The folder to serve."):args("?"):default("./data")
+  serve:option("-p --port", "UDP port to listen on (0 picks a free one)."):default(tostring(udpxfer.DEFAULT_PORT))
+    :convert(integer(0, 65535, "--port"))
+  serve:option("--bind", "Local address to listen on."):default("0.0.0.0"):argname("<addr>")
+  serve:option("--max-chunk", "Largest chunk size served."):convert(integer(core.MIN_CHUNK, core.MAX_CHUNK,
+    "--max-chunk"))
+  serve:option("--idle-timeout", "Seconds after which a silent client's session ends."):default("30")
+    :convert(positive("--idle-timeout"))
+  serve:flag("--legacy", "Also answer the original tool's \"get NAME\" (unauthenticated: off by default).")
+  serve:option("--legacy-mbit", "Pacing of legacy transfers, Mbit/s."):default("80")
+    :convert(positive("--legacy-mbit"))
+  serve:flag("-q --quiet", "Log nothing but errors.")
+  serve:flag("--json", "Log JSON lines.")
+
+  local get = p:command("get", "Find NAME on the LAN, fetch it, verify it, print its path.")
+  get:argument("name", "The file's name on the servers (a relative path)."):args("+")
+  get:option("-o --out", "Folder to write into."):default(".")
+  common_get(get)
+  get:option("--chunk-size", "Bytes per chunk (default: the largest the route's MTU carries whole).")
+    :convert(chunk_size)
+  get:option("--sha256", "Take only the version with this SHA-256."):convert(sha256_hex)
+  get:option("--idle-timeout", "Seconds after which a silent server is dropped."):default("5")
+    :convert(positive("--idle-timeout"))
+  get:flag("--legacy", "Speak the original tool's protocol (\"get NAME\", 1 KiB chunks).")
+
+  local recv = p:command("recv", "Receive one byte stream and write it to stdout.")
+  recv:option("-p --port", "UDP port to listen on (0 picks a free one)."):default(tostring(core.STREAM_PORT))
+    :convert(integer(0, 65535, "--port"))
+  recv:option("--bind", "Local address to listen on."):default("0.0.0.0"):argname("<addr>")
+  recv:option("--timeout", "Seconds to wait for a sender (default: for ever)."):convert(positive("--timeout"))
+  recv:option("--idle-timeout", "Seconds of silence that break the stream."):default("10")
+    :convert(positive("--idle-timeout"))
+  recv:flag("-v --verbose", "Log every datagram (SEND/RECV/DROP) to stderr.")
+  recv:flag("-q --quiet", "Print nothing but errors.")
+
+  local send = p:command("send", "Send stdin to a receiver as a byte stream.")
+  send:argument("host", "The receiver, HOST[:PORT].")
+  send:option("-p --port", "The receiver's UDP port when HOST has none."):default(tostring(core.STREAM_PORT))
+    :convert(integer(1, 65535, "--port"))
+  send:option("--timeout", "Seconds to keep trying to connect."):default("30"):convert(positive("--timeout"))
+  send:option("--idle-timeout", "Seconds of silence that break the stream."):default("10")
+    :convert(positive("--idle-timeout"))
+  send:flag("-v --verbose", "Log every datagram (SEND/RECV/DROP) to stderr.")
+  send:flag("-q --quiet", "Print nothing but errors.")
+
+  p:command("help", "Show this help, or a command's: udpxfer help get."):argument("topic"):args("?")
+  return p, { serve = serve, server = serve, get = get, recv = recv, send = send }
+end
+
+--- Parse argv. Returns the arguments table (`command` names the command),
+-- or nil and a one-line message.
+function M.parse(argv)
+  local p = build()
+  local ok, res = p:pparse(argv)
+  if not ok then return nil, res end
+  return res
+end
+
+local function stamp() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
 
 local function emit(opt, out, ev, text)
   if opt.json then
@@ -111,12 +144,20 @@ local function emit(opt, out, ev, text)
   out:flush()
 end
 
-local function serve(pos, opt, out, err)
-  if #pos > 1 then return M.EXIT.usage, "serve takes one directory" end
-  local dir = pos[1] or "./data"
+-- Test-only fault injection for `serve`, kept out of the options a user
+-- sees: UDPXFER_TEST_FAULTS="corrupt=P,lie=P" (percent of chunks damaged
+-- after hashing, or before it so their hashes match the wrong bytes).
+local function test_faults()
+  local spec, f = os.getenv("UDPXFER_TEST_FAULTS") or "", {}
+  for k, v in spec:gmatch("(%w+)=([%d.]+)") do f[k] = tonumber(v) end
+  return f.corrupt, f.lie
+end
+
+local function serve(opt, out, err)
+  local corrupt, lie = test_faults()
   local srv, msg, code = udpxfer.serve {
-    dir = dir, port = opt.port, bind = opt.bind, max_chunk = opt.max_chunk,
-    idle_timeout = opt.idle_timeout, corrupt_percent = opt.corrupt_percent, lie_percent = opt.lie_percent,
+    dir = opt.dir, port = opt.port, bind = opt.bind, max_chunk = opt.max_chunk,
+    idle_timeout = opt.idle_timeout, corrupt_percent = corrupt, lie_percent = lie,
     legacy = opt.legacy, legacy_mbit = opt.legacy_mbit,
     on_request = function(ev)
       ev.time = stamp()
@@ -132,56 +173,50 @@ local function serve(pos, opt, out, err)
     err:write("udpxfer: ", msg, "\n")
     return code_exit[code] or M.EXIT.failed
   end
-  emit(opt, out, { type = "listening", dir = dir, port = srv:port() },
-    ("serving %s on UDP port %d"):format(dir, srv:port()))
+  emit(opt, out, { type = "listening", dir = opt.dir, port = srv:port() },
+    ("serving %s on UDP port %d"):format(opt.dir, srv:port()))
   srv:run()
   return M.EXIT.ok
 end
 
-local function get(pos, opt, out, err)
-  if #pos ~= 1 then return M.EXIT.usage, "get takes exactly one NAME" end
-  local name = pos[1]
-  local bcast = opt.broadcast
-  if #bcast == 0 then
-    bcast = nil
-  elseif #bcast == 1 and bcast[1] == "none" then
-    bcast = false
-  end
-  local tty = not opt.quiet and not opt.json and udpxfer.core.isatty(2)
+-- nil (the defaults), false (none) or the list given.
+local function broadcast_list(list)
+  if #list == 0 then return nil end
+  if #list == 1 and list[1] == "none" then return false end
+  return list
+end
+
+local function get_one(name, opt, out, err)
+  local tty = not opt.quiet and not opt.json and core.isatty(2)
   local shown = false
+  local talk = not opt.quiet and not opt.json
   local g, msg, code = udpxfer.get {
-    name = name, out = opt.out or ".", port = opt.port, servers = opt.server, broadcast = bcast,
+    name = name, out = opt.out, port = opt.port, servers = opt.server, broadcast = broadcast_list(opt.broadcast),
     timeout = opt.timeout, chunk_size = opt.chunk_size, sha256 = opt.sha256,
     idle_timeout = opt.idle_timeout, legacy = opt.legacy, progress_interval = opt.json and 0.5 or 0.1,
     on_start = function(ev)
       emit(opt, out, ev, nil)
-      if not opt.quiet and not opt.json then
-        err:write(("fetching %s (%s, %d chunks, sha256 %s) from %d server%s\n"):format(name,
-          progress.bytes(ev.size), ev.chunks, ev.sha256:sub(1, 16), ev.servers, ev.servers == 1 and "" or "s"))
-        if ev.versions > 1 then
-          err:write(("%d versions offered by %d servers: taking sha256 %s, offered by %d\n"):format(
-            ev.versions, ev.offers, ev.sha256, ev.servers))
-        end
+      if not talk then return end
+      err:write(("fetching %s (%s, %d chunks, sha256 %s) from %d server%s\n"):format(name,
+        progress.bytes(ev.size), ev.chunks, ev.sha256:sub(1, 16), ev.servers, ev.servers == 1 and "" or "s"))
+      if ev.versions > 1 then
+        err:write(("%d versions offered by %d servers: taking sha256 %s, offered by %d\n"):format(
+          ev.versions, ev.offers, ev.sha256, ev.servers))
       end
     end,
     on_preparing = function(ev)
       emit(opt, out, ev, nil)
-      if not opt.quiet and not opt.json then
-        err:write(("server %s is preparing %s (hashing it); waiting\n"):format(ev.server, name))
-      end
+      if talk then err:write(("server %s is preparing %s (hashing it); waiting\n"):format(ev.server, name)) end
     end,
     on_drop = function(ev)
       emit(opt, out, ev, nil)
-      if not opt.quiet and not opt.json then
-        err:write(("dropped server %s (%s)\n"):format(ev.server, ev.reason))
-      end
+      if talk then err:write(("dropped server %s (%s)\n"):format(ev.server, ev.reason)) end
     end,
     on_retry = function(ev)
       emit(opt, out, ev, nil)
-      if not opt.quiet and not opt.json then
-        if shown then err:write("\n") end
-        err:write(("%s; fetching again without server %s (attempt %d)\n"):format(ev.message, ev.server, ev.attempt))
-      end
+      if not talk then return end
+      if shown then err:write("\n") end
+      err:write(("%s; fetching again without server %s (attempt %d)\n"):format(ev.message, ev.server, ev.attempt))
     end,
     on_progress = function(st)
       if opt.json then
@@ -212,6 +247,15 @@ local function get(pos, opt, out, err)
   return M.EXIT.ok
 end
 
+local function get(opt, out, err)
+  local rc = M.EXIT.ok
+  for _, name in ipairs(opt.name) do
+    local r = get_one(name, opt, out, err)
+    if r ~= M.EXIT.ok then rc = r end
+  end
+  return rc
+end
+
 local function stream_opts(opt, err)
   return {
     port = opt.port, bind = opt.bind, timeout = opt.timeout, idle_timeout = opt.idle_timeout,
@@ -239,8 +283,7 @@ local function stream_end(s, opt, err, verb)
   return M.EXIT.ok
 end
 
-local function recv(pos, opt, _, err)
-  if #pos > 0 then return M.EXIT.usage, "recv takes no arguments (the stream goes to stdout)" end
+local function recv(opt, _, err)
   local o = stream_opts(opt, err)
   o.fd = 1
   local r, msg, code = udpxfer.recv(o)
@@ -252,10 +295,9 @@ local function recv(pos, opt, _, err)
   return stream_end(r, opt, err, "received")
 end
 
-local function send(pos, opt, _, err)
-  if #pos ~= 1 then return M.EXIT.usage, "send takes exactly one HOST[:PORT]" end
+local function send(opt, _, err)
   local o = stream_opts(opt, err)
-  o.host, o.fd = pos[1], 0
+  o.host, o.fd = opt.host, 0
   local s, msg, code = udpxfer.send(o)
   if not s then
     err:write("udpxfer: ", msg, "\n")
@@ -264,33 +306,45 @@ local function send(pos, opt, _, err)
   return stream_end(s, opt, err, "sent")
 end
 
+local commands = { serve = serve, server = serve, get = get, recv = recv, send = send }
+
+-- The command a help request is about: the first word naming one.
+local function help_topic(argv, cmds)
+  for _, a in ipairs(argv) do
+    if a == "--" then break end
+    if cmds[a] then return a end
+  end
+end
+
 --- Run the CLI. `argv` is a list of strings; `out`/`err` default to
 -- io.stdout/io.stderr. Returns the exit code.
 function M.main(argv, out, err)
   out, err = out or io.stdout, err or io.stderr
-  local cmd, pos, opt = M.parse(argv or {})
-  if type(pos) == "string" then -- a parse error
-    err:write("udpxfer: ", pos, "\n", USAGE)
+  argv = argv or {}
+  local parser, cmds = build()
+  for _, a in ipairs(argv) do
+    if a == "--" then break end
+    if a == "-h" or a == "--help" then
+      local topic = help_topic(argv, cmds)
+      out:write((topic and cmds[topic] or parser):get_help(), "\n")
+      return M.EXIT.ok
+    end
+  end
+  local ok, opt = parser:pparse(argv)
+  if not ok then
+    local topic = help_topic(argv, cmds)
+    err:write(("udpxfer: %s (see 'udpxfer %s--help')\n"):format(opt:match("^[^\n]*"), topic and topic .. " " or ""))
     return M.EXIT.usage
   end
-  if opt.version then cmd = "version" end
-  cmd = cmd or "help"
-  if cmd == "help" or opt.help then
-    out:write(USAGE)
-    return M.EXIT.ok
-  end
-  if cmd == "version" or opt.version then
+  if opt.version then
     out:write("udpxfer ", M.VERSION, "\n")
     return M.EXIT.ok
   end
-  local run = ({ serve = serve, server = serve, get = get, send = send, recv = recv })[cmd]
-  if not run then
-    err:write("udpxfer: unknown command ", cmd, "\n", USAGE)
-    return M.EXIT.usage
+  if not opt.command or opt.command == "help" then
+    out:write(((opt.topic and cmds[opt.topic]) or parser):get_help(), "\n")
+    return M.EXIT.ok
   end
-  local rc, usage = run(pos, opt, out, err)
-  if usage then err:write("udpxfer: ", usage, "\n", USAGE) end
-  return rc
+  return commands[opt.command](opt, out, err)
 end
 
 return M

@@ -90,10 +90,10 @@ function Pollable:timeout() return self.obj:timeout() end
 function Pollable:stats() return self.obj:stats() end
 
 --- The outcome: the "done" event table, or nil, message, code
--- (nil, "in progress", "busy" while running).
+-- (nil, "in progress", "pending" while running).
 function Pollable:result()
   local o = self.outcome
-  if not o then return nil, "in progress", "busy" end
+  if not o then return nil, "in progress", "pending" end
   if o.type == "done" then return o end
   return nil, o.message, o.code
 end

@@ -1,0 +1,479 @@
+/* Client engine: discovery, the choice of version, dispatch of input and
+ * output, deadlines. */
+#include "client_int.h"
+#include "legacy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void uxc_push_event(struct ux_client *c, enum ux_client_event_type type, int peer)
+{
+    if (c->ev_len == (int)(sizeof c->events / sizeof c->events[0]))
+        return; /* the host is not draining events; losing one is harmless */
+    int at = (c->ev_head + c->ev_len) % (int)(sizeof c->events / sizeof c->events[0]);
+    c->events[at].type = type;
+    c->events[at].peer = peer;
+    c->ev_len++;
+}
+
+int ux_client_next_event(struct ux_client *c, struct ux_client_event *ev)
+{
+    if (c->ev_len == 0)
+        return 0;
+    *ev = c->events[c->ev_head];
+    c->ev_head = (c->ev_head + 1) % (int)(sizeof c->events / sizeof c->events[0]);
+    c->ev_len--;
+    return 1;
+}
+
+void uxc_fail(struct ux_client *c, enum ux_err code, const char *msg)
+{
+    if (c->state == UXC_DONE || c->state == UXC_FAILED)
+        return;
+    c->state = UXC_FAILED;
+    c->fail = code;
+    snprintf(c->fail_msg, sizeof c->fail_msg, "%s", msg);
+    for (int i = 0; i < c->npeers; i++)
+        c->peers[i].close_pending = c->peers[i].active ? CLOSE_REPEAT : 0;
+    uxc_push_event(c, UXC_EV_FAIL, -1);
+}
+
+void ux_client_abort(struct ux_client *c, enum ux_err code, const char *msg)
+{
+    if (c->state == UXC_DONE)
+        c->state = UXC_TRANSFER; /* the engine finished, the host did not */
+    uxc_fail(c, code, msg);
+}
+
+int ux_client_init(struct ux_client *c, const struct ux_client_cfg *cfg, uint64_t now)
+{
+    memset(c, 0, sizeof *c);
+    c->cfg = *cfg;
+    if (!c->cfg.chunk_size || c->cfg.legacy)
+        c->cfg.chunk_size = c->cfg.legacy ? UX_LEGACY_CHUNK : UX_DEFAULT_CHUNK;
+    if (!c->cfg.discover_us)
+        c->cfg.discover_us = 10000 * MS;
+    if (!c->cfg.idle_us)
+        c->cfg.idle_us = 5000 * MS;
+    if (!c->cfg.max_window)
+        c->cfg.max_window = 4096;
+    if (c->cfg.max_window < 2 * MIN_CWND)
+        c->cfg.max_window = 2 * MIN_CWND;
+    if (c->cfg.chunk_size < UX_MIN_CHUNK || c->cfg.chunk_size > UX_MAX_CHUNK ||
+        c->cfg.name_len == 0 || c->cfg.name_len > UX_MAX_NAME)
+        return -1;
+    c->sha = ux_sha_new();
+    if (!c->sha || ux_rng_fill(&c->cfg.rng, &c->xid, sizeof c->xid))
+        return -1;
+    c->state = UXC_DISCOVER;
+    c->started_at = now;
+    c->next_round_at = now;
+    return 0;
+}
+
+void ux_client_free(struct ux_client *c)
+{
+    for (int i = 0; i < c->npeers; i++)
+        free(c->peers[i].ring);
+    ux_chunkmap_free(&c->map);
+    ux_sha_free(c->sha);
+    c->sha = NULL;
+    c->npeers = 0;
+}
+
+int ux_client_add_target(struct ux_client *c, const struct ux_addr *a)
+{
+    if (c->ntargets == UX_MAX_TARGETS)
+        return -1;
+    c->targets[c->ntargets++] = *a;
+    return 0;
+}
+
+static struct ux_peer *find_peer(struct ux_client *c, const struct ux_addr *a, int create)
+{
+    for (int i = 0; i < c->npeers; i++)
+        if (ux_addr_equal(&c->peers[i].addr, a))
+            return &c->peers[i];
+    if (!create || c->npeers == UX_MAX_PEERS)
+        return NULL;
+    struct ux_peer *p = &c->peers[c->npeers++];
+    memset(p, 0, sizeof *p);
+    p->addr = *a;
+    return p;
+}
+
+int uxc_peer_id(const struct ux_client *c, const struct ux_peer *p) { return (int)(p - c->peers); }
+
+int ux_client_exclude(struct ux_client *c, const struct ux_addr *a)
+{
+    struct ux_peer *p = find_peer(c, a, 1);
+    if (!p)
+        return -1;
+    p->excluded = 1;
+    return 0;
+}
+
+/* The peer a datagram from A comes from, or NULL: unknown (and not to be
+ * created), or excluded, so not heard at all. */
+struct ux_peer *uxc_sender(struct ux_client *c, const struct ux_addr *a, int create)
+{
+    struct ux_peer *p = find_peer(c, a, create);
+    return p && !p->excluded ? p : NULL;
+}
+
+int uxc_active_peers(const struct ux_client *c)
+{
+    int n = 0;
+    for (int i = 0; i < c->npeers; i++)
+        n += c->peers[i].active;
+    return n;
+}
+
+void uxc_drop_peer(struct ux_client *c, struct ux_peer *p, enum ux_peer_drop why)
+{
+    if (!p->active)
+        return;
+    uxc_reclaim(c, p);
+    p->active = 0;
+    p->dropped = why;
+    uxc_push_event(c, UXC_EV_DROP, uxc_peer_id(c, p));
+}
+
+static int activate(struct ux_client *c, struct ux_peer *p, uint64_t now)
+{
+    if (!p->ring)
+        p->ring = calloc(c->cfg.max_window, sizeof *p->ring);
+    if (!p->ring)
+        return -1;
+    p->active = 1;
+    p->cwnd = INITIAL_CWND;
+    p->ssthresh = c->cfg.max_window;
+    p->last_rx = now;
+    p->need_now = !c->cfg.legacy; /* a legacy server is already streaming */
+    return 0;
+}
+
+static int same_version(const struct ux_peer *a, const struct ux_peer *b)
+{
+    return a->size == b->size && a->chunk_size == b->chunk_size &&
+           memcmp(a->sha256, b->sha256, UX_HASH_LEN) == 0;
+}
+
+/* The version to fetch: the wanted SHA-256 if one was named, else the one
+ * most servers offer (the earliest offered wins a tie). */
+static struct ux_peer *choose_version(struct ux_client *c)
+{
+    struct ux_peer *best = NULL;
+    int best_votes = 0;
+    for (int i = 0; i < c->npeers; i++) {
+        struct ux_peer *p = &c->peers[i];
+        if (!p->has_offer)
+            continue;
+        if (c->cfg.want_sha256_set && memcmp(p->sha256, c->cfg.want_sha256, UX_HASH_LEN))
+            continue;
+        int votes = 0;
+        for (int j = 0; j < c->npeers; j++)
+            votes += c->peers[j].has_offer && same_version(p, &c->peers[j]);
+        if (votes > best_votes) {
+            best = p;
+            best_votes = votes;
+        }
+    }
+    return best;
+}
+
+void uxc_complete(struct ux_client *c, uint64_t now)
+{
+    c->state = UXC_DONE;
+    c->done_at = now;
+    for (int i = 0; i < c->npeers; i++)
+        c->peers[i].close_pending = c->peers[i].active ? CLOSE_REPEAT : 0;
+    uxc_push_event(c, UXC_EV_DONE, -1);
+}
+
+static void start_transfer(struct ux_client *c, struct ux_peer *v, uint64_t now)
+{
+    c->size = v->size;
+    c->chunk_size = v->chunk_size;
+    c->count = (uint32_t)ux_chunk_count(v->size, v->chunk_size);
+    memcpy(c->sha256, v->sha256, UX_HASH_LEN);
+    if (ux_chunkmap_init(&c->map, c->count)) {
+        uxc_fail(c, UX_ERR_IO, "out of memory for the chunk map");
+        return;
+    }
+    const char *why = "cannot prepare the output file";
+    int err = c->cfg.on_start ? c->cfg.on_start(c->cfg.ud, c->size, &why) : 0;
+    if (err) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s: %s", why, strerror(err));
+        uxc_fail(c, UX_ERR_IO, msg);
+        return;
+    }
+    c->state = UXC_TRANSFER;
+    uxc_push_event(c, UXC_EV_START, uxc_peer_id(c, v));
+    for (int i = 0; i < c->npeers; i++)
+        if (c->peers[i].has_offer && same_version(&c->peers[i], v) && activate(c, &c->peers[i], now))
+            uxc_fail(c, UX_ERR_IO, "out of memory");
+    if (c->count == 0)
+        uxc_complete(c, now);
+}
+
+uint64_t uxc_discovery_end(const struct ux_client *c)
+{
+    uint64_t end = c->started_at + c->cfg.discover_us;
+    if (c->preparing_at) {
+        uint64_t wait = c->preparing_at + PREPARING_GRACE_US, most = c->started_at + PREPARING_MAX_US;
+        wait = wait < most ? wait : most;
+        end = wait > end ? wait : end;
+    }
+    return end;
+}
+
+/* Has every server asked (no broadcast) offered already? */
+static int all_offered(const struct ux_client *c)
+{
+    int n = 0;
+    for (int i = 0; i < c->npeers; i++)
+        n += c->peers[i].has_offer || c->peers[i].excluded; /* nothing to wait for from those */
+    return c->cfg.unicast && n >= c->ntargets;
+}
+
+static void tick_discovery(struct ux_client *c, uint64_t now)
+{
+    if (c->first_offer_at) {
+        /* A legacy server streams right after its offer: start at once. */
+        if (now >= c->first_offer_at + (c->cfg.legacy ? 0 : COLLECT_US) || all_offered(c)) {
+            struct ux_peer *v = choose_version(c);
+            if (v)
+                start_transfer(c, v, now);
+            else if (now >= uxc_discovery_end(c))
+                uxc_fail(c, UX_ERR_VERSION, "no server offers the requested SHA-256");
+        }
+        return;
+    }
+    if (c->first_error_at && now >= c->first_error_at + NOTFOUND_GRACE_US) {
+        uxc_fail(c, UX_ERR_NOTFOUND, "file not found on any server that answered");
+        return;
+    }
+    if (now >= uxc_discovery_end(c))
+        uxc_fail(c, UX_ERR_NOSERVER, c->preparing_at ? "the server was still preparing the file (hashing it)"
+                                               : "no server answered");
+}
+
+void uxc_tick(struct ux_client *c, uint64_t now)
+{
+    if (c->state == UXC_DISCOVER)
+        tick_discovery(c, now);
+    if (c->state != UXC_TRANSFER)
+        return;
+    for (int i = 0; i < c->npeers; i++)
+        if (c->peers[i].active)
+            uxc_tick_peer(c, &c->peers[i], now);
+    if (uxc_active_peers(c) == 0 && now >= uxc_discovery_end(c))
+        uxc_fail(c, UX_ERR_TIMEOUT, "every server stopped answering");
+}
+
+/* An offer was recorded in P: report it, and if the transfer is under way
+ * and it offers the chosen version, let it join. */
+void uxc_offer_received(struct ux_client *c, struct ux_peer *p, uint64_t now)
+{
+    if (!c->first_offer_at)
+        c->first_offer_at = now;
+    uxc_push_event(c, UXC_EV_OFFER, uxc_peer_id(c, p));
+    if (c->state == UXC_TRANSFER && !p->dropped && p->size == c->size &&
+        memcmp(p->sha256, c->sha256, UX_HASH_LEN) == 0 && activate(c, p, now))
+        uxc_fail(c, UX_ERR_IO, "out of memory");
+}
+
+static void on_offer(struct ux_client *c, struct ux_peer *p, const struct ux_msg *m, uint64_t now)
+{
+    if (m->u.offer.chunk_size != c->cfg.chunk_size || p->has_offer)
+        return; /* sliced differently: its chunk numbers do not match ours */
+    p->has_offer = 1;
+    p->size = m->u.offer.size;
+    p->chunk_size = m->u.offer.chunk_size;
+    p->handle = m->u.offer.handle;
+    memcpy(p->sha256, m->u.offer.sha256, UX_HASH_LEN);
+    memcpy(p->cookie, m->u.offer.cookie, UX_COOKIE_LEN);
+    uxc_offer_received(c, p, now);
+}
+
+static void on_error(struct ux_client *c, struct ux_peer *p, const struct ux_msg *m, uint64_t now)
+{
+    char msg[160];
+    switch (m->u.error.code) {
+    case UX_E_REFUSED:
+        snprintf(msg, sizeof msg, "server refused the name: %.*s", (int)m->u.error.text_len,
+                 (const char *)m->u.error.text);
+        uxc_fail(c, UX_ERR_REFUSED, msg);
+        break;
+    case UX_E_STALE:
+        uxc_drop_peer(c, p, UXC_DROP_STALE);
+        if (c->state == UXC_TRANSFER && uxc_active_peers(c) == 0)
+            uxc_fail(c, UX_ERR_STALE, "the file changed on the server during the transfer");
+        break;
+    case UX_E_BUSY:
+        uxc_drop_peer(c, p, UXC_DROP_SILENT);
+        break;
+    case UX_E_PREPARING:
+        c->preparing_at = now;
+        if (!p->preparing) {
+            p->preparing = 1;
+            uxc_push_event(c, UXC_EV_PREPARING, uxc_peer_id(c, p));
+        }
+        break;
+    default:
+        if (!c->first_error_at)
+            c->first_error_at = now;
+    }
+}
+
+static void input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size_t len,
+                  const struct ux_addr *from)
+{
+    struct ux_msg m;
+    uxc_tick(c, now);
+    if (c->state == UXC_DONE || c->state == UXC_FAILED)
+        return;
+    if (c->cfg.legacy) {
+        uxc_legacy_input(c, now, pkt, len, from);
+        return;
+    }
+    if (ux_decode(pkt, len, &m) || m.xid != c->xid)
+        return; /* not ours: a stray, a forgery, or a reply to another request */
+    int create = m.type == UX_OFFER || m.type == UX_ERROR;
+    struct ux_peer *p = uxc_sender(c, from, create);
+    if (!p)
+        return;
+    switch (m.type) {
+    case UX_OFFER: on_offer(c, p, &m, now); break;
+    case UX_ERROR: on_error(c, p, &m, now); break;
+    case UX_DATA: uxc_on_data(c, p, &m, now); break;
+    default: break;
+    }
+}
+
+int ux_client_input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size_t len,
+                    const struct ux_addr *from)
+{
+    c->held = 0;
+    input(c, now, pkt, len, from);
+    return c->held;
+}
+
+size_t uxc_encode_request(struct ux_client *c, uint8_t *buf, size_t cap)
+{
+    if (c->cfg.legacy)
+        return ux_legacy_encode_get(buf, cap, c->cfg.name, c->cfg.name_len);
+    struct ux_msg m = {.type = UX_REQUEST, .xid = c->xid};
+    m.u.request.chunk_size = c->cfg.chunk_size;
+    m.u.request.name_len = (uint16_t)c->cfg.name_len;
+    m.u.request.name = (const uint8_t *)c->cfg.name;
+    return ux_encode(&m, buf, cap);
+}
+
+static size_t out_request(struct ux_client *c, uint64_t now, uint8_t *buf, size_t cap,
+                          struct ux_addr *to)
+{
+    *to = c->targets[c->target_cursor++];
+    if (c->target_cursor == c->ntargets) {
+        c->target_cursor = 0;
+        c->round++;
+        unsigned r = c->round < 16 ? c->round : 16; /* doubling, capped long before it matters */
+        uint64_t wait = FIRST_RETRY_US << (r - 1);
+        c->next_round_at = now + (c->preparing_at && wait > PREPARING_RETRY_US ? PREPARING_RETRY_US : wait);
+    }
+    return uxc_encode_request(c, buf, cap);
+}
+
+static int discovery_due(const struct ux_client *c, uint64_t now)
+{
+    if (c->ntargets == 0 || c->state > UXC_TRANSFER || now >= uxc_discovery_end(c))
+        return 0;
+    if (c->cfg.legacy && c->state == UXC_TRANSFER)
+        return 0; /* to a legacy server a repeated request means "start over" */
+    return c->target_cursor > 0 || now >= c->next_round_at;
+}
+
+static size_t out_close(struct ux_client *c, struct ux_peer *p, uint8_t *buf, size_t cap, struct ux_addr *to)
+{
+    struct ux_msg m = {.type = UX_CLOSE, .xid = c->xid};
+    m.u.close.reason = c->state == UXC_DONE ? 0 : 1;
+    p->close_pending--;
+    *to = p->addr;
+    return ux_encode(&m, buf, cap);
+}
+
+size_t ux_client_output(struct ux_client *c, uint64_t now, uint8_t *buf, size_t cap,
+                        struct ux_addr *to)
+{
+    int discovering = c->state == UXC_DISCOVER;
+    c->restart_clock = 0;
+    uxc_tick(c, now);
+    if (discovering && c->state == UXC_TRANSFER) {
+        /* Preparing the output file (on_start) may have taken a while: the
+         * first NEEDs go out with a fresh clock, or their round trip would
+         * include that time and fire a spurious timeout. */
+        c->restart_clock = 1;
+        return 0;
+    }
+    if (discovery_due(c, now))
+        return out_request(c, now, buf, cap, to);
+    if (c->cfg.legacy)
+        return c->state == UXC_TRANSFER ? uxc_out_legacy_retry(c, now, buf, cap, to) : 0;
+    for (int k = 0; k < c->npeers; k++) {
+        int i = (c->rr + k) % c->npeers;
+        struct ux_peer *p = &c->peers[i];
+        if (p->close_pending > 0)
+            return out_close(c, p, buf, cap, to);
+        if (c->state != UXC_TRANSFER || !p->active)
+            continue;
+        uint32_t room = uxc_need_room(c, p);
+        if (room == 0)
+            continue;
+        size_t n = uxc_out_need(c, p, room, now, buf, cap, to);
+        if (n) {
+            c->rr = i + 1;
+            return n;
+        }
+    }
+    return 0;
+}
+
+static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+uint64_t ux_client_deadline(const struct ux_client *c)
+{
+    uint64_t d = UINT64_MAX;
+    if (c->state == UXC_DONE || c->state == UXC_FAILED)
+        return d;
+    if (c->restart_clock)
+        return 0;
+    if (c->ntargets && c->next_round_at < uxc_discovery_end(c) && !(c->cfg.legacy && c->state == UXC_TRANSFER))
+        d = min64(d, c->next_round_at);
+    if (c->state == UXC_DISCOVER) {
+        d = min64(d, uxc_discovery_end(c));
+        if (c->first_offer_at)
+            d = min64(d, all_offered(c) ? 0 : c->first_offer_at + (c->cfg.legacy ? 0 : COLLECT_US));
+        else if (c->first_error_at)
+            d = min64(d, c->first_error_at + NOTFOUND_GRACE_US);
+        return d;
+    }
+    for (int i = 0; i < c->npeers; i++) {
+        const struct ux_peer *p = &c->peers[i];
+        if (!p->active)
+            continue;
+        d = min64(d, p->last_rx + c->cfg.idle_us);
+        if (uxc_outstanding(p)) {
+            uint64_t since = p->last_rx > p->need_sent_at ? p->last_rx : p->need_sent_at;
+            d = min64(d, since + uxc_rto(p));
+        }
+    }
+    if (uxc_active_peers(c) == 0)
+        d = min64(d, uxc_discovery_end(c));
+    if (c->cfg.legacy)
+        d = min64(d, uxc_legacy_retry_at(c));
+    return d;
+}
+

@@ -1,0 +1,13 @@
+/* Names a server may be asked for and a client may be told: relative
+ * paths, checked as bytes, before any file system sees them. */
+#ifndef UDPXFER_NAMES_H
+#define UDPXFER_NAMES_H
+
+#include <stddef.h>
+
+/* 0 if NAME (LEN bytes) is an acceptable relative path: not empty, no NUL,
+ * no leading '/', no empty, "." or ".." component, at most UX_MAX_NAME
+ * bytes; else UX_E_REFUSED. */
+int ux_name_check(const char *name, size_t len);
+
+#endif

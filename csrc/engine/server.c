@@ -1,0 +1,534 @@
+#include "server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MS 1000ull
+
+static uint64_t rng_next(uint64_t *s)
+{
+    /* xorshift64*: shuffling needs spread, not secrecy */
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 0x2545F4914F6CDD1Dull;
+}
+
+int ux_server_init(struct ux_server *s, const struct ux_server_cfg *cfg)
+{
+    memset(s, 0, sizeof *s);
+    s->cfg = *cfg;
+    if (!s->cfg.max_chunk || s->cfg.max_chunk > UX_MAX_CHUNK)
+        s->cfg.max_chunk = UX_MAX_CHUNK;
+    if (!s->cfg.max_sessions)
+        s->cfg.max_sessions = 64;
+    if (!s->cfg.queue_cap)
+        s->cfg.queue_cap = 16384;
+    if (!s->cfg.idle_us)
+        s->cfg.idle_us = 30000 * MS;
+    if (!s->cfg.legacy_bps)
+        s->cfg.legacy_bps = 80000000; /* 80 Mbit/s: what a small Python client keeps up with */
+    s->ev_cap = 256;
+    s->sessions = calloc(s->cfg.max_sessions, sizeof *s->sessions);
+    s->events = calloc((size_t)s->ev_cap, sizeof *s->events);
+    s->sha = ux_sha_new();
+    if (!s->sessions || !s->events || !s->sha || ux_rng_fill(&s->cfg.rng, s->secret, sizeof s->secret) ||
+        ux_rng_fill(&s->cfg.rng, &s->rng, sizeof s->rng)) {
+        ux_server_free(s);
+        return -1;
+    }
+    s->rng |= 1;
+    return 0;
+}
+
+void ux_server_free(struct ux_server *s)
+{
+    if (s->sessions)
+        for (uint32_t i = 0; i < s->cfg.max_sessions; i++)
+            free(s->sessions[i].queue);
+    free(s->sessions);
+    free(s->events);
+    ux_sha_free(s->sha);
+    s->sessions = NULL;
+    s->events = NULL;
+    s->sha = NULL;
+}
+
+static struct ux_server_event *new_event(struct ux_server *s, enum ux_server_event_type type,
+                                         const struct ux_addr *a)
+{
+    if (s->ev_len == s->ev_cap)
+        return NULL; /* host is not draining; logging is best effort */
+    struct ux_server_event *e = &s->events[(s->ev_head + s->ev_len++) % s->ev_cap];
+    memset(e, 0, sizeof *e);
+    e->type = type;
+    e->addr = *a;
+    return e;
+}
+
+int ux_server_next_event(struct ux_server *s, struct ux_server_event *ev)
+{
+    if (s->ev_len == 0)
+        return 0;
+    *ev = s->events[s->ev_head];
+    s->ev_head = (s->ev_head + 1) % s->ev_cap;
+    s->ev_len--;
+    return 1;
+}
+
+int ux_server_sessions(const struct ux_server *s)
+{
+    int n = 0;
+    for (uint32_t i = 0; i < s->hi; i++)
+        n += s->sessions[i].used;
+    return n;
+}
+
+static int cookie(const struct ux_server *s, const struct ux_addr *a, uint64_t xid, uint32_t handle,
+                   uint64_t generation, uint32_t chunk_size, uint8_t out[UX_COOKIE_LEN])
+{
+    uint8_t msg[20 + 8 + 4 + 8 + 4];
+    size_t n = ux_addr_key(a, msg);
+    memcpy(msg + n, &xid, 8);
+    memcpy(msg + n + 8, &handle, 4);
+    memcpy(msg + n + 12, &generation, 8);
+    memcpy(msg + n + 20, &chunk_size, 4);
+    return ux_hmac(s->secret, sizeof s->secret, msg, n + 24, out, UX_COOKIE_LEN);
+}
+
+/* Queue a control reply. Before an address has proven it receives (cookie),
+ * a reply may be at most 3x what it sent: no amplification of spoofed requests. */
+static void reply(struct ux_server *s, const struct ux_addr *to, const struct ux_msg *m, size_t req_len)
+{
+    int cap = (int)(sizeof s->replies / sizeof s->replies[0]);
+    if (s->r_len == cap)
+        return;
+    struct ux_reply *r = &s->replies[(s->r_head + s->r_len) % cap];
+    r->len = ux_encode(m, r->buf, sizeof r->buf);
+    if (r->len == 0 || r->len > 3 * req_len)
+        return;
+    r->to = *to;
+    s->r_len++;
+}
+
+static void reply_error(struct ux_server *s, const struct ux_addr *to, uint64_t xid, int code,
+                        const char *text, size_t req_len)
+{
+    struct ux_msg m = {.type = UX_ERROR, .xid = xid};
+    m.u.error.code = (uint16_t)code;
+    m.u.error.text = (const uint8_t *)text;
+    m.u.error.text_len = (uint16_t)strlen(text);
+    reply(s, to, &m, req_len);
+}
+
+static const char *error_text(int code)
+{
+    switch (code) {
+    case UX_E_NOTFOUND: return "not found";
+    case UX_E_REFUSED: return "name refused";
+    case UX_E_STALE: return "file changed";
+    case UX_E_BUSY: return "server busy";
+    case UX_E_PREPARING: return "preparing the file (hashing it); ask again";
+    default: return "server I/O error";
+    }
+}
+
+static void on_request(struct ux_server *s, const struct ux_msg *m, const struct ux_addr *from, size_t len)
+{
+    struct ux_file_info fi;
+    const char *name = (const char *)m->u.request.name;
+    size_t n = m->u.request.name_len;
+    int code = s->cfg.files.lookup(s->cfg.files.ud, name, n, &fi);
+    struct ux_server_event *e = new_event(s, UXSV_EV_REQUEST, from);
+    if (e) {
+        /* A NUL inside the name is shown as-is up to the NUL; it was refused. */
+        memcpy(e->name, name, n);
+        e->name[n] = 0;
+        e->code = (enum ux_wire_error)code;
+        e->size = code ? 0 : fi.size;
+    }
+    if (code) {
+        reply_error(s, from, m->xid, code, error_text(code), len);
+        return;
+    }
+    uint32_t cs = m->u.request.chunk_size;
+    if (cs < UX_MIN_CHUNK || cs > s->cfg.max_chunk || ux_chunk_count(fi.size, cs) > UINT32_MAX) {
+        reply_error(s, from, m->xid, UX_E_REFUSED, "chunk size not supported", len);
+        return;
+    }
+    struct ux_msg o = {.type = UX_OFFER, .xid = m->xid};
+    o.u.offer.size = fi.size;
+    o.u.offer.chunk_size = cs;
+    o.u.offer.chunk_count = (uint32_t)ux_chunk_count(fi.size, cs);
+    o.u.offer.handle = fi.handle;
+    memcpy(o.u.offer.sha256, fi.sha256, UX_HASH_LEN);
+    if (cookie(s, from, m->xid, fi.handle, fi.generation, cs, o.u.offer.cookie) == 0)
+        reply(s, from, &o, len);
+}
+
+static struct ux_session *find_session(struct ux_server *s, const struct ux_addr *a, uint64_t xid)
+{
+    for (uint32_t i = 0; i < s->hi; i++)
+        if (s->sessions[i].used && s->sessions[i].xid == xid && ux_addr_equal(&s->sessions[i].addr, a))
+            return &s->sessions[i];
+    return NULL;
+}
+
+static void end_session(struct ux_server *s, struct ux_session *ss, enum ux_server_end reason, uint64_t now)
+{
+    struct ux_server_event *e = new_event(s, UXSV_EV_END, &ss->addr);
+    if (e) {
+        const char *nm = s->cfg.files.name(s->cfg.files.ud, ss->handle);
+        strncpy(e->name, nm ? nm : "?", UX_MAX_NAME);
+        e->reason = reason;
+        e->size = ss->size;
+        e->bytes_sent = ss->bytes_sent;
+        e->chunks_sent = ss->chunks_sent;
+        e->elapsed_us = now - ss->started_at;
+    }
+    ss->used = 0;
+    ss->legacy = 0;
+    ss->q_len = ss->q_head = 0;
+    while (s->hi && !s->sessions[s->hi - 1].used)
+        s->hi--;
+}
+
+static struct ux_session *open_session(struct ux_server *s, const struct ux_msg *m,
+                                       const struct ux_addr *from, const struct ux_file_info *fi,
+                                       uint64_t now)
+{
+    for (uint32_t i = 0; i < s->cfg.max_sessions; i++) {
+        struct ux_session *ss = &s->sessions[i];
+        if (ss->used)
+            continue;
+        if (!ss->queue)
+            ss->queue = malloc(s->cfg.queue_cap * sizeof *ss->queue);
+        if (!ss->queue)
+            return NULL;
+        ss->used = 1;
+        if (i >= s->hi)
+            s->hi = i + 1;
+        if (now + s->cfg.idle_us < s->expire_at)
+            s->expire_at = now + s->cfg.idle_us;
+        ss->addr = *from;
+        ss->xid = m->xid;
+        ss->handle = m->u.need.handle;
+        ss->generation = fi->generation;
+        ss->chunk_size = m->u.need.chunk_size;
+        ss->size = fi->size;
+        ss->count = (uint32_t)ux_chunk_count(fi->size, ss->chunk_size);
+        ss->q_head = ss->q_len = 0;
+        ss->started_at = ss->next_send_at = now;
+        ss->bytes_sent = 0;
+        ss->chunks_sent = ss->needs = 0;
+        struct ux_server_event *e = new_event(s, UXSV_EV_START, from);
+        if (e) {
+            const char *nm = s->cfg.files.name(s->cfg.files.ud, ss->handle);
+            strncpy(e->name, nm ? nm : "?", UX_MAX_NAME);
+            e->size = ss->size;
+        }
+        return ss;
+    }
+    return NULL;
+}
+
+/* Append the NEED's chunks to the session queue and shuffle just those. */
+static void enqueue(struct ux_server *s, struct ux_session *ss, const struct ux_msg *m)
+{
+    uint32_t cap = s->cfg.queue_cap, start = ss->q_len;
+    for (unsigned r = 0; r < m->u.need.nranges; r++) {
+        uint32_t first = m->u.need.ranges[r].first, count = m->u.need.ranges[r].count;
+        if (first >= ss->count)
+            continue;
+        if (count > ss->count - first)
+            count = ss->count - first;
+        for (uint32_t k = 0; k < count && ss->q_len < cap; k++)
+            ss->queue[(ss->q_head + ss->q_len++) % cap] = (struct ux_send){first + k, m->u.need.seq};
+    }
+    for (uint32_t k = ss->q_len; k > start + 1; k--) {
+        uint32_t j = start + (uint32_t)(rng_next(&s->rng) % (k - start));
+        struct ux_send *a = &ss->queue[(ss->q_head + k - 1) % cap], *b = &ss->queue[(ss->q_head + j) % cap];
+        struct ux_send t = *a;
+        *a = *b;
+        *b = t;
+    }
+}
+
+static void on_need(struct ux_server *s, const struct ux_msg *m, const struct ux_addr *from, size_t len,
+                    uint64_t now)
+{
+    struct ux_file_info fi;
+    uint8_t want[UX_COOKIE_LEN];
+    int code = s->cfg.files.current(s->cfg.files.ud, m->u.need.handle, &fi);
+    if (!code) {
+        if (cookie(s, from, m->xid, m->u.need.handle, fi.generation, m->u.need.chunk_size, want) ||
+            !ux_equal(want, m->u.need.cookie, UX_COOKIE_LEN))
+            code = UX_E_STALE; /* forged, or issued for an older version of the file */
+    }
+    struct ux_session *ss = find_session(s, from, m->xid);
+    if (code) {
+        if (ss)
+            end_session(s, ss, UXSV_END_STALE, now);
+        reply_error(s, from, m->xid, code == UX_E_NOTFOUND ? UX_E_STALE : code, error_text(UX_E_STALE), len);
+        return;
+    }
+    if (!ss)
+        ss = open_session(s, m, from, &fi, now);
+    if (!ss) {
+        reply_error(s, from, m->xid, UX_E_BUSY, error_text(UX_E_BUSY), len);
+        return;
+    }
+    ss->last_rx = now;
+    ss->needs++;
+    ss->rate_bps = (uint64_t)m->u.need.rate_kib * 1024 * 8;
+    enqueue(s, ss, m);
+}
+
+static uint32_t pending(const struct ux_session *ss)
+{
+    return ss->legacy ? ss->count - ss->perm_i : ss->q_len;
+}
+
+static uint64_t gcd(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* The original tool's request: answer "except COUNT chunks HEX", then send
+ * every chunk, shuffled and paced. A repeated request starts over, which is
+ * how that tool asks for what it missed. It has no cookie, so it can be
+ * spoofed: that is why legacy mode is opt-in. */
+static void on_legacy_get(struct ux_server *s, const uint8_t *name, size_t n, const struct ux_addr *from,
+                          uint64_t now)
+{
+    struct ux_file_info fi;
+    int code = s->cfg.files.lookup(s->cfg.files.ud, (const char *)name, n, &fi);
+    struct ux_server_event *e = new_event(s, UXSV_EV_REQUEST, from);
+    if (e) {
+        memcpy(e->name, name, n);
+        e->code = (enum ux_wire_error)code;
+        e->size = code ? 0 : fi.size;
+    }
+    if (code || ux_chunk_count(fi.size, UX_LEGACY_CHUNK) > UINT32_MAX)
+        return; /* the old protocol has no way to say no */
+    uint64_t count = ux_chunk_count(fi.size, UX_LEGACY_CHUNK);
+    int cap = (int)(sizeof s->replies / sizeof s->replies[0]);
+    if (s->r_len == cap)
+        return;
+    struct ux_reply *r = &s->replies[(s->r_head + s->r_len) % cap];
+    r->len = ux_legacy_encode_except(r->buf, sizeof r->buf, (uint32_t)count, fi.sha256);
+    r->to = *from;
+    s->r_len++;
+    struct ux_session *ss = find_session(s, from, 0);
+    if (ss && !ss->legacy)
+        return;
+    struct ux_msg m = {.type = UX_NEED};
+    m.u.need.handle = fi.handle;
+    m.u.need.chunk_size = UX_LEGACY_CHUNK;
+    if (!ss && !(ss = open_session(s, &m, from, &fi, now)))
+        return;
+    ss->legacy = 1;
+    ss->last_rx = now;
+    ss->rate_bps = s->cfg.legacy_bps;
+    ss->perm_i = 0;
+    ss->perm_b = count ? rng_next(&s->rng) % count : 0;
+    ss->perm_a = 1;
+    /* A step of 1 or count-1 would send the file in (reverse) order: 1 in 40
+     * draws over [1, count-1] for 200 chunks. */
+    for (int tries = 0; count > 4 && tries < 64; tries++) {
+        uint64_t a = 2 + rng_next(&s->rng) % (count - 3);
+        if (gcd(a, count) == 1) {
+            ss->perm_a = a;
+            break;
+        }
+    }
+    if (count == 0)
+        end_session(s, ss, UXSV_END_CLOSED, now);
+}
+
+void ux_server_input(struct ux_server *s, uint64_t now, const uint8_t *pkt, size_t len,
+                     const struct ux_addr *from)
+{
+    struct ux_msg *m = &s->scratch;
+    const uint8_t *name;
+    size_t name_len;
+    if (s->cfg.legacy && ux_legacy_parse_get(pkt, len, &name, &name_len) == 0) {
+        if (name_len <= UX_MAX_NAME)
+            on_legacy_get(s, name, name_len, from, now);
+        return;
+    }
+    if (ux_decode(pkt, len, m)) {
+        s->dropped_malformed++;
+    } else if (m->type == UX_REQUEST) {
+        on_request(s, m, from, len);
+    } else if (m->type == UX_NEED) {
+        if (m->u.need.chunk_size >= UX_MIN_CHUNK && m->u.need.chunk_size <= s->cfg.max_chunk)
+            on_need(s, m, from, len, now);
+    } else if (m->type == UX_CLOSE) {
+        struct ux_session *ss = find_session(s, from, m->xid);
+        if (ss)
+            end_session(s, ss, m->u.close.reason ? UXSV_END_ABORTED : UXSV_END_CLOSED, now);
+    }
+}
+
+/* Scans only when the earliest possible expiry is due: output() runs once
+ * per datagram sent. */
+static void expire(struct ux_server *s, uint64_t now)
+{
+    if (now < s->expire_at)
+        return;
+    s->expire_at = UINT64_MAX;
+    for (uint32_t i = 0; i < s->hi; i++) {
+        struct ux_session *ss = &s->sessions[i];
+        if (!ss->used || (ss->legacy && pending(ss)))
+            continue; /* legacy sessions end by themselves, after their last chunk */
+        if (now >= ss->last_rx + s->cfg.idle_us)
+            end_session(s, ss, UXSV_END_IDLE, now);
+        else if (ss->last_rx + s->cfg.idle_us < s->expire_at)
+            s->expire_at = ss->last_rx + s->cfg.idle_us;
+    }
+}
+
+#define PACE_BURST_US 2000 /* hosts wake up every millisecond or so: let a wake-up send what fell due */
+
+static void pace(struct ux_session *ss, uint64_t now, size_t bytes)
+{
+    if (!ss->rate_bps)
+        return;
+    uint64_t gap = (uint64_t)bytes * 8 * 1000000 / ss->rate_bps;
+    uint64_t floor = now > PACE_BURST_US ? now - PACE_BURST_US : 0;
+    ss->next_send_at = (ss->next_send_at > floor ? ss->next_send_at : floor) + gap;
+}
+
+static size_t send_legacy_chunk(struct ux_server *s, struct ux_session *ss, uint64_t now, uint8_t *buf,
+                                size_t cap, struct ux_addr *to)
+{
+    uint32_t i = (uint32_t)((ss->perm_a * ss->perm_i + ss->perm_b) % ss->count);
+    ss->perm_i++;
+    uint64_t off = (uint64_t)i * UX_LEGACY_CHUNK;
+    size_t n = ss->size - off < UX_LEGACY_CHUNK ? (size_t)(ss->size - off) : UX_LEGACY_CHUNK;
+    if (UX_LEGACY_OVERHEAD + n > cap)
+        return 0;
+    uint8_t *data = buf + 8;
+    if (s->cfg.files.read(s->cfg.files.ud, ss->handle, off, data, n) || ux_sha_init(s->sha) ||
+        ux_sha_update(s->sha, data, n) || ux_sha_final(s->sha, data + n)) {
+        end_session(s, ss, UXSV_END_IO, now);
+        return 0;
+    }
+    ux_legacy_chunk_header(buf, i, (uint32_t)n);
+    ss->chunks_sent++;
+    ss->bytes_sent += n;
+    pace(ss, now, UX_LEGACY_OVERHEAD + n);
+    *to = ss->addr;
+    if (!pending(ss))
+        end_session(s, ss, UXSV_END_CLOSED, now);
+    return UX_LEGACY_OVERHEAD + n;
+}
+
+/* The session ends on a read error; the client is told why. */
+static size_t io_error(struct ux_server *s, struct ux_session *ss, uint64_t now, uint8_t *buf, size_t cap,
+                       struct ux_addr *to)
+{
+    struct ux_msg m = {.type = UX_ERROR, .xid = ss->xid};
+    m.u.error.code = UX_E_IO;
+    m.u.error.text = (const uint8_t *)"server I/O error";
+    m.u.error.text_len = 16;
+    *to = ss->addr;
+    end_session(s, ss, UXSV_END_IO, now);
+    return ux_encode(&m, buf, cap);
+}
+
+/* Fault injection: should this chunk be damaged after hashing (corrupt),
+ * or before (lie: its hash then matches the wrong bytes)? */
+static int draw(struct ux_server *s, uint32_t ppm)
+{
+    return ppm && rng_next(&s->rng) % 1000000 < ppm;
+}
+
+static size_t send_chunk(struct ux_server *s, struct ux_session *ss, uint64_t now, uint8_t *buf,
+                         size_t cap, struct ux_addr *to, struct ux_tail *tail)
+{
+    struct ux_send e = ss->queue[ss->q_head];
+    ss->q_head = (ss->q_head + 1) % s->cfg.queue_cap;
+    ss->q_len--;
+    uint64_t off = (uint64_t)e.index * ss->chunk_size;
+    size_t n = ss->size - off < ss->chunk_size ? (size_t)(ss->size - off) : ss->chunk_size;
+    if (UX_DATA_OVERHEAD + n > cap)
+        return 0;
+    uint8_t *data = buf + UX_DATA_OVERHEAD;
+    uint8_t h[UX_HASH_LEN];
+    /* Drawn before the read: a chunk to damage must be a copy of ours. */
+    int corrupt = n && draw(s, s->cfg.corrupt_ppm), lie = n && draw(s, s->cfg.lie_ppm);
+    const uint8_t *lent = NULL;
+    if (s->cfg.files.chunk(s->cfg.files.ud, ss->handle, ss->chunk_size, e.index, data, n, h,
+                           tail && !corrupt && !lie ? &lent : NULL))
+        return io_error(s, ss, now, buf, cap, to);
+    if (lie) {
+        data[n / 2] ^= 0x5a; /* what a server whose disk rotted under its hash cache would send */
+        if (ux_chunk_hash(s->sha, e.index, data, n, h))
+            return io_error(s, ss, now, buf, cap, to);
+    }
+    if (corrupt)
+        data[n / 2] ^= 0x5a; /* after hashing: what a failing disk or NIC would do */
+    ux_encode_data_header(buf, ss->xid, e.seq, e.index, h, n);
+    ss->chunks_sent++;
+    ss->bytes_sent += n;
+    pace(ss, now, UX_DATA_OVERHEAD + n);
+    *to = ss->addr;
+    if (lent) {
+        *tail = (struct ux_tail){lent, n};
+        return UX_DATA_OVERHEAD;
+    }
+    return UX_DATA_OVERHEAD + n;
+}
+
+size_t ux_server_output(struct ux_server *s, uint64_t now, uint8_t *buf, size_t cap, struct ux_addr *to,
+                        struct ux_tail *tail)
+{
+    if (tail)
+        *tail = (struct ux_tail){NULL, 0};
+    expire(s, now);
+    int rcap = (int)(sizeof s->replies / sizeof s->replies[0]);
+    if (s->r_len) {
+        struct ux_reply *r = &s->replies[s->r_head];
+        s->r_head = (s->r_head + 1) % rcap;
+        s->r_len--;
+        if (r->len > cap)
+            return 0;
+        memcpy(buf, r->buf, r->len);
+        *to = r->to;
+        return r->len;
+    }
+    uint32_t n = s->hi;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t i = ((uint32_t)s->rr + k) % n;
+        struct ux_session *ss = &s->sessions[i];
+        if (!ss->used || !pending(ss) || ss->next_send_at > now)
+            continue;
+        s->rr = (int)(i + 1);
+        size_t len = ss->legacy ? send_legacy_chunk(s, ss, now, buf, cap, to) : send_chunk(s, ss, now, buf, cap, to, tail);
+        if (len)
+            return len;
+    }
+    return 0;
+}
+
+uint64_t ux_server_deadline(const struct ux_server *s)
+{
+    uint64_t d = UINT64_MAX;
+    for (uint32_t i = 0; i < s->hi; i++) {
+        const struct ux_session *ss = &s->sessions[i];
+        if (!ss->used)
+            continue;
+        if (!ss->legacy && ss->last_rx + s->cfg.idle_us < d)
+            d = ss->last_rx + s->cfg.idle_us;
+        if (pending(ss) && ss->next_send_at < d)
+            d = ss->next_send_at;
+    }
+    return d;
+}

@@ -1,0 +1,146 @@
+/* Server engine: answers discovery, validates cookies, keeps one session per
+ * (client address, transfer id) and sends the chunks each client asks for,
+ * shuffled, paced, round-robin across clients. No I/O: files are reached
+ * through the provider callbacks, packets and time go in and out. */
+#ifndef UDPXFER_SERVER_H
+#define UDPXFER_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "hash.h"
+#include "legacy.h"
+#include "rng.h"
+#include "wire.h"
+
+struct ux_file_info {
+    uint32_t handle;
+    uint64_t generation; /* changes whenever the file does */
+    uint64_t size;
+    uint8_t sha256[UX_HASH_LEN];
+};
+
+struct ux_provider {
+    /* Look NAME up. Returns 0 or a UX_E_* code. */
+    int (*lookup)(void *ud, const char *name, size_t len, struct ux_file_info *out);
+    /* Current state of HANDLE (the file may have changed since lookup).
+     * Returns 0 or a UX_E_* code. */
+    int (*current)(void *ud, uint32_t handle, struct ux_file_info *out);
+    /* Read LEN bytes at OFF. Returns 0 or an errno value. */
+    int (*read)(void *ud, uint32_t handle, uint64_t off, uint8_t *buf, size_t len);
+    /* Read chunk INDEX (LEN bytes, chunk size CS) into BUF and give its
+     * ux_chunk_hash, which the provider may have kept from before. If LENT
+     * is not NULL the provider may instead set *LENT to the chunk's bytes,
+     * lent until the host has sent every datagram output so far, and leave
+     * BUF alone. Returns 0 or an errno value. */
+    int (*chunk)(void *ud, uint32_t handle, uint32_t cs, uint32_t index, uint8_t *buf, size_t len,
+                 uint8_t hash[UX_HASH_LEN], const uint8_t **lent);
+    const char *(*name)(void *ud, uint32_t handle);
+    void *ud;
+};
+
+struct ux_server_cfg {
+    uint32_t max_chunk;
+    uint32_t max_sessions;
+    uint32_t queue_cap;   /* chunks queued per session */
+    uint64_t idle_us;     /* a session with no NEED this long ends */
+    uint32_t corrupt_ppm; /* fault injection for tests: damage this share of chunks */
+    uint32_t lie_ppm;     /* ... and this share before hashing: chunk hashes match the wrong bytes */
+    int legacy;           /* also answer the original tool's "get NAME" */
+    uint64_t legacy_bps;  /* pacing for legacy clients, which cannot ask for less */
+    struct ux_provider files;
+    struct ux_rng rng;    /* the cookie secret and the shuffles come from here */
+};
+
+struct ux_send {
+    uint32_t index;
+    uint32_t seq;
+};
+
+struct ux_session {
+    int used;
+    struct ux_addr addr;
+    uint64_t xid;
+    uint32_t handle;
+    uint64_t generation;
+    uint32_t chunk_size;
+    uint32_t count;
+    uint64_t size;
+    struct ux_send *queue;
+    uint32_t q_head, q_len;
+    uint64_t rate_bps;       /* pacing, 0 = none */
+    uint64_t next_send_at;
+    uint64_t started_at, last_rx;
+    uint64_t bytes_sent;
+    uint32_t chunks_sent, needs;
+    /* legacy sessions send every chunk once, in the order of a random
+     * permutation i -> (perm_a * i + perm_b) mod count, with no queue */
+    int legacy;
+    uint64_t perm_a, perm_b;
+    uint32_t perm_i;
+};
+
+enum ux_server_event_type {
+    UXSV_EV_REQUEST, /* a request was answered: code */
+    UXSV_EV_START,   /* a session opened: its first NEED came */
+    UXSV_EV_END      /* a session ended: reason */
+};
+
+/* Why a session ended. */
+enum ux_server_end {
+    UXSV_END_CLOSED,  /* the client said it is done */
+    UXSV_END_ABORTED, /* the client gave up */
+    UXSV_END_IDLE,    /* no NEED for idle_us */
+    UXSV_END_STALE,   /* the file changed */
+    UXSV_END_IO       /* reading the file failed */
+};
+
+struct ux_server_event {
+    enum ux_server_event_type type;
+    enum ux_wire_error code;     /* REQUEST: 0 or what the client was told */
+    enum ux_server_end reason;   /* END */
+    struct ux_addr addr;
+    char name[UX_MAX_NAME + 1];
+    uint64_t size;
+    uint64_t bytes_sent;
+    uint32_t chunks_sent;
+    uint64_t elapsed_us;
+};
+
+struct ux_reply {
+    struct ux_addr to;
+    size_t len;
+    uint8_t buf[UX_HDR_LEN + 4 + 200];
+};
+
+struct ux_server {
+    struct ux_server_cfg cfg;
+    uint8_t secret[32];
+    struct ux_session *sessions;
+    uint32_t hi;        /* sessions[hi..] are all unused */
+    uint64_t expire_at; /* no session can go idle before this */
+    int rr;
+    struct ux_reply replies[32];
+    int r_head, r_len;
+    struct ux_server_event *events;
+    int ev_head, ev_len, ev_cap;
+    uint64_t rng;
+    struct ux_sha *sha;
+    struct ux_msg scratch; /* decoded input; a NEED's range table is large */
+    uint64_t dropped_malformed;
+};
+
+int ux_server_init(struct ux_server *s, const struct ux_server_cfg *cfg);
+void ux_server_free(struct ux_server *s);
+void ux_server_input(struct ux_server *s, uint64_t now, const uint8_t *pkt, size_t len,
+                     const struct ux_addr *from);
+/* The next datagram to send into BUF, or 0. With TAIL, the payload may stay
+ * in the provider's memory (TAIL set); with NULL, it is always in BUF. */
+size_t ux_server_output(struct ux_server *s, uint64_t now, uint8_t *buf, size_t cap,
+                        struct ux_addr *to, struct ux_tail *tail);
+uint64_t ux_server_deadline(const struct ux_server *s);
+int ux_server_next_event(struct ux_server *s, struct ux_server_event *ev);
+int ux_server_sessions(const struct ux_server *s);
+
+#endif

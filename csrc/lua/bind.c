@@ -1,0 +1,181 @@
+#include "bind.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/hash.h"
+#include "engine/wire.h"
+#include "host/clock.h"
+#include "host/random.h"
+
+int push_fail(lua_State *L, const char *msg, enum ux_err code)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, msg);
+    lua_pushstring(L, ux_err_name(code));
+    return 3;
+}
+
+int push_errno(lua_State *L, const char *what, int err, enum ux_err code)
+{
+    char msg[300];
+    snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+    return push_fail(L, msg, code);
+}
+
+void set_str(lua_State *L, const char *k, const char *v) { lua_pushstring(L, v); lua_setfield(L, -2, k); }
+void set_num(lua_State *L, const char *k, double v) { lua_pushnumber(L, v); lua_setfield(L, -2, k); }
+void set_int(lua_State *L, const char *k, lua_Integer v) { lua_pushinteger(L, v); lua_setfield(L, -2, k); }
+void set_bool(lua_State *L, const char *k, int v) { lua_pushboolean(L, v); lua_setfield(L, -2, k); }
+
+void set_addr(lua_State *L, const char *k, const struct ux_addr *a)
+{
+    char s[80];
+    ux_addr_format(a, s, sizeof s);
+    set_str(L, k, s);
+}
+
+void set_hex(lua_State *L, const char *k, const uint8_t *h)
+{
+    char s[2 * UX_HASH_LEN + 1];
+    ux_hex(h, UX_HASH_LEN, s);
+    set_str(L, k, s);
+}
+
+const char *opt_str(lua_State *L, const char *k, const char *def, size_t *len)
+{
+    lua_getfield(L, 1, k);
+    const char *s = lua_isnil(L, -1) ? def : luaL_checklstring(L, -1, len);
+    if (s == def && len)
+        *len = def ? strlen(def) : 0;
+    lua_pop(L, 1); /* strings stay alive: the options table holds them */
+    return s;
+}
+
+lua_Number opt_num(lua_State *L, const char *k, lua_Number def)
+{
+    lua_getfield(L, 1, k);
+    lua_Number v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+int opt_bool(lua_State *L, const char *k)
+{
+    lua_getfield(L, 1, k);
+    int v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+int parse_hex(const char *s, size_t n, uint8_t *out, size_t outlen)
+{
+    if (n != 2 * outlen)
+        return -1;
+    for (size_t i = 0; i < outlen; i++) {
+        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+int push_timeout(lua_State *L, const struct ux_io *io, uint64_t deadline)
+{
+    if (io->spend > 0 || deadline == 0) {
+        lua_pushnumber(L, 0);
+    } else if (deadline == UINT64_MAX) {
+        lua_pushnil(L);
+    } else {
+        uint64_t now = ux_now_us();
+        lua_pushnumber(L, deadline > now ? (double)(deadline - now) / 1e6 : 0);
+    }
+    return 1;
+}
+
+int push_deadline(lua_State *L, uint64_t d)
+{
+    if (d == UINT64_MAX)
+        lua_pushnil(L);
+    else
+        lua_pushnumber(L, (double)d / 1e6);
+    return 1;
+}
+
+int push_port(lua_State *L, const struct ux_io *io)
+{
+    struct ux_addr a = {.len = sizeof a.ss};
+    if (getsockname(io->fd, (struct sockaddr *)&a.ss, &a.len))
+        return 0;
+    in_port_t port = a.ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&a.ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&a.ss)->sin_port;
+    lua_pushinteger(L, ntohs(port));
+    return 1;
+}
+
+/* Rounded: a deadline handed out as seconds must come back as the same microsecond. */
+uint64_t sim_now(lua_State *L, int idx) { return (uint64_t)(luaL_checknumber(L, idx) * 1e6 + 0.5); }
+
+uint64_t start_now(lua_State *L, int sim)
+{
+    return sim ? (uint64_t)(opt_num(L, "now", 0) * 1e6 + 0.5) : ux_now_us();
+}
+
+struct ux_rng engine_rng(lua_State *L, int sim, struct sim_rng *state)
+{
+    if (!sim)
+        return ux_host_rng();
+    state->state = (uint64_t)opt_num(L, "seed", 1);
+    return (struct ux_rng){ux_rng_seeded, &state->state};
+}
+
+void check_addr_arg(lua_State *L, int idx, struct ux_addr *a)
+{
+    if (ux_addr_parse(luaL_checkstring(L, idx), 0, a))
+        luaL_argerror(L, idx, "address as \"ip:port\" expected");
+}
+
+int sim_input(lua_State *L, void *eng, ux_input_fn in)
+{
+    size_t n;
+    const char *pkt = luaL_checklstring(L, 2, &n);
+    struct ux_addr a;
+    check_addr_arg(L, 3, &a);
+    in(eng, sim_now(L, 4), (const uint8_t *)pkt, n, &a);
+    return 0;
+}
+
+int sim_output(lua_State *L, void *eng, ux_output_fn out)
+{
+    enum { CAP = UX_DATA_OVERHEAD + UX_MAX_CHUNK + UX_TAG_LEN };
+    luaL_Buffer b;
+    uint8_t *buf = (uint8_t *)luaL_buffinitsize(L, &b, CAP);
+    struct ux_addr to;
+    size_t n = out(eng, sim_now(L, 2), buf, CAP, &to, NULL);
+    if (!n)
+        return 0;
+    luaL_pushresultsize(&b, n);
+    char s[80];
+    ux_addr_format(&to, s, sizeof s);
+    lua_pushstring(L, s);
+    return 2;
+}
+
+void new_class(lua_State *L, const char *mt, const luaL_Reg *methods, lua_CFunction close)
+{
+    luaL_newmetatable(L, mt);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, close);
+    lua_setfield(L, -2, "__close");
+    lua_pop(L, 1);
+}

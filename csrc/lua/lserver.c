@@ -1,0 +1,218 @@
+/* Lua binding of the file server: udpxfer.core.server{}. A pollable object
+ * over the server engine, its socket and the served folder (host/fileset). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bind.h"
+#include "engine/server.h"
+#include "host/fileset.h"
+
+#define SERVER_MT "udpxfer.server"
+
+struct server_obj {
+    struct ux_server eng;
+    struct ux_fileset fs;
+    struct ux_io io;
+    int live, sim;
+    struct sim_rng seed;
+};
+
+static struct server_obj *check_server(lua_State *L)
+{
+    struct server_obj *o = luaL_checkudata(L, 1, SERVER_MT);
+    if (!o->live)
+        luaL_error(L, "server is closed");
+    return o;
+}
+
+static int s_input(void *e, uint64_t now, const uint8_t *p, size_t n, const struct ux_addr *a)
+{
+    ux_server_input(e, now, p, n, a);
+    return 0;
+}
+static size_t s_output(void *e, uint64_t now, uint8_t *b, size_t cap, struct ux_addr *a, struct ux_tail *t)
+{
+    return ux_server_output(e, now, b, cap, a, t);
+}
+
+static void server_release(struct server_obj *o)
+{
+    if (!o->live)
+        return;
+    if (!o->sim)
+        ux_io_close(&o->io);
+    ux_server_free(&o->eng);
+    ux_fileset_close(&o->fs);
+    o->live = 0;
+}
+
+static int l_server(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    const char *dir = opt_str(L, "dir", NULL, NULL);
+    if (!dir)
+        return luaL_argerror(L, 1, "dir is required");
+    const char *bind_s = opt_str(L, "bind", "0.0.0.0", NULL);
+    int port = (int)opt_num(L, "port", 10526);
+    if (port < 0 || port > 65535)
+        return luaL_argerror(L, 1, "port out of range");
+    struct server_obj *o = lua_newuserdatauv(L, sizeof *o, 0);
+    memset(o, 0, sizeof *o);
+    luaL_setmetatable(L, SERVER_MT);
+    o->sim = opt_bool(L, "sim");
+    struct ux_addr bind_to;
+    if (!o->sim && ux_addr_parse(bind_s, port, &bind_to))
+        return push_fail(L, "bind address must be a numeric IP", UX_ERR_USAGE);
+    char msg[600];
+    int err = ux_fileset_open(&o->fs, dir);
+    if (err) {
+        snprintf(msg, sizeof msg, "cannot serve %s", dir);
+        return push_errno(L, msg, err, UX_ERR_IO);
+    }
+    struct ux_server_cfg cfg = {0};
+    cfg.max_chunk = (uint32_t)opt_num(L, "max_chunk", 16384);
+    cfg.max_sessions = (uint32_t)opt_num(L, "max_sessions", 64);
+    cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 30) * 1e6);
+    cfg.corrupt_ppm = (uint32_t)(opt_num(L, "corrupt_percent", 0) * 10000);
+    cfg.lie_ppm = (uint32_t)(opt_num(L, "lie_percent", 0) * 10000);
+    cfg.legacy = opt_bool(L, "legacy");
+    cfg.legacy_bps = (uint64_t)(opt_num(L, "legacy_mbit", 80) * 1e6);
+    cfg.files = ux_fileset_provider(&o->fs);
+    cfg.rng = engine_rng(L, o->sim, &o->seed);
+    o->fs.async_min = (uint64_t)opt_num(L, "async_hash_min", 64 << 20);
+    if (ux_server_init(&o->eng, &cfg)) {
+        ux_fileset_close(&o->fs);
+        return push_fail(L, "cannot initialise the server", UX_ERR_IO);
+    }
+    o->live = 1;
+    if (!o->sim) {
+        const char *why = "";
+        err = ux_io_open(&o->io, &bind_to, UX_DATA_OVERHEAD + o->eng.cfg.max_chunk + UX_TAG_LEN, UX_IO_SHARED, &why);
+        if (err) {
+            snprintf(msg, sizeof msg, "%s %s:%d", why, bind_s, port);
+            server_release(o);
+            return push_errno(L, msg, err, err == EADDRINUSE ? UX_ERR_INUSE : UX_ERR_IO);
+        }
+    }
+    return 1;
+}
+
+static const char *req_status(enum ux_wire_error code)
+{
+    switch (code) {
+    case UX_E_NONE: return "ok";
+    case UX_E_NOTFOUND: return "notfound";
+    case UX_E_REFUSED: return "refused";
+    case UX_E_PREPARING: return "preparing";
+    default: return "io";
+    }
+}
+
+static const char *end_reason(enum ux_server_end r)
+{
+    static const char *const names[] = {[UXSV_END_CLOSED] = "complete", [UXSV_END_ABORTED] = "aborted",
+                                        [UXSV_END_IDLE] = "idle", [UXSV_END_STALE] = "stale",
+                                        [UXSV_END_IO] = "io"};
+    return names[r];
+}
+
+static int drain_server(lua_State *L, struct server_obj *o)
+{
+    struct ux_server_event ev;
+    lua_newtable(L);
+    lua_Integer n = 0;
+    while (ux_server_next_event(&o->eng, &ev)) {
+        lua_newtable(L);
+        set_addr(L, "client", &ev.addr);
+        set_str(L, "name", ev.name);
+        set_int(L, "size", (lua_Integer)ev.size);
+        switch (ev.type) {
+        case UXSV_EV_REQUEST:
+            set_str(L, "type", "request");
+            set_str(L, "status", req_status(ev.code));
+            break;
+        case UXSV_EV_START:
+            set_str(L, "type", "start");
+            break;
+        case UXSV_EV_END:
+            set_str(L, "type", "done");
+            set_str(L, "reason", end_reason(ev.reason));
+            set_int(L, "bytes_sent", (lua_Integer)ev.bytes_sent);
+            set_int(L, "chunks_sent", ev.chunks_sent);
+            set_num(L, "elapsed", (double)ev.elapsed_us / 1e6);
+            break;
+        }
+        lua_rawseti(L, -2, ++n);
+    }
+    return 1;
+}
+
+static int ls_step(lua_State *L)
+{
+    struct server_obj *o = check_server(L);
+    if (o->sim)
+        return luaL_error(L, "step() needs a socket; drive a sim server with input()/output()");
+    ux_pump(&o->io, &o->eng, s_input, s_output);
+    return drain_server(L, o);
+}
+
+static int ls_drain(lua_State *L) { return drain_server(L, check_server(L)); }
+static int ls_input(lua_State *L) { return sim_input(L, &check_server(L)->eng, s_input); }
+static int ls_output(lua_State *L) { return sim_output(L, &check_server(L)->eng, s_output); }
+
+
+
+static int ls_deadline(lua_State *L) { return push_deadline(L, ux_server_deadline(&check_server(L)->eng)); }
+
+static int ls_timeout(lua_State *L)
+{
+    struct server_obj *o = check_server(L);
+    return push_timeout(L, &o->io, o->eng.r_len ? 0 : ux_server_deadline(&o->eng));
+}
+
+static int ls_pollfd(lua_State *L) { lua_pushinteger(L, check_server(L)->io.fd); return 1; }
+static int ls_events(lua_State *L) { lua_pushstring(L, check_server(L)->io.spend ? "rw" : "r"); return 1; }
+
+static int ls_stats(lua_State *L)
+{
+    struct server_obj *o = check_server(L);
+    lua_newtable(L);
+    set_int(L, "sessions", ux_server_sessions(&o->eng));
+    set_int(L, "malformed", (lua_Integer)o->eng.dropped_malformed);
+    set_int(L, "files_hashed", (lua_Integer)o->fs.hashes_computed);
+    set_int(L, "chunk_hashes_cached", (lua_Integer)o->fs.hcache.hits);
+    set_int(L, "chunk_hashes_computed", (lua_Integer)o->fs.hcache.misses);
+    set_int(L, "chunks_lent", (lua_Integer)o->fs.chunks_lent);
+    set_bool(L, "preparing", o->fs.job.running && !__atomic_load_n(&o->fs.job.done, __ATOMIC_ACQUIRE));
+    set_int(L, "rx_packets", (lua_Integer)o->io.rx_packets);
+    set_int(L, "tx_packets", (lua_Integer)o->io.tx_packets);
+    set_int(L, "tx_bytes", (lua_Integer)o->io.tx_bytes);
+    return 1;
+}
+
+
+static int ls_port(lua_State *L)
+{
+    struct server_obj *o = check_server(L);
+    return o->sim ? 0 : push_port(L, &o->io);
+}
+
+static int ls_close(lua_State *L)
+{
+    server_release(luaL_checkudata(L, 1, SERVER_MT));
+    return 0;
+}
+
+
+void ux_lua_server_open(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"step", ls_step}, {"drain", ls_drain}, {"input", ls_input}, {"output", ls_output},
+        {"deadline", ls_deadline}, {"timeout", ls_timeout}, {"pollfd", ls_pollfd},
+        {"events", ls_events}, {"stats", ls_stats}, {"port", ls_port}, {"close", ls_close},
+        {NULL, NULL}};
+    new_class(L, SERVER_MT, methods, ls_close);
+    lua_pushcfunction(L, l_server);
+    lua_setfield(L, -2, "server");
+}

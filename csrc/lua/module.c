@@ -1,0 +1,171 @@
+/* The module udpxfer.core: its functions, and the classes from lclient.c,
+ * lserver.c and lstream.c. The one symbol the library exports. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bind.h"
+#include "engine/hash.h"
+#include "engine/names.h"
+#include "engine/wire.h"
+#include "host/clock.h"
+#include "host/filehash.h"
+
+__attribute__((visibility("default"))) int luaopen_udpxfer_core(lua_State *L);
+
+
+static int l_now(lua_State *L) { lua_pushnumber(L, (double)ux_now_us() / 1e6); return 1; }
+
+/* poll({fd, "r"|"rw", ...}, timeout_seconds|nil) -> the number of ready
+ * descriptors (0 on timeout, or when a signal interrupted the wait), or nil,
+ * message, code. Any number of descriptors. */
+static int l_poll(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_Integer len = luaL_len(L, 1);
+    luaL_argcheck(L, len % 2 == 0, 1, "pairs of descriptor and events expected");
+    size_t n = (size_t)(len / 2);
+    struct pollfd *fds = lua_newuserdatauv(L, n ? n * sizeof *fds : 1, 0);
+    for (size_t k = 0; k < n; k++) {
+        lua_geti(L, 1, (lua_Integer)(2 * k + 1));
+        lua_geti(L, 1, (lua_Integer)(2 * k + 2));
+        fds[k].fd = (int)luaL_checkinteger(L, -2);
+        fds[k].events = POLLIN | (strchr(luaL_checkstring(L, -1), 'w') ? POLLOUT : 0);
+        fds[k].revents = 0;
+        lua_pop(L, 2);
+    }
+    /* ppoll: microseconds, as pacing wants, not poll's milliseconds */
+    struct timespec ts, *tp = NULL;
+    if (!lua_isnoneornil(L, 2)) {
+        double t = luaL_checknumber(L, 2);
+        t = t < 0 ? 0 : t > 86400 ? 86400 : t;
+        ts.tv_sec = (time_t)t;
+        ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+        tp = &ts;
+    }
+    int r = ppoll(fds, (nfds_t)n, tp, NULL);
+    if (r < 0 && errno != EINTR)
+        return push_errno(L, "poll", errno, UX_ERR_IO);
+    lua_pushinteger(L, r < 0 ? 0 : r);
+    return 1;
+}
+
+static int l_sha256(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    struct ux_sha *sha = ux_sha_new();
+    uint8_t h[UX_HASH_LEN];
+    char hex[2 * UX_HASH_LEN + 1];
+    if (!sha || ux_sha_init(sha) || ux_sha_update(sha, s, n) || ux_sha_final(sha, h)) {
+        ux_sha_free(sha);
+        return push_fail(L, "SHA-256 failed", UX_ERR_IO);
+    }
+    ux_sha_free(sha);
+    ux_hex(h, UX_HASH_LEN, hex);
+    lua_pushstring(L, hex);
+    return 1;
+}
+
+static int l_sha256_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return push_errno(L, path, errno, UX_ERR_IO);
+    struct ux_sha *sha = ux_sha_new();
+    uint8_t h[UX_HASH_LEN];
+    char hex[2 * UX_HASH_LEN + 1];
+    int err = sha ? ux_sha_fd(sha, fd, UINT64_MAX, NULL, h) : ENOMEM;
+    ux_sha_free(sha);
+    close(fd);
+    if (err)
+        return push_errno(L, path, err, UX_ERR_IO);
+    ux_hex(h, UX_HASH_LEN, hex);
+    lua_pushstring(L, hex);
+    return 1;
+}
+
+static int l_broadcast_addresses(lua_State *L)
+{
+    struct ux_addr a[32];
+    int n = ux_broadcast_addresses(a, 32, (int)luaL_optinteger(L, 1, 10526));
+    lua_newtable(L);
+    for (int i = 0; i < n; i++) {
+        char s[80];
+        ux_addr_format(&a[i], s, sizeof s);
+        lua_pushstring(L, s);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int l_resolve(lua_State *L)
+{
+    struct ux_addr a;
+    if (ux_resolve(luaL_checkstring(L, 1), (int)luaL_optinteger(L, 2, 10526), &a))
+        return push_fail(L, "cannot resolve address", UX_ERR_USAGE);
+    char s[80];
+    ux_addr_format(&a, s, sizeof s);
+    lua_pushstring(L, s);
+    return 1;
+}
+
+/* path_mtu("ip:port") -> the route's MTU, or nil, message, code. */
+static int l_path_mtu(lua_State *L)
+{
+    struct ux_addr a;
+    check_addr_arg(L, 1, &a);
+    int mtu = ux_path_mtu(&a);
+    if (mtu <= 0)
+        return push_fail(L, "no route to that address", UX_ERR_IO);
+    lua_pushinteger(L, mtu);
+    return 1;
+}
+
+static int l_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    return 1;
+}
+
+static int l_name_ok(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    lua_pushboolean(L, ux_name_check(s, n) == 0);
+    return 1;
+}
+
+int luaopen_udpxfer_core(lua_State *L)
+{
+    static const luaL_Reg funcs[] = {
+        {"now", l_now}, {"poll", l_poll}, {"sha256", l_sha256}, {"sha256_file", l_sha256_file},
+        {"broadcast_addresses", l_broadcast_addresses}, {"resolve", l_resolve}, {"path_mtu", l_path_mtu},
+        {"name_ok", l_name_ok}, {"isatty", l_isatty}, {NULL, NULL}};
+    luaL_newlib(L, funcs);
+    ux_lua_client_open(L);
+    ux_lua_server_open(L);
+    ux_lua_stream_open(L);
+    lua_pushinteger(L, UX_DEFAULT_CHUNK);
+    lua_setfield(L, -2, "DEFAULT_CHUNK");
+    lua_pushinteger(L, UX_MIN_CHUNK);
+    lua_setfield(L, -2, "MIN_CHUNK");
+    lua_pushinteger(L, UX_MAX_CHUNK);
+    lua_setfield(L, -2, "MAX_CHUNK");
+    lua_pushinteger(L, UX_DATA_OVERHEAD + UX_TAG_LEN); /* per DATA datagram, tag included */
+    lua_setfield(L, -2, "DATA_OVERHEAD");
+    lua_pushinteger(L, 10526);
+    lua_setfield(L, -2, "DEFAULT_PORT");
+    lua_newtable(L);
+    for (int code = 1; code < UX_ERR_COUNT; code++) {
+        lua_pushstring(L, ux_err_name(code));
+        lua_rawseti(L, -2, code);
+    }
+    lua_setfield(L, -2, "ERRORS");
+    return 1;
+}
