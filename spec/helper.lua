@@ -70,20 +70,25 @@ end
 H.wire = {}
 local HDR = ">BBBBBBI2I8"
 
-local function header(typ, xid, body)
-  return HDR:pack(0x55, 0x58, 2, typ, 0, 0, #body, xid) .. body
+H.WIRE_VERSION = 3
+H.FLAG_TREE = 2
+
+local function header(typ, xid, body, flags)
+  return HDR:pack(0x55, 0x58, H.WIRE_VERSION, typ, flags or 0, 0, #body, xid) .. body
 end
 
-function H.wire.request(xid, name, chunk_size, pad)
-  local body = (">I4s2"):pack(chunk_size or H.core.DEFAULT_CHUNK, name)
+--- A REQUEST; KIND 0 a file, 1 a listing; FLAGS 1 asks for the tree's root.
+function H.wire.request(xid, name, chunk_size, pad, kind, flags)
+  local body = (">I4BBs2"):pack(chunk_size or H.core.DEFAULT_CHUNK, kind or 0, flags or 0, name)
   if pad ~= false and #body < 240 then body = body .. ("\0"):rep(240 - #body) end
   return header(1, xid, body)
 end
 
-function H.wire.need(xid, handle, chunk_size, cookie, seq, ranges, rate_kib)
+--- A NEED; TREE asks for tree nodes (ids) instead of chunks.
+function H.wire.need(xid, handle, chunk_size, cookie, seq, ranges, rate_kib, tree)
   local body = (">I4I4"):pack(handle, chunk_size) .. cookie .. (">I4I4I2"):pack(seq, rate_kib or 0, #ranges)
   for _, r in ipairs(ranges) do body = body .. (">I4I4"):pack(r[1], r[2]) end
-  return header(4, xid, body)
+  return header(4, xid, body, tree and H.FLAG_TREE or 0)
 end
 
 function H.wire.close(xid) return header(6, xid, (">I2"):pack(0)) end
@@ -99,6 +104,8 @@ function H.wire.decode(pkt)
     m.size, m.chunk_size, m.chunks, m.handle, pos = (">I8I4I4I4"):unpack(pkt, pos)
     m.sha256 = pkt:sub(pos, pos + 31)
     m.cookie = pkt:sub(pos + 32, pos + 47)
+    m.offer_flags = pkt:byte(pos + 48)
+    if m.offer_flags & 1 == 1 then m.root = pkt:sub(pos + 49, pos + 80) end
   elseif typ == 3 then
     m.code, m.text = (">I2s2"):unpack(pkt, pos)
   elseif typ == 4 then

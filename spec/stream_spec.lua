@@ -128,7 +128,7 @@ end)
 
 describe("stream receiver against hand-built datagrams", function()
   local function hdr(typ, xid, body)
-    return (">BBBBBBI2I8"):pack(0x55, 0x58, 2, typ, 0, 0, #body, xid) .. body
+    return (">BBBBBBI2I8"):pack(0x55, 0x58, H.WIRE_VERSION, typ, 0, 0, #body, xid) .. body
   end
   local function open(xid, pad) return hdr(7, xid, (">I2"):pack(1360) .. ("\0"):rep(pad and 238 or 0)) end
   local function outputs(obj, now)

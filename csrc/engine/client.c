@@ -61,7 +61,7 @@ int ux_client_init(struct ux_client *c, const struct ux_client_cfg *cfg, uint64_
     if (c->cfg.max_window < 2 * MIN_CWND)
         c->cfg.max_window = 2 * MIN_CWND;
     if (c->cfg.chunk_size < UX_MIN_CHUNK || c->cfg.chunk_size > UX_MAX_CHUNK ||
-        c->cfg.name_len == 0 || c->cfg.name_len > UX_MAX_NAME)
+        (c->cfg.name_len == 0 && c->cfg.kind == UX_KIND_FILE) || c->cfg.name_len > UX_MAX_NAME)
         return -1;
     c->sha = ux_sha_new();
     if (!c->sha || ux_rng_fill(&c->cfg.rng, &c->xid, sizeof c->xid))
@@ -74,6 +74,11 @@ int ux_client_init(struct ux_client *c, const struct ux_client_cfg *cfg, uint64_
 
 void ux_client_free(struct ux_client *c)
 {
+    uxc_tree_free(c);
+    free(c->reuse);
+    free(c->leaves);
+    c->reuse = NULL;
+    c->leaves = NULL;
     for (int i = 0; i < c->npeers; i++)
         free(c->peers[i].ring);
     ux_chunkmap_free(&c->map);
@@ -154,10 +159,21 @@ static int activate(struct ux_client *c, struct ux_peer *p, uint64_t now)
     return 0;
 }
 
+/* Offers of one version: the same size, chunking and SHA-256, and the
+ * same tree root where both give one (a server that cannot make the tree
+ * offers none). */
 static int same_version(const struct ux_peer *a, const struct ux_peer *b)
 {
     return a->size == b->size && a->chunk_size == b->chunk_size &&
-           memcmp(a->sha256, b->sha256, UX_HASH_LEN) == 0;
+           memcmp(a->sha256, b->sha256, UX_HASH_LEN) == 0 &&
+           (!a->has_root || !b->has_root || memcmp(a->root, b->root, UX_HASH_LEN) == 0);
+}
+
+/* Does P offer the version being fetched? */
+static int offers_chosen(const struct ux_client *c, const struct ux_peer *p)
+{
+    return p->has_offer && p->size == c->size && memcmp(p->sha256, c->sha256, UX_HASH_LEN) == 0 &&
+           (!c->has_root || !p->has_root || memcmp(p->root, c->root, UX_HASH_LEN) == 0);
 }
 
 /* The version to fetch: the wanted SHA-256 if one was named, else the one
@@ -198,6 +214,8 @@ static void start_transfer(struct ux_client *c, struct ux_peer *v, uint64_t now)
     c->chunk_size = v->chunk_size;
     c->count = (uint32_t)ux_chunk_count(v->size, v->chunk_size);
     memcpy(c->sha256, v->sha256, UX_HASH_LEN);
+    c->has_root = v->has_root;
+    memcpy(c->root, v->root, UX_HASH_LEN);
     if (ux_chunkmap_init(&c->map, c->count)) {
         uxc_fail(c, UX_ERR_IO, "out of memory for the chunk map");
         return;
@@ -215,7 +233,9 @@ static void start_transfer(struct ux_client *c, struct ux_peer *v, uint64_t now)
     for (int i = 0; i < c->npeers; i++)
         if (c->peers[i].has_offer && same_version(&c->peers[i], v) && activate(c, &c->peers[i], now))
             uxc_fail(c, UX_ERR_IO, "out of memory");
-    if (c->count == 0)
+    if (c->state == UXC_TRANSFER && c->cfg.basis && c->has_root && uxc_tree_start(c, now))
+        uxc_fail(c, UX_ERR_IO, "out of memory for the tree");
+    if (uxc_all_in(c))
         uxc_complete(c, now);
 }
 
@@ -265,8 +285,9 @@ void uxc_tick(struct ux_client *c, uint64_t now)
 {
     if (c->state == UXC_DISCOVER)
         tick_discovery(c, now);
-    if (c->state != UXC_TRANSFER)
+    if (c->state != UXC_TRANSFER && c->state != UXC_TREE)
         return;
+    uxc_tree_tick(c, now);
     for (int i = 0; i < c->npeers; i++)
         if (c->peers[i].active)
             uxc_tick_peer(c, &c->peers[i], now);
@@ -281,8 +302,8 @@ void uxc_offer_received(struct ux_client *c, struct ux_peer *p, uint64_t now)
     if (!c->first_offer_at)
         c->first_offer_at = now;
     uxc_push_event(c, UXC_EV_OFFER, uxc_peer_id(c, p));
-    if (c->state == UXC_TRANSFER && !p->dropped && p->size == c->size &&
-        memcmp(p->sha256, c->sha256, UX_HASH_LEN) == 0 && activate(c, p, now))
+    if ((c->state == UXC_TRANSFER || c->state == UXC_TREE) && !p->dropped && offers_chosen(c, p) &&
+        activate(c, p, now))
         uxc_fail(c, UX_ERR_IO, "out of memory");
 }
 
@@ -296,6 +317,8 @@ static void on_offer(struct ux_client *c, struct ux_peer *p, const struct ux_msg
     p->handle = m->u.offer.handle;
     memcpy(p->sha256, m->u.offer.sha256, UX_HASH_LEN);
     memcpy(p->cookie, m->u.offer.cookie, UX_COOKIE_LEN);
+    p->has_root = (m->u.offer.flags & UX_OFFER_TREE) != 0;
+    memcpy(p->root, m->u.offer.root, UX_HASH_LEN);
     uxc_offer_received(c, p, now);
 }
 
@@ -310,7 +333,7 @@ static void on_error(struct ux_client *c, struct ux_peer *p, const struct ux_msg
         break;
     case UX_E_STALE:
         uxc_drop_peer(c, p, UXC_DROP_STALE);
-        if (c->state == UXC_TRANSFER && uxc_active_peers(c) == 0)
+        if ((c->state == UXC_TRANSFER || c->state == UXC_TREE) && uxc_active_peers(c) == 0)
             uxc_fail(c, UX_ERR_STALE, "the file changed on the server during the transfer");
         break;
     case UX_E_BUSY:
@@ -349,7 +372,12 @@ static void input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size_t 
     switch (m.type) {
     case UX_OFFER: on_offer(c, p, &m, now); break;
     case UX_ERROR: on_error(c, p, &m, now); break;
-    case UX_DATA: uxc_on_data(c, p, &m, now); break;
+    case UX_DATA:
+        if (m.flags & UX_FLAG_TREE)
+            uxc_on_tree_data(c, p, &m, now);
+        else
+            uxc_on_data(c, p, &m, now);
+        break;
     default: break;
     }
 }
@@ -368,6 +396,8 @@ size_t uxc_encode_request(struct ux_client *c, uint8_t *buf, size_t cap)
         return ux_legacy_encode_get(buf, cap, c->cfg.name, c->cfg.name_len);
     struct ux_msg m = {.type = UX_REQUEST, .xid = c->xid};
     m.u.request.chunk_size = c->cfg.chunk_size;
+    m.u.request.kind = (uint8_t)c->cfg.kind;
+    m.u.request.flags = c->cfg.want_tree ? UX_REQ_TREE : 0;
     m.u.request.name_len = (uint16_t)c->cfg.name_len;
     m.u.request.name = (const uint8_t *)c->cfg.name;
     return ux_encode(&m, buf, cap);
@@ -411,7 +441,7 @@ size_t ux_client_output(struct ux_client *c, uint64_t now, uint8_t *buf, size_t 
     int discovering = c->state == UXC_DISCOVER;
     c->restart_clock = 0;
     uxc_tick(c, now);
-    if (discovering && c->state == UXC_TRANSFER) {
+    if (discovering && (c->state == UXC_TRANSFER || c->state == UXC_TREE)) {
         /* Preparing the output file (on_start) may have taken a while: the
          * first NEEDs go out with a fresh clock, or their round trip would
          * include that time and fire a spurious timeout. */
@@ -422,11 +452,15 @@ size_t ux_client_output(struct ux_client *c, uint64_t now, uint8_t *buf, size_t 
         return out_request(c, now, buf, cap, to);
     if (c->cfg.legacy)
         return c->state == UXC_TRANSFER ? uxc_out_legacy_retry(c, now, buf, cap, to) : 0;
+    if (c->state == UXC_TRANSFER && c->reuse && !uxc_reuse_step(c, now) && uxc_all_in(c))
+        uxc_complete(c, now);
     for (int k = 0; k < c->npeers; k++) {
         int i = (c->rr + k) % c->npeers;
         struct ux_peer *p = &c->peers[i];
         if (p->close_pending > 0)
             return out_close(c, p, buf, cap, to);
+        if (c->state == UXC_TREE)
+            return uxc_out_tree(c, now, buf, cap, to);
         if (c->state != UXC_TRANSFER || !p->active)
             continue;
         uint32_t room = uxc_need_room(c, p);
@@ -460,6 +494,10 @@ uint64_t ux_client_deadline(const struct ux_client *c)
             d = min64(d, c->first_error_at + NOTFOUND_GRACE_US);
         return d;
     }
+    if (c->state == UXC_TREE)
+        d = min64(d, uxc_tree_deadline(c));
+    if (c->state == UXC_TRANSFER && c->reuse && c->reuse_next < c->count)
+        return 0; /* copying from the basis goes on */
     for (int i = 0; i < c->npeers; i++) {
         const struct ux_peer *p = &c->peers[i];
         if (!p->active)

@@ -13,6 +13,7 @@
 #include "errors.h"
 #include "hash.h"
 #include "rng.h"
+#include "tree.h"
 #include "wire.h"
 
 #define UX_MAX_PEERS 32
@@ -36,9 +37,24 @@ struct ux_client_cfg {
     int (*on_chunk)(void *ud, uint32_t index, uint64_t offset, const uint8_t *data, size_t len);
     void *ud;
     struct ux_rng rng;            /* the transfer id comes from here */
+    enum ux_kind kind;            /* a file, or a folder's listing */
+    int want_tree;                /* ask for the chunk-hash tree's root (tree.h) */
+    /* With want_tree: the local copy's tree at chunk_size. Chunks whose
+     * leaves match the server's tree are not fetched but copied from it
+     * (on_reuse), and each chunk fetched is checked against its leaf. */
+    const struct ux_tree *basis;
+    /* Copy LEN bytes at OFFSET from the local copy into the output.
+     * Returns 0 or an errno value. */
+    int (*on_reuse)(void *ud, uint64_t offset, size_t len);
 };
 
-enum ux_client_state { UXC_DISCOVER, UXC_TRANSFER, UXC_DONE, UXC_FAILED };
+enum ux_client_state {
+    UXC_DISCOVER, /* asking who has the file */
+    UXC_TREE,     /* comparing the server's tree with the local copy's */
+    UXC_TRANSFER, /* fetching chunks, copying reused ones */
+    UXC_DONE,
+    UXC_FAILED
+};
 
 /* Why a server no longer takes part. */
 enum ux_peer_drop {
@@ -58,6 +74,7 @@ struct ux_peer_stats {
     uint32_t bad;
     uint32_t lost;
     uint32_t timeouts;
+    uint32_t tree_nodes; /* tree nodes received from it */
 };
 
 struct ux_inflight {
@@ -77,6 +94,8 @@ struct ux_peer {
     uint32_t handle;
     uint8_t sha256[UX_HASH_LEN];
     uint8_t cookie[UX_COOKIE_LEN];
+    int has_root;
+    uint8_t root[UX_HASH_LEN];
     /* window */
     struct ux_inflight *ring;
     uint32_t ring_head, ring_len;
@@ -146,6 +165,16 @@ struct ux_client {
     int rr;                   /* round-robin cursor over peers for output */
     int restart_clock;        /* output() wants a call with a fresh time */
     struct ux_msg scratch;    /* a NEED being built: its range table is large */
+    /* the chunk-hash tree (client_tree.c) */
+    int has_root;
+    uint8_t root[UX_HASH_LEN];
+    struct ux_descent *descent;   /* while comparing trees */
+    uint64_t *reuse;              /* bitmap: chunks copied from the basis, not fetched */
+    uint32_t reuse_next;          /* chunks below this are copied (or not reused) */
+    struct ux_leaf *leaves;       /* the server's leaves of chunks to fetch, by index */
+    uint32_t nleaves, leaves_cap;
+    uint64_t bytes_reused, tree_bytes;
+    uint32_t chunks_reused, nodes_fetched;
 };
 
 int ux_client_init(struct ux_client *c, const struct ux_client_cfg *cfg, uint64_t now);

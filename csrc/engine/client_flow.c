@@ -150,6 +150,17 @@ void uxc_on_data(struct ux_client *c, struct ux_peer *p, const struct ux_msg *m,
         uxc_bad_chunk(c, p);
         return;
     }
+    const uint8_t *leaf = uxc_leaf(c, i);
+    if (leaf && !ux_equal(h, leaf, UX_HASH_LEN)) {
+        /* Its hash matches its bytes but not the tree of the version it
+         * offered: wrong bytes from this server, provably. */
+        p->st.bad++;
+        c->bad++;
+        uxc_drop_peer(c, p, UXC_DROP_CORRUPT);
+        if (!uxc_active_peers(c))
+            uxc_fail(c, UX_ERR_CORRUPT, "every server sent chunks that do not match the file's tree");
+        return;
+    }
     if (p->rtt_sent_at && m->u.data.seq >= p->rtt_seq) {
         rtt_sample(p, (double)(now - p->rtt_sent_at));
         p->rtt_sent_at = 0;
@@ -196,7 +207,7 @@ void uxc_on_data(struct ux_client *c, struct ux_peer *p, const struct ux_msg *m,
         p->ssthresh = p->cwnd;
         p->recover_seq = p->need_seq;
     }
-    if (c->map.have == c->count)
+    if (uxc_all_in(c))
         uxc_complete(c, now);
 }
 

@@ -56,6 +56,27 @@ uint32_t uxc_need_room(const struct ux_client *c, const struct ux_peer *p);
 size_t uxc_out_need(struct ux_client *c, struct ux_peer *p, uint32_t room, uint64_t now, uint8_t *buf,
                 size_t cap, struct ux_addr *to);
 
+/* client_tree.c */
+struct ux_leaf {
+    uint32_t index;
+    uint8_t hash[UX_HASH_LEN];
+};
+/* Compare the chosen version's tree with the basis: UXC_TREE until the
+ * chunks to fetch are known. Returns -1 if out of memory. */
+int uxc_tree_start(struct ux_client *c, uint64_t now);
+void uxc_tree_free(struct ux_client *c);
+void uxc_tree_tick(struct ux_client *c, uint64_t now);
+void uxc_on_tree_data(struct ux_client *c, struct ux_peer *p, const struct ux_msg *m, uint64_t now);
+size_t uxc_out_tree(struct ux_client *c, uint64_t now, uint8_t *buf, size_t cap, struct ux_addr *to);
+uint64_t uxc_tree_deadline(const struct ux_client *c);
+/* The server's full leaf for chunk I, if the comparison brought it. */
+const uint8_t *uxc_leaf(const struct ux_client *c, uint32_t i);
+/* Copy the next reusable chunks from the basis (a few MiB per call).
+ * Returns 1 while some remain. */
+int uxc_reuse_step(struct ux_client *c, uint64_t now);
+/* Every chunk is in: received, or copied from the basis. */
+int uxc_all_in(const struct ux_client *c);
+
 /* client_legacy.c */
 void uxc_legacy_input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size_t len,
                   const struct ux_addr *from);

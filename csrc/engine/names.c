@@ -20,3 +20,17 @@ int ux_name_check(const char *name, size_t len)
     }
     return 0;
 }
+
+int ux_name_is_own(const char *base, size_t len)
+{
+    static const char tag[] = ".udpxfer-";
+    const size_t t = sizeof tag - 1;
+    if (len >= t && memcmp(base, tag, t) == 0)
+        return 1;
+    if (len < 1 + t + 8 || base[0] != '.' || memcmp(base + len - 8 - t, tag, t))
+        return 0;
+    for (size_t i = len - 8; i < len; i++)
+        if (!((base[i] >= '0' && base[i] <= '9') || (base[i] >= 'a' && base[i] <= 'f')))
+            return 0;
+    return 1;
+}

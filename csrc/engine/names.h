@@ -10,4 +10,9 @@
  * bytes; else UX_E_REFUSED. */
 int ux_name_check(const char *name, size_t len);
 
+/* Is BASE (one path component) a file of udpxfer's own in a synced folder:
+ * its index (".udpxfer-...") or a transfer's temporary file
+ * (".NAME.udpxfer-XXXXXXXX")? Listings, deletions and servers skip those. */
+int ux_name_is_own(const char *base, size_t len);
+
 #endif

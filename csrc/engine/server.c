@@ -1,5 +1,7 @@
 #include "server.h"
+#include "tree.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,27 +135,33 @@ static const char *error_text(int code)
     }
 }
 
+static void request_event(struct ux_server *s, const struct ux_addr *from, enum ux_kind kind, const uint8_t *name,
+                          size_t n, int code, const struct ux_file_info *fi)
+{
+    struct ux_server_event *e = new_event(s, UXSV_EV_REQUEST, from);
+    if (!e)
+        return;
+    /* A NUL inside the name is shown as-is up to the NUL; it was refused. */
+    memcpy(e->name, name, n);
+    e->name[n] = 0;
+    e->kind = kind;
+    e->code = (enum ux_wire_error)code;
+    e->size = code ? 0 : fi->size;
+}
+
 static void on_request(struct ux_server *s, const struct ux_msg *m, const struct ux_addr *from, size_t len)
 {
     struct ux_file_info fi;
-    const char *name = (const char *)m->u.request.name;
-    size_t n = m->u.request.name_len;
-    int code = s->cfg.files.lookup(s->cfg.files.ud, name, n, &fi);
-    struct ux_server_event *e = new_event(s, UXSV_EV_REQUEST, from);
-    if (e) {
-        /* A NUL inside the name is shown as-is up to the NUL; it was refused. */
-        memcpy(e->name, name, n);
-        e->name[n] = 0;
-        e->code = (enum ux_wire_error)code;
-        e->size = code ? 0 : fi.size;
-    }
+    uint32_t cs = m->u.request.chunk_size;
+    struct ux_lookup q = {.kind = (enum ux_kind)m->u.request.kind, .name = (const char *)m->u.request.name,
+                          .len = m->u.request.name_len, .chunk_size = cs,
+                          .want_tree = m->u.request.flags & UX_REQ_TREE};
+    int code = cs < UX_MIN_CHUNK || cs > s->cfg.max_chunk ? UX_E_REFUSED : s->cfg.files.lookup(s->cfg.files.ud, &q, &fi);
+    request_event(s, from, q.kind, m->u.request.name, q.len, code, &fi);
+    if (!code && ux_chunk_count(fi.size, cs) > UINT32_MAX)
+        code = UX_E_REFUSED;
     if (code) {
         reply_error(s, from, m->xid, code, error_text(code), len);
-        return;
-    }
-    uint32_t cs = m->u.request.chunk_size;
-    if (cs < UX_MIN_CHUNK || cs > s->cfg.max_chunk || ux_chunk_count(fi.size, cs) > UINT32_MAX) {
-        reply_error(s, from, m->xid, UX_E_REFUSED, "chunk size not supported", len);
         return;
     }
     struct ux_msg o = {.type = UX_OFFER, .xid = m->xid};
@@ -162,6 +170,10 @@ static void on_request(struct ux_server *s, const struct ux_msg *m, const struct
     o.u.offer.chunk_count = (uint32_t)ux_chunk_count(fi.size, cs);
     o.u.offer.handle = fi.handle;
     memcpy(o.u.offer.sha256, fi.sha256, UX_HASH_LEN);
+    if (fi.has_root) {
+        o.u.offer.flags = UX_OFFER_TREE;
+        memcpy(o.u.offer.root, fi.root, UX_HASH_LEN);
+    }
     if (cookie(s, from, m->xid, fi.handle, fi.generation, cs, o.u.offer.cookie) == 0)
         reply(s, from, &o, len);
 }
@@ -217,6 +229,9 @@ static struct ux_session *open_session(struct ux_server *s, const struct ux_msg 
         ss->chunk_size = m->u.need.chunk_size;
         ss->size = fi->size;
         ss->count = (uint32_t)ux_chunk_count(fi->size, ss->chunk_size);
+        struct ux_tree_shape shape;
+        ux_tree_shape(ss->count, &shape);
+        ss->tree_nodes = ux_tree_interior(&shape);
         ss->q_head = ss->q_len = 0;
         ss->started_at = ss->next_send_at = now;
         ss->bytes_sent = 0;
@@ -232,18 +247,21 @@ static struct ux_session *open_session(struct ux_server *s, const struct ux_msg 
     return NULL;
 }
 
-/* Append the NEED's chunks to the session queue and shuffle just those. */
+/* Append the NEED's chunks (or tree nodes) to the session queue and
+ * shuffle just those. */
 static void enqueue(struct ux_server *s, struct ux_session *ss, const struct ux_msg *m)
 {
     uint32_t cap = s->cfg.queue_cap, start = ss->q_len;
+    int tree = m->flags & UX_FLAG_TREE;
+    uint32_t limit = tree ? ss->tree_nodes : ss->count, mark = tree ? UX_SEND_TREE : 0;
     for (unsigned r = 0; r < m->u.need.nranges; r++) {
         uint32_t first = m->u.need.ranges[r].first, count = m->u.need.ranges[r].count;
-        if (first >= ss->count)
+        if (first >= limit)
             continue;
-        if (count > ss->count - first)
-            count = ss->count - first;
+        if (count > limit - first)
+            count = limit - first;
         for (uint32_t k = 0; k < count && ss->q_len < cap; k++)
-            ss->queue[(ss->q_head + ss->q_len++) % cap] = (struct ux_send){first + k, m->u.need.seq};
+            ss->queue[(ss->q_head + ss->q_len++) % cap] = (struct ux_send){(first + k) | mark, m->u.need.seq};
     }
     for (uint32_t k = ss->q_len; k > start + 1; k--) {
         uint32_t j = start + (uint32_t)(rng_next(&s->rng) % (k - start));
@@ -307,13 +325,9 @@ static void on_legacy_get(struct ux_server *s, const uint8_t *name, size_t n, co
                           uint64_t now)
 {
     struct ux_file_info fi;
-    int code = s->cfg.files.lookup(s->cfg.files.ud, (const char *)name, n, &fi);
-    struct ux_server_event *e = new_event(s, UXSV_EV_REQUEST, from);
-    if (e) {
-        memcpy(e->name, name, n);
-        e->code = (enum ux_wire_error)code;
-        e->size = code ? 0 : fi.size;
-    }
+    struct ux_lookup q = {.kind = UX_KIND_FILE, .name = (const char *)name, .len = n, .chunk_size = UX_LEGACY_CHUNK};
+    int code = s->cfg.files.lookup(s->cfg.files.ud, &q, &fi);
+    request_event(s, from, UX_KIND_FILE, name, n, code, &fi);
     if (code || ux_chunk_count(fi.size, UX_LEGACY_CHUNK) > UINT32_MAX)
         return; /* the old protocol has no way to say no */
     uint64_t count = ux_chunk_count(fi.size, UX_LEGACY_CHUNK);
@@ -450,12 +464,36 @@ static int draw(struct ux_server *s, uint32_t ppm)
     return ppm && rng_next(&s->rng) % 1000000 < ppm;
 }
 
+/* A tree node's children, as DATA flagged UX_FLAG_TREE: the hash prefix
+ * guards the way, the client checks the bytes against the node's hash. */
+static size_t send_node(struct ux_server *s, struct ux_session *ss, struct ux_send e, uint64_t now, uint8_t *buf,
+                        size_t cap, struct ux_addr *to)
+{
+    uint32_t id = e.index & ~UX_SEND_TREE;
+    uint8_t *data = buf + UX_DATA_OVERHEAD, h[UX_HASH_LEN];
+    size_t n = 0;
+    if (UX_DATA_OVERHEAD + UX_TREE_NODE_BYTES > cap)
+        return 0;
+    int err = s->cfg.files.node(s->cfg.files.ud, ss->handle, ss->chunk_size, id, data, &n);
+    if (err == ENOENT)
+        return 0; /* no such node (or the tree is gone): the client asks again or elsewhere */
+    if (err || ux_chunk_hash(s->sha, id, data, n, h))
+        return io_error(s, ss, now, buf, cap, to);
+    ux_encode_data_header(buf, UX_FLAG_TREE, ss->xid, e.seq, id, h, n);
+    ss->bytes_sent += n;
+    pace(ss, now, UX_DATA_OVERHEAD + n);
+    *to = ss->addr;
+    return UX_DATA_OVERHEAD + n;
+}
+
 static size_t send_chunk(struct ux_server *s, struct ux_session *ss, uint64_t now, uint8_t *buf,
                          size_t cap, struct ux_addr *to, struct ux_tail *tail)
 {
     struct ux_send e = ss->queue[ss->q_head];
     ss->q_head = (ss->q_head + 1) % s->cfg.queue_cap;
     ss->q_len--;
+    if (e.index & UX_SEND_TREE)
+        return send_node(s, ss, e, now, buf, cap, to);
     uint64_t off = (uint64_t)e.index * ss->chunk_size;
     size_t n = ss->size - off < ss->chunk_size ? (size_t)(ss->size - off) : ss->chunk_size;
     if (UX_DATA_OVERHEAD + n > cap)
@@ -475,7 +513,7 @@ static size_t send_chunk(struct ux_server *s, struct ux_session *ss, uint64_t no
     }
     if (corrupt)
         data[n / 2] ^= 0x5a; /* after hashing: what a failing disk or NIC would do */
-    ux_encode_data_header(buf, ss->xid, e.seq, e.index, h, n);
+    ux_encode_data_header(buf, 0, ss->xid, e.seq, e.index, h, n);
     ss->chunks_sent++;
     ss->bytes_sent += n;
     pace(ss, now, UX_DATA_OVERHEAD + n);

@@ -19,11 +19,22 @@ struct ux_file_info {
     uint64_t generation; /* changes whenever the file does */
     uint64_t size;
     uint8_t sha256[UX_HASH_LEN];
+    int has_root;        /* the chunk-hash tree for the chunk size asked is known */
+    uint8_t root[UX_HASH_LEN];
+};
+
+/* What a REQUEST asks for. */
+struct ux_lookup {
+    enum ux_kind kind;
+    const char *name;
+    size_t len;
+    uint32_t chunk_size;
+    int want_tree; /* the tree's root at chunk_size, if the provider can make it */
 };
 
 struct ux_provider {
-    /* Look NAME up. Returns 0 or a UX_E_* code. */
-    int (*lookup)(void *ud, const char *name, size_t len, struct ux_file_info *out);
+    /* Look a file or listing up. Returns 0 or a UX_E_* code. */
+    int (*lookup)(void *ud, const struct ux_lookup *q, struct ux_file_info *out);
     /* Current state of HANDLE (the file may have changed since lookup).
      * Returns 0 or a UX_E_* code. */
     int (*current)(void *ud, uint32_t handle, struct ux_file_info *out);
@@ -36,6 +47,10 @@ struct ux_provider {
      * BUF alone. Returns 0 or an errno value. */
     int (*chunk)(void *ud, uint32_t handle, uint32_t cs, uint32_t index, uint8_t *buf, size_t len,
                  uint8_t hash[UX_HASH_LEN], const uint8_t **lent);
+    /* The children hashes of node ID of HANDLE's tree at chunk size CS into
+     * BUF (UX_TREE_NODE_BYTES); their length in *LEN. Returns 0, ENOENT
+     * (no such node or no tree) or another errno value. */
+    int (*node)(void *ud, uint32_t handle, uint32_t cs, uint32_t id, uint8_t *buf, size_t *len);
     const char *(*name)(void *ud, uint32_t handle);
     void *ud;
 };
@@ -53,6 +68,8 @@ struct ux_server_cfg {
     struct ux_rng rng;    /* the cookie secret and the shuffles come from here */
 };
 
+/* A queued send: a chunk, or (index | UX_SEND_TREE) a tree node. */
+#define UX_SEND_TREE 0x80000000u
 struct ux_send {
     uint32_t index;
     uint32_t seq;
@@ -66,6 +83,7 @@ struct ux_session {
     uint64_t generation;
     uint32_t chunk_size;
     uint32_t count;
+    uint32_t tree_nodes;     /* interior nodes of its tree at chunk_size */
     uint64_t size;
     struct ux_send *queue;
     uint32_t q_head, q_len;
@@ -98,6 +116,7 @@ enum ux_server_end {
 
 struct ux_server_event {
     enum ux_server_event_type type;
+    enum ux_kind kind;           /* REQUEST: a file or a listing */
     enum ux_wire_error code;     /* REQUEST: 0 or what the client was told */
     enum ux_server_end reason;   /* END */
     struct ux_addr addr;

@@ -26,10 +26,10 @@ static void put_header(uint8_t *buf, uint8_t type, uint8_t flags, uint64_t xid, 
     put64(buf + 8, xid);
 }
 
-size_t ux_encode_data_header(uint8_t *buf, uint64_t xid, uint32_t seq, uint32_t index,
+size_t ux_encode_data_header(uint8_t *buf, uint8_t flags, uint64_t xid, uint32_t seq, uint32_t index,
                              const uint8_t hash[UX_CHUNK_HASH_LEN], size_t len)
 {
-    put_header(buf, UX_DATA, 0, xid, 8 + UX_CHUNK_HASH_LEN + len);
+    put_header(buf, UX_DATA, flags, xid, 8 + UX_CHUNK_HASH_LEN + len);
     put32(buf + UX_HDR_LEN, seq);
     put32(buf + UX_HDR_LEN + 4, index);
     memcpy(buf + UX_HDR_LEN + 8, hash, UX_CHUNK_HASH_LEN);
@@ -49,20 +49,25 @@ size_t ux_encode_sdata_header(uint8_t *buf, uint64_t xid, uint32_t txseq, uint64
 /* Body encoders write at b and return the body length, or 0 if over cap. */
 static size_t enc_request(const struct ux_msg *m, uint8_t *b, size_t cap)
 {
-    size_t n = 6 + (size_t)m->u.request.name_len;
+    size_t n = 8 + (size_t)m->u.request.name_len;
     size_t padded = n < UX_REQUEST_MIN - UX_HDR_LEN ? UX_REQUEST_MIN - UX_HDR_LEN : n;
     if (padded > cap)
         return 0;
     put32(b, m->u.request.chunk_size);
-    put16(b + 4, m->u.request.name_len);
-    memcpy(b + 6, m->u.request.name, m->u.request.name_len);
+    b[4] = m->u.request.kind;
+    b[5] = m->u.request.flags;
+    put16(b + 6, m->u.request.name_len);
+    memcpy(b + 8, m->u.request.name, m->u.request.name_len);
     memset(b + n, 0, padded - n);
     return padded;
 }
 
+#define OFFER_LEN (21 + UX_HASH_LEN + UX_COOKIE_LEN)
+
 static size_t enc_offer(const struct ux_msg *m, uint8_t *b, size_t cap)
 {
-    if (cap < 20 + UX_HASH_LEN + UX_COOKIE_LEN)
+    size_t n = OFFER_LEN + (m->u.offer.flags & UX_OFFER_TREE ? UX_HASH_LEN : 0);
+    if (cap < n)
         return 0;
     put64(b, m->u.offer.size);
     put32(b + 8, m->u.offer.chunk_size);
@@ -70,7 +75,10 @@ static size_t enc_offer(const struct ux_msg *m, uint8_t *b, size_t cap)
     put32(b + 16, m->u.offer.handle);
     memcpy(b + 20, m->u.offer.sha256, UX_HASH_LEN);
     memcpy(b + 20 + UX_HASH_LEN, m->u.offer.cookie, UX_COOKIE_LEN);
-    return 20 + UX_HASH_LEN + UX_COOKIE_LEN;
+    b[OFFER_LEN - 1] = m->u.offer.flags;
+    if (m->u.offer.flags & UX_OFFER_TREE)
+        memcpy(b + OFFER_LEN, m->u.offer.root, UX_HASH_LEN);
+    return n;
 }
 
 static size_t enc_error(const struct ux_msg *m, uint8_t *b, size_t cap)
@@ -182,25 +190,32 @@ size_t ux_encode(const struct ux_msg *m, uint8_t *buf, size_t cap)
     }
     if (body == 0)
         return 0;
-    put_header(buf, m->type, 0, m->xid, body);
+    put_header(buf, m->type, m->type == UX_NEED ? (m->flags & UX_FLAG_TREE) : 0, m->xid, body);
     return UX_HDR_LEN + body;
 }
 
 static int dec_request(const uint8_t *b, size_t n, struct ux_msg *m)
 {
-    if (n < 6)
+    if (n < 8)
         return -1;
     m->u.request.chunk_size = get32(b);
-    m->u.request.name_len = get16(b + 4);
-    if (m->u.request.name_len > n - 6 || m->u.request.name_len > UX_MAX_NAME)
+    m->u.request.kind = b[4];
+    m->u.request.flags = b[5];
+    m->u.request.name_len = get16(b + 6);
+    if (m->u.request.name_len > n - 8 || m->u.request.name_len > UX_MAX_NAME ||
+        m->u.request.kind > UX_KIND_LISTING || (m->u.request.flags & ~UX_REQ_TREE))
         return -1;
-    m->u.request.name = b + 6;
+    m->u.request.name = b + 8;
     return 0;
 }
 
 static int dec_offer(const uint8_t *b, size_t n, struct ux_msg *m)
 {
-    if (n != 20 + UX_HASH_LEN + UX_COOKIE_LEN)
+    if (n < OFFER_LEN)
+        return -1;
+    m->u.offer.flags = b[OFFER_LEN - 1];
+    if ((m->u.offer.flags & ~UX_OFFER_TREE) ||
+        n != (size_t)OFFER_LEN + (m->u.offer.flags & UX_OFFER_TREE ? UX_HASH_LEN : 0))
         return -1;
     m->u.offer.size = get64(b);
     m->u.offer.chunk_size = get32(b + 8);
@@ -208,6 +223,8 @@ static int dec_offer(const uint8_t *b, size_t n, struct ux_msg *m)
     m->u.offer.handle = get32(b + 16);
     memcpy(m->u.offer.sha256, b + 20, UX_HASH_LEN);
     memcpy(m->u.offer.cookie, b + 20 + UX_HASH_LEN, UX_COOKIE_LEN);
+    if (m->u.offer.flags & UX_OFFER_TREE)
+        memcpy(m->u.offer.root, b + OFFER_LEN, UX_HASH_LEN);
     /* An offer whose numbers disagree is corrupt: never act on it. */
     if (m->u.offer.chunk_size < UX_MIN_CHUNK || m->u.offer.chunk_size > UX_MAX_CHUNK ||
         ux_chunk_count(m->u.offer.size, m->u.offer.chunk_size) != m->u.offer.chunk_count)
@@ -341,8 +358,10 @@ int ux_decode(const uint8_t *buf, size_t len, struct ux_msg *m)
         return -1;
     m->type = buf[3];
     m->flags = buf[4];
-    /* The AEAD mode is not implemented yet: tagged datagrams are refused. */
-    if (m->flags != 0 || buf[5] != 0)
+    /* The AEAD mode is not implemented yet: tagged datagrams are refused;
+     * only NEED and DATA name tree nodes. */
+    uint8_t allowed = m->type == UX_NEED || m->type == UX_DATA ? UX_FLAG_TREE : 0;
+    if ((m->flags & ~allowed) || buf[5] != 0)
         return -1;
     size_t body = get16(buf + 6);
     if (body != len - UX_HDR_LEN)

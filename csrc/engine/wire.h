@@ -8,12 +8,13 @@
 
 #define UX_MAGIC0 0x55 /* 'U' */
 #define UX_MAGIC1 0x58 /* 'X' */
-#define UX_VERSION 2          /* 2: DATA carries a 16-byte chunk hash */
+#define UX_VERSION 3          /* 3: listings and chunk-hash trees */
 #define UX_HDR_LEN 16
 #define UX_HASH_LEN 32
 #define UX_COOKIE_LEN 16
 #define UX_TAG_LEN 16          /* reserved for the shared-key (AEAD) mode */
 #define UX_FLAG_AUTH 0x01      /* a UX_TAG_LEN tag trails the body */
+#define UX_FLAG_TREE 0x02      /* NEED asks for, DATA carries, nodes of the chunk-hash tree */
 /* A chunk's hash on the wire: SHA-256 cut to 128 bits. It guards against
  * corruption on the way (any bit flip fails it with odds 2^-128); the whole
  * file is checked with the full SHA-256. 16 bytes fewer in every datagram
@@ -46,6 +47,14 @@ enum ux_type {
     UX_S_CLOSE = 12  /* either way: connection over, with a reason */
 };
 
+/* What a REQUEST names. */
+enum ux_kind {
+    UX_KIND_FILE = 0,   /* a file */
+    UX_KIND_LISTING = 1 /* the listing of a folder, share or tree (listing.h) */
+};
+#define UX_REQ_TREE 0x01   /* REQUEST flag: put the chunk-hash tree's root in the offer */
+#define UX_OFFER_TREE 0x01 /* OFFER flag: a root follows */
+
 enum ux_sclose_reason { UX_SC_OK = 0, UX_SC_ABORT = 1, UX_SC_CORRUPT = 2, UX_SC_BUSY = 3 };
 #define UX_SACK_FIN 0x01 /* ACK flag: every byte written and the stream hash checked */
 
@@ -77,6 +86,8 @@ struct ux_msg {
     union {
         struct {
             uint32_t chunk_size;
+            uint8_t kind;  /* enum ux_kind */
+            uint8_t flags; /* UX_REQ_* */
             uint16_t name_len;
             const uint8_t *name;
         } request;
@@ -87,6 +98,8 @@ struct ux_msg {
             uint32_t handle;
             uint8_t sha256[UX_HASH_LEN];
             uint8_t cookie[UX_COOKIE_LEN];
+            uint8_t flags; /* UX_OFFER_* */
+            uint8_t root[UX_HASH_LEN];
         } offer;
         struct {
             uint16_t code;
@@ -159,8 +172,9 @@ int ux_decode(const uint8_t *buf, size_t len, struct ux_msg *m);
 size_t ux_encode(const struct ux_msg *m, uint8_t *buf, size_t cap);
 
 /* DATA is encoded in place by the sender to avoid a copy: writes the header
- * and returns a pointer where len bytes of chunk data go. */
-size_t ux_encode_data_header(uint8_t *buf, uint64_t xid, uint32_t seq, uint32_t index,
+ * and returns its length; len bytes of chunk data go after it. FLAGS:
+ * UX_FLAG_TREE for a tree node's children. */
+size_t ux_encode_data_header(uint8_t *buf, uint8_t flags, uint64_t xid, uint32_t seq, uint32_t index,
                              const uint8_t hash[UX_CHUNK_HASH_LEN], size_t len);
 
 /* S_DATA likewise: header in place, then len bytes of stream data. */

@@ -21,20 +21,30 @@ static const struct ux_rng seeded = {ux_rng_seeded, &seed_state};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int stub_lookup(void *ud, const char *name, size_t len, struct ux_file_info *out)
+static int stub_lookup(void *ud, const struct ux_lookup *q, struct ux_file_info *out)
 {
     (void)ud;
-    if (ux_name_check(name, len))
+    if (q->kind == UX_KIND_FILE && ux_name_check(q->name, q->len))
         return UX_E_REFUSED;
     memset(out, 0, sizeof *out);
     out->handle = 1;
     out->size = 5000;
+    out->has_root = q->want_tree;
     return 0;
 }
 
 static int stub_current(void *ud, uint32_t handle, struct ux_file_info *out)
 {
-    return handle == 1 ? stub_lookup(ud, "f", 1, out) : UX_E_NOTFOUND;
+    struct ux_lookup q = {.kind = UX_KIND_FILE, .name = "f", .len = 1};
+    return handle == 1 ? stub_lookup(ud, &q, out) : UX_E_NOTFOUND;
+}
+
+static int stub_node(void *ud, uint32_t handle, uint32_t cs, uint32_t id, uint8_t *buf, size_t *len)
+{
+    (void)ud, (void)handle, (void)cs;
+    memset(buf, (int)id, 64);
+    *len = 64;
+    return 0;
 }
 
 static int stub_read(void *ud, uint32_t handle, uint64_t off, uint8_t *buf, size_t len)
@@ -158,7 +168,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ux_addr from;
     ux_addr_parse("10.0.0.2:4000", 0, &from);
     static struct ux_server s;
-    struct ux_server_cfg scfg = {.files = {stub_lookup, stub_current, stub_read, stub_chunk, stub_name, NULL},
+    struct ux_server_cfg scfg = {.files = {stub_lookup, stub_current, stub_read, stub_chunk, stub_node, stub_name, NULL},
                                  .legacy = size & 1, .rng = seeded};
     if (ux_server_init(&s, &scfg))
         abort();
@@ -230,7 +240,7 @@ int main(int argc, char **argv)
     m.u.need.ranges[1] = (struct ux_range){3, 1};
     seed_len[2] = ux_encode(&m, seeds[2], sizeof seeds[2]);
     uint8_t h[UX_HASH_LEN] = {0};
-    seed_len[3] = ux_encode_data_header(seeds[3], 42, 1, 0, h, 100) + 100;
+    seed_len[3] = ux_encode_data_header(seeds[3], 0, 42, 1, 0, h, 100) + 100;
     seed_len[4] = ux_legacy_encode_except(seeds[4], sizeof seeds[4], 3, h);
     ux_legacy_chunk_header(seeds[5], 1, 1024);
     seed_len[5] = UX_LEGACY_OVERHEAD + 1024;

@@ -5,7 +5,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,35 +76,4 @@ ssize_t ux_datafd_write(struct ux_datafd *d, const void *buf, size_t n)
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return r >= 0 ? r : err == EWOULDBLOCK ? -EAGAIN : -err;
-}
-
-int ux_poller_open(struct ux_poller *p)
-{
-    memset(p, 0, sizeof *p);
-    p->fd[0] = p->fd[1] = -1;
-    p->epfd = epoll_create1(EPOLL_CLOEXEC);
-    return p->epfd < 0 ? errno : 0;
-}
-
-void ux_poller_close(struct ux_poller *p)
-{
-    if (p->epfd >= 0)
-        close(p->epfd);
-    p->epfd = -1;
-}
-
-void ux_poller_watch(struct ux_poller *p, int slot, int fd, uint32_t events)
-{
-    if (p->epfd < 0 || fd < 0 || (p->fd[slot] == fd && p->want[slot] == events))
-        return;
-    struct epoll_event ev = {.events = events, .data.fd = fd};
-    int op = !p->want[slot] ? EPOLL_CTL_ADD : events ? EPOLL_CTL_MOD : EPOLL_CTL_DEL;
-    if (op == EPOLL_CTL_ADD && !events)
-        return;
-    /* Unwatched means deleted: a registered hung-up pipe would wake us for
-     * ever even with no events asked for. */
-    if (epoll_ctl(p->epfd, op, fd, &ev) == 0 || op == EPOLL_CTL_DEL) {
-        p->fd[slot] = fd;
-        p->want[slot] = events;
-    }
 }

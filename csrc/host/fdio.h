@@ -1,6 +1,5 @@
 /* The stream mode's local side: reading stdin and writing stdout without
- * blocking the loop, and one pollable descriptor (epoll) covering both the
- * socket and the data descriptor, so any event loop can drive a stream. */
+ * blocking the loop. */
 #ifndef UDPXFER_FDIO_H
 #define UDPXFER_FDIO_H
 
@@ -23,16 +22,5 @@ void ux_datafd_release(struct ux_datafd *d);
  * -EAGAIN when not ready, or another -errno. Writes never raise SIGPIPE. */
 ssize_t ux_datafd_read(struct ux_datafd *d, void *buf, size_t n);
 ssize_t ux_datafd_write(struct ux_datafd *d, const void *buf, size_t n);
-
-struct ux_poller {
-    int epfd;
-    int fd[2];
-    uint32_t want[2];  /* registered interest, 0 = not registered */
-};
-
-int ux_poller_open(struct ux_poller *p);
-void ux_poller_close(struct ux_poller *p);
-/* Watch FD in SLOT (0 or 1) for EVENTS (EPOLLIN/EPOLLOUT; 0 stops watching). */
-void ux_poller_watch(struct ux_poller *p, int slot, int fd, uint32_t events);
 
 #endif

@@ -1,16 +1,37 @@
 #include "filehash.h"
 
+#include "engine/wire.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+enum { BLOCK = 1 << 20 };
+
+static int cancelled(const int *cancel) { return cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED); }
+
+/* Read exactly N bytes at OFF (EIO if the file ends first). */
+static int read_full(int fd, uint8_t *buf, size_t n, uint64_t off)
+{
+    while (n) {
+        ssize_t r = pread(fd, buf, n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r < 0 ? errno : EIO;
+        buf += r;
+        off += (uint64_t)r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
 int ux_sha_fd(struct ux_sha *s, int fd, uint64_t size, const int *cancel, uint8_t out[UX_SHA256_LEN])
 {
-    enum { BLOCK = 1 << 20 };
     uint8_t *buf = malloc(BLOCK);
     int rc = buf && ux_sha_init(s) == 0 ? 0 : ENOMEM;
     for (uint64_t off = 0; rc == 0 && off < size;) {
-        if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED)) {
+        if (cancelled(cancel)) {
             rc = ECANCELED;
             break;
         }
@@ -32,5 +53,39 @@ int ux_sha_fd(struct ux_sha *s, int fd, uint64_t size, const int *cancel, uint8_
     free(buf);
     if (rc == 0 && ux_sha_final(s, out))
         rc = EIO;
+    return rc;
+}
+
+int ux_tree_fd(struct ux_tree *t, struct ux_sha *sha, int fd, uint64_t size, uint32_t cs, struct ux_sha *whole,
+               uint8_t whole_out[UX_SHA256_LEN], const int *cancel)
+{
+    uint64_t count = ux_chunk_count(size, cs);
+    if (count > UINT32_MAX || ux_tree_init(t, (uint32_t)count))
+        return ENOMEM;
+    size_t step = BLOCK / cs ? (size_t)(BLOCK / cs) * cs : cs; /* whole chunks per read */
+    uint8_t *buf = malloc(step);
+    int rc = buf && (!whole || ux_sha_init(whole) == 0) ? 0 : ENOMEM;
+    for (uint64_t off = 0; rc == 0 && off < size; off += step) {
+        size_t n = size - off < step ? (size_t)(size - off) : step;
+        if (cancelled(cancel))
+            rc = ECANCELED;
+        else
+            rc = read_full(fd, buf, n, off);
+        if (!rc && whole && ux_sha_update(whole, buf, n))
+            rc = EIO;
+        for (size_t k = 0; !rc && k < n; k += cs) {
+            uint32_t i = (uint32_t)((off + k) / cs);
+            size_t len = n - k < cs ? n - k : cs;
+            if (ux_chunk_hash(sha, i, buf + k, len, ux_tree_leaf(t, i)))
+                rc = EIO;
+        }
+    }
+    free(buf);
+    if (!rc && ux_tree_finish(t, sha))
+        rc = EIO;
+    if (!rc && whole && ux_sha_final(whole, whole_out))
+        rc = EIO;
+    if (rc)
+        ux_tree_free(t);
     return rc;
 }

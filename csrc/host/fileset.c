@@ -1,83 +1,85 @@
-#include "fileset.h"
-#include "filehash.h"
-#include "engine/names.h"
+#include "fileset_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
-#define MAX_ENTRIES 65536
+#include "beneath.h"
+#include "catalog.h"
+#include "engine/names.h"
+#include "filehash.h"
+
+#define MAX_ENTRIES (1u << 20)
 
 static void end_job(struct ux_fileset *fs, int closing);
+
+/* ---- roots ---- */
+
+static int add_root(struct ux_fileset *fs, const char *name, const char *dir)
+{
+    if (fs->nroots == UX_FS_ROOTS)
+        return EMFILE;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    struct ux_root *r = &fs->roots[fs->nroots];
+    if (!(r->name = strdup(name))) {
+        close(fd);
+        return ENOMEM;
+    }
+    r->fd = fd;
+    r->catalog = NULL;
+    fs->nroots++;
+    return 0;
+}
 
 int ux_fileset_open(struct ux_fileset *fs, const char *dir)
 {
     memset(fs, 0, sizeof *fs);
-    fs->root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fs->root < 0)
-        return errno;
+    fs->nbuckets = 4096;
+    fs->buckets = calloc(fs->nbuckets, sizeof *fs->buckets);
     fs->sha = ux_sha_new();
-    if (!fs->sha) {
-        close(fs->root);
-        return ENOMEM;
-    }
+    int err = !fs->buckets || !fs->sha ? ENOMEM : add_root(fs, ".", dir);
+    if (err)
+        ux_fileset_close(fs);
+    return err;
+}
+
+int ux_fileset_share(struct ux_fileset *fs, const char *name, const char *dir)
+{
+    size_t n = strlen(name);
+    if (ux_name_check(name, n) || memchr(name, '/', n) || ux_name_is_own(name, n))
+        return EINVAL;
+    for (int i = 0; i < fs->nroots; i++)
+        if (!strcmp(fs->roots[i].name, name))
+            return EINVAL;
+    return add_root(fs, name, dir);
+}
+
+/* The root NAME lies in and the offset of its path there: a first
+ * component naming a share, else the folder. */
+static int resolve(const struct ux_fileset *fs, const char *name, size_t len, size_t *rel)
+{
+    const char *slash = memchr(name, '/', len);
+    size_t first = slash ? (size_t)(slash - name) : len;
+    for (int i = 1; i < fs->nroots; i++)
+        if (strlen(fs->roots[i].name) == first && !memcmp(fs->roots[i].name, name, first)) {
+            *rel = slash ? first + 1 : len;
+            return i;
+        }
+    *rel = 0;
     return 0;
 }
 
-static void unmap(struct ux_entry *e)
-{
-    if (e->map)
-        munmap((void *)e->map, e->size);
-    e->map = NULL;
-    e->map_failed = 0;
-}
+/* ---- opening files beneath a root ---- */
 
-static void drop_hashes(struct ux_fileset *fs, struct ux_entry *e)
+static int open_beneath(int root, const char *rel)
 {
-    for (int i = 0; i < UX_HC_SIZES; i++)
-        ux_hcache_drop(&fs->hcache, &e->hashes[i]);
-}
-
-void ux_fileset_close(struct ux_fileset *fs)
-{
-    end_job(fs, 1);
-    free(fs->job_failed);
-    fs->job_failed = NULL;
-    for (uint32_t i = 0; i < fs->n; i++) {
-        unmap(&fs->entries[i]);
-        drop_hashes(fs, &fs->entries[i]);
-        free(fs->entries[i].name);
-        if (fs->entries[i].fd >= 0)
-            close(fs->entries[i].fd);
-    }
-    free(fs->entries);
-    fs->entries = NULL;
-    fs->n = fs->cap = 0;
-    if (fs->root >= 0)
-        close(fs->root);
-    fs->root = -1;
-    ux_sha_free(fs->sha);
-    fs->sha = NULL;
-    ux_hcache_free(&fs->hcache);
-}
-
-/* Open NAME strictly beneath the root: the kernel refuses "..", absolute
- * symlinks and links that climb out (RESOLVE_BENEATH). */
-static int open_beneath(int root, const char *name)
-{
-    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
-                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-    int fd = (int)syscall(SYS_openat2, root, name, &how, sizeof how);
-    if (fd >= 0 || errno != ENOSYS)
-        return fd;
-    /* Old kernel: refuse symlinks outright rather than resolve them. */
-    return openat(root, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+    return ux_open_beneath(root, rel, O_RDONLY | O_NOCTTY | O_NONBLOCK, UX_FOLLOW_INSIDE);
 }
 
 static int64_t ns(struct timespec t) { return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec; }
@@ -88,12 +90,23 @@ static int same_file(const struct ux_entry *e, const struct stat *st)
            e->mtime_ns == ns(st->st_mtim) && e->ctime_ns == ns(st->st_ctim);
 }
 
+/* ---- the entries, by name ---- */
+
+static uint32_t hash_name(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return h;
+}
 
 static struct ux_entry *find_entry(struct ux_fileset *fs, const char *name, size_t len)
 {
-    for (uint32_t i = 0; i < fs->n; i++)
-        if (strlen(fs->entries[i].name) == len && memcmp(fs->entries[i].name, name, len) == 0)
-            return &fs->entries[i];
+    for (uint32_t i = fs->buckets[hash_name(name, len) % fs->nbuckets]; i; i = fs->entries[i - 1].chain) {
+        struct ux_entry *e = &fs->entries[i - 1];
+        if (e->name_len == len && memcmp(e->name, name, len) == 0)
+            return e;
+    }
     return NULL;
 }
 
@@ -102,7 +115,7 @@ static struct ux_entry *add_entry(struct ux_fileset *fs, const char *name, size_
     if (fs->n == MAX_ENTRIES)
         return NULL;
     if (fs->n == fs->cap) {
-        uint32_t cap = fs->cap ? fs->cap * 2 : 16;
+        uint32_t cap = fs->cap ? fs->cap * 2 : 64;
         struct ux_entry *e = realloc(fs->entries, cap * sizeof *e);
         if (!e)
             return NULL;
@@ -114,19 +127,78 @@ static struct ux_entry *add_entry(struct ux_fileset *fs, const char *name, size_
     e->fd = -1;
     for (int i = 0; i < UX_HC_SIZES; i++)
         ux_hfile_init(&e->hashes[i]);
-    e->name = strndup(name, len);
-    if (!e->name)
+    if (!(e->name = strndup(name, len)))
         return NULL;
-    fs->n++;
+    e->name_len = len;
+    e->root = resolve(fs, name, len, &e->rel);
+    uint32_t b = hash_name(name, len) % fs->nbuckets;
+    e->chain = fs->buckets[b];
+    fs->buckets[b] = ++fs->n;
     return e;
 }
 
-static void fill_info(const struct ux_fileset *fs, const struct ux_entry *e, struct ux_file_info *out)
+static void close_fd(struct ux_fileset *fs, struct ux_entry *e)
 {
-    out->handle = (uint32_t)(e - fs->entries) + 1;
-    out->generation = e->generation;
-    out->size = e->size;
-    memcpy(out->sha256, e->sha256, UX_HASH_LEN);
+    if (e->fd < 0)
+        return;
+    close(e->fd);
+    e->fd = -1;
+    fs->open--;
+}
+
+static void drop_trees(struct ux_entry *e)
+{
+    for (int i = 0; i < UX_FS_TREES; i++) {
+        ux_tree_free(&e->trees[i].tree);
+        e->trees[i].cs = 0;
+    }
+}
+
+/* What an entry knew of its version goes: the file changed or is gone. */
+static void forget_version(struct ux_fileset *fs, struct ux_entry *e)
+{
+    ux_unmap(e);
+    for (int i = 0; i < UX_HC_SIZES; i++)
+        ux_hcache_drop(&fs->hcache, &e->hashes[i]);
+    drop_trees(e);
+}
+
+/* Keep at most UX_FS_OPEN descriptors: close the least recently used. */
+static void limit_open(struct ux_fileset *fs, const struct ux_entry *keep)
+{
+    while (fs->open > UX_FS_OPEN) {
+        struct ux_entry *lru = NULL;
+        for (uint32_t i = 0; i < fs->n; i++) {
+            struct ux_entry *e = &fs->entries[i];
+            if (e->fd >= 0 && e != keep && (!lru || e->last_open < lru->last_open))
+                lru = e;
+        }
+        if (!lru)
+            return;
+        close_fd(fs, lru);
+    }
+}
+
+/* E's descriptor, reopened if the LRU closed it; -1 if the file is no
+ * longer the version E describes (then it is forgotten). */
+static int entry_fd(struct ux_fileset *fs, struct ux_entry *e)
+{
+    e->last_open = ++fs->clock;
+    if (e->fd >= 0)
+        return e->fd;
+    int fd = open_beneath(fs->roots[e->root].fd, e->name + e->rel);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) || !same_file(e, &st)) {
+        if (fd >= 0)
+            close(fd);
+        forget_version(fs, e);
+        e->generation = 0; /* no cookie for the old version matches again */
+        return -1;
+    }
+    e->fd = fd;
+    fs->open++;
+    limit_open(fs, e);
+    return fd;
 }
 
 /* FD (with stat ST) becomes the current version of NAME, hashed to SHA:
@@ -139,11 +211,11 @@ static struct ux_entry *install(struct ux_fileset *fs, struct ux_entry *e, const
         close(fd);
         return NULL;
     }
-    if (e->fd >= 0)
-        close(e->fd);
-    unmap(e); /* a new version */
-    drop_hashes(fs, e);
+    close_fd(fs, e);
+    forget_version(fs, e);
     e->fd = fd;
+    fs->open++;
+    e->last_open = ++fs->clock;
     e->dev = st->st_dev;
     e->ino = st->st_ino;
     e->size = (uint64_t)st->st_size;
@@ -151,57 +223,95 @@ static struct ux_entry *install(struct ux_fileset *fs, struct ux_entry *e, const
     e->ctime_ns = ns(st->st_ctim);
     e->generation = ++fs->generations;
     memcpy(e->sha256, sha, UX_HASH_LEN);
+    limit_open(fs, e);
     return e;
 }
 
-static void *job_main(void *arg)
+static void fill_info(const struct ux_fileset *fs, const struct ux_entry *e, struct ux_file_info *out)
 {
-    struct ux_hashjob *j = arg;
-    struct ux_sha *sha = ux_sha_new();
-    int err = sha ? ux_sha_fd(sha, j->fd, (uint64_t)j->st.st_size, &j->cancel, j->sha256) : ENOMEM;
-    ux_sha_free(sha);
-    j->err = err;
-    __atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
+    memset(out, 0, sizeof *out);
+    out->handle = (uint32_t)(e - fs->entries) + 1;
+    out->generation = e->generation;
+    out->size = e->size;
+    memcpy(out->sha256, e->sha256, UX_HASH_LEN);
+}
+
+void ux_fileset_close(struct ux_fileset *fs)
+{
+    end_job(fs, 1);
+    free(fs->job_failed);
+    fs->job_failed = NULL;
+    for (uint32_t i = 0; i < fs->n; i++) {
+        forget_version(fs, &fs->entries[i]);
+        close_fd(fs, &fs->entries[i]);
+        free(fs->entries[i].name);
+    }
+    free(fs->entries);
+    free(fs->buckets);
+    fs->entries = NULL;
+    fs->buckets = NULL;
+    fs->n = fs->cap = 0;
+    for (int i = 0; i < fs->nroots; i++) {
+        ux_catalog_close(fs->roots[i].catalog);
+        close(fs->roots[i].fd);
+        free(fs->roots[i].name);
+    }
+    fs->nroots = 0;
+    for (int i = 0; i < UX_FS_LISTINGS; i++) {
+        free(fs->listings[i].remote);
+        free(fs->listings[i].text);
+    }
+    memset(fs->listings, 0, sizeof fs->listings);
+    ux_sha_free(fs->sha);
+    fs->sha = NULL;
+    ux_hcache_free(&fs->hcache);
+}
+
+/* ---- trees ---- */
+
+static struct ux_ftree *tree_for(struct ux_entry *e, uint32_t cs)
+{
+    for (int i = 0; i < UX_FS_TREES; i++)
+        if (e->trees[i].cs == cs)
+            return &e->trees[i];
     return NULL;
 }
 
-/* Hash NAME's FD in a thread of its own. Takes FD on success (0); on
- * failure (-1) the caller keeps it and hashes in the loop. */
-static int start_job(struct ux_fileset *fs, const char *name, size_t len, int fd, const struct stat *st)
+/* Keep T as E's tree at CS, in place of the one used least recently. */
+static void keep_tree(struct ux_fileset *fs, struct ux_entry *e, uint32_t cs, struct ux_tree *t)
 {
-    struct ux_hashjob *j = &fs->job;
-    memset(j, 0, sizeof *j);
-    j->fd = fd;
-    j->st = *st;
-    j->name_len = len;
-    if (!(j->name = strndup(name, len)))
-        return -1;
-    if (pthread_create(&j->thread, NULL, job_main, j)) {
-        free(j->name);
-        j->name = NULL;
-        return -1;
-    }
-    j->running = 1;
-    fs->hashes_computed++;
-    return 0;
+    struct ux_ftree *slot = &e->trees[0];
+    for (int i = 1; i < UX_FS_TREES; i++)
+        if (!e->trees[i].cs || (slot->cs && e->trees[i].last_use < slot->last_use))
+            slot = &e->trees[i];
+    ux_tree_free(&slot->tree);
+    slot->tree = *t;
+    slot->cs = cs;
+    slot->last_use = ++fs->clock;
+    fs->trees_built++;
 }
 
-/* A finished job's file becomes current, or, if its hash failed, is
- * remembered so the next request hashes it in the loop and says why.
- * CLOSING: an unfinished one is cancelled and waited for. */
+/* ---- the hash job: large files, off the loop ---- */
+
 static void end_job(struct ux_fileset *fs, int closing)
 {
     struct ux_hashjob *j = &fs->job;
-    if (!j->running || (!closing && !__atomic_load_n(&j->done, __ATOMIC_ACQUIRE)))
+    if (!j->running || (!closing && !ux_hashjob_finished(j)))
         return;
-    if (closing)
-        __atomic_store_n(&j->cancel, 1, __ATOMIC_RELAXED);
-    pthread_join(j->thread, NULL);
-    j->running = 0;
-    if (j->err || closing)
+    ux_hashjob_join(j, closing);
+    struct ux_entry *e = closing || j->err ? NULL : find_entry(fs, j->name, j->name_len);
+    if (!closing && !j->err && j->want_sha)
+        e = install(fs, e, j->name, j->name_len, j->fd, &j->st, j->sha256);
+    else if (e && same_file(e, &j->st))
+        close(j->fd); /* a tree for the version it has */
+    else {
         close(j->fd);
+        e = NULL;
+    }
+    if (e && j->tree_cs && !j->err)
+        keep_tree(fs, e, j->tree_cs, &j->tree);
     else
-        install(fs, find_entry(fs, j->name, j->name_len), j->name, j->name_len, j->fd, &j->st, j->sha256);
+        ux_tree_free(&j->tree);
     free(fs->job_failed);
     fs->job_failed = j->err && !closing ? j->name : NULL; /* freed when forgotten */
     if (!fs->job_failed)
@@ -209,7 +319,7 @@ static void end_job(struct ux_fileset *fs, int closing)
     j->name = NULL;
 }
 
-/* Is NAME the file whose hash failed off the loop last? (Once: then forgotten.) */
+/* Is NAME the file whose job failed last? (Once: then forgotten.) */
 static int failed_off_loop(struct ux_fileset *fs, const char *name, size_t len)
 {
     if (!fs->job_failed || strlen(fs->job_failed) != len || memcmp(fs->job_failed, name, len))
@@ -219,17 +329,66 @@ static int failed_off_loop(struct ux_fileset *fs, const char *name, size_t len)
     return 1;
 }
 
-static void collect_job(struct ux_fileset *fs) { end_job(fs, 0); }
-
-static int fs_lookup(void *ud, const char *name, size_t len, struct ux_file_info *out)
+/* A large file goes to the thread (one at a time). Returns 1 if the
+ * caller should answer "preparing" (FD taken, or kept while busy). */
+static int hash_off_loop(struct ux_fileset *fs, const char *name, size_t len, int fd, const struct stat *st,
+                         int want_sha, uint32_t tree_cs)
 {
-    struct ux_fileset *fs = ud;
-    if (ux_name_check(name, len))
+    if (!fs->async_min || (uint64_t)st->st_size < fs->async_min || failed_off_loop(fs, name, len))
+        return 0;
+    if (!fs->job.running && ux_hashjob_start(&fs->job, name, len, fd, st, want_sha, tree_cs) == 0) {
+        fs->hashes_computed += want_sha;
+        return 1;
+    }
+    if (fs->job.running) {
+        close(fd); /* busy with another: the client asks again */
+        return 1;
+    }
+    return 0;
+}
+
+/* E's tree at CS into OUT's root: built here for a file under async_min,
+ * else by the thread (UX_E_PREPARING meanwhile). 0 also when it cannot be
+ * had: the offer then goes without a root. */
+static int want_tree(struct ux_fileset *fs, struct ux_entry *e, uint32_t cs, struct ux_file_info *out)
+{
+    struct ux_ftree *t = tree_for(e, cs);
+    if (!t) {
+        int fd = entry_fd(fs, e);
+        if (fd < 0)
+            return UX_E_STALE;
+        struct stat st;
+        int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (dup_fd >= 0 && fstat(dup_fd, &st) == 0 && hash_off_loop(fs, e->name, e->name_len, dup_fd, &st, 0, cs))
+            return UX_E_PREPARING;
+        if (dup_fd >= 0)
+            close(dup_fd);
+        struct ux_tree tree;
+        if (ux_tree_fd(&tree, fs->sha, fd, e->size, cs, NULL, NULL, NULL))
+            return 0;
+        keep_tree(fs, e, cs, &tree);
+        t = tree_for(e, cs);
+    }
+    t->last_use = ++fs->clock;
+    out->has_root = 1;
+    ux_tree_root(&t->tree, out->root);
+    return 0;
+}
+
+/* ---- the provider ---- */
+
+static int lookup_file(struct ux_fileset *fs, const struct ux_lookup *q, struct ux_file_info *out)
+{
+    if (ux_name_check(q->name, q->len))
         return UX_E_REFUSED;
     char path[UX_MAX_NAME + 1];
-    memcpy(path, name, len);
-    path[len] = 0;
-    int fd = open_beneath(fs->root, path);
+    memcpy(path, q->name, q->len);
+    path[q->len] = 0;
+    size_t rel;
+    int root = resolve(fs, path, q->len, &rel);
+    if (rel == q->len && root)
+        return UX_E_NOTFOUND; /* the share itself is a folder */
+    int fd = open_beneath(fs->roots[root].fd, path + rel);
     if (fd < 0)
         return errno == EXDEV || errno == ELOOP ? UX_E_REFUSED : UX_E_NOTFOUND;
     struct stat st;
@@ -237,55 +396,81 @@ static int fs_lookup(void *ud, const char *name, size_t len, struct ux_file_info
         close(fd);
         return UX_E_NOTFOUND;
     }
-    collect_job(fs);
-    struct ux_entry *e = find_entry(fs, name, len);
-    if (e && e->fd >= 0 && same_file(e, &st)) {
+    end_job(fs, 0);
+    struct ux_entry *e = find_entry(fs, q->name, q->len);
+    if (e && e->generation && same_file(e, &st)) {
         close(fd); /* unchanged: the cached hash stands */
-        fill_info(fs, e, out);
+    } else {
+        uint32_t cs = q->want_tree ? q->chunk_size : 0;
+        if (hash_off_loop(fs, q->name, q->len, fd, &st, 1, cs))
+            return UX_E_PREPARING;
+        uint8_t sha[UX_HASH_LEN];
+        fs->hashes_computed++;
+        if (ux_sha_fd(fs->sha, fd, (uint64_t)st.st_size, NULL, sha)) {
+            close(fd);
+            return UX_E_IO;
+        }
+        if (!(e = install(fs, e, q->name, q->len, fd, &st, sha)))
+            return UX_E_IO;
+    }
+    fill_info(fs, e, out);
+    return q->want_tree ? want_tree(fs, e, q->chunk_size, out) : 0;
+}
+
+int ux_fileset_file_hash(struct ux_fileset *fs, int root, const char *rel, const struct stat *st,
+                         uint8_t out[UX_HASH_LEN])
+{
+    char name[UX_MAX_NAME + 1];
+    size_t n = root ? (size_t)snprintf(name, sizeof name, "%s/%s", fs->roots[root].name, rel)
+                    : (size_t)snprintf(name, sizeof name, "%s", rel);
+    if (n >= sizeof name)
+        return UX_E_REFUSED;
+    struct ux_entry *e = find_entry(fs, name, n);
+    if (e && e->generation && same_file(e, st)) {
+        memcpy(out, e->sha256, UX_HASH_LEN);
         return 0;
     }
-    if (fs->async_min && (uint64_t)st.st_size >= fs->async_min && !failed_off_loop(fs, name, len)) {
-        if (fs->job.running) { /* one large file at a time; the client asks again */
-            close(fd);
-            return UX_E_PREPARING;
-        }
-        if (start_job(fs, name, len, fd, &st) == 0)
-            return UX_E_PREPARING;
-    }
-    uint8_t sha[UX_HASH_LEN];
-    fs->hashes_computed++;
-    if (ux_sha_fd(fs->sha, fd, (uint64_t)st.st_size, NULL, sha)) {
-        close(fd);
-        return UX_E_IO;
-    }
-    if (!(e = install(fs, e, name, len, fd, &st, sha)))
-        return UX_E_IO;
-    fill_info(fs, e, out);
-    return 0;
+    struct ux_file_info fi;
+    struct ux_lookup q = {.kind = UX_KIND_FILE, .name = name, .len = n};
+    int code = lookup_file(fs, &q, &fi);
+    if (!code)
+        memcpy(out, fi.sha256, UX_HASH_LEN);
+    return code;
+}
+
+static int fs_lookup(void *ud, const struct ux_lookup *q, struct ux_file_info *out)
+{
+    struct ux_fileset *fs = ud;
+    return q->kind == UX_KIND_LISTING ? ux_listing_lookup(fs, q, out) : lookup_file(fs, q, out);
 }
 
 static struct ux_entry *by_handle(struct ux_fileset *fs, uint32_t handle)
 {
-    return handle >= 1 && handle <= fs->n && fs->entries[handle - 1].fd >= 0 ? &fs->entries[handle - 1] : NULL;
+    return handle >= 1 && handle <= fs->n && fs->entries[handle - 1].generation ? &fs->entries[handle - 1] : NULL;
 }
 
 static int fs_current(void *ud, uint32_t handle, struct ux_file_info *out)
 {
     struct ux_fileset *fs = ud;
+    if (handle & UX_LISTING_HANDLE)
+        return ux_listing_current(fs, handle, out);
     struct ux_entry *e = by_handle(fs, handle);
     struct stat st;
     if (!e)
         return UX_E_NOTFOUND;
-    if (fstat(e->fd, &st) || !same_file(e, &st))
-        return UX_E_STALE; /* modified in place since it was hashed */
+    int fd = entry_fd(fs, e);
+    if (fd < 0 || fstat(fd, &st) || !same_file(e, &st) || st.st_nlink == 0) {
+        close_fd(fs, e); /* changed in place or deleted since it was hashed */
+        return UX_E_STALE;
+    }
     fill_info(fs, e, out);
     return 0;
 }
 
-static int read_at(const struct ux_entry *e, uint64_t off, uint8_t *buf, size_t len)
+static int read_at(int fd, uint64_t off, uint8_t *buf, size_t len)
 {
     while (len) {
-        ssize_t n = pread(e->fd, buf, len, (off_t)off);
+        ssize_t n = pread(fd, buf, len, (off_t)off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -299,88 +484,35 @@ static int read_at(const struct ux_entry *e, uint64_t off, uint8_t *buf, size_t 
 
 static int fs_read(void *ud, uint32_t handle, uint64_t off, uint8_t *buf, size_t len)
 {
-    struct ux_entry *e = by_handle(ud, handle);
-    return e ? read_at(e, off, buf, len) : EBADF;
-}
-
-#define CACHE_MIN_SIZE (4u << 20) /* below this, hashing again is cheaper than a file */
-
-/* E's chunk hashes for chunk size CS, or NULL if it does not keep them.
- * Makes the cache on first use, in place of E's least recently used size
- * if it has all it may, and closing the least recently used cache of any
- * file if too many are open. */
-static struct ux_hfile *cached(struct ux_fileset *fs, struct ux_entry *e, uint32_t cs)
-{
-    struct ux_hfile *slot = NULL;
-    for (int i = 0; i < UX_HC_SIZES; i++) {
-        struct ux_hfile *f = &e->hashes[i];
-        if (f->fd >= 0 && f->chunk == cs)
-            return f;
-        if (!slot || (slot->fd >= 0 && (f->fd < 0 || f->last_use < slot->last_use)))
-            slot = f;
-    }
-    if (e->size < CACHE_MIN_SIZE)
-        return NULL;
-    ux_hcache_drop(&fs->hcache, slot);
-    if (fs->hcache.files >= UX_HC_FILES) {
-        struct ux_hfile *lru = NULL;
-        for (uint32_t i = 0; i < fs->n; i++)
-            for (int j = 0; j < UX_HC_SIZES; j++) {
-                struct ux_hfile *f = &fs->entries[i].hashes[j];
-                if (f->fd >= 0 && (!lru || f->last_use < lru->last_use))
-                    lru = f;
-            }
-        if (lru)
-            ux_hcache_drop(&fs->hcache, lru);
-    }
-    return ux_hcache_open(&fs->hcache, slot, cs) == 0 ? slot : NULL;
-}
-
-#define RELEASE_BYTES (8u << 20) /* lent bytes between releases: bounds what the mappings add to RSS */
-
-/* Drop the page-table entries of the mappings (the page cache keeps the
- * data): a mapped file would otherwise count whole in the resident size.
- * Whole mappings, not just the bytes lent: the kernel maps neighbouring
- * cached pages on each fault too. */
-static void release_mappings(struct ux_fileset *fs)
-{
-    for (uint32_t i = 0; i < fs->n; i++)
-        if (fs->entries[i].map)
-            madvise((void *)fs->entries[i].map, fs->entries[i].size, MADV_DONTNEED);
-    fs->lent_pending = 0;
-}
-
-/* Chunk bytes at OFF lent from E's mapping, or NULL if it cannot be mapped. */
-static const uint8_t *lend(struct ux_fileset *fs, struct ux_entry *e, uint64_t off, size_t len)
-{
-    if (!e->map && !e->map_failed) {
-        void *m = mmap(NULL, e->size, PROT_READ, MAP_SHARED, e->fd, 0);
-        e->map = m == MAP_FAILED ? NULL : m;
-        e->map_failed = !e->map;
-    }
-    if (!e->map)
-        return NULL;
-    if (fs->lent_pending >= RELEASE_BYTES)
-        release_mappings(fs);
-    fs->lent_pending += len;
-    fs->chunks_lent++;
-    return e->map + off;
+    struct ux_fileset *fs = ud;
+    if (handle & UX_LISTING_HANDLE)
+        return ux_listing_read(fs, handle, off, buf, len);
+    struct ux_entry *e = by_handle(fs, handle);
+    int fd = e ? entry_fd(fs, e) : -1;
+    return fd >= 0 ? read_at(fd, off, buf, len) : EBADF;
 }
 
 static int fs_chunk(void *ud, uint32_t handle, uint32_t cs, uint32_t index, uint8_t *buf, size_t len,
                     uint8_t hash[UX_HASH_LEN], const uint8_t **lent)
 {
     struct ux_fileset *fs = ud;
+    if (handle & UX_LISTING_HANDLE) {
+        int err = ux_listing_read(fs, handle, (uint64_t)index * cs, buf, len);
+        return err ? err : ux_chunk_hash(fs->sha, index, buf, len, hash) ? EIO : 0;
+    }
     struct ux_entry *e = by_handle(fs, handle);
-    if (!e)
+    int fd = e ? entry_fd(fs, e) : -1;
+    if (fd < 0)
         return EBADF;
     uint64_t off = (uint64_t)index * cs;
-    struct ux_hfile *keep = cached(fs, e, cs);
-    int known = keep && ux_hcache_get(&fs->hcache, keep, index, hash);
+    struct ux_ftree *t = tree_for(e, cs);
+    struct ux_hfile *keep = t ? NULL : ux_cached(fs, e, cs);
+    int known = t ? (memcpy(hash, ux_tree_leaf(&t->tree, index), UX_HASH_LEN), 1)
+                  : keep && ux_hcache_get(&fs->hcache, keep, index, hash);
     /* Bytes we must hash are read: only the kernel may touch the mapping. */
-    if (known && lent && (*lent = lend(fs, e, off, len)))
+    if (known && lent && (*lent = ux_lend(fs, e, fd, off, len)))
         return 0;
-    int err = read_at(e, off, buf, len);
+    int err = read_at(fd, off, buf, len);
     if (err || known)
         return err;
     if (ux_chunk_hash(fs->sha, index, buf, len, hash))
@@ -390,13 +522,27 @@ static int fs_chunk(void *ud, uint32_t handle, uint32_t cs, uint32_t index, uint
     return 0;
 }
 
+static int fs_node(void *ud, uint32_t handle, uint32_t cs, uint32_t id, uint8_t *buf, size_t *len)
+{
+    struct ux_fileset *fs = ud;
+    struct ux_entry *e = handle & UX_LISTING_HANDLE ? NULL : by_handle(fs, handle);
+    struct ux_ftree *t = e ? tree_for(e, cs) : NULL;
+    if (!t)
+        return ENOENT;
+    t->last_use = ++fs->clock;
+    *len = ux_tree_node_bytes(&t->tree, id, buf);
+    return *len ? 0 : ENOENT;
+}
+
 static const char *fs_name(void *ud, uint32_t handle)
 {
     struct ux_fileset *fs = ud;
+    if (handle & UX_LISTING_HANDLE)
+        return ux_listing_name(fs, handle);
     return handle >= 1 && handle <= fs->n ? fs->entries[handle - 1].name : NULL;
 }
 
 struct ux_provider ux_fileset_provider(struct ux_fileset *fs)
 {
-    return (struct ux_provider){fs_lookup, fs_current, fs_read, fs_chunk, fs_name, fs};
+    return (struct ux_provider){fs_lookup, fs_current, fs_read, fs_chunk, fs_node, fs_name, fs};
 }

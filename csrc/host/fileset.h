@@ -1,12 +1,18 @@
-/* The server's view of its directory: safe name resolution, one open file
- * and one cached SHA-256 per file (recomputed only when the file changes),
- * positioned reads, chunk hashes cached for files sent again. Implements the
- * engine's ux_provider.
+/* The server's view of what it serves: the folder (the tree ".") and any
+ * named shares, safe name resolution, one cached SHA-256 per file version
+ * (recomputed only when the file changes), chunk hashes kept for files
+ * sent again, chunk-hash trees for clients holding a copy, and listings of
+ * folders (catalog.h). Implements the engine's ux_provider.
  *
- * A large file's SHA-256 is computed by a thread of its own (one file at a
- * time): its lookups answer UX_E_PREPARING until then, and the result is
- * taken in at the next lookup of any name, so the engine's loop never
- * waits for it.
+ * Files are opened on demand and at most UX_FS_OPEN stay open (the least
+ * recently used is closed; it is reopened, and checked to be the same
+ * file, when it is needed again), so a tree of any size is served within
+ * the descriptor limit, and a deleted or replaced file does not stay open.
+ *
+ * A large file's SHA-256 (and tree) is computed by a thread of its own
+ * (hashjob.h, one file at a time): its lookups answer UX_E_PREPARING
+ * until then, and the result is taken in at the next lookup, so the
+ * engine's loop never waits for it.
  *
  * A chunk whose hash is kept is lent from a read-only mapping of the file,
  * so the kernel copies it once, straight into the datagram. Only the kernel
@@ -17,18 +23,36 @@
 #ifndef UDPXFER_FILESET_H
 #define UDPXFER_FILESET_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include "hcache.h"
 #include "engine/server.h"
+#include "engine/tree.h"
+#include "hashjob.h"
+#include "hcache.h"
+
+#define UX_FS_OPEN 256        /* served files open at once */
+#define UX_FS_TREES 2         /* chunk sizes whose trees a file keeps */
+#define UX_FS_ROOTS 32        /* the folder and its shares */
+
+struct ux_catalog;
+
+/* A file's chunk-hash tree at one chunk size. */
+struct ux_ftree {
+    uint32_t cs;              /* 0: none */
+    uint64_t last_use;
+    struct ux_tree tree;
+};
 
 struct ux_entry {
-    char *name;
-    int fd;
+    char *name;               /* as served: "sub/f" or "share/sub/f" */
+    size_t name_len;
+    int root;                 /* the tree it is in */
+    size_t rel;               /* offset of its path within that tree, in name */
+    int fd;                   /* -1 while closed */
+    uint64_t last_open;
     dev_t dev;
     ino_t ino;
     uint64_t size;
@@ -36,41 +60,66 @@ struct ux_entry {
     uint64_t generation;
     uint8_t sha256[UX_HASH_LEN];
     struct ux_hfile hashes[UX_HC_SIZES]; /* this version's chunk hashes, per chunk size */
+    struct ux_ftree trees[UX_FS_TREES];
     const uint8_t *map;       /* the whole file, read-only, or NULL */
     int map_failed;           /* this version cannot be mapped: read it */
+    uint32_t chain;           /* next entry in its hash bucket, +1; 0 ends */
 };
 
-/* A whole-file SHA-256 computed by a thread of its own, for files of
- * async_min bytes or more, so the server's loop keeps serving others. */
-struct ux_hashjob {
-    pthread_t thread;
-    int running;               /* a thread exists: joined when collected */
-    int done, cancel, err;     /* done and err written by the thread */
-    char *name;
-    size_t name_len;
-    int fd;
-    struct stat st;            /* the version being hashed */
+/* A listing of a folder as served (catalog.c builds the text). */
+struct ux_vlisting {
+    char *remote;             /* what was asked for */
+    char *text;
+    size_t len;
+    uint64_t generation;      /* this text's version (cookies bind it) */
+    uint64_t catalog_gen;     /* the tree's generation it was built from */
     uint8_t sha256[UX_HASH_LEN];
+    uint64_t last_use;
+};
+#define UX_FS_LISTINGS 16
+#define UX_LISTING_HANDLE 0x80000000u /* handles of listings: this bit and the slot */
+
+struct ux_root {
+    char *name;               /* "." or the share's name */
+    int fd;
+    struct ux_catalog *catalog; /* its structure, kept current; NULL until listed */
 };
 
 struct ux_fileset {
-    int root;
+    struct ux_root roots[UX_FS_ROOTS];
+    int nroots;
     struct ux_entry *entries;
     uint32_t n, cap;
+    uint32_t *buckets, nbuckets;
+    uint32_t open;            /* entries with an open descriptor */
+    uint64_t clock;
     uint64_t generations;
-    uint64_t hashes_computed;  /* how often a whole file was hashed */
+    uint64_t hashes_computed; /* how often a whole file was hashed */
+    uint64_t trees_built;
     struct ux_sha *sha;
     struct ux_hcache hcache;
-    uint64_t chunks_lent;      /* sent from a mapping, not read */
-    uint64_t lent_pending;     /* bytes lent since the mappings were last released */
-    uint64_t async_min;        /* files this large are hashed off the loop (0: never) */
+    uint64_t chunks_lent;     /* sent from a mapping, not read */
+    uint64_t lent_pending;    /* bytes lent since the mappings were last released */
+    uint64_t async_min;       /* files this large are hashed off the loop (0: never) */
     struct ux_hashjob job;
-    char *job_failed;          /* the file whose job failed last, hashed in the loop next */
+    char *job_failed;         /* the file whose job failed last, hashed in the loop next */
+    struct ux_vlisting listings[UX_FS_LISTINGS];
 };
 
-/* Returns 0, or an errno value. */
+/* Serve DIR as the tree ".". Returns 0, or an errno value. */
 int ux_fileset_open(struct ux_fileset *fs, const char *dir);
+/* Also serve DIR as the share NAME (a single path component): its files
+ * are "NAME/...". Returns 0, EINVAL (a bad or repeated name), EMFILE (too
+ * many shares) or an errno value opening DIR. */
+int ux_fileset_share(struct ux_fileset *fs, const char *name, const char *dir);
 void ux_fileset_close(struct ux_fileset *fs);
 struct ux_provider ux_fileset_provider(struct ux_fileset *fs);
+
+/* For catalog.c: the SHA-256 of the file NAME of root ROOT as ST describes
+ * it: from the cache if that version was hashed, else hashed now (or, for
+ * a large file, UX_E_PREPARING while a thread does it). Returns 0 or a
+ * UX_E_* code. */
+int ux_fileset_file_hash(struct ux_fileset *fs, int root, const char *rel, const struct stat *st,
+                         uint8_t out[UX_HASH_LEN]);
 
 #endif

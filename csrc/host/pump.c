@@ -8,36 +8,99 @@
  * pace: at 1 GB/s, 16 full rounds take 10-50 ms. */
 #define PUMP_BUDGET_US 5000
 
-void ux_pump(struct ux_io *io, void *eng, ux_input_fn in, ux_output_fn out)
+static uint64_t xid_of(const uint8_t *p, size_t len)
+{
+    if (len < UX_HDR_LEN || p[0] != UX_MAGIC0 || p[1] != UX_MAGIC1)
+        return 0;
+    uint64_t x = 0;
+    for (int i = 8; i < 16; i++)
+        x = x << 8 | p[i];
+    return x;
+}
+
+/* The endpoint for a datagram carrying XID: the last one hit if it
+ * matches (a batch is mostly one transfer's), else a scan. */
+static struct ux_endpoint *route(struct ux_endpoint *eps, int n, uint64_t xid, int *last)
+{
+    if (*last < n && eps[*last].xid == xid)
+        return &eps[*last];
+    struct ux_endpoint *any = NULL;
+    for (int i = 0; i < n; i++) {
+        if (eps[i].xid == xid && xid) {
+            *last = i;
+            return &eps[i];
+        }
+        if (!eps[i].xid)
+            any = &eps[i];
+    }
+    return any;
+}
+
+/* Feed the batch in IO from its first unfed datagram; stops at one handed back. */
+static int feed(struct ux_io *io, struct ux_endpoint *eps, int n_eps, int n, uint64_t now)
+{
+    int last = 0;
+    for (int i = io->rnext; i < n; i++) {
+        const struct ux_dgram *d = &io->rq[i];
+        struct ux_endpoint *ep = route(eps, n_eps, xid_of(d->p, d->len), &last);
+        if (ep && ep->in(ep->eng, now, d->p, d->len, &io->raddr[d->from])) {
+            io->rnext = i; /* this one and the rest of the batch wait */
+            io->rheld = n;
+            return 1;
+        }
+    }
+    io->rnext = io->rheld = 0;
+    return 0;
+}
+
+/* Queue what the endpoints have to send, one datagram each in turn, until
+ * none has more or the queue is full. Returns how many were queued. */
+static int produce(struct ux_io *io, struct ux_endpoint *eps, int n, int *rr, uint64_t now)
+{
+    int produced = 0, idle = 0;
+    uint8_t *slot;
+    while (n && idle < n && (slot = ux_io_slot(io))) {
+        struct ux_endpoint *ep = &eps[*rr % n];
+        struct ux_tail tail = {NULL, 0};
+        struct ux_addr to;
+        size_t len = ep->out(ep->eng, now, slot, io->cap, &to, &tail);
+        if (len) {
+            ux_io_queue(io, len, tail.p, tail.len, &to);
+            produced++;
+            idle = 0;
+            if (n > 1)
+                *rr = (*rr + 1) % n;
+        } else {
+            idle++;
+            *rr = (*rr + 1) % n;
+        }
+    }
+    return produced;
+}
+
+void ux_pump_many(struct ux_io *io, struct ux_endpoint *eps, int n, int *rr)
 {
     if (!ux_io_flush(io))
         return;
     uint64_t start = ux_now_us();
     for (int r = 0; r < PUMP_ROUNDS && ux_now_us() - start < PUMP_BUDGET_US; r++) {
-        int i = io->rnext, n = ux_io_held(io) ? io->rheld : ux_io_recv(io);
+        int held = ux_io_held(io);
+        int got = held ? io->rheld : ux_io_recv(io);
         uint64_t now = ux_now_us();
-        io->rnext = io->rheld = 0;
-        for (; i < n; i++) {
-            if (in(eng, now, io->rq[i].p, io->rq[i].len, &io->raddr[io->rq[i].from])) {
-                io->rnext = i; /* this one and the rest of the batch wait */
-                io->rheld = n;
-                break;
-            }
-        }
-        int produced = 0;
-        uint8_t *slot;
-        struct ux_addr to;
-        while ((slot = ux_io_slot(io))) {
-            struct ux_tail tail = {NULL, 0};
-            size_t len = out(eng, now, slot, io->cap, &to, &tail);
-            if (!len)
-                break;
-            ux_io_queue(io, len, tail.p, tail.len, &to);
-            produced++;
-        }
+        if (!held)
+            io->rnext = 0;
+        feed(io, eps, n, got, now);
+        int produced = produce(io, eps, n, rr, now);
         if (produced && !ux_io_flush(io))
             return;
-        if ((n == 0 && produced < UX_SQUEUE) || ux_io_held(io))
+        if ((got == 0 && produced < UX_SQUEUE) || ux_io_held(io))
             return;
     }
+}
+
+void ux_pump(struct ux_io *io, void *eng, ux_input_fn in, ux_output_fn out)
+{
+    struct ux_endpoint ep = {eng, in, out, NULL, 0};
+    int rr = 0;
+    ux_pump_many(io, &ep, 1, &rr);
 }

@@ -1,5 +1,5 @@
-/* The socket pump: receive a batch, feed it to an engine, send what the
- * engine produces, for a bounded time, never waiting. */
+/* The socket pump: receive a batch, feed each datagram to the engine it is
+ * for, send what the engines produce, for a bounded time, never waiting. */
 #ifndef UDPXFER_HOST_PUMP_H
 #define UDPXFER_HOST_PUMP_H
 
@@ -18,8 +18,21 @@ typedef int (*ux_input_fn)(void *eng, uint64_t now, const uint8_t *pkt, size_t l
 typedef size_t (*ux_output_fn)(void *eng, uint64_t now, uint8_t *buf, size_t cap, struct ux_addr *to,
                                struct ux_tail *tail);
 
+/* An engine on a socket. */
+struct ux_endpoint {
+    void *eng;
+    ux_input_fn in;
+    ux_output_fn out;
+    uint64_t (*deadline)(void *eng); /* when it must run again (UINT64_MAX: no need) */
+    uint64_t xid; /* the transfer id its datagrams carry; 0: every datagram no other takes */
+};
+
 /* Receive, feed, send: a bounded number of rounds and about 5 ms at most.
- * Datagrams handed back stay in IO (ux_io_held) and are fed first next time. */
+ * Datagrams go to the endpoint whose xid they carry (bytes 8-15 of the
+ * header); each round every endpoint may send, in turn from *RR. Datagrams
+ * handed back stay in IO (ux_io_held) and are fed first next time. */
+void ux_pump_many(struct ux_io *io, struct ux_endpoint *eps, int n, int *rr);
+/* One engine that takes every datagram. */
 void ux_pump(struct ux_io *io, void *eng, ux_input_fn in, ux_output_fn out);
 
 #endif

@@ -138,12 +138,19 @@ static int hash_wait_one(struct ux_sink *k, uint64_t seen)
     return failed;
 }
 
+/* Files of one slab or less are written and hashed by the caller: a
+ * thread would cost more than the work (a sync moves thousands). */
 static int hash_start(struct ux_sink *k)
 {
     struct ux_hasher *h = &k->h;
     if (pthread_mutex_init(&h->lock, NULL) || pthread_cond_init(&h->work, NULL) ||
         pthread_cond_init(&h->idle, NULL))
         return ENOMEM;
+    if (k->size <= UX_SLAB) {
+        h->mode = UX_HASHER_INLINE;
+        h->efd = -1;
+        return 0;
+    }
     h->mode = UX_HASHER_THREAD;
     h->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (h->efd < 0 || pthread_create(&h->thread, NULL, hash_main, k)) {
@@ -245,10 +252,11 @@ static int make_temp(struct ux_sink *k)
     return EEXIST;
 }
 
-int ux_sink_open(struct ux_sink *k, const char *dir, const char *base, uint64_t size, const char **why)
+int ux_sink_open(struct ux_sink *k, int dirfd, const char *base, uint64_t size, int durable, const char **why)
 {
     reset(k);
     k->size = size;
+    k->durable = durable;
     k->regions = (size + UX_SLAB - 1) / UX_SLAB;
     k->filled = calloc(k->regions ? k->regions : 1, sizeof *k->filled);
     k->sha = ux_sha_new();
@@ -264,7 +272,7 @@ int ux_sink_open(struct ux_sink *k, const char *dir, const char *base, uint64_t 
         return EINVAL;
     }
     snprintf(k->final, sizeof k->final, "%s", base);
-    k->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    k->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
     if (k->dirfd < 0) {
         int err = errno;
         *why = "cannot open the output directory";
@@ -573,7 +581,7 @@ static int commit_work(struct ux_sink *k, const char **why)
         *why = "whole-file SHA-256 mismatch";
         return EBADMSG;
     }
-    if (fsync(k->fd)) {
+    if (k->durable && fsync(k->fd)) {
         *why = "cannot sync the received file";
         return errno;
     }
@@ -581,7 +589,8 @@ static int commit_work(struct ux_sink *k, const char **why)
         *why = "cannot rename into place";
         return errno;
     }
-    fsync(k->dirfd); /* make the rename durable; failure here loses nothing */
+    if (k->durable)
+        fsync(k->dirfd); /* make the rename durable; failure here loses nothing */
     k->tmp[0] = 0;   /* the temporary name is gone */
     return 0;
 }
@@ -609,6 +618,14 @@ void ux_sink_clear(struct ux_sink *k)
     eventfd_t n;
     if (k->h.efd >= 0)
         (void)eventfd_read(k->h.efd, &n);
+}
+
+int ux_sink_commit_ended(struct ux_sink *k)
+{
+    pthread_mutex_lock(&k->h.lock);
+    int ended = k->h.commit == UX_COMMIT_ENDED;
+    pthread_mutex_unlock(&k->h.lock);
+    return ended;
 }
 
 int ux_sink_commit_result(struct ux_sink *k, const char **why)

@@ -69,6 +69,7 @@ struct ux_hasher {
 struct ux_sink {
     int fd;
     int dirfd;
+    int durable;
     char tmp[300];
     char final[300];
     uint64_t size;
@@ -86,8 +87,12 @@ struct ux_sink {
     struct ux_hasher h;
 };
 
-/* All return 0 or an errno value; *why gets a short description. */
-int ux_sink_open(struct ux_sink *k, const char *dir, const char *base, uint64_t size, const char **why);
+/* All return 0 or an errno value; *why gets a short description.
+ * DIRFD is the folder the file goes to (duplicated: the caller keeps
+ * it), BASE its name there. DURABLE: fsync the file and the folder before
+ * and after the rename (a power cut then loses nothing committed); without
+ * it the rename still happens only after the whole file is verified. */
+int ux_sink_open(struct ux_sink *k, int dirfd, const char *base, uint64_t size, int durable, const char **why);
 int ux_sink_write(struct ux_sink *k, uint64_t off, const uint8_t *data, size_t len);
 /* The same, but EAGAIN, with nothing written, where it would wait for the
  * hash thread to free a slab: try again once ux_sink_fd is readable. */
@@ -106,6 +111,9 @@ int ux_sink_truncate(struct ux_sink *k, uint64_t size);
  * start it, wait for ux_sink_fd to be readable, take the result.
  * Either result closes the sink. */
 void ux_sink_commit_start(struct ux_sink *k, const uint8_t sha256[UX_SHA256_LEN]);
+/* Has a commit started with ux_sink_commit_start ended? (Its result is
+ * still to be taken: ux_sink_fd stays open until then.) */
+int ux_sink_commit_ended(struct ux_sink *k);
 /* EINPROGRESS while the commit runs; then 0 or an errno value, with *why. */
 int ux_sink_commit_result(struct ux_sink *k, const char **why);
 /* Start the commit and wait for its result. */

@@ -60,6 +60,7 @@ int sim_output(lua_State *L, void *eng, ux_output_fn out);
 void new_class(lua_State *L, const char *mt, const luaL_Reg *methods, lua_CFunction close);
 
 /* Each adds its classes and constructors to the module table on top. */
+void ux_lua_link_open(lua_State *L);
 void ux_lua_client_open(lua_State *L);
 void ux_lua_server_open(lua_State *L);
 void ux_lua_stream_open(lua_State *L);

@@ -1,29 +1,51 @@
-/* Lua binding of the file client: udpxfer.core.client{}. A pollable object
- * over one fetch: the engine, its socket and its output file (the sink,
- * with a thread that writes and hashes). Callbacks stay in Lua
- * (init.lua): step() returns the events. */
+/* Lua binding of the file client: udpxfer.core.client{}. One fetch: the
+ * engine, attached to a link (the socket it shares with other fetches),
+ * and where its bytes go: a file (the sink, with a thread that writes and
+ * hashes) or memory. Callbacks stay in Lua (init.lua): drain() and step()
+ * return the events. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "bind.h"
 #include "engine/client.h"
+#include "host/beneath.h"
 #include "host/clock.h"
+#include "host/filehash.h"
 #include "host/sink.h"
+#include "link_obj.h"
 
 #define CLIENT_MT "udpxfer.client"
+#define MEMORY_MAX (256u << 20) /* a listing or file kept in memory */
 
 struct client_obj {
     struct ux_client eng;
-    struct ux_io io;
-    struct ux_sink sink;
-    int live, sim, sink_open, finished;
+    struct link_obj *link;         /* NULL for a sim client */
+    int live, sim, attached;
     struct sim_rng seed;
+    /* where the bytes go */
+    int memory;
+    uint8_t *mem;
+    struct ux_sink sink;
+    int dirfd;                     /* the output folder */
+    int durable;
+    int sink_open, finished;
     int committing;                /* the sink's commit runs on its thread */
+    int held;                      /* a datagram waits for the sink */
+    int watching;                  /* the sink's descriptor is in the link's epoll set */
     struct ux_client_event done;   /* held back until the commit ends */
-    char dir[512];
     char base[256];
-    char path[800];
+    char path[1100];
+    /* the local copy chunks are reused from */
+    int basis_fd;
+    struct ux_tree basis;
+    int has_basis;
+    uint8_t *copy;                 /* a buffer for copying from it */
 };
 
 static struct client_obj *check_client(lua_State *L)
@@ -34,10 +56,19 @@ static struct client_obj *check_client(lua_State *L)
     return o;
 }
 
+/* ---- the output ---- */
+
 static int c_on_start(void *ud, uint64_t size, const char **why)
 {
     struct client_obj *o = ud;
-    int err = ux_sink_open(&o->sink, o->dir, o->base, size, why);
+    if (o->memory) {
+        *why = "cannot keep the file in memory";
+        if (size > MEMORY_MAX)
+            return EFBIG;
+        o->mem = malloc(size ? size : 1);
+        return o->mem ? 0 : ENOMEM;
+    }
+    int err = ux_sink_open(&o->sink, o->dirfd, o->base, size, o->durable, why);
     o->sink_open = err == 0;
     return err;
 }
@@ -49,28 +80,102 @@ static int c_on_chunk(void *ud, uint32_t index, uint64_t off, const uint8_t *dat
 {
     struct client_obj *o = ud;
     (void)index;
+    if (o->memory) {
+        memcpy(o->mem + off, data, len);
+        return 0;
+    }
     return o->sim ? ux_sink_write(&o->sink, off, data, len) : ux_sink_try_write(&o->sink, off, data, len);
 }
 
-static int c_input(void *e, uint64_t now, const uint8_t *p, size_t n, const struct ux_addr *a) { return ux_client_input(e, now, p, n, a); }
+/* Copy LEN bytes at OFF from the basis into the output (waiting for the
+ * sink if it must: the engine copies a few MiB per call). */
+static int c_on_reuse(void *ud, uint64_t off, size_t len)
+{
+    struct client_obj *o = ud;
+    while (len) {
+        size_t n = len < UX_SLAB ? len : UX_SLAB;
+        uint8_t *dst = o->memory ? o->mem + off : o->copy;
+        ssize_t got = pread(o->basis_fd, dst, n, (off_t)off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return got < 0 ? errno : EIO; /* the local copy shrank: its chunks were checked against it */
+        int err = o->memory ? 0 : ux_sink_write(&o->sink, off, o->copy, (size_t)got);
+        if (err)
+            return err;
+        off += (uint64_t)got;
+        len -= (size_t)got;
+    }
+    return 0;
+}
+
+/* The sink's descriptor joins the link's epoll set while the fetch waits on it. */
+static void watch_sink(struct client_obj *o, int on)
+{
+    if (o->sim || !o->link || !o->link->live || o->watching == on || ux_sink_fd(&o->sink) < 0)
+        return;
+    ux_poller_watch(&o->link->link.poller, ux_sink_fd(&o->sink), on ? EPOLLIN : 0);
+    o->watching = on;
+}
+
+static int c_input(void *e, uint64_t now, const uint8_t *p, size_t n, const struct ux_addr *a)
+{
+    struct client_obj *o = e;
+    if (o->held)
+        ux_sink_clear(&o->sink); /* before trying again: a slab freed after this wakes us */
+    int held = ux_client_input(&o->eng, now, p, n, a);
+    if (held != o->held) {
+        o->held = held;
+        watch_sink(o, held || o->committing);
+    }
+    return held;
+}
+
 static size_t c_output(void *e, uint64_t now, uint8_t *b, size_t cap, struct ux_addr *a, struct ux_tail *t)
 {
     (void)t;
-    return ux_client_output(e, now, b, cap, a);
+    return ux_client_output(&((struct client_obj *)e)->eng, now, b, cap, a);
+}
+
+/* While the commit runs, the sink's descriptor is the one to wait on. */
+static uint64_t c_deadline(void *e)
+{
+    struct client_obj *o = e;
+    return o->committing ? UINT64_MAX : ux_client_deadline(&o->eng);
+}
+
+static void detach(struct client_obj *o)
+{
+    if (!o->attached)
+        return;
+    watch_sink(o, 0);
+    if (o->link->live)
+        ux_link_detach(&o->link->link, o);
+    o->attached = 0;
 }
 
 static void client_release(struct client_obj *o)
 {
     if (!o->live)
         return;
+    detach(o);
     if (o->sink_open)
         ux_sink_abort(&o->sink); /* no-op once committed */
     o->sink_open = 0;
-    if (!o->sim)
-        ux_io_close(&o->io);
+    if (o->dirfd >= 0)
+        close(o->dirfd);
+    if (o->basis_fd >= 0)
+        close(o->basis_fd);
+    o->dirfd = o->basis_fd = -1;
+    ux_tree_free(&o->basis);
+    free(o->mem);
+    free(o->copy);
+    o->mem = o->copy = NULL;
     ux_client_free(&o->eng);
     o->live = 0;
 }
+
+/* ---- construction ---- */
 
 /* Each "ip:port" of the option FIELD (a list) handed to ADD; beyond the
  * engine's table they are ignored. */
@@ -91,34 +196,112 @@ static void add_addresses(lua_State *L, struct ux_client *c, const char *field,
     lua_pop(L, 1);
 }
 
+/* The output folder and name: `root` + `path` (PATH's folder beneath
+ * ROOT, no symlink on the way), or `out` + `as` (default: NAME's last
+ * component). Returns 0 or pushes nil, message, code (3 values). */
+static int open_output(lua_State *L, struct client_obj *o, const char *name, size_t name_len)
+{
+    size_t plen, alen;
+    const char *root = opt_str(L, "root", NULL, NULL), *path = opt_str(L, "path", NULL, &plen);
+    const char *out = opt_str(L, "out", ".", NULL), *as = opt_str(L, "as", NULL, &alen);
+    char msg[1300];
+    if (root) {
+        if (!path)
+            return luaL_argerror(L, 1, "root needs path");
+        int rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (rfd < 0) {
+            snprintf(msg, sizeof msg, "cannot open %s", root);
+            return push_errno(L, msg, errno, UX_ERR_IO);
+        }
+        const char *slash = memrchr(path, '/', plen);
+        char dir[1100];
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+        o->dirfd = ux_open_beneath(rfd, dir, O_RDONLY | O_DIRECTORY, UX_NO_SYMLINKS);
+        int err = errno;
+        close(rfd);
+        if (o->dirfd < 0) {
+            snprintf(msg, sizeof msg, "cannot open %s in %s", dir, root);
+            return push_errno(L, msg, err, err == EXDEV || err == ELOOP ? UX_ERR_UNSAFE : UX_ERR_IO);
+        }
+        name = slash ? slash + 1 : path;
+        name_len = plen - (size_t)(name - path);
+    } else {
+        o->dirfd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (o->dirfd < 0) {
+            snprintf(msg, sizeof msg, "cannot open the output folder %s", out);
+            return push_errno(L, msg, errno, UX_ERR_IO);
+        }
+        if (as) {
+            name = as;
+            name_len = alen;
+        } else {
+            const char *slash = memrchr(name, '/', name_len);
+            if (slash) {
+                name_len -= (size_t)(slash + 1 - name);
+                name = slash + 1;
+            }
+        }
+    }
+    if (name_len < sizeof o->base && !memchr(name, 0, name_len))
+        memcpy(o->base, name, name_len); /* otherwise left empty: the sink refuses it */
+    snprintf(o->path, sizeof o->path, "%s/%.*s", root ? root : out, (int)(root ? plen : strlen(o->base)),
+             root ? path : o->base);
+    return 0;
+}
+
+/* The local copy (option `basis`) and its tree at the fetch's chunk size.
+ * A basis that cannot be read is no basis: everything is fetched. */
+static void open_basis(lua_State *L, struct client_obj *o, uint32_t cs)
+{
+    const char *basis = opt_str(L, "basis", NULL, NULL), *root = opt_str(L, "root", NULL, NULL);
+    if (!basis)
+        return;
+    int rfd = root ? open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : AT_FDCWD;
+    o->basis_fd = root ? (rfd < 0 ? -1 : ux_open_beneath(rfd, basis, O_RDONLY, UX_NO_SYMLINKS))
+                       : open(basis, O_RDONLY | O_CLOEXEC);
+    if (root && rfd >= 0)
+        close(rfd);
+    struct stat st;
+    struct ux_sha *sha = ux_sha_new();
+    if (o->basis_fd >= 0 && sha && fstat(o->basis_fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        ux_tree_fd(&o->basis, sha, o->basis_fd, (uint64_t)st.st_size, cs, NULL, NULL, NULL) == 0 &&
+        (o->memory || (o->copy = malloc(UX_SLAB))))
+        o->has_basis = 1;
+    ux_sha_free(sha);
+}
+
 static int l_client(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    size_t name_len, dir_len;
-    const char *name = opt_str(L, "name", NULL, &name_len);
+    size_t name_len, hex_len;
+    const char *name = opt_str(L, "name", NULL, &name_len), *hex = opt_str(L, "sha256", NULL, &hex_len);
+    const char *kind = opt_str(L, "kind", "file", NULL);
     if (!name)
         return luaL_argerror(L, 1, "name is required");
-    const char *dir = opt_str(L, "out", ".", &dir_len);
-    size_t hex_len;
-    const char *hex = opt_str(L, "sha256", NULL, &hex_len);
-    struct client_obj *o = lua_newuserdatauv(L, sizeof *o, 1);
+    if (strcmp(kind, "file") && strcmp(kind, "listing"))
+        return luaL_argerror(L, 1, "kind must be \"file\" or \"listing\"");
+    struct client_obj *o = lua_newuserdatauv(L, sizeof *o, 2);
     memset(o, 0, sizeof *o);
-    o->sink.fd = o->sink.dirfd = -1;
+    o->dirfd = o->basis_fd = -1;
+    o->sink.fd = o->sink.dirfd = o->sink.h.efd = -1;
     luaL_setmetatable(L, CLIENT_MT);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1); /* keeps the name string alive */
-    if (dir_len >= sizeof o->dir)
-        return luaL_argerror(L, 1, "out directory path too long");
-    memcpy(o->dir, dir, dir_len + 1);
-    const char *slash = memrchr(name, '/', name_len);
-    const char *base = slash ? slash + 1 : name;
-    size_t blen = name_len - (size_t)(base - name);
-    if (blen < sizeof o->base && !memchr(base, 0, blen))
-        memcpy(o->base, base, blen); /* otherwise left empty: the sink refuses it */
+    o->sim = opt_bool(L, "sim");
+    if (!o->sim) {
+        lua_getfield(L, 1, "link");
+        o->link = check_link(L, -1);
+        lua_setiuservalue(L, -2, 2); /* the link lives as long as its fetches */
+    }
+    o->memory = opt_bool(L, "memory") || !strcmp(kind, "listing");
+    lua_getfield(L, 1, "durable");
+    o->durable = lua_isnil(L, -1) || lua_toboolean(L, -1);
+    lua_pop(L, 1);
 
     struct ux_client_cfg cfg = {0};
     cfg.name = name;
     cfg.name_len = name_len;
+    cfg.kind = !strcmp(kind, "listing") ? UX_KIND_LISTING : UX_KIND_FILE;
     cfg.chunk_size = (uint32_t)opt_num(L, "chunk_size", UX_DEFAULT_CHUNK);
     cfg.discover_us = (uint64_t)(opt_num(L, "discover_timeout", 10) * 1e6);
     cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 5) * 1e6);
@@ -132,39 +315,47 @@ static int l_client(lua_State *L)
     cfg.unicast = opt_bool(L, "unicast");
     cfg.on_start = c_on_start;
     cfg.on_chunk = c_on_chunk;
+    cfg.on_reuse = c_on_reuse;
     cfg.ud = o;
-    o->sim = opt_bool(L, "sim");
     if (cfg.chunk_size < UX_MIN_CHUNK || cfg.chunk_size > UX_MAX_CHUNK)
         return luaL_argerror(L, 1, "chunk_size out of range");
-    if (name_len == 0 || name_len > UX_MAX_NAME)
+    if (name_len > UX_MAX_NAME || (name_len == 0 && cfg.kind == UX_KIND_FILE))
         return push_fail(L, "file name empty or too long", UX_ERR_REFUSED);
+    if (!o->memory) {
+        int r = open_output(L, o, name, name_len);
+        if (r)
+            return r;
+    }
+    open_basis(L, o, cfg.chunk_size);
+    cfg.want_tree = o->has_basis;
+    cfg.basis = o->has_basis ? &o->basis : NULL;
     cfg.rng = engine_rng(L, o->sim, &o->seed);
-    uint64_t now = start_now(L, o->sim);
-    if (ux_client_init(&o->eng, &cfg, now)) {
-        ux_client_free(&o->eng);
+    if (ux_client_init(&o->eng, &cfg, start_now(L, o->sim))) {
+        o->live = 1;
+        client_release(o);
         return push_fail(L, "cannot initialise the client", UX_ERR_IO);
     }
     o->live = 1;
     add_addresses(L, &o->eng, "targets", ux_client_add_target);
     add_addresses(L, &o->eng, "exclude", ux_client_exclude);
     if (!o->sim) {
-        const char *why = "";
-        size_t cap = UX_DATA_OVERHEAD + cfg.chunk_size + UX_TAG_LEN;
-        int err = ux_io_open(&o->io, NULL, cap < 2048 ? 2048 : cap, UX_IO_GRO, &why);
-        if (err) {
+        struct ux_endpoint ep = {o, c_input, c_output, c_deadline, cfg.legacy ? 0 : o->eng.xid};
+        if (ux_link_attach(&o->link->link, &ep)) {
             client_release(o);
-            return push_errno(L, why, err, UX_ERR_IO);
+            return push_fail(L, "out of memory", UX_ERR_IO);
         }
+        o->attached = 1;
     }
     return 1;
 }
+
+/* ---- the end: commit ---- */
 
 /* The commit's outcome: the file in place, or the engine failed with why. */
 static void commit_end(struct client_obj *o, int err, const char *why)
 {
     o->committing = o->sink_open = 0;
     if (!err) {
-        snprintf(o->path, sizeof o->path, "%s/%s", o->dir, o->base);
         o->finished = 1;
         return;
     }
@@ -173,21 +364,34 @@ static void commit_end(struct client_obj *o, int err, const char *why)
     ux_client_abort(&o->eng, err == EBADMSG ? UX_ERR_CORRUPT : UX_ERR_IO, msg);
 }
 
+static int memory_commit(struct client_obj *o)
+{
+    uint8_t got[UX_HASH_LEN];
+    int ok = ux_sha_init(o->eng.sha) == 0 && ux_sha_update(o->eng.sha, o->mem, o->eng.size) == 0 &&
+             ux_sha_final(o->eng.sha, got) == 0 && ux_equal(got, o->eng.sha256, UX_HASH_LEN);
+    commit_end(o, ok ? 0 : EBADMSG, "whole-file SHA-256 mismatch");
+    return 0;
+}
+
 /* Every chunk is in: check the whole file and move it into place. This
- * runs on the sink's thread, so step() goes on while a large file is
+ * runs on the sink's thread, so a step goes on while a large file is
  * synced; a sim client waits for it. Returns 1 while it runs. */
 static int commit_begin(struct client_obj *o)
 {
+    if (o->memory)
+        return memory_commit(o);
     const char *why = "cannot set the file's size";
     int err = !o->sink_open ? EIO : ux_sink_truncate(&o->sink, o->eng.size);
     if (!err && o->sim)
         err = ux_sink_commit(&o->sink, o->eng.sha256, &why);
     else if (!err) {
         ux_sink_commit_start(&o->sink, o->eng.sha256);
-        err = ux_sink_commit_result(&o->sink, &why);
+        err = ux_sink_commit_ended(&o->sink) ? ux_sink_commit_result(&o->sink, &why) : EINPROGRESS;
     }
     o->committing = err == EINPROGRESS;
-    if (!o->committing)
+    if (o->committing)
+        watch_sink(o, 1);
+    else
         commit_end(o, err, why);
     return o->committing;
 }
@@ -195,13 +399,17 @@ static int commit_begin(struct client_obj *o)
 /* 1 once a running commit has ended (its outcome taken), else 0. */
 static int commit_ended(struct client_obj *o)
 {
+    ux_sink_clear(&o->sink);
+    if (!ux_sink_commit_ended(&o->sink))
+        return 0;
+    watch_sink(o, 0); /* before the result closes the descriptor */
     const char *why = "";
     int err = ux_sink_commit_result(&o->sink, &why);
-    if (err == EINPROGRESS)
-        return 0;
     commit_end(o, err, why);
     return 1;
 }
+
+/* ---- events ---- */
 
 /* How many servers offered, how many offered the chosen version, how many
  * versions there were: so a user sees a choice was made, and which. */
@@ -259,7 +467,12 @@ static void push_client_event(lua_State *L, struct client_obj *o, const struct u
         break;
     case UXC_EV_DONE:
         set_str(L, "type", "done");
-        set_str(L, "path", o->path);
+        if (o->memory) {
+            lua_pushlstring(L, (const char *)o->mem, c->size);
+            lua_setfield(L, -2, "data");
+        } else {
+            set_str(L, "path", o->path);
+        }
         set_int(L, "size", (lua_Integer)c->size);
         set_hex(L, "sha256", c->sha256);
         set_num(L, "elapsed", (double)(c->done_at - c->started_at) / 1e6);
@@ -268,7 +481,17 @@ static void push_client_event(lua_State *L, struct client_obj *o, const struct u
         set_str(L, "type", "error");
         set_str(L, "message", c->fail_msg);
         set_str(L, "code", ux_err_name(c->fail));
+        break;
     }
+}
+
+static void abort_output(struct client_obj *o)
+{
+    if (o->sink_open) {
+        watch_sink(o, 0);
+        ux_sink_abort(&o->sink);
+    }
+    o->sink_open = 0;
 }
 
 static int drain_client(lua_State *L, struct client_obj *o)
@@ -291,9 +514,8 @@ static int drain_client(lua_State *L, struct client_obj *o)
                 return 1; /* the event waits for the commit */
             if (!o->finished)
                 continue; /* the abort queued an error event */
-        } else if (ev.type == UXC_EV_FAIL && o->sink_open) {
-            ux_sink_abort(&o->sink);
-            o->sink_open = 0;
+        } else if (ev.type == UXC_EV_FAIL) {
+            abort_output(o);
         }
         push_client_event(L, o, &ev);
         lua_rawseti(L, -2, ++n);
@@ -301,62 +523,87 @@ static int drain_client(lua_State *L, struct client_obj *o)
     return 1;
 }
 
-/* Waiting on the sink's descriptor, not the socket: while the commit runs,
- * or while chunks wait for a slab. */
-static int on_sink(const struct client_obj *o) { return o->committing || ux_io_held(&o->io); }
+/* ---- methods ---- */
 
 static int lc_step(lua_State *L)
 {
     struct client_obj *o = check_client(L);
     if (o->sim)
         return luaL_error(L, "step() needs a socket; drive a sim client with input()/output()");
-    if (on_sink(o))
-        ux_sink_clear(&o->sink); /* what woke us: then the held datagrams go first, or the commit's end is read */
-    ux_pump(&o->io, &o->eng, c_input, c_output);
+    if (o->link->live)
+        ux_link_pump(&o->link->link);
     return drain_client(L, o);
 }
 
 static int lc_drain(lua_State *L) { return drain_client(L, check_client(L)); }
-static int lc_input(lua_State *L) { return sim_input(L, &check_client(L)->eng, c_input); }
-static int lc_output(lua_State *L) { return sim_output(L, &check_client(L)->eng, c_output); }
 
+static int sim_in(void *e, uint64_t now, const uint8_t *p, size_t n, const struct ux_addr *a)
+{
+    return ux_client_input(e, now, p, n, a);
+}
 
+static int lc_input(lua_State *L) { return sim_input(L, &check_client(L)->eng, sim_in); }
 
+static size_t sim_out(void *e, uint64_t now, uint8_t *b, size_t cap, struct ux_addr *a, struct ux_tail *t)
+{
+    (void)t;
+    return ux_client_output(e, now, b, cap, a);
+}
 
+static int lc_output(lua_State *L) { return sim_output(L, &check_client(L)->eng, sim_out); }
 static int lc_deadline(lua_State *L) { return push_deadline(L, ux_client_deadline(&check_client(L)->eng)); }
 
-/* While the commit runs, the sink's descriptor is the one to wait on,
- * without a deadline; while chunks wait for a slab, too, beside the
- * engine's deadline. */
 static int lc_timeout(lua_State *L)
 {
     struct client_obj *o = check_client(L);
-    if (o->committing) {
-        lua_pushnil(L);
-        return 1;
-    }
-    return push_timeout(L, &o->io, ux_client_deadline(&o->eng));
+    if (o->sim)
+        return luaL_error(L, "timeout() needs a socket; a sim client has deadline()");
+    return push_timeout(L, &o->link->link.io, c_deadline(o));
 }
 
 static int lc_pollfd(lua_State *L)
 {
     struct client_obj *o = check_client(L);
-    lua_pushinteger(L, on_sink(o) ? ux_sink_fd(&o->sink) : o->io.fd);
+    if (o->sim)
+        return luaL_error(L, "a sim client has no descriptor");
+    lua_pushinteger(L, ux_link_fd(&o->link->link));
     return 1;
 }
 
 static int lc_events(lua_State *L)
 {
-    struct client_obj *o = check_client(L);
-    lua_pushstring(L, o->io.spend && !on_sink(o) ? "rw" : "r");
+    check_client(L);
+    lua_pushliteral(L, "r");
     return 1;
 }
 
 static const char *state_name(enum ux_client_state s)
 {
-    static const char *const names[] = {[UXC_DISCOVER] = "discover", [UXC_TRANSFER] = "transfer",
-                                        [UXC_DONE] = "done", [UXC_FAILED] = "failed"};
+    static const char *const names[] = {[UXC_DISCOVER] = "discover", [UXC_TREE] = "compare",
+                                        [UXC_TRANSFER] = "transfer", [UXC_DONE] = "done",
+                                        [UXC_FAILED] = "failed"};
     return names[s];
+}
+
+static void push_peer(lua_State *L, const struct ux_peer *p)
+{
+    lua_newtable(L);
+    set_addr(L, "server", &p->addr);
+    set_bool(L, "active", p->active);
+    if (p->dropped)
+        set_str(L, "dropped", drop_reason(p->dropped));
+    set_int(L, "bytes", (lua_Integer)p->st.bytes);
+    set_int(L, "chunks", p->st.chunks);
+    set_int(L, "dups", p->st.dups);
+    set_int(L, "bad", p->st.bad);
+    set_int(L, "lost", p->st.lost);
+    set_int(L, "timeouts", p->st.timeouts);
+    set_int(L, "tree_nodes", p->st.tree_nodes);
+    set_num(L, "window", p->cwnd);
+    set_int(L, "stolen", p->st.stolen);
+    uint64_t span = p->last_rx > p->first_data_at ? p->last_rx - p->first_data_at : 0;
+    set_num(L, "rate", span ? (double)p->st.bytes * 1e6 / (double)span : 0);
+    set_num(L, "rtt", p->srtt_us / 1e6);
 }
 
 static int lc_stats(lua_State *L)
@@ -370,33 +617,23 @@ static int lc_stats(lua_State *L)
     set_int(L, "chunks", c->count);
     set_int(L, "have", c->map.have);
     set_int(L, "bytes", (lua_Integer)c->bytes_done);
+    set_int(L, "reused", (lua_Integer)c->bytes_reused);
+    set_int(L, "reused_chunks", c->chunks_reused);
+    set_int(L, "tree_bytes", (lua_Integer)c->tree_bytes);
+    set_int(L, "tree_nodes", c->nodes_fetched);
     set_int(L, "dups", c->dups);
     set_int(L, "bad", c->bad);
     set_num(L, "elapsed", (double)(now - c->started_at) / 1e6);
-    set_int(L, "rx_packets", (lua_Integer)o->io.rx_packets);
-    set_int(L, "tx_packets", (lua_Integer)o->io.tx_packets);
+    if (o->link && o->link->live) {
+        set_int(L, "rx_packets", (lua_Integer)o->link->link.io.rx_packets);
+        set_int(L, "tx_packets", (lua_Integer)o->link->link.io.tx_packets);
+    }
     set_int(L, "readback", (lua_Integer)o->sink.readback);
     set_int(L, "evicted", (lua_Integer)o->sink.evicted);
     set_int(L, "hash_waits", (lua_Integer)o->sink.waits);
     lua_newtable(L);
     for (int i = 0; i < c->npeers; i++) {
-        const struct ux_peer *p = &c->peers[i];
-        lua_newtable(L);
-        set_addr(L, "server", &p->addr);
-        set_bool(L, "active", p->active);
-        if (p->dropped)
-            set_str(L, "dropped", drop_reason(p->dropped));
-        set_int(L, "bytes", (lua_Integer)p->st.bytes);
-        set_int(L, "chunks", p->st.chunks);
-        set_int(L, "dups", p->st.dups);
-        set_int(L, "bad", p->st.bad);
-        set_int(L, "lost", p->st.lost);
-        set_int(L, "timeouts", p->st.timeouts);
-        set_num(L, "window", p->cwnd);
-        set_int(L, "stolen", p->st.stolen);
-        uint64_t span = p->last_rx > p->first_data_at ? p->last_rx - p->first_data_at : 0;
-        set_num(L, "rate", span ? (double)p->st.bytes * 1e6 / (double)span : 0);
-        set_num(L, "rtt", p->srtt_us / 1e6);
+        push_peer(L, &c->peers[i]);
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "servers");
@@ -408,7 +645,6 @@ static int lc_close(lua_State *L)
     client_release(luaL_checkudata(L, 1, CLIENT_MT));
     return 0;
 }
-
 
 void ux_lua_client_open(lua_State *L)
 {

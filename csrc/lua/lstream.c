@@ -13,6 +13,7 @@
 #include "engine/stream.h"
 #include "host/clock.h"
 #include "host/fdio.h"
+#include "host/poller.h"
 
 #define SENDER_MT "udpxfer.sender"
 #define RECEIVER_MT "udpxfer.receiver"
@@ -264,9 +265,9 @@ static int data_work(struct stream_obj *o)
 
 static void watch(struct stream_obj *o)
 {
-    ux_poller_watch(&o->poller, 0, o->io.fd, EPOLLIN | (o->io.spend ? EPOLLOUT : 0));
+    ux_poller_watch(&o->poller, o->io.fd, EPOLLIN | (o->io.spend ? EPOLLOUT : 0));
     if (o->has_fd && !o->data.regular)
-        ux_poller_watch(&o->poller, 1, o->data.fd,
+        ux_poller_watch(&o->poller, o->data.fd,
                         !data_work(o) ? 0 : o->is_sender ? EPOLLIN : EPOLLOUT);
 }
 

@@ -148,6 +148,7 @@ int luaopen_udpxfer_core(lua_State *L)
         {"broadcast_addresses", l_broadcast_addresses}, {"resolve", l_resolve}, {"path_mtu", l_path_mtu},
         {"name_ok", l_name_ok}, {"isatty", l_isatty}, {NULL, NULL}};
     luaL_newlib(L, funcs);
+    ux_lua_link_open(L);
     ux_lua_client_open(L);
     ux_lua_server_open(L);
     ux_lua_stream_open(L);

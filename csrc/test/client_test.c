@@ -84,7 +84,7 @@ int main(void)
 
     uint8_t h[UX_HASH_LEN];
     ux_chunk_hash(sha, 1, file + CHUNK, CHUNK, h);
-    n = ux_encode_data_header(dgram, c.xid, seq, 1, h, CHUNK);
+    n = ux_encode_data_header(dgram, 0, c.xid, seq, 1, h, CHUNK);
     memcpy(dgram + n, file + CHUNK, CHUNK);
     n += CHUNK;
 

@@ -60,7 +60,11 @@ static uint8_t *open_held(struct ux_sink *k, const char *dir, const char *name, 
     uint8_t *data = content(size);
     sha256_of(data, size, want);
     memset(k, 0, sizeof *k);
-    if (ux_sink_open(k, dir, name, size, &why)) {
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int err = dfd < 0 ? errno : ux_sink_open(k, dfd, name, size, 1, &why);
+    if (dfd >= 0)
+        close(dfd);
+    if (err) {
         check(0, why);
         free(data);
         return NULL;

@@ -155,16 +155,28 @@ function M.get(opts)
   local targets, nbcast = M.targets(opts)
   if not targets then return nil, nbcast, "usage" end
   if #targets == 0 then return nil, "no broadcast address or server to ask", "usage" end
+  local link, own = opts.link, false
+  if not link then
+    local l, msg, code = core.link {}
+    if not l then return nil, msg, code end
+    link, own = l, true
+  end
   local args = {
-    name = opts.name, out = opts.out or ".", targets = targets, unicast = nbcast == 0,
+    name = opts.name, kind = opts.kind, out = opts.out or ".", as = opts.as, root = opts.root, path = opts.path,
+    memory = opts.memory, basis = opts.basis, durable = opts.durable,
+    targets = targets, unicast = nbcast == 0, link = link,
     chunk_size = opts.chunk_size or (not opts.legacy and M.chunk_size_for(targets) or nil),
     discover_timeout = opts.timeout,
     idle_timeout = opts.idle_timeout, sha256 = opts.sha256, window = opts.window,
     legacy = opts.legacy, exclude = opts.exclude,
   }
   local obj, msg, code = core.client(args)
-  if not obj then return nil, msg, code end
-  return setmetatable({ obj = obj, opts = opts, args = args, liars = liars.new(opts.max_attempts) }, Get)
+  if not obj then
+    if own then link:close() end
+    return nil, msg, code
+  end
+  return setmetatable({ obj = obj, link = link, own_link = own, opts = opts, args = args,
+    liars = liars.new(opts.max_attempts) }, Get)
 end
 
 -- The whole file failed its hash: start again without a suspect, if one is
@@ -205,13 +217,25 @@ local client_handlers = {
   end,
 }
 
---- Do whatever is due without blocking; dispatch callbacks.
+--- Do whatever is due without blocking; dispatch callbacks. A fetch on a
+-- shared link (`opts.link`) leaves the link's step to its owner.
 -- Returns true once the transfer has finished, successfully or not.
 function Get:step()
   if self.outcome then return true end
-  for _, ev in ipairs(self.obj:step()) do client_handlers[ev.type](self, ev) end
+  if self.own_link then self.link:step() end
+  for _, ev in ipairs(self.obj:drain()) do client_handlers[ev.type](self, ev) end
   progress(self, function(st) return st.state == "transfer" end)
   return self.outcome ~= nil
+end
+
+--- The link's descriptor: the same for the whole fetch.
+function Get:pollfd() return self.link:pollfd() end
+
+--- Stop; a partial file is removed. Safe to call more than once.
+function Get:close()
+  if self.closed then return end
+  Pollable.close(self)
+  if self.own_link then self.link:close() end
 end
 
 -- Server ---------------------------------------------------------------------

@@ -1,0 +1,38 @@
+/* The structure of one served tree (the folder or a share): every folder,
+ * file and symbolic link below its root with the lstat that describes it,
+ * scanned once and then kept current from inotify events, so a listing
+ * request costs no walk of the tree. Files are hashed through a callback
+ * (the file set's cache), links are listed as links, other kinds and
+ * udpxfer's own files (names.h) are left out. */
+#ifndef UDPXFER_HOST_CATALOG_H
+#define UDPXFER_HOST_CATALOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "engine/hash.h"
+
+struct ux_catalog;
+
+/* The file REL's SHA-256 for the version ST describes; 0 or a UX_E_* code. */
+typedef int (*ux_hash_fn)(void *ud, const char *rel, const struct stat *st, uint8_t out[UX_SHA256_LEN]);
+
+/* Scan the tree whose root is ROOTFD (not taken). Returns NULL with *ERR. */
+struct ux_catalog *ux_catalog_open(int rootfd, int *err);
+void ux_catalog_close(struct ux_catalog *c);
+/* Take in what changed since the last call (pending inotify events; a full
+ * rescan if they overflowed). */
+void ux_catalog_refresh(struct ux_catalog *c);
+/* Changes whenever the tree does. */
+uint64_t ux_catalog_generation(const struct ux_catalog *c);
+/* The listing (engine/listing.h) of folder SUB ("." or a relative path of
+ * a folder in the tree) into a malloc'd *TEXT. Returns 0, UX_E_NOTFOUND,
+ * UX_E_PREPARING (a file is still being hashed) or UX_E_IO. */
+int ux_catalog_listing(struct ux_catalog *c, const char *sub, size_t sublen, ux_hash_fn hash, void *ud,
+                       char **text, size_t *len);
+/* Entries and folders watched, for stats. */
+uint64_t ux_catalog_size(const struct ux_catalog *c);
+int ux_catalog_watching(const struct ux_catalog *c);
+
+#endif
