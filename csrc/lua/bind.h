@@ -61,6 +61,8 @@ void new_class(lua_State *L, const char *mt, const luaL_Reg *methods, lua_CFunct
 
 /* Each adds its classes and constructors to the module table on top. */
 void ux_lua_link_open(lua_State *L);
+void ux_lua_dir_open(lua_State *L);
+void ux_lua_listing_open(lua_State *L);
 void ux_lua_client_open(lua_State *L);
 void ux_lua_server_open(lua_State *L);
 void ux_lua_stream_open(lua_State *L);

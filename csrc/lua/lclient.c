@@ -14,10 +14,12 @@
 
 #include "bind.h"
 #include "engine/client.h"
+#include "engine/names.h"
 #include "host/beneath.h"
 #include "host/clock.h"
 #include "host/filehash.h"
 #include "host/sink.h"
+#include "dir_obj.h"
 #include "link_obj.h"
 
 #define CLIENT_MT "udpxfer.client"
@@ -199,16 +201,36 @@ static void add_addresses(lua_State *L, struct ux_client *c, const char *field,
 /* The output folder and name: `root` + `path` (PATH's folder beneath
  * ROOT, no symlink on the way), or `out` + `as` (default: NAME's last
  * component). Returns 0 or pushes nil, message, code (3 values). */
+/* The option `root`: a folder object (udpxfer.core.dir) or a path. A new
+ * descriptor for it, -1 without one (errno set), or -2 if there is none. */
+static int root_fd(lua_State *L, const char **label)
+{
+    lua_getfield(L, 1, "root");
+    int fd = -2;
+    *label = "the folder";
+    if (lua_isuserdata(L, -1))
+        fd = fcntl(check_dir(L, -1)->fd, F_DUPFD_CLOEXEC, 0);
+    else if (!lua_isnil(L, -1))
+        fd = open(*label = luaL_checkstring(L, -1), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    lua_pop(L, 1); /* a path string stays alive in the options table */
+    return fd;
+}
+
 static int open_output(lua_State *L, struct client_obj *o, const char *name, size_t name_len)
 {
     size_t plen, alen;
-    const char *root = opt_str(L, "root", NULL, NULL), *path = opt_str(L, "path", NULL, &plen);
+    const char *root, *path = opt_str(L, "path", NULL, &plen);
     const char *out = opt_str(L, "out", ".", NULL), *as = opt_str(L, "as", NULL, &alen);
     char msg[1300];
-    if (root) {
+    int rfd = root_fd(L, &root);
+    if (rfd != -2) {
         if (!path)
             return luaL_argerror(L, 1, "root needs path");
-        int rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (ux_name_check(path, plen)) {
+            if (rfd >= 0)
+                close(rfd);
+            return push_fail(L, "unsafe path", UX_ERR_UNSAFE);
+        }
         if (rfd < 0) {
             snprintf(msg, sizeof msg, "cannot open %s", root);
             return push_errno(L, msg, errno, UX_ERR_IO);
@@ -244,8 +266,8 @@ static int open_output(lua_State *L, struct client_obj *o, const char *name, siz
     }
     if (name_len < sizeof o->base && !memchr(name, 0, name_len))
         memcpy(o->base, name, name_len); /* otherwise left empty: the sink refuses it */
-    snprintf(o->path, sizeof o->path, "%s/%.*s", root ? root : out, (int)(root ? plen : strlen(o->base)),
-             root ? path : o->base);
+    snprintf(o->path, sizeof o->path, "%s/%.*s", rfd != -2 ? root : out, (int)(rfd != -2 ? plen : strlen(o->base)),
+             rfd != -2 ? path : o->base);
     return 0;
 }
 
@@ -253,13 +275,13 @@ static int open_output(lua_State *L, struct client_obj *o, const char *name, siz
  * A basis that cannot be read is no basis: everything is fetched. */
 static void open_basis(lua_State *L, struct client_obj *o, uint32_t cs)
 {
-    const char *basis = opt_str(L, "basis", NULL, NULL), *root = opt_str(L, "root", NULL, NULL);
+    const char *basis = opt_str(L, "basis", NULL, NULL), *label;
     if (!basis)
         return;
-    int rfd = root ? open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : AT_FDCWD;
-    o->basis_fd = root ? (rfd < 0 ? -1 : ux_open_beneath(rfd, basis, O_RDONLY, UX_NO_SYMLINKS))
-                       : open(basis, O_RDONLY | O_CLOEXEC);
-    if (root && rfd >= 0)
+    int rfd = root_fd(L, &label);
+    o->basis_fd = rfd == -2 ? open(basis, O_RDONLY | O_CLOEXEC)
+                            : rfd < 0 ? -1 : ux_open_beneath(rfd, basis, O_RDONLY, UX_NO_SYMLINKS);
+    if (rfd >= 0)
         close(rfd);
     struct stat st;
     struct ux_sha *sha = ux_sha_new();

@@ -47,6 +47,29 @@ static void server_release(struct server_obj *o)
     o->live = 0;
 }
 
+/* The option `shares`: { NAME = PATH, ... }. Returns 0, or -1 with MSG. */
+static int add_shares(lua_State *L, struct server_obj *o, char *msg, size_t cap)
+{
+    lua_getfield(L, 1, "shares");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    luaL_checktype(L, -1, LUA_TTABLE);
+    for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
+        const char *name = luaL_checkstring(L, -2), *path = luaL_checkstring(L, -1);
+        int err = ux_fileset_share(&o->fs, name, path);
+        if (err) {
+            snprintf(msg, cap, err == EINVAL ? "bad or repeated share name %s" : "cannot serve %s=%s: %s", name,
+                     path, strerror(err));
+            lua_pop(L, 3);
+            return -1;
+        }
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
 static int l_server(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -69,6 +92,10 @@ static int l_server(lua_State *L)
     if (err) {
         snprintf(msg, sizeof msg, "cannot serve %s", dir);
         return push_errno(L, msg, err, UX_ERR_IO);
+    }
+    if (add_shares(L, o, msg, sizeof msg)) {
+        ux_fileset_close(&o->fs);
+        return push_fail(L, msg, UX_ERR_USAGE);
     }
     struct ux_server_cfg cfg = {0};
     cfg.max_chunk = (uint32_t)opt_num(L, "max_chunk", 16384);
@@ -184,6 +211,9 @@ static int ls_stats(lua_State *L)
     set_int(L, "chunk_hashes_cached", (lua_Integer)o->fs.hcache.hits);
     set_int(L, "chunk_hashes_computed", (lua_Integer)o->fs.hcache.misses);
     set_int(L, "chunks_lent", (lua_Integer)o->fs.chunks_lent);
+    set_int(L, "trees_built", (lua_Integer)o->fs.trees_built);
+    set_int(L, "files_open", o->fs.open);
+    set_int(L, "files_known", o->fs.n);
     set_bool(L, "preparing", o->fs.job.running && !__atomic_load_n(&o->fs.job.done, __ATOMIC_ACQUIRE));
     set_int(L, "rx_packets", (lua_Integer)o->io.rx_packets);
     set_int(L, "tx_packets", (lua_Integer)o->io.tx_packets);

@@ -149,6 +149,8 @@ int luaopen_udpxfer_core(lua_State *L)
         {"name_ok", l_name_ok}, {"isatty", l_isatty}, {NULL, NULL}};
     luaL_newlib(L, funcs);
     ux_lua_link_open(L);
+    ux_lua_dir_open(L);
+    ux_lua_listing_open(L);
     ux_lua_client_open(L);
     ux_lua_server_open(L);
     ux_lua_stream_open(L);

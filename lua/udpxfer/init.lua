@@ -1,133 +1,45 @@
---- udpxfer: reliable, fast file transfer over UDP on a LAN.
+--- udpxfer: reliable, fast file transfer and folder sync over UDP on a LAN.
 --
--- `udpxfer.get{...}` and `udpxfer.serve{...}` return pollable objects:
--- `step()` never blocks; `pollfd()` (which may change: ask each time),
--- `events()` and `timeout()` let any event loop drive them; `run()` is the blocking convenience. Callbacks run
--- in plain Lua after the C step has returned, so they may `coroutine.yield()`.
-local core = require "udpxfer.core"
+-- `udpxfer.get{...}`, `udpxfer.serve{...}`, `udpxfer.sync{...}`,
+-- `udpxfer.list{...}`, `udpxfer.send{...}` and `udpxfer.recv{...}` return
+-- pollable objects: `step()` never blocks; `pollfd()` is one descriptor for
+-- the object's whole life, `events()` and `timeout()` say what to wait for,
+-- so any event loop (cqueues, luv, `udpxfer.core.poll`) drives them; `run()`
+-- is the blocking convenience. Callbacks run in plain Lua after the C step
+-- has returned, so they may `coroutine.yield()`.
+--
+-- Programmer mistakes (a wrong type, a missing required option, a method
+-- on a closed object) raise. Runtime failures return nil, message, code;
+-- the codes, each with one meaning:
+--   noserver  nobody answered: no file server, stream receiver or sender in time
+--   notfound  servers answered; none has the name
+--   refused   a server refused the name (not a safe relative path, or its chunk size)
+--   version   no server offers the version asked for (`sha256`)
+--   stale     the file changed on the server during the transfer
+--   corrupt   verification failed: the whole file's or the stream's SHA-256
+--   timeout   every server of a file transfer stopped answering
+--   broken    a stream ended early: its peer went silent or aborted
+--   busy      the stream receiver serves another sender
+--   io        a local I/O error: output folder missing, disk full, input unreadable
+--   usage     a bad value at run time: an address that does not resolve, an option
+--   inuse     the port is taken
+--   closed    closed before it finished
+--   pending   not finished yet (`result()` while running)
+--   unsafe    a listing names a path that would leave the folder, or is malformed
+-- (`udpxfer.core.ERRORS` lists them too.)
+local base = require "udpxfer.base"
 local liars = require "udpxfer.liars"
+
+local core = base.core
+local class, call, progress, Pollable = base.class, base.call, base.progress, base.Pollable
 
 local M = {
   DEFAULT_PORT = core.DEFAULT_PORT,
   DEFAULT_CHUNK = core.DEFAULT_CHUNK,
   core = core,
+  targets = base.targets,
+  chunk_size_for = base.chunk_size_for,
 }
-
-local function resolve_all(list, port, into)
-  for _, spec in ipairs(list) do
-    local a, err = core.resolve(spec, port)
-    if not a then return nil, ("%s: %s"):format(spec, err) end
-    into[#into + 1] = a
-  end
-  return into
-end
-
---- Where discovery requests go: the broadcast addresses (the defaults when
--- `opts.broadcast` is nil, none when it is `false` or empty) plus `opts.servers`.
--- The second result is how many of them are broadcast addresses.
-function M.targets(opts)
-  local port = opts.port or M.DEFAULT_PORT
-  local bcast = opts.broadcast
-  if bcast == nil then bcast = core.broadcast_addresses(port) end
-  local out, err = resolve_all(bcast or {}, port, {})
-  if not out then return nil, err end
-  local nbcast = #out
-  out, err = resolve_all(opts.servers or {}, port, out)
-  if not out then return nil, err end
-  return out, nbcast
-end
-
-local AUTO_CHUNK_MAX = 16384 -- beyond this, a lost datagram costs more than the headers save
-
---- The chunk size for these targets ("ip:port" strings): the largest whose
--- DATA datagram, with room for the authentication tag, fits the smallest
--- route MTU among them without IP fragmentation (1408 on Ethernet, 16 KiB on
--- loopback or jumbo frames), in steps of 16; `DEFAULT_CHUNK` when no route
--- is known.
-function M.chunk_size_for(targets)
-  local best
-  for _, t in ipairs(targets) do
-    local mtu = core.path_mtu(t)
-    if mtu then
-      local ip = t:find("^%[") and 40 or 20
-      local c = (mtu - ip - 8 - core.DATA_OVERHEAD) // 16 * 16
-      best = math.min(best or c, c)
-    end
-  end
-  if not best then return M.DEFAULT_CHUNK end
-  return math.max(64, math.min(best, AUTO_CHUNK_MAX))
-end
-
-local function call(cb, ...)
-  if cb then cb(...) end
-end
-
--- Shared pollable surface.
-local Pollable = {}
-Pollable.__index = Pollable
-
--- A class inheriting from PARENT whose instances close on __gc and __close.
-local function class(parent)
-  local c = setmetatable({}, parent)
-  c.__index = c
-  c.__close = function(self) self:close() end
-  c.__gc = c.__close
-  return c
-end
-
---- File descriptor to wait on.
-function Pollable:pollfd() return self.obj:pollfd() end
---- "r" or "rw": what to wait for on `pollfd()`.
-function Pollable:events() return self.obj:events() end
---- Seconds until `step()` must run again even without input (nil: no deadline).
-function Pollable:timeout() return self.obj:timeout() end
-
---- Counters. A fetch: `state` ("discover", "transfer", "committing", "done",
--- "failed"), `size`, `chunks`, `have`, `bytes`, `dups`, `bad`, `elapsed`,
--- packet counts, the output file's `readback`/`evicted`/`hash_waits`, and
--- per server (`servers`) its share and rate. A server: `sessions`,
--- `malformed`, hash-cache counters, `preparing`, packet and byte counts.
-function Pollable:stats() return self.obj:stats() end
-
---- The outcome: the "done" event table, or nil, message, code
--- (nil, "in progress", "pending" while running).
-function Pollable:result()
-  local o = self.outcome
-  if not o then return nil, "in progress", "pending" end
-  if o.type == "done" then return o end
-  return nil, o.message, o.code
-end
-
---- Stop; what has not finished ends with code "closed" (a partial file is
--- removed; a stream's receiver reports it broken). Safe to call more than once.
-function Pollable:close()
-  if self.closed then return end
-  self.closed = true
-  self.obj:close()
-  if not self.outcome then self.outcome = { type = "error", message = "closed", code = "closed" } end
-end
-
--- on_progress(stats) at most every opts.progress_interval seconds (0.1),
--- while KEEP(stats) holds.
-local function progress(self, keep)
-  local cb = self.opts.on_progress
-  if self.outcome or not cb then return end
-  local now = core.now()
-  if now - (self.last_progress or -math.huge) < (self.opts.progress_interval or 0.1) then return end
-  self.last_progress = now
-  local st = self.obj:stats()
-  if not keep or keep(st) then cb(st) end
-end
-
---- Block until `step()` reports completion (or for ever, for a server until
--- `close()`). Returns what `result()` returns.
-function Pollable:run()
-  while not self.closed and not self:step() do
-    core.poll({ self:pollfd(), self:events() }, self:timeout())
-  end
-  return self:result()
-end
-Pollable.wait = Pollable.run
 
 -- Client ---------------------------------------------------------------------
 
@@ -152,7 +64,7 @@ local Get = class(Pollable)
 function M.get(opts)
   assert(type(opts) == "table", "udpxfer.get expects a table of options")
   assert(type(opts.name) == "string", "udpxfer.get: name (string) is required")
-  local targets, nbcast = M.targets(opts)
+  local targets, nbcast = base.targets(opts)
   if not targets then return nil, nbcast, "usage" end
   if #targets == 0 then return nil, "no broadcast address or server to ask", "usage" end
   local link, own = opts.link, false
@@ -165,7 +77,7 @@ function M.get(opts)
     name = opts.name, kind = opts.kind, out = opts.out or ".", as = opts.as, root = opts.root, path = opts.path,
     memory = opts.memory, basis = opts.basis, durable = opts.durable,
     targets = targets, unicast = nbcast == 0, link = link,
-    chunk_size = opts.chunk_size or (not opts.legacy and M.chunk_size_for(targets) or nil),
+    chunk_size = opts.chunk_size or (not opts.legacy and base.chunk_size_for(targets) or nil),
     discover_timeout = opts.timeout,
     idle_timeout = opts.idle_timeout, sha256 = opts.sha256, window = opts.window,
     legacy = opts.legacy, exclude = opts.exclude,
@@ -392,5 +304,8 @@ end
 
 --- The UDP port the receiver listens on.
 function Recv:port() return self.obj:port() end
+
+M.sync = require("udpxfer.sync").new
+M.list = require("udpxfer.list").new
 
 return M

@@ -1,0 +1,50 @@
+/* What a sync does to its folder, every path resolved strictly beneath the
+ * folder with no symlink anywhere on the way (beneath.h), so nothing a
+ * listing says can make it write, change or delete outside the folder:
+ * reading the tree, making folders and links, setting modes and times,
+ * removing, copying a local file, writing its index atomically. */
+#ifndef UDPXFER_HOST_LOCALFS_H
+#define UDPXFER_HOST_LOCALFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+/* One entry found by ux_local_scan. */
+struct ux_local_entry {
+    char *path;          /* relative; the folder itself is not reported */
+    size_t len;
+    char type;           /* 'd', 'f', 'l', or 'o' for anything else */
+    struct stat st;
+    char *target;        /* links */
+    size_t tlen;
+};
+
+typedef int (*ux_scan_fn)(void *ud, const struct ux_local_entry *e);
+
+/* Every entry below ROOT (udpxfer's own files left out), parents before
+ * children, handed to FN (which may stop the walk by returning non-zero,
+ * returned then). Returns 0 or an errno value. */
+int ux_local_scan(int root, ux_scan_fn fn, void *ud);
+/* lstat of REL. Returns 0 or an errno value. */
+int ux_local_stat(int root, const char *rel, struct stat *st);
+/* All return 0 or an errno value. */
+int ux_local_mkdir(int root, const char *rel, uint32_t mode);
+/* REL becomes a symlink to TARGET, replacing a link or file there. */
+int ux_local_symlink(int root, const char *rel, const char *target, size_t tlen);
+int ux_local_chmod(int root, const char *rel, uint32_t mode);
+int ux_local_utime(int root, const char *rel, int64_t mtime_ns);
+/* Remove a file, link or empty folder. */
+int ux_local_remove(int root, const char *rel);
+/* Remove REL and, for a folder, everything in it (never following a link). */
+int ux_local_remove_tree(int root, const char *rel);
+/* TO (replaced atomically) becomes a copy of FROM with MODE. */
+int ux_local_copy(int root, const char *from, const char *to, uint32_t mode);
+/* REL's bytes, up to MAX, into a malloc'd *DATA. */
+int ux_local_read(int root, const char *rel, size_t max, char **data, size_t *len);
+/* REL (replaced atomically, synced) holds DATA. */
+int ux_local_write(int root, const char *rel, const char *data, size_t len);
+/* Flush the file system ROOT is on. */
+int ux_local_sync(int root);
+
+#endif
