@@ -20,7 +20,7 @@ SO          = lua/udpxfer/core.so
 ASAN_SO     = build/asan/udpxfer/core.so
 BUSTED      = $(LUA) /usr/bin/busted
 
-.PHONY: all deps test test-lan bench demo asan fuzz valgrind clean help lint rock
+.PHONY: all deps test test-lan bench demo asan fuzz valgrind clean help lint rock rock-install
 
 all: $(SO)
 
@@ -134,6 +134,12 @@ fuzz:
 lint:
 	cppcheck --quiet --enable=warning,performance --error-exitcode=1 -Icsrc $(ENGINE_SRC) $(HOST_SRC) $(LUA_SRC)
 	@sh tools/layers.sh
+
+# What luarocks installs (udpxfer-*.rockspec: install_target).
+rock-install: all
+	mkdir -p $(INST_LUADIR)/udpxfer $(INST_LIBDIR)/udpxfer
+	cp lua/udpxfer/*.lua $(INST_LUADIR)/udpxfer/
+	cp $(SO) $(INST_LIBDIR)/udpxfer/
 
 # A source rock for offline installs: luarocks --lua-version 5.4 install ./udpxfer-*.src.rock
 rock:

@@ -19,6 +19,8 @@ external_dependencies = {
 }
 -- The C sources are listed once, in the Makefile (every .c of csrc/engine,
 -- csrc/host and csrc/lua).
+-- The C sources and the Lua modules are listed once, in the Makefile
+-- (every .c of csrc/engine, csrc/host and csrc/lua; every lua/udpxfer/*.lua).
 build = {
   type = "make",
   build_target = "all",
@@ -26,15 +28,9 @@ build = {
     CC = "$(CC)", CFLAGS = "$(CFLAGS)", LUA = "$(LUA)", LUA_INCDIR = "$(LUA_INCDIR)",
     OPENSSL_INCDIR = "$(OPENSSL_INCDIR)", OPENSSL_LIBDIR = "$(OPENSSL_LIBDIR)",
   },
-  install_pass = false,
+  install_target = "rock-install",
+  install_variables = { INST_LUADIR = "$(LUADIR)", INST_LIBDIR = "$(LIBDIR)" },
   install = {
-    lib = { ["udpxfer.core"] = "lua/udpxfer/core.so" },
-    lua = {
-      udpxfer = "lua/udpxfer/init.lua",
-      ["udpxfer.cli"] = "lua/udpxfer/cli.lua",
-      ["udpxfer.liars"] = "lua/udpxfer/liars.lua",
-      ["udpxfer.progress"] = "lua/udpxfer/progress.lua",
-    },
     bin = { udpxfer = "bin/udpxfer" },
   },
 }

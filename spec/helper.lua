@@ -388,10 +388,22 @@ H.LUA = os.getenv("UDPXFER_LUA") or "lua5.4"
 H.UDPXFER = H.LUA .. " bin/udpxfer"
 
 --- Start `udpxfer serve DIR` on a free port, with EXTRA arguments and ENV
--- assignments ("K=V ..."); returns pid, port, stdout reader.
-function H.start_server(dir, extra, env)
-  local pid, p = H.spawn((env and "env " .. env .. " " or "") .. H.UDPXFER .. " serve " .. H.shell_quote(dir)
-    .. " --port 0 --json " .. (extra or ""))
+-- assignments ("K=V ..."); returns pid, port, stdout reader. With DRAIN,
+-- its log after the first line is read and thrown away (a log nobody
+-- reads would fill the pipe and stop the server).
+function H.start_server(dir, extra, env, drain)
+  local cmd = (env and "env " .. env .. " " or "") .. H.UDPXFER .. " serve " .. H.shell_quote(dir)
+    .. " --port 0 --json " .. (extra or "")
+  if drain then
+    local p = assert(io.popen("sh -c 'echo $$; exec " .. cmd:gsub("'", "'\\''")
+      .. "' | (IFS= read -r pid; echo \"$pid\"; IFS= read -r line; echo \"$line\"; exec cat >/dev/null)"))
+    local pid = tonumber(p:read("l"))
+    local line = p:read("l")
+    local port = line and tonumber(line:match('"port":(%d+)'))
+    assert(port, "server did not start: " .. tostring(line))
+    return pid, port, p
+  end
+  local pid, p = H.spawn(cmd)
   local line = p:read("l")
   local port = line and tonumber(line:match('"port":(%d+)'))
   assert(port, "server did not start: " .. tostring(line))
@@ -399,5 +411,73 @@ function H.start_server(dir, extra, env)
 end
 
 function H.is_root() return H.sh("id -u"):match("^0") ~= nil end
+
+local function unhex(s) return (s:gsub("%x%x", function(b) return string.char(tonumber(b, 16)) end)) end
+
+--- A hand-written server on loopback that offers LISTING (text) as the
+-- listing of any folder and FILES ({ [name] = bytes }) by name, speaking
+-- the wire format from README.md (independently of the C code), with a
+-- cookie it never checks. A pollable object for H.drive; `.port`.
+function H.fake_server(listing, files)
+  local socket = require "socket"
+  local u = assert(socket.udp())
+  assert(u:setsockname("127.0.0.1", 0))
+  u:settimeout(0)
+  local s = { port = select(2, u:getsockname()), requests = {} }
+  local content = {}
+  local function offer(xid, data, cs)
+    local count = (#data + cs - 1) // cs
+    local body = (">I8I4I4I4"):pack(#data, cs, count, 1) .. unhex(H.core.sha256(data)) .. ("\0"):rep(16) .. "\0"
+    return header(2, xid, body)
+  end
+  function s:step()
+    while true do
+      local pkt, ip, port = u:receivefrom()
+      if not pkt then return false end
+      local _, _, _, typ, flags, _, _, xid, pos = HDR:unpack(pkt)
+      if typ == 1 then
+        local cs, kind, _, name = (">I4BBs2"):unpack(pkt, pos)
+        self.requests[#self.requests + 1] = { kind = kind, name = name }
+        local data = kind == 1 and listing or files and files[name]
+        content[xid] = { data = data, cs = cs }
+        u:sendto(data and offer(xid, data, cs) or H.wire.error(xid, 1, "not found"), ip, port)
+      elseif typ == 4 and flags == 0 and content[xid] and content[xid].data then
+        local c = content[xid]
+        local p = pos + 8 + 16
+        local seq, _, n = (">I4I4I2"):unpack(pkt, p)
+        p = p + 10
+        for _ = 1, n do
+          local first, count
+          first, count, p = (">I4I4"):unpack(pkt, p)
+          for i = first, first + count - 1 do
+            local chunk = c.data:sub(i * c.cs + 1, (i + 1) * c.cs)
+            local h = unhex(H.core.sha256((">I4"):pack(i) .. chunk)):sub(1, 16)
+            u:sendto(header(5, xid, (">I4I4"):pack(seq, i) .. h .. chunk), ip, port)
+          end
+        end
+      end
+    end
+  end
+  function s:pollfd() return u:getfd() end
+  function s:events() return "r" end
+  function s:timeout() return nil end
+  function s:close() u:close() end
+  return s
+end
+
+--- What a folder holds, for comparing trees: { [path] = {type, mode,
+-- size, mtime, sha256, target} }, udpxfer's own files left out.
+function H.snapshot(dir)
+  local d = assert(H.core.dir(dir))
+  local t = {}
+  for _, e in ipairs(assert(d:scan())) do
+    if not e.own then
+      t[e.path] = { type = e.type, mode = e.mode, mtime = e.mtime, size = e.type == "file" and e.size or nil,
+        target = e.target, sha256 = e.type == "file" and d:sha256(e.path) or nil }
+    end
+  end
+  d:close()
+  return t
+end
 
 return H

@@ -17,7 +17,24 @@ describe("progress", function()
     assert.are.equal("--:--", progress.duration(math.huge))
   end)
   it("draws a bar with bytes, rate and ETA", function()
-    local line = progress.line("f", { size = 1000, bytes = 500, elapsed = 1, servers = { { active = true } } }, 10)
-    assert.are.equal("f  50% [#####     ] 500 B / 1000 B  500 B/s  ETA 0:01  1 server", line)
+    local st = { size = 1000, bytes = 500, elapsed = 1, servers = { { active = true } } }
+    assert.are.equal("f [############            ]  50% 500 B / 1000 B  500 B/s  ETA 0:01  1 server",
+      progress.line("f", st, 100))
+  end)
+
+  it("fits the terminal: the bar shrinks, then the name is cut from its start, never a wrap", function()
+    local st = { size = 1000, bytes = 500, elapsed = 1, servers = { { active = true } } }
+    for _, w in ipairs { 120, 80, 60, 40, 20 } do
+      local line = progress.line(("long/name/"):rep(10) .. "file.bin", st, w)
+      assert.is_true(#line <= w - 1, ("%d columns: %q"):format(w, line))
+    end
+    local narrow = progress.line(("long/name/"):rep(10) .. "file.bin", st, 70)
+    assert.matches("^%.%..*file%.bin  50%% ", narrow)
+  end)
+
+  it("draws a sync's line: files and bytes done and to do, rate, ETA", function()
+    local line = progress.sync_line(".", { files_done = 3, files_todo = 10, bytes_done = 512, bytes_total = 1024,
+      elapsed = 2 }, 100)
+    assert.matches("^%. %[#+ +%] 3/10 files  512 B / 1%.0 KiB  256 B/s  ETA 0:02$", line)
   end)
 end)

@@ -337,7 +337,14 @@ static void on_error(struct ux_client *c, struct ux_peer *p, const struct ux_msg
             uxc_fail(c, UX_ERR_STALE, "the file changed on the server during the transfer");
         break;
     case UX_E_BUSY:
-        uxc_drop_peer(c, p, UXC_DROP_SILENT);
+        /* Every session slot is taken: what it was asked comes back to
+         * the pool, and it is asked again after a round-trip timeout (or
+         * dropped if it stays silent for idle_us). */
+        if (p->active) {
+            uxc_reclaim(c, p);
+            p->need_sent_at = now;
+            p->st.timeouts++;
+        }
         break;
     case UX_E_PREPARING:
         c->preparing_at = now;

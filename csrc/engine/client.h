@@ -26,6 +26,7 @@ struct ux_client_cfg {
     uint64_t discover_us;         /* give up discovery after this (default 10 s) */
     uint64_t idle_us;             /* a server silent this long is dropped (default 5 s) */
     uint32_t max_window;          /* chunks in flight per server */
+    uint64_t max_rate;            /* bytes/s from all servers together, 0: no limit */
     int legacy;                   /* speak the original tool's protocol */
     int unicast;                  /* every target is one server: start once all have offered */
     int want_sha256_set;

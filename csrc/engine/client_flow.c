@@ -268,10 +268,15 @@ static int add_range(struct ux_msg *m, uint32_t i)
  * the window allows; 0 (none) until there is a round trip to go by. */
 static uint32_t pacing_kib(const struct ux_client *c, const struct ux_peer *p)
 {
+    /* A rate limit (max_rate) is shared by the servers feeding us. */
+    int n = uxc_active_peers(c);
+    double limit = c->cfg.max_rate ? (double)c->cfg.max_rate / (n ? n : 1) / 1024 : 0;
     if (!p->srtt_us)
-        return 0;
+        return limit >= 1 ? (uint32_t)limit : limit > 0;
     double gain = p->cwnd < p->ssthresh ? 2.0 : 1.25;
     double kib = gain * p->cwnd * (c->chunk_size + UX_DATA_OVERHEAD) / (p->srtt_us / 1e6) / 1024;
+    if (limit > 0 && kib > limit)
+        kib = limit;
     return kib >= UINT32_MAX ? 0 : kib < 1 ? 1 : (uint32_t)kib;
 }
 

@@ -23,7 +23,7 @@ int ux_server_init(struct ux_server *s, const struct ux_server_cfg *cfg)
     if (!s->cfg.max_chunk || s->cfg.max_chunk > UX_MAX_CHUNK)
         s->cfg.max_chunk = UX_MAX_CHUNK;
     if (!s->cfg.max_sessions)
-        s->cfg.max_sessions = 64;
+        s->cfg.max_sessions = 256;
     if (!s->cfg.queue_cap)
         s->cfg.queue_cap = 16384;
     if (!s->cfg.idle_us)
@@ -205,16 +205,39 @@ static void end_session(struct ux_server *s, struct ux_session *ss, enum ux_serv
         s->hi--;
 }
 
+#define QUEUE_START 256           /* a session's queue grows from this to queue_cap */
+#define EVICT_IDLE_US (2000 * MS) /* a full server gives the slot of a session idle this long */
+
+/* A free slot, or, when every slot is taken, that of the session idle
+ * longest if it has been for EVICT_IDLE_US (its client died or left
+ * without CLOSE): it should not keep others out until it times out. */
+static struct ux_session *free_slot(struct ux_server *s, uint64_t now)
+{
+    struct ux_session *idlest = NULL;
+    for (uint32_t i = 0; i < s->cfg.max_sessions; i++) {
+        struct ux_session *ss = &s->sessions[i];
+        if (!ss->used)
+            return ss;
+        if (!ss->legacy && (!idlest || ss->last_rx < idlest->last_rx))
+            idlest = ss;
+    }
+    if (!idlest || now < idlest->last_rx + EVICT_IDLE_US)
+        return NULL;
+    end_session(s, idlest, UXSV_END_IDLE, now);
+    return idlest;
+}
+
 static struct ux_session *open_session(struct ux_server *s, const struct ux_msg *m,
                                        const struct ux_addr *from, const struct ux_file_info *fi,
                                        uint64_t now)
 {
-    for (uint32_t i = 0; i < s->cfg.max_sessions; i++) {
-        struct ux_session *ss = &s->sessions[i];
-        if (ss->used)
-            continue;
-        if (!ss->queue)
-            ss->queue = malloc(s->cfg.queue_cap * sizeof *ss->queue);
+    struct ux_session *ss = free_slot(s, now);
+    if (ss) {
+        uint32_t i = (uint32_t)(ss - s->sessions);
+        if (!ss->queue) {
+            ss->queue = malloc(QUEUE_START * sizeof *ss->queue);
+            ss->q_cap = QUEUE_START;
+        }
         if (!ss->queue)
             return NULL;
         ss->used = 1;
@@ -249,9 +272,32 @@ static struct ux_session *open_session(struct ux_server *s, const struct ux_msg 
 
 /* Append the NEED's chunks (or tree nodes) to the session queue and
  * shuffle just those. */
+/* Room for N more queued sends, up to queue_cap: the ring doubles. */
+static void grow_queue(struct ux_server *s, struct ux_session *ss, uint64_t n)
+{
+    uint32_t cap = ss->q_cap;
+    while (ss->q_len + n > cap && cap < s->cfg.queue_cap)
+        cap = cap * 2 < s->cfg.queue_cap ? cap * 2 : s->cfg.queue_cap;
+    if (cap == ss->q_cap)
+        return;
+    struct ux_send *q = malloc(cap * sizeof *q);
+    if (!q)
+        return; /* the sends that do not fit are asked again */
+    for (uint32_t k = 0; k < ss->q_len; k++)
+        q[k] = ss->queue[(ss->q_head + k) % ss->q_cap];
+    free(ss->queue);
+    ss->queue = q;
+    ss->q_cap = cap;
+    ss->q_head = 0;
+}
+
 static void enqueue(struct ux_server *s, struct ux_session *ss, const struct ux_msg *m)
 {
-    uint32_t cap = s->cfg.queue_cap, start = ss->q_len;
+    uint64_t asked = 0;
+    for (unsigned r = 0; r < m->u.need.nranges; r++)
+        asked += m->u.need.ranges[r].count;
+    grow_queue(s, ss, asked);
+    uint32_t cap = ss->q_cap, start = ss->q_len;
     int tree = m->flags & UX_FLAG_TREE;
     uint32_t limit = tree ? ss->tree_nodes : ss->count, mark = tree ? UX_SEND_TREE : 0;
     for (unsigned r = 0; r < m->u.need.nranges; r++) {
@@ -490,7 +536,7 @@ static size_t send_chunk(struct ux_server *s, struct ux_session *ss, uint64_t no
                          size_t cap, struct ux_addr *to, struct ux_tail *tail)
 {
     struct ux_send e = ss->queue[ss->q_head];
-    ss->q_head = (ss->q_head + 1) % s->cfg.queue_cap;
+    ss->q_head = (ss->q_head + 1) % ss->q_cap;
     ss->q_len--;
     if (e.index & UX_SEND_TREE)
         return send_node(s, ss, e, now, buf, cap, to);

@@ -86,7 +86,7 @@ struct ux_session {
     uint32_t tree_nodes;     /* interior nodes of its tree at chunk_size */
     uint64_t size;
     struct ux_send *queue;
-    uint32_t q_head, q_len;
+    uint32_t q_head, q_len, q_cap;
     uint64_t rate_bps;       /* pacing, 0 = none */
     uint64_t next_send_at;
     uint64_t started_at, last_rx;

@@ -54,9 +54,11 @@ static int scan_dir(int dfd, const char *prefix, int depth, ux_scan_fn fn, void 
     int rc = 0;
     for (struct dirent *de; !rc && (de = readdir(d));) {
         const char *name = de->d_name;
-        if (!strcmp(name, ".") || !strcmp(name, "..") || ux_name_is_own(name, strlen(name)))
-            continue;
+        size_t nl = strlen(name);
+        if (!strcmp(name, ".") || !strcmp(name, "..") || !strncmp(name, ".udpxfer-", 9))
+            continue; /* ".udpxfer-...": the index */
         struct ux_local_entry e = {0};
+        e.own = ux_name_is_own(name, nl);
         char path[4096], target[4096];
         int n = prefix ? snprintf(path, sizeof path, "%s/%s", prefix, name) : snprintf(path, sizeof path, "%s", name);
         if (n < 0 || (size_t)n >= sizeof path || fstatat(dirfd(d), name, &e.st, AT_SYMLINK_NOFOLLOW))
@@ -72,7 +74,7 @@ static int scan_dir(int dfd, const char *prefix, int depth, ux_scan_fn fn, void 
             }
         }
         rc = fn(ud, &e);
-        if (!rc && e.type == 'd') {
+        if (!rc && e.type == 'd' && !e.own) {
             int sub = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (sub >= 0)
                 rc = scan_dir(sub, path, depth + 1, fn, ud);

@@ -18,12 +18,13 @@ struct ux_local_entry {
     struct stat st;
     char *target;        /* links */
     size_t tlen;
+    int own;             /* a transfer's temporary file (names.h), left by one that was killed */
 };
 
 typedef int (*ux_scan_fn)(void *ud, const struct ux_local_entry *e);
 
-/* Every entry below ROOT (udpxfer's own files left out), parents before
- * children, handed to FN (which may stop the walk by returning non-zero,
+/* Every entry below ROOT (the index left out; temporary files flagged
+ * `own`), parents before children, handed to FN (which may stop the walk by returning non-zero,
  * returned then). Returns 0 or an errno value. */
 int ux_local_scan(int root, ux_scan_fn fn, void *ud);
 /* lstat of REL. Returns 0 or an errno value. */

@@ -328,6 +328,7 @@ static int l_client(lua_State *L)
     cfg.discover_us = (uint64_t)(opt_num(L, "discover_timeout", 10) * 1e6);
     cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 5) * 1e6);
     cfg.max_window = (uint32_t)opt_num(L, "window", 4096);
+    cfg.max_rate = (uint64_t)opt_num(L, "limit_rate", 0);
     if (hex) {
         if (parse_hex(hex, hex_len, cfg.want_sha256, UX_HASH_LEN))
             return luaL_argerror(L, 1, "sha256 must be 64 hex digits");
@@ -662,6 +663,28 @@ static int lc_stats(lua_State *L)
     return 1;
 }
 
+/* set_limit(bytes_per_second or 0): the rate all its servers together may send at. */
+static int lc_set_limit(lua_State *L)
+{
+    struct client_obj *o = check_client(L);
+    lua_Integer r = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, r >= 0, 2, "a rate of 0 or more bytes per second expected");
+    o->eng.cfg.max_rate = (uint64_t)r;
+    return 0;
+}
+
+/* abort([message]): the fetch fails with "closed"; its servers are told
+ * (CLOSE goes out now) and its partial file is removed. */
+static int lc_abort(lua_State *L)
+{
+    struct client_obj *o = check_client(L);
+    ux_client_abort(&o->eng, UX_ERR_CLOSED, luaL_optstring(L, 2, "interrupted"));
+    abort_output(o);
+    if (o->link && o->link->live)
+        ux_link_pump(&o->link->link);
+    return 0;
+}
+
 static int lc_close(lua_State *L)
 {
     client_release(luaL_checkudata(L, 1, CLIENT_MT));
@@ -673,7 +696,8 @@ void ux_lua_client_open(lua_State *L)
     static const luaL_Reg methods[] = {
         {"step", lc_step}, {"drain", lc_drain}, {"input", lc_input}, {"output", lc_output},
         {"deadline", lc_deadline}, {"timeout", lc_timeout}, {"pollfd", lc_pollfd},
-        {"events", lc_events}, {"stats", lc_stats}, {"close", lc_close}, {NULL, NULL}};
+        {"events", lc_events}, {"stats", lc_stats}, {"abort", lc_abort}, {"set_limit", lc_set_limit},
+        {"close", lc_close}, {NULL, NULL}};
     new_class(L, CLIENT_MT, methods, lc_close);
     lua_pushcfunction(L, l_client);
     lua_setfield(L, -2, "client");

@@ -81,6 +81,8 @@ static int add_entry(void *ud, const struct ux_local_entry *e)
         lua_pushlstring(L, e->target, e->tlen);
         lua_setfield(L, -2, "target");
     }
+    if (e->own)
+        set_bool(L, "own", 1);
     lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
     return 0;
 }

@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "bind.h"
@@ -19,6 +21,10 @@ __attribute__((visibility("default"))) int luaopen_udpxfer_core(lua_State *L);
 
 
 static int l_now(lua_State *L) { lua_pushnumber(L, (double)ux_now_us() / 1e6); return 1; }
+
+static volatile sig_atomic_t caught;
+static sigset_t wait_mask; /* the mask poll() waits with once they are caught */
+static int catching;
 
 /* poll({fd, "r"|"rw", ...}, timeout_seconds|nil) -> the number of ready
  * descriptors (0 on timeout, or when a signal interrupted the wait), or nil,
@@ -47,7 +53,7 @@ static int l_poll(lua_State *L)
         ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
         tp = &ts;
     }
-    int r = ppoll(fds, (nfds_t)n, tp, NULL);
+    int r = ppoll(fds, (nfds_t)n, tp, catching ? &wait_mask : NULL);
     if (r < 0 && errno != EINTR)
         return push_errno(L, "poll", errno, UX_ERR_IO);
     lua_pushinteger(L, r < 0 ? 0 : r);
@@ -133,6 +139,52 @@ static int l_isatty(lua_State *L)
     return 1;
 }
 
+/* term_width(fd) -> the terminal's columns, or nil if FD is not a terminal. */
+static int l_term_width(lua_State *L)
+{
+    struct winsize ws;
+    if (ioctl((int)luaL_checkinteger(L, 1), TIOCGWINSZ, &ws) || ws.ws_col == 0)
+        return 0;
+    lua_pushinteger(L, ws.ws_col);
+    return 1;
+}
+
+/* Signals a command line ends cleanly on: the handler only notes them;
+ * poll() returns early (EINTR) and the loop asks signaled(). */
+
+static void note_signal(int sig) { caught = sig; }
+
+/* catch_signals() -> installs the handler for SIGINT and SIGTERM. They are
+ * blocked but while poll() waits, so none slips between a loop's
+ * signaled() and its wait. */
+static int l_catch_signals(lua_State *L)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = note_signal;
+    sigemptyset(&sa.sa_mask);
+    sigset_t both;
+    sigemptyset(&both);
+    sigaddset(&both, SIGINT);
+    sigaddset(&both, SIGTERM);
+    int ok = sigaction(SIGINT, &sa, NULL) == 0 && sigaction(SIGTERM, &sa, NULL) == 0 &&
+             sigprocmask(SIG_BLOCK, &both, &wait_mask) == 0;
+    sigdelset(&wait_mask, SIGINT);
+    sigdelset(&wait_mask, SIGTERM);
+    catching = ok;
+    lua_pushboolean(L, ok);
+    return 1;
+}
+
+/* signaled() -> the number of the signal caught (SIGINT 2, SIGTERM 15), or nil. */
+static int l_signaled(lua_State *L)
+{
+    if (!caught)
+        return 0;
+    lua_pushinteger(L, caught);
+    return 1;
+}
+
 static int l_name_ok(lua_State *L)
 {
     size_t n;
@@ -146,7 +198,8 @@ int luaopen_udpxfer_core(lua_State *L)
     static const luaL_Reg funcs[] = {
         {"now", l_now}, {"poll", l_poll}, {"sha256", l_sha256}, {"sha256_file", l_sha256_file},
         {"broadcast_addresses", l_broadcast_addresses}, {"resolve", l_resolve}, {"path_mtu", l_path_mtu},
-        {"name_ok", l_name_ok}, {"isatty", l_isatty}, {NULL, NULL}};
+        {"name_ok", l_name_ok}, {"isatty", l_isatty}, {"term_width", l_term_width},
+        {"catch_signals", l_catch_signals}, {"signaled", l_signaled}, {NULL, NULL}};
     luaL_newlib(L, funcs);
     ux_lua_link_open(L);
     ux_lua_dir_open(L);

@@ -102,6 +102,9 @@ function Pollable:close()
   if not self.outcome then self.outcome = { type = "error", message = "closed", code = "closed" } end
 end
 
+--- Stop because of a signal or a user: as close(), the outcome "closed".
+function Pollable:abort() self:close() end
+
 --- on_progress(stats) at most every opts.progress_interval seconds (0.1),
 -- while KEEP(stats) holds.
 function M.progress(self, keep)

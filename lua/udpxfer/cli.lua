@@ -9,7 +9,7 @@ local M = {}
 M.VERSION = "0.2.0"
 
 --- Exit codes, stable for scripts.
-M.EXIT = { ok = 0, failed = 1, usage = 2, notfound = 3, corrupt = 4, io = 5 }
+M.EXIT = { ok = 0, failed = 1, usage = 2, notfound = 3, corrupt = 4, io = 5, sigint = 130, sigterm = 143 }
 
 local code_exit = {
   noserver = M.EXIT.notfound, notfound = M.EXIT.notfound, refused = M.EXIT.notfound,
@@ -21,9 +21,14 @@ local code_exit = {
 local EPILOG = [[
 Exit codes: 0 ok, 1 failed (a broken stream, a busy receiver), 2 usage,
 3 not found / no server or receiver answered, 4 verification failed,
-5 local I/O error.]]
+5 local I/O error, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+Without --server or --broadcast, requests go to every interface's
+broadcast address.]]
 
--- Value checks: each returns the value, or nil and why (argparse reports it).
+local core = udpxfer.core
+
+-- ---- option values: each check returns the value, or nil and why ----
+
 local function integer(lo, hi, what)
   return function(s)
     local n = math.tointeger(tonumber(s))
@@ -51,10 +56,26 @@ local function sha256_hex(s)
   return s:lower()
 end
 
-local core = udpxfer.core
-local chunk_size = integer(core.MIN_CHUNK, core.MAX_CHUNK, "--chunk-size")
+-- "100K", "2.5M", "1G" (bytes per second, 1024-based) as curl reads them.
+local function rate(s)
+  local n, unit = s:match("^(%d+%.?%d*)([kKmMgG]?)$")
+  local mult = ({ [""] = 1, k = 1024, m = 1024 ^ 2, g = 1024 ^ 3 })[(unit or ""):lower()]
+  local v = n and mult and math.floor(tonumber(n) * mult)
+  if not v or v < 1 then return nil, ("--limit-rate must be bytes per second (100K, 2.5M, 1G), not %q"):format(s) end
+  return v
+end
 
-local function common_get(cmd)
+local function share(s)
+  local name, path = s:match("^([^=/]+)=(.+)$")
+  if not name or name == "." or name == ".." then
+    return nil, ("--share must be NAME=PATH (NAME a single folder name), not %q"):format(s)
+  end
+  return { name = name, path = path }
+end
+
+-- ---- the parser ----
+
+local function discovery(cmd)
   cmd:option("-p --port", "UDP port of the servers."):default(tostring(udpxfer.DEFAULT_PORT))
     :convert(integer(1, 65535, "--port"))
   cmd:option("--server", "Also ask HOST[:PORT] directly (repeatable; for routed networks)."):count("*")
@@ -67,15 +88,19 @@ local function common_get(cmd)
   cmd:flag("--json", "Print JSON lines (events, progress, the result) on stdout.")
 end
 
+local chunk_size = integer(core.MIN_CHUNK, core.MAX_CHUNK, "--chunk-size")
+
 local function build()
-  local p = argparse("udpxfer", "Reliable, fast file transfer over UDP on a LAN.")
+  local p = argparse("udpxfer", "Reliable, fast file transfer and folder sync over UDP on a LAN.")
     :epilog(EPILOG):add_help(true)
   p:command_target("command")
   p:require_command(false)
   p:flag("--version", "Print the version and exit.")
 
-  local serve = p:command("serve server", "Make every regular file under DIR available.")
+  local serve = p:command("serve server", "Make every file under DIR (the tree \".\") and any shares available.")
   serve:argument("dir", "The folder to serve."):args("?"):default("./data")
+  serve:option("--share", "Also serve PATH as the tree NAME (repeatable)."):count("*"):argname("<name=path>")
+    :convert(share)
   serve:option("-p --port", "UDP port to listen on (0 picks a free one)."):default(tostring(udpxfer.DEFAULT_PORT))
     :convert(integer(0, 65535, "--port"))
   serve:option("--bind", "Local address to listen on."):default("0.0.0.0"):argname("<addr>")
@@ -89,16 +114,38 @@ local function build()
   serve:flag("-q --quiet", "Log nothing but errors.")
   serve:flag("--json", "Log JSON lines.")
 
-  local get = p:command("get", "Find NAME on the LAN, fetch it, verify it, print its path.")
-  get:argument("name", "The file's name on the servers (a relative path)."):args("+")
-  get:option("-o --out", "Folder to write into."):default(".")
-  common_get(get)
+  local get = p:command("get", "Fetch files (or, with -r, a folder) from the LAN, verify them, print their paths.")
+  get:argument("name", "The files' names on the servers (relative paths); with -r: REMOTE DIR."):args("+")
+  get:option("-o --out", "Where to: a folder (the default: \".\"), a file name for one NAME, or - for stdout.")
+  get:flag("--create-dirs", "Create the -o folder (and, with --parents, the folders of each NAME).")
+  get:flag("--parents", "Keep NAME's folders under the -o folder (sub/dir/f goes to OUT/sub/dir/f).")
+  get:flag("-f --force", "Replace OUT/f even when NAME has folders (without --parents, a/f and b/f both land there).")
+  get:flag("-r --recursive", "Fetch the folder REMOTE into DIR, as `sync` without --delete.")
+  get:option("--exclude", "With -r: leave out what matches GLOB (repeatable)."):count("*"):argname("<glob>")
+  discovery(get)
   get:option("--chunk-size", "Bytes per chunk (default: the largest the route's MTU carries whole).")
     :convert(chunk_size)
   get:option("--sha256", "Take only the version with this SHA-256."):convert(sha256_hex)
   get:option("--idle-timeout", "Seconds after which a silent server is dropped."):default("5")
     :convert(positive("--idle-timeout"))
   get:flag("--legacy", "Speak the original tool's protocol (\"get NAME\", 1 KiB chunks).")
+  get:option("--limit-rate", "At most RATE bytes per second (K, M, G suffixes)."):convert(rate)
+
+  local ls = p:command("ls", "List what the servers offer under REMOTE (a folder, \".\" or a share).")
+  ls:argument("remote", "The folder."):args("?")
+  discovery(ls)
+
+  local sync = p:command("sync", "Make the local folder DIR match the folder REMOTE on the LAN.")
+  sync:argument("remote", "The folder on the servers (a folder of a served tree, \".\", or a share).")
+  sync:argument("dir", "The local folder (it must exist).")
+  sync:flag("--delete", "Remove what REMOTE does not have (excluded entries stay).")
+  sync:flag("-n --dry-run", "Change nothing; print what would change.")
+  sync:option("--exclude", "Leave out what matches GLOB (repeatable; rsync's syntax)."):count("*")
+    :argname("<glob>")
+  sync:flag("-v --verbose", "Print each change.")
+  discovery(sync)
+  sync:option("--chunk-size", "Bytes per chunk."):convert(chunk_size)
+  sync:option("--limit-rate", "At most about RATE bytes per second (K, M, G suffixes)."):convert(rate)
 
   local recv = p:command("recv", "Receive one byte stream and write it to stdout.")
   recv:option("-p --port", "UDP port to listen on (0 picks a free one)."):default(tostring(core.STREAM_PORT))
@@ -121,7 +168,7 @@ local function build()
   send:flag("-q --quiet", "Print nothing but errors.")
 
   p:command("help", "Show this help, or a command's: udpxfer help get."):argument("topic"):args("?")
-  return p, { serve = serve, server = serve, get = get, recv = recv, send = send }
+  return p, { serve = serve, server = serve, get = get, ls = ls, sync = sync, recv = recv, send = send }
 end
 
 --- Parse argv. Returns the arguments table (`command` names the command),
@@ -133,7 +180,12 @@ function M.parse(argv)
   return res
 end
 
+-- ---- output ----
+
 local function stamp() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
+
+-- Text a peer sent, fit to print: no control characters.
+local function clean(s) return (tostring(s):gsub("[%c\127]", "?")) end
 
 local function emit(opt, out, ev, text)
   if opt.json then
@@ -144,9 +196,49 @@ local function emit(opt, out, ev, text)
   out:flush()
 end
 
--- Test-only fault injection for `serve`, kept out of the options a user
--- sees: UDPXFER_TEST_FAULTS="corrupt=P,lie=P" (percent of chunks damaged
--- after hashing, or before it so their hashes match the wrong bytes).
+--- A progress line on stderr that redraws in place and never wraps.
+local function status_line(err)
+  local shown = false
+  return {
+    show = function(text)
+      err:write("\r", text, "\27[K")
+      shown = true
+    end,
+    clear = function()
+      if shown then err:write("\r\27[K") end
+      shown = false
+    end,
+  }
+end
+
+local function width() return core.term_width(2) or 80 end
+
+-- Drive OBJ to its end; SIGINT/SIGTERM abort it. Returns what result()
+-- returns, or nil, message, "signal", exit code.
+local function drive(obj)
+  core.catch_signals()
+  while not obj:step() do
+    local sig = core.signaled()
+    if sig then
+      obj:abort()
+      return nil, sig == 2 and "interrupted" or "terminated", "signal", sig == 2 and M.EXIT.sigint or M.EXIT.sigterm
+    end
+    local ok, msg = core.poll({ obj:pollfd(), obj:events() }, obj:timeout())
+    if not ok then return nil, msg, "io" end
+  end
+  return obj:result()
+end
+
+local function fail(err, msg, code, rc)
+  err:write("udpxfer: ", clean(msg), "\n")
+  return rc or code_exit[code] or M.EXIT.failed
+end
+
+-- ---- serve ----
+
+-- Test-only fault injection, kept out of the options a user sees:
+-- UDPXFER_TEST_FAULTS="corrupt=P,lie=P" (percent of chunks damaged after
+-- hashing, or before it so their hashes match the wrong bytes).
 local function test_faults()
   local spec, f = os.getenv("UDPXFER_TEST_FAULTS") or "", {}
   for k, v in spec:gmatch("(%w+)=([%d.]+)") do f[k] = tonumber(v) end
@@ -155,13 +247,16 @@ end
 
 local function serve(opt, out, err)
   local corrupt, lie = test_faults()
+  local shares = {}
+  for _, s in ipairs(opt.share) do shares[s.name] = s.path end
   local srv, msg, code = udpxfer.serve {
-    dir = opt.dir, port = opt.port, bind = opt.bind, max_chunk = opt.max_chunk,
+    dir = opt.dir, shares = shares, port = opt.port, bind = opt.bind, max_chunk = opt.max_chunk,
     idle_timeout = opt.idle_timeout, corrupt_percent = corrupt, lie_percent = lie,
     legacy = opt.legacy, legacy_mbit = opt.legacy_mbit,
     on_request = function(ev)
       ev.time = stamp()
-      emit(opt, out, ev, ("%s request %s %q %s"):format(ev.time, ev.client, ev.name, ev.status))
+      emit(opt, out, ev, ("%s request %s %s%q %s"):format(ev.time, ev.client, ev.kind == "listing" and "listing " or "",
+        ev.name, ev.status))
     end,
     on_done = function(ev)
       ev.time = stamp()
@@ -169,14 +264,12 @@ local function serve(opt, out, err)
         ev.reason, progress.bytes(ev.bytes_sent), ev.elapsed))
     end,
   }
-  if not srv then
-    err:write("udpxfer: ", msg, "\n")
-    return code_exit[code] or M.EXIT.failed
-  end
-  emit(opt, out, { type = "listening", dir = opt.dir, port = srv:port() },
+  if not srv then return fail(err, msg, code) end
+  emit(opt, out, { type = "listening", dir = opt.dir, port = srv:port(), shares = opt.share },
     ("serving %s on UDP port %d"):format(opt.dir, srv:port()))
-  srv:run()
-  return M.EXIT.ok
+  local _, _, ecode, rc = drive(srv)
+  srv:close()
+  return ecode == "signal" and rc or M.EXIT.ok
 end
 
 -- nil (the defaults), false (none) or the list given.
@@ -186,80 +279,250 @@ local function broadcast_list(list)
   return list
 end
 
-local function get_one(name, opt, out, err)
-  local tty = not opt.quiet and not opt.json and core.isatty(2)
-  local shown = false
-  local talk = not opt.quiet and not opt.json
+-- ---- sync (and get -r) ----
+
+local function sync_cmd(remote, dir, opt, out, err, delete)
+  local talk, line = not opt.quiet and not opt.json, status_line(err)
+  local tty = talk and core.isatty(2)
+  local s, msg, code = udpxfer.sync {
+    remote = remote, dir = dir, delete = delete, dry_run = opt.dry_run, exclude = opt.exclude,
+    port = opt.port, servers = opt.server, broadcast = broadcast_list(opt.broadcast), timeout = opt.timeout,
+    chunk_size = opt.chunk_size, limit_rate = opt.limit_rate, progress_interval = opt.json and 0.5 or 0.1,
+    on_file = function(ev)
+      if opt.json then return emit(opt, out, ev) end
+      if not talk then return end
+      if ev.action == "error" or ev.action == "skip" or opt.verbose or opt.dry_run then
+        line.clear()
+        err:write(("%s%s %s%s\n"):format(opt.dry_run and "would " or "", ev.action, clean(ev.path),
+          ev.message and ": " .. clean(ev.message) or ""))
+      end
+    end,
+    on_progress = function(st)
+      if opt.json then
+        emit(opt, out, { type = "progress", files_done = st.files_done, files_todo = st.files_todo,
+          bytes_done = st.bytes_done, bytes_total = st.bytes_total, elapsed = st.elapsed })
+      elseif tty and st.phase == "fetch" then
+        line.show(progress.sync_line(remote, st, width()))
+      end
+    end,
+  }
+  if not s then return fail(err, msg, code) end
+  local res, emsg, ecode, rc = drive(s)
+  line.clear()
+  s:close()
+  if not res then
+    emit(opt, out, { type = "error", message = emsg, code = ecode })
+    return fail(err, emsg, ecode, rc)
+  end
+  emit(opt, out, res, ("%s%s -> %s: %d files, %d changed, %d deleted; fetched %s, reused %s, %s on the wire, in %.2f s")
+    :format(opt.dry_run and "(dry run) " or "", remote, dir, res.files, res.changed, res.deleted,
+      progress.bytes(res.bytes_fetched), progress.bytes(res.bytes_reused), progress.bytes(res.bytes_wire), res.elapsed))
+  return M.EXIT.ok
+end
+
+local function sync(opt, out, err) return sync_cmd(opt.remote, opt.dir, opt, out, err, opt.delete) end
+
+-- ---- get ----
+
+-- Where one NAME goes: { out = folder, as = file name } or { root, path }
+-- for --parents, or nil and why (a usage error).
+local function destination(name, opt, several)
+  local o = opt.out or "."
+  local st = core.dir(o)
+  if st then st:close() end
+  local is_dir = st ~= nil or o:sub(-1) == "/"
+  if opt.create_dirs and (several or opt.parents or o:sub(-1) == "/") and not st then
+    os.execute("mkdir -p -- '" .. o:gsub("'", "'\\''") .. "'")
+    is_dir = true
+  end
+  if not is_dir then
+    if several then return nil, ("-o %s must be a folder to take several files"):format(o) end
+    local folder, base = o:match("^(.*)/([^/]+)$")
+    return { out = folder or ".", as = base or o }
+  end
+  if opt.parents then
+    local folder = name:match("^(.*)/[^/]*$")
+    if folder then
+      local d = assert(core.dir(o))
+      local built = ""
+      for part in folder:gmatch("[^/]+") do
+        built = built == "" and part or built .. "/" .. part
+        local ok, e = d:mkdir(built, 0755)
+        if not ok then
+          d:close()
+          return nil, e
+        end
+      end
+      d:close()
+    end
+    return { root = o, path = name }
+  end
+  local base = name:match("([^/]+)$") or name
+  if name:find("/", 1, true) and not opt.force then
+    local d = core.dir(o)
+    local there = d and d:stat(base)
+    if d then d:close() end
+    if there then
+      return nil, ("%s/%s exists; --parents keeps %s's folders, --force replaces it"):format(o, base, name)
+    end
+  end
+  return { out = o }
+end
+
+local function get_one(name, opt, out, err, several)
+  if opt.out == "-" and several then return fail(err, "-o - takes one NAME", "usage") end
+  local to, why = { memory = true }, nil
+  if opt.out ~= "-" then to, why = destination(name, opt, several) end
+  if not to then return fail(err, why, "usage") end
+  local talk, line = not opt.quiet and not opt.json, status_line(err)
+  local tty = talk and core.isatty(2)
   local g, msg, code = udpxfer.get {
-    name = name, out = opt.out, port = opt.port, servers = opt.server, broadcast = broadcast_list(opt.broadcast),
+    name = name, out = to.out, as = to.as, root = to.root, path = to.path, memory = to.memory,
+    port = opt.port, servers = opt.server, broadcast = broadcast_list(opt.broadcast),
     timeout = opt.timeout, chunk_size = opt.chunk_size, sha256 = opt.sha256,
-    idle_timeout = opt.idle_timeout, legacy = opt.legacy, progress_interval = opt.json and 0.5 or 0.1,
+    idle_timeout = opt.idle_timeout, legacy = opt.legacy, limit_rate = opt.limit_rate,
+    progress_interval = opt.json and 0.5 or 0.1,
     on_start = function(ev)
       emit(opt, out, ev, nil)
-      if not talk then return end
-      err:write(("fetching %s (%s, %d chunks, sha256 %s) from %d server%s\n"):format(name,
-        progress.bytes(ev.size), ev.chunks, ev.sha256:sub(1, 16), ev.servers, ev.servers == 1 and "" or "s"))
-      if ev.versions > 1 then
+      if talk and ev.versions > 1 then
+        line.clear()
         err:write(("%d versions offered by %d servers: taking sha256 %s, offered by %d\n"):format(
           ev.versions, ev.offers, ev.sha256, ev.servers))
       end
     end,
     on_preparing = function(ev)
       emit(opt, out, ev, nil)
-      if talk then err:write(("server %s is preparing %s (hashing it); waiting\n"):format(ev.server, name)) end
+      if talk then err:write(("server %s is preparing %s (hashing it); waiting\n"):format(ev.server, clean(name))) end
     end,
     on_drop = function(ev)
       emit(opt, out, ev, nil)
-      if talk then err:write(("dropped server %s (%s)\n"):format(ev.server, ev.reason)) end
+      if talk then
+        line.clear()
+        err:write(("dropped server %s (%s)\n"):format(ev.server, ev.reason))
+      end
     end,
     on_retry = function(ev)
       emit(opt, out, ev, nil)
       if not talk then return end
-      if shown then err:write("\n") end
+      line.clear()
       err:write(("%s; fetching again without server %s (attempt %d)\n"):format(ev.message, ev.server, ev.attempt))
     end,
     on_progress = function(st)
       if opt.json then
         emit(opt, out, { type = "progress", bytes = st.bytes, size = st.size, elapsed = st.elapsed,
           servers = st.servers })
-      elseif tty then
-        err:write("\r", progress.line(name, st), "\27[K")
-        shown = true
+      elseif tty and st.state == "transfer" then
+        line.show(progress.line(name, st, width()))
       end
     end,
   }
-  if not g then
-    err:write("udpxfer: ", msg, "\n")
-    return code_exit[code] or M.EXIT.failed
-  end
-  local res, emsg, ecode = g:run()
-  if shown then err:write("\n") end
+  if not g then return fail(err, msg, code) end
+  local res, emsg, ecode, rc = drive(g)
+  line.clear()
   local st = g:stats()
   g:close()
   if not res then
     emit(opt, out, { type = "error", message = emsg, code = ecode, name = name }, nil)
-    err:write(("udpxfer: %s: %s\n"):format(name, emsg))
-    return code_exit[ecode] or M.EXIT.failed
+    return fail(err, ("%s: %s"):format(name, emsg), ecode, rc)
+  end
+  if to.memory then
+    io.stdout:write(res.data)
+    io.stdout:flush()
+    res.data = nil
   end
   res.servers = st.servers
   res.rate = st.elapsed > 0 and st.bytes / st.elapsed or 0
-  emit(opt, out, res, res.path)
+  local n = 0
+  for _, s in ipairs(st.servers) do if s.bytes > 0 then n = n + 1 end end
+  if opt.json then
+    emit(opt, out, res)
+  elseif not to.memory then
+    if not opt.quiet then out:write(res.path, "\n") end
+    if talk then
+      err:write(("%s: %s in %.2f s (%s/s), sha256 %s, from %d server%s\n"):format(clean(name), progress.bytes(res.size),
+        res.elapsed, progress.bytes(res.rate), res.sha256, n, n == 1 and "" or "s"))
+    end
+  end
   return M.EXIT.ok
 end
 
 local function get(opt, out, err)
+  if opt.recursive then
+    if #opt.name ~= 2 then return fail(err, "get -r takes REMOTE DIR (see 'udpxfer get --help')", "usage") end
+    return sync_cmd(opt.name[1], opt.name[2], opt, out, err, false)
+  end
   local rc = M.EXIT.ok
   for _, name in ipairs(opt.name) do
-    local r = get_one(name, opt, out, err)
+    local r = get_one(name, opt, out, err, #opt.name > 1)
+    if r >= 128 then return r end
     if r ~= M.EXIT.ok then rc = r end
   end
   return rc
 end
 
+-- ---- ls ----
+
+local function mode_string(e)
+  local s = { e.type == "dir" and "d" or e.type == "link" and "l" or "-" }
+  for shift = 6, 0, -3 do
+    local bits = (e.mode >> shift) & 7
+    s[#s + 1] = (bits & 4 ~= 0 and "r" or "-") .. (bits & 2 ~= 0 and "w" or "-") .. (bits & 1 ~= 0 and "x" or "-")
+  end
+  return table.concat(s)
+end
+
+local function ls(opt, out, err)
+  local remote = opt.remote or "."
+  local common = { port = opt.port, servers = opt.server, broadcast = broadcast_list(opt.broadcast),
+    timeout = opt.timeout }
+  common.remote = remote
+  local l, msg, code = udpxfer.list(common)
+  if not l then return fail(err, msg, code) end
+  local res, emsg, ecode, rc = drive(l)
+  l:close()
+  if not res then return fail(err, ("%s: %s"):format(remote, emsg), ecode, rc) end
+  local shares
+  if not opt.remote then
+    common.remote = ""
+    local t = udpxfer.list(common)
+    local tres = t and drive(t)
+    if t then t:close() end
+    shares = {}
+    for _, e in ipairs(tres and tres.entries or {}) do
+      if e.path ~= "." then shares[#shares + 1] = e.path end
+    end
+  end
+  if opt.json then
+    for _, e in ipairs(res.entries) do
+      e.type_ = nil
+      emit(opt, out, { type = "entry", path = e.path, kind = e.type, size = e.size, mtime = e.mtime, mode = e.mode,
+        sha256 = e.sha256, target = e.target, servers = e.servers })
+    end
+    emit(opt, out, { type = "done", remote = remote, servers = res.servers, versions = res.versions,
+      entries = #res.entries, shares = shares })
+    return M.EXIT.ok
+  end
+  for _, e in ipairs(res.entries) do
+    if e.path ~= "." then
+      local when = os.date("!%Y-%m-%d %H:%M", e.mtime // 1000000000)
+      out:write(("%s %12s  %s  %d  %s%s\n"):format(mode_string(e), e.size and tostring(e.size) or "-", when,
+        e.servers, clean(e.path) .. (e.type == "dir" and "/" or ""), e.target and " -> " .. clean(e.target) or ""))
+    end
+  end
+  if not opt.quiet then
+    err:write(("%d entries under %s, from %d server%s%s%s\n"):format(#res.entries - 1, remote, res.servers,
+      res.servers == 1 and "" or "s", res.versions > 1 and (" (%d versions)"):format(res.versions) or "",
+      shares and #shares > 0 and "; shares: " .. table.concat(shares, ", ") or ""))
+  end
+  return M.EXIT.ok
+end
+
+-- ---- streams ----
+
 local function stream_opts(opt, err)
   return {
     port = opt.port, bind = opt.bind, timeout = opt.timeout, idle_timeout = opt.idle_timeout,
-    on_log = opt.verbose and function(line) err:write(line, "\n") end or nil,
+    on_log = opt.verbose and function(l) err:write(l, "\n") end or nil,
     on_connect = function(ev)
       if not opt.quiet then err:write(("connected to %s (stream %s)\n"):format(ev.peer, ev.id)) end
     end,
@@ -267,13 +530,10 @@ local function stream_opts(opt, err)
 end
 
 local function stream_end(s, opt, err, verb)
-  local res, emsg, ecode = s:run()
+  local res, emsg, ecode, rc = drive(s)
   local st = s:stats()
   s:close()
-  if not res then
-    err:write(("udpxfer: %s\n"):format(emsg))
-    return code_exit[ecode] or M.EXIT.failed
-  end
+  if not res then return fail(err, emsg, ecode, rc) end
   if not opt.quiet then
     local rate = res.elapsed > 0 and res.bytes / res.elapsed or 0
     err:write(("%s %s in %.2fs (%s/s), sha256 %s%s\n"):format(verb, progress.bytes(res.bytes), res.elapsed,
@@ -287,10 +547,7 @@ local function recv(opt, _, err)
   local o = stream_opts(opt, err)
   o.fd = 1
   local r, msg, code = udpxfer.recv(o)
-  if not r then
-    err:write("udpxfer: ", msg, "\n")
-    return code_exit[code] or M.EXIT.failed
-  end
+  if not r then return fail(err, msg, code) end
   if not opt.quiet then err:write(("receiving on UDP port %d\n"):format(r:port())) end
   return stream_end(r, opt, err, "received")
 end
@@ -299,14 +556,11 @@ local function send(opt, _, err)
   local o = stream_opts(opt, err)
   o.host, o.fd = opt.host, 0
   local s, msg, code = udpxfer.send(o)
-  if not s then
-    err:write("udpxfer: ", msg, "\n")
-    return code_exit[code] or M.EXIT.failed
-  end
+  if not s then return fail(err, msg, code) end
   return stream_end(s, opt, err, "sent")
 end
 
-local commands = { serve = serve, server = serve, get = get, recv = recv, send = send }
+local commands = { serve = serve, server = serve, get = get, ls = ls, sync = sync, recv = recv, send = send }
 
 -- The command a help request is about: the first word naming one.
 local function help_topic(argv, cmds)

@@ -49,6 +49,7 @@ local Get = class(Pollable)
 -- "."), `port`, `servers` (list of "host[:port]"), `broadcast` (list; nil for
 -- the defaults, false for none), `chunk_size` (default `chunk_size_for(targets)`), `timeout` (discovery, s),
 -- `idle_timeout` (s), `sha256` (hex: the version to take), `window`,
+-- `limit_rate` (bytes/s from all servers together),
 -- `legacy` (speak the original tool's protocol: "get NAME", 1 KiB chunks),
 -- `exclude` (list of "ip:port": servers to ignore), `max_attempts` (default 8:
 -- see below), `progress_interval` (s), and callbacks `on_offer`,
@@ -80,7 +81,7 @@ function M.get(opts)
     chunk_size = opts.chunk_size or (not opts.legacy and base.chunk_size_for(targets) or nil),
     discover_timeout = opts.timeout,
     idle_timeout = opts.idle_timeout, sha256 = opts.sha256, window = opts.window,
-    legacy = opts.legacy, exclude = opts.exclude,
+    legacy = opts.legacy, exclude = opts.exclude, limit_rate = opts.limit_rate,
   }
   local obj, msg, code = core.client(args)
   if not obj then
@@ -143,6 +144,12 @@ end
 --- The link's descriptor: the same for the whole fetch.
 function Get:pollfd() return self.link:pollfd() end
 
+--- Stop now: the servers are told (CLOSE), the partial file is removed.
+function Get:abort()
+  if not self.closed and not self.outcome then self.obj:abort() end
+  self:close()
+end
+
 --- Stop; a partial file is removed. Safe to call more than once.
 function Get:close()
   if self.closed then return end
@@ -154,7 +161,9 @@ end
 
 local Serve = class(Pollable)
 
---- Serve every regular file under `dir`. Options: `dir` (default "./data"),
+--- Serve every regular file under `dir` (the tree "."), and under each of
+-- `shares` ({ NAME = PATH }: the tree NAME, its files "NAME/..."), and
+-- listings of their folders. Options: `dir` (default "./data"),
 -- `port` (default 10526; 0 picks one), `bind` (default "0.0.0.0"),
 -- `max_chunk`, `idle_timeout`, `max_sessions`, `legacy` (also answer the
 -- original tool's "get NAME"; it cannot be protected against spoofing, so it
@@ -168,7 +177,7 @@ local Serve = class(Pollable)
 function M.serve(opts)
   opts = opts or {}
   local obj, msg, code = core.server {
-    dir = opts.dir or "./data", port = opts.port or M.DEFAULT_PORT, bind = opts.bind,
+    dir = opts.dir or "./data", shares = opts.shares, port = opts.port or M.DEFAULT_PORT, bind = opts.bind,
     max_chunk = opts.max_chunk, idle_timeout = opts.idle_timeout,
     max_sessions = opts.max_sessions, corrupt_percent = opts.corrupt_percent, lie_percent = opts.lie_percent,
     legacy = opts.legacy, legacy_mbit = opts.legacy_mbit, async_hash_min = opts.async_hash_min,

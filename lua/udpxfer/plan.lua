@@ -69,7 +69,7 @@ end
 -- each step naming its entry (`e`) and the local stat it replaces (`old`).
 function M.make(entries, locals, idx, dir, opts)
   local p = { dirs = {}, links = {}, empty = {}, copies = {}, fetches = {}, meta = {}, deletes = {},
-    conflicts = {}, unsafe = {}, unchanged = 0, files = 0, index = idx, listed = {} }
+    conflicts = {}, unsafe = {}, unchanged = 0, checked = 0, files = 0, index = idx, listed = {} }
   local hashes = by_hash(idx, locals)
   for _, e in ipairs(wanted(entries, opts.excluded)) do
     local old = locals[e.path]
@@ -113,11 +113,12 @@ end
 -- Is the local file OLD at E's path already E's content? The index says
 -- so for a file it vouches for; a file it does not know, of the same size
 -- and mtime, is hashed.
-local function same_content(e, old, idx, dir)
+local function same_content(p, e, old, idx, dir)
   local known = idx[e.path]
   if index.current(known, old) then return known.sha256 == e.sha256 end
   if old.size ~= e.size or old.mtime ~= e.mtime then return false end
   local sha = dir:sha256(e.path)
+  p.checked = p.checked + 1
   if sha == e.sha256 then
     idx[e.path] = { size = old.size, mtime = old.mtime, ino = old.ino, ctime = old.ctime, sha256 = sha }
     return true
@@ -131,7 +132,7 @@ function M.file(p, e, old, idx, hashes, dir)
     p.conflicts[#p.conflicts + 1] = { e = e, old = old }
     old = nil
   end
-  if old and same_content(e, old, idx, dir) then
+  if old and same_content(p, e, old, idx, dir) then
     if old.mode ~= e.mode or old.mtime ~= e.mtime then
       p.meta[#p.meta + 1] = { e = e, old = old }
     else

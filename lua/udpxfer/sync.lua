@@ -28,7 +28,8 @@ local Sync = base.class(base.Pollable)
 -- which must exist), `delete` (remove what the listing lacks), `dry_run`
 -- (change nothing, report what would change), `exclude` (a list of globs:
 -- udpxfer.glob), `port`, `servers`, `broadcast` (as for `get`),
--- `timeout` (for the listing, s), `chunk_size`, and callbacks `on_file`
+-- `timeout` (for the listing, s), `chunk_size`, `limit_rate` (bytes/s,
+-- shared by the fetches under way), and callbacks `on_file`
 -- ({path, action, size, bytes, reused} per entry acted on; action one of
 -- "mkdir", "link", "fetch", "copy", "create", "meta", "delete", "skip",
 -- "error"), `on_progress` (the stats), `on_done` (the summary), `on_error`.
@@ -194,6 +195,15 @@ local function step_fetch(self, f, k)
   return false
 end
 
+-- A rate limit is shared by the fetches under way, anew whenever their
+-- number changes.
+local function share_limit(self)
+  local limit = self.opts.limit_rate
+  if not limit or #self.active == self.limited then return end
+  self.limited = #self.active
+  for _, f in ipairs(self.active) do f.obj:set_limit(math.max(1, limit // #self.active)) end
+end
+
 -- ---- the plan, carried out ----
 
 local function remove_old(self, item)
@@ -304,6 +314,7 @@ local function finish(self)
   local t = self.totals
   local summary = {
     type = "done", files = t.files, changed = t.changed, deleted = t.deleted, unchanged = p.unchanged,
+    checked = p.checked,
     errors = #self.errors, bytes_fetched = t.bytes_fetched, bytes_reused = t.bytes_reused,
     bytes_wire = self.link:stats().rx_bytes, elapsed = core.now() - self.started, servers = #self.servers,
     dry_run = dry or nil,
@@ -323,7 +334,13 @@ local function begin(self, text)
   local locals, lmsg = self.dir:scan()
   if not locals then return fail(self, lmsg, "io") end
   local map = {}
-  for _, st in ipairs(locals) do map[st.path] = st end
+  for _, st in ipairs(locals) do
+    if not st.own then
+      map[st.path] = st
+    elseif not self.opts.dry_run then
+      self.dir:remove_tree(st.path) -- a temporary file of a fetch that was killed
+    end
+  end
   local p = plan.make(entries, map, index.load(self.dir), self.dir,
     { delete = self.opts.delete, excluded = self.excluded })
   self.plan = p
@@ -338,10 +355,11 @@ end
 
 local function step_listing(self)
   for _, ev in ipairs(self.listing:drain()) do
-    if ev.type == "offer" and not self.seen[ev.server] then
-      self.seen[ev.server] = true
+    if (ev.type == "offer" or ev.type == "preparing") and not self.seen[ev.server] then
+      self.seen[ev.server] = true -- it has the folder (or is hashing it): its files are asked of it
       self.servers[#self.servers + 1] = ev.server
-    elseif ev.type == "preparing" then
+    end
+    if ev.type == "preparing" then
       call(self.opts.on_preparing, ev)
     elseif ev.type == "done" then
       local st = self.listing:stats()
@@ -386,10 +404,20 @@ function Sync:step()
       if not step_fetch(self, self.active[k], k) then k = k + 1 end
     end
     start_more(self)
+    share_limit(self)
     if #self.active == 0 and #self.queue == 0 then finish(self) end
   end
   base.progress(self)
   return self.outcome ~= nil
+end
+
+--- Stop now: the fetches under way tell their servers (CLOSE), their
+-- partial files are removed; what is in place stays.
+function Sync:abort()
+  if not self.closed then
+    for _, f in ipairs(self.active) do f.obj:abort() end
+  end
+  self:close()
 end
 
 --- Stop; fetches under way end, their partial files removed. Safe to call

@@ -1,0 +1,398 @@
+-- Folder sync over loopback: udpxfer.sync against real servers in this
+-- process (and, to be killed, the CLI as a process), and against a
+-- hand-written server offering hostile listings.
+local H = require "spec.helper"
+local udpxfer = H.udpxfer
+local core = H.core
+
+local MiB = 1024 * 1024
+local q = H.shell_quote
+
+-- The source tree: nested and empty folders, empty files, odd names,
+-- modes, old mtimes, links in and out of the tree, 1,000 small files and
+-- two large ones.
+local function make_tree(src)
+  os.execute(("mkdir -p %s/sub/deep/er %s/empty-dir %s/many %s/skipme"):format(q(src), q(src), q(src), q(src)))
+  local function put(path, data) H.write(src .. "/" .. path, data) end
+  put("a.txt", "alpha\n")
+  put("sub/b.txt", "beta\n")
+  put("sub/deep/er/c.txt", "gamma\n")
+  put("empty", "")
+  put("with space.txt", "spaced\n")
+  put("-dash", "dash\n")
+  put("ünïcödé-ファイル.txt", "unicode\n")
+  put("new\nline\tand tab", "odd\n")
+  put("100%.txt", "percent\n")
+  put("skipme/x.log", "excluded\n")
+  put("keep.log", "a log\n")
+  os.execute(("cd %s/many && head -c %d /dev/urandom | split -b 4096 -a 4 - f"):format(q(src), 1000 * 4096))
+  H.write_random(src .. "/large-5m", 5 * MiB + 3)
+  H.write_random(src .. "/sub/large-64m", 64 * MiB)
+  os.execute(("cd %s && chmod 600 a.txt && chmod 751 sub && chmod 700 sub/deep/er && chmod 755 -- -dash"):format(q(src)))
+  os.execute(("cd %s && ln -s a.txt lnk && ln -s ../a.txt sub/up && ln -s /etc/passwd abs && ln -s ../../outside esc")
+    :format(q(src)))
+  os.execute(("cd %s && touch -h -d '2001-02-03 04:05:06.789' a.txt sub/b.txt lnk empty-dir && touch -d '1999-12-31 23:59:59' sub/deep")
+    :format(q(src)))
+end
+
+-- The snapshot SRC should sync to: out-of-tree links left out.
+local function expected(src)
+  local t = H.snapshot(src)
+  t["abs"], t["esc"] = nil, nil
+  return t
+end
+
+local function same_tree(want, got)
+  for path, w in pairs(want) do
+    local g = got[path]
+    assert(g, "missing: " .. path)
+    for _, k in ipairs { "type", "mode", "size", "sha256", "target", "mtime" } do
+      if not (w.type == "link" and k == "mode") then
+        assert.are.equal(w[k], g[k], ("%s: %s"):format(path, k))
+      end
+    end
+  end
+  for path in pairs(got) do assert(want[path], "extra: " .. path) end
+end
+
+describe("udpxfer.sync", function()
+  local root, src, srv
+
+  setup(function()
+    root = H.tmpdir()
+    src = root .. "/src"
+    os.execute("mkdir -p " .. q(src) .. " " .. q(root .. "/outside"))
+    make_tree(src)
+    srv = assert(udpxfer.serve { dir = src, port = 0 })
+  end)
+
+  teardown(function()
+    srv:close()
+    H.rmrf(root)
+  end)
+
+  -- Sync REMOTE into DIR from SERVERS (default: srv); returns the result
+  -- (or nil, message, code) and the file events.
+  local function sync(dir, opts, servers)
+    opts = opts or {}
+    local events = {}
+    local o = { remote = opts.remote or ".", dir = dir, broadcast = false, servers = {},
+      on_file = function(ev) events[#events + 1] = ev end }
+    for k, v in pairs(opts) do o[k] = v end
+    local objs = {}
+    for _, s in ipairs(servers or { srv }) do
+      o.servers[#o.servers + 1] = "127.0.0.1:" .. s:port()
+      objs[#objs + 1] = s
+    end
+    local s, msg, code = udpxfer.sync(o)
+    if not s then return nil, msg, code end
+    table.insert(objs, 1, s)
+    assert.is_true(H.drive(objs, function() return s.outcome ~= nil end, 120))
+    local res, emsg, ecode = s:result()
+    s:close()
+    return res, events, emsg, ecode
+  end
+
+  local function fresh(name)
+    local d = root .. "/" .. name
+    os.execute("rm -rf " .. q(d) .. " && mkdir " .. q(d))
+    return d
+  end
+
+  local function actions(events)
+    local t = {}
+    for _, ev in ipairs(events) do t[ev.path] = ev.action end
+    return t
+  end
+
+  it("syncs a tree byte for byte: folders, empty files, odd names, modes, mtimes, safe links", function()
+    local dst = fresh("one")
+    local res, events = sync(dst)
+    assert.is_table(res, events)
+    same_tree(expected(src), H.snapshot(dst))
+    local acts = actions(events)
+    assert.are.equal("skip", acts["abs"], "a link to an absolute path is skipped")
+    assert.are.equal("skip", acts["esc"], "a link climbing out of the tree is skipped")
+    assert.are.equal(1013, res.files)
+    assert.are.equal(0, res.errors)
+    assert.are.equal("integer", math.type(res.bytes_fetched))
+    assert.is_true(res.bytes_fetched >= 69 * MiB, "every file fetched: " .. res.bytes_fetched)
+    assert.is_true(res.bytes_wire >= res.bytes_fetched)
+    assert.is_nil(H.read(root .. "/outside/x"), "nothing outside")
+  end)
+
+  it("fetches nothing on a second run, and reads no local file to know it", function()
+    local dst = fresh("again")
+    assert.is_table((sync(dst)))
+    local res, events = sync(dst)
+    assert.are.equal(0, res.bytes_fetched)
+    assert.are.equal(0, res.changed)
+    assert.are.equal(0, res.checked, "the index vouched for every local file")
+    for _, ev in ipairs(events) do assert.are.equal("skip", ev.action, ev.path) end -- the unsafe links
+    assert.is_true(res.bytes_wire < 200 * 1024, "the listing alone: " .. res.bytes_wire)
+  end)
+
+  it("fetches only the changed chunks after 1 KiB changes in the middle of a 64 MiB file", function()
+    local dst = fresh("delta")
+    assert.is_table((sync(dst)))
+    os.execute(("head -c 1024 /dev/urandom | dd of=%s bs=1 seek=%d conv=notrunc status=none")
+      :format(q(src .. "/sub/large-64m"), 32 * MiB + 100))
+    local res, events = sync(dst)
+    assert.is_table(res, events)
+    same_tree(expected(src), H.snapshot(dst))
+    assert.are.equal("fetch", actions(events)["sub/large-64m"])
+    assert.is_true(res.bytes_fetched <= 2 * 16384, "at most two 16 KiB chunks: " .. res.bytes_fetched)
+    assert.is_true(res.bytes_reused >= 64 * MiB - 2 * 16384, "the rest reused: " .. res.bytes_reused)
+    assert.is_true(res.bytes_wire < 300 * 1024, "listing, tree path and chunks: " .. res.bytes_wire)
+  end)
+
+  it("--delete removes what the listing lacks, inside the folder only, and keeps excluded entries", function()
+    local dst = fresh("del")
+    assert.is_table((sync(dst)))
+    H.write(dst .. "/extra.txt", "not on the server")
+    os.execute("mkdir -p " .. q(dst .. "/extra-dir/inner") .. " && echo x > " .. q(dst .. "/extra-dir/inner/f"))
+    H.write(dst .. "/mine.log", "excluded, kept")
+    local res, events = sync(dst, { delete = true, exclude = { "*.log" } })
+    assert.is_table(res, events)
+    local acts = actions(events)
+    assert.are.equal("delete", acts["extra.txt"])
+    assert.are.equal("delete", acts["extra-dir"])
+    assert.is_nil(H.read(dst .. "/extra.txt"))
+    assert.are.equal("excluded, kept", H.read(dst .. "/mine.log"))
+    assert.are.equal("a log\n", H.read(dst .. "/keep.log"), "an excluded file already there is left alone")
+    assert.is_true(res.deleted >= 4)
+  end)
+
+  it("--exclude leaves matching names and folders out", function()
+    local dst = fresh("excl")
+    local res = sync(dst, { exclude = { "skipme/", "*.log", "many/f*" } })
+    assert.is_table(res)
+    local got = H.snapshot(dst)
+    assert.is_nil(got["skipme"])
+    assert.is_nil(got["keep.log"])
+    assert.is_nil(got["many/faaa"])
+    assert.is_table(got["many"], "the folder itself is not excluded")
+    assert.is_table(got["a.txt"])
+  end)
+
+  it("--dry-run changes nothing and reports what would change", function()
+    local dst = fresh("dry")
+    assert.is_table((sync(dst)))
+    H.write(dst .. "/a.txt", "changed locally\n")
+    H.write(dst .. "/extra", "x")
+    local before = H.snapshot(dst)
+    local res, events = sync(dst, { dry_run = true, delete = true })
+    assert.is_table(res, events)
+    assert.is_true(res.dry_run)
+    same_tree(before, H.snapshot(dst))
+    local acts = actions(events)
+    assert.are.equal("fetch", acts["a.txt"])
+    assert.are.equal("delete", acts["extra"])
+  end)
+
+  it("refuses to write through a local symlink: an error without --delete, the link replaced with it", function()
+    local dst = fresh("trap")
+    os.execute(("ln -s %s %s"):format(q(root .. "/outside"), q(dst .. "/sub")))
+    local res, events, msg, code = sync(dst)
+    assert.is_nil(res)
+    assert.are.equal("io", code)
+    assert.matches("in the way", msg)
+    assert.are.same({}, H.ls(root .. "/outside"), "nothing written outside")
+    assert.are.equal("error", actions(events)["sub"])
+    res = sync(dst, { delete = true })
+    assert.is_table(res)
+    assert.are.same({}, H.ls(root .. "/outside"), "the link went, not what it points at")
+    same_tree(expected(src), H.snapshot(dst))
+  end)
+
+  it("is fed by two servers holding the same tree", function()
+    local copy = root .. "/copy"
+    os.execute(("rm -rf %s && cp -a %s %s"):format(q(copy), q(src), q(copy)))
+    local srv2 = assert(udpxfer.serve { dir = copy, port = 0 })
+    assert.is_table((sync(fresh("warm"), {}, { srv2 }))) -- its files hashed: it offers them at once
+    local dst = fresh("two")
+    local tx1, tx2 = srv:stats().tx_bytes, srv2:stats().tx_bytes
+    local res = sync(dst, {}, { srv, srv2 })
+    local sent1, sent2 = srv:stats().tx_bytes - tx1, srv2:stats().tx_bytes - tx2
+    srv2:close()
+    assert.is_table(res)
+    assert.are.equal(2, res.servers)
+    same_tree(expected(src), H.snapshot(dst))
+    assert.is_true(sent1 > 10 * MiB and sent2 > 10 * MiB, ("both sent: %d and %d bytes"):format(sent1, sent2))
+  end)
+
+  it("syncs a folder of the tree, and a share, by name", function()
+    local shared = assert(udpxfer.serve { dir = src, port = 0, shares = { docs = src .. "/sub" } })
+    local dst = fresh("part")
+    assert.is_table((sync(dst, { remote = "sub/deep" })))
+    assert.are.equal("gamma\n", H.read(dst .. "/er/c.txt"))
+    local dst2 = fresh("share")
+    assert.is_table((sync(dst2, { remote = "docs" }, { shared })))
+    assert.are.equal("beta\n", H.read(dst2 .. "/b.txt"))
+    shared:close()
+  end)
+
+  it("fails with notfound for a folder no server has", function()
+    local res, _, msg, code = sync(fresh("none"), { remote = "no/such" })
+    assert.is_nil(res)
+    assert.are.equal("notfound", code)
+    assert.matches("not found", msg)
+  end)
+end)
+
+describe("udpxfer.sync against hostile listings", function()
+  local root
+
+  before_each(function()
+    root = H.tmpdir()
+    os.execute("mkdir -p " .. q(root .. "/dst") .. " " .. q(root .. "/outside"))
+  end)
+
+  after_each(function() H.rmrf(root) end)
+
+  local SHA = H.core.sha256("x")
+  local function f(path, extra) return ("f\t644\t0\t1\t%s\t%s%s"):format(SHA, path, extra or "") end
+
+  local function listing(lines)
+    return "udpxfer-listing 1\nd\t755\t0\t.\n" .. table.concat(lines, "\n") .. "\n"
+  end
+
+  local function sync_with(text)
+    local fake = H.fake_server(text, { x = "x" })
+    local s = assert(udpxfer.sync { remote = ".", dir = root .. "/dst", broadcast = false,
+      servers = { "127.0.0.1:" .. fake.port } })
+    assert.is_true(H.drive({ s, fake }, function() return s.outcome ~= nil end, 20))
+    local res, msg, code = s:result()
+    s:close()
+    fake:close()
+    return res, msg, code
+  end
+
+  for _, case in ipairs {
+    { "a path with ..", { f("../escape") } },
+    { "an absolute path", { f("/etc/evil") } },
+    { "a NUL in a name", { f("a%00b") } },
+    { "a path through a listed link", { "l\t777\t0\tsomewhere\tlnk", f("lnk/x") } },
+    { "a file that turns into a folder", { f("a"), f("a/b") } },
+    { "the same name twice", { f("a"), f("a") } },
+    { "entries out of order", { f("b"), f("a") } },
+    { "an entry whose folder is not listed", { f("nodir/x") } },
+    { "a malformed line", { "f\t644\tbad" } },
+  } do
+    it("refuses " .. case[1] .. ", touching nothing", function()
+      local res, msg, code = sync_with(listing(case[2]))
+      assert.is_nil(res)
+      assert.are.equal("unsafe", code)
+      assert.matches("listing refused", msg)
+      assert.are.same({}, H.ls(root .. "/dst"))
+      assert.are.same({}, H.ls(root .. "/outside"))
+    end)
+  end
+
+  it("takes a well-formed listing from the same server", function()
+    local res = sync_with(listing { f("x") })
+    assert.is_table(res)
+    assert.are.equal("x", H.read(root .. "/dst/x"))
+  end)
+end)
+
+describe("udpxfer sync (the command), killed and run again", function()
+  local root, src, pid, port, pipe
+
+  setup(function()
+    root = H.tmpdir()
+    src = root .. "/src"
+    os.execute("mkdir -p " .. q(src) .. " " .. q(root .. "/outside"))
+    make_tree(src)
+    pid, port, pipe = H.start_server(src, nil, nil, true)
+  end)
+
+  teardown(function()
+    H.kill(pid)
+    pipe:close()
+    H.rmrf(root)
+  end)
+
+  local function cmd(dst, extra)
+    return ("%s sync . %s --server 127.0.0.1:%d --broadcast none %s"):format(H.UDPXFER, q(dst), port, extra or "")
+  end
+
+  -- Start a sync and SIGKILL it when STOP(event) says so.
+  local function killed_at(dst, stop)
+    local spid, p = H.spawn(cmd(dst, "--json --limit-rate 40M"))
+    local json = require "dkjson"
+    local killed = false
+    for line in p:lines() do
+      local ev = json.decode(line)
+      if ev and stop(ev) then
+        H.kill(spid, "KILL")
+        killed = true
+        break
+      end
+    end
+    p:close()
+    return killed
+  end
+
+  for _, case in ipairs {
+    { "after its first files", function(ev) return ev.type == "file" end },
+    { "halfway through the small files", (function()
+      local n = 0
+      return function(ev)
+        n = n + (ev.type == "file" and 1 or 0)
+        return n >= 500
+      end
+    end)() },
+    { "while the 64 MiB file is under way", function(ev)
+      return ev.type == "progress" and ev.bytes_done > 20 * MiB
+    end },
+  } do
+    it("SIGKILLed " .. case[1] .. ", runs again to the right tree with no leftovers", function()
+      local dst = root .. "/k" .. #H.ls(root)
+      os.execute("mkdir " .. q(dst))
+      assert.is_true(killed_at(dst, case[2]), "killed before it finished")
+      local code, out, err = H.run(cmd(dst, "--json"))
+      assert.are.equal(0, code, err)
+      assert.matches('"type":"done"', out)
+      same_tree(expected(src), H.snapshot(dst))
+      local d = assert(core.dir(dst))
+      for _, e in ipairs(d:scan()) do assert.is_nil(e.own, "a temporary file left: " .. e.path) end
+      d:close()
+    end)
+  end
+
+  it("prints one summary line, and exits 0", function()
+    local dst = root .. "/cli"
+    os.execute("mkdir " .. q(dst))
+    local code, out, err = H.run(cmd(dst))
+    assert.are.equal(0, code, err)
+    assert.matches("^%. %-> .*: 1013 files, %d+ changed, 0 deleted; fetched [%d.]+ MiB, reused 0 B, [%d.]+ MiB on the wire, in [%d.]+ s\n$", out)
+    assert.matches("skip abs: link target leaves the tree: /etc/passwd", err)
+  end)
+
+  it("get -r is sync without --delete; ls lists what the servers offer", function()
+    local dst = root .. "/getr"
+    os.execute("mkdir " .. q(dst))
+    H.write(dst .. "/mine", "kept")
+    local code, _, err = H.run(("%s get -r sub %s --server 127.0.0.1:%d --broadcast none -q"):format(H.UDPXFER, q(dst), port))
+    assert.are.equal(0, code, err)
+    assert.are.equal("beta\n", H.read(dst .. "/b.txt"))
+    assert.are.equal("kept", H.read(dst .. "/mine"))
+    local lcode, lout = H.run(("%s ls sub --server 127.0.0.1:%d --broadcast none"):format(H.UDPXFER, port))
+    assert.are.equal(0, lcode)
+    assert.matches("%-rw%-r%-%-r%-%-            5  2001%-02%-03 %d%d:05  1  b%.txt\n", lout)
+    assert.matches("drwx%-%-%-%-%-%-            %-  [%d: -]+  1  deep/er/\n", lout)
+    local jcode, jout = H.run(("%s ls sub --server 127.0.0.1:%d --broadcast none --json"):format(H.UDPXFER, port))
+    assert.are.equal(0, jcode)
+    local last = require("dkjson").decode(jout:match("([^\n]+)\n$"))
+    assert.are.equal("done", last.type)
+    assert.are.equal(1, last.servers)
+  end)
+
+  it("exits 2 for a sync without its folder, 5 when the folder does not exist", function()
+    assert.are.equal(2, (H.run(H.UDPXFER .. " sync .")))
+    local code, _, err = H.run(cmd(root .. "/does-not-exist"))
+    assert.are.equal(5, code)
+    assert.matches("^udpxfer: .*does%-not%-exist: No such file or directory\n$", err)
+  end)
+end)
