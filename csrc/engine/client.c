@@ -216,6 +216,9 @@ static void start_transfer(struct ux_client *c, struct ux_peer *v, uint64_t now)
     memcpy(c->sha256, v->sha256, UX_HASH_LEN);
     c->has_root = v->has_root;
     memcpy(c->root, v->root, UX_HASH_LEN);
+    /* No window outgrows the file: a small file's rings stay small. */
+    if (c->count + 2 * MIN_CWND < c->cfg.max_window)
+        c->cfg.max_window = c->count + 2 * (uint32_t)MIN_CWND;
     if (ux_chunkmap_init(&c->map, c->count)) {
         uxc_fail(c, UX_ERR_IO, "out of memory for the chunk map");
         return;
@@ -419,7 +422,13 @@ static size_t out_request(struct ux_client *c, uint64_t now, uint8_t *buf, size_
         c->round++;
         unsigned r = c->round < 16 ? c->round : 16; /* doubling, capped long before it matters */
         uint64_t wait = FIRST_RETRY_US << (r - 1);
-        c->next_round_at = now + (c->preparing_at && wait > PREPARING_RETRY_US ? PREPARING_RETRY_US : wait);
+        if (c->preparing_at) {
+            /* A server hashing the file: ask again soon, then less often. */
+            unsigned k = c->preparing_rounds < 8 ? c->preparing_rounds++ : 8;
+            uint64_t again = PREPARING_FIRST_US << k;
+            wait = again < PREPARING_RETRY_US ? again : PREPARING_RETRY_US;
+        }
+        c->next_round_at = now + wait;
     }
     return uxc_encode_request(c, buf, cap);
 }

@@ -10,9 +10,11 @@
 #define FIRST_RETRY_US (50 * MS) /* a lost offer on a LAN costs this; doubles per round */
 #define COLLECT_US (100 * MS)    /* after the first offer, wait for others */
 #define NOTFOUND_GRACE_US (1000 * MS)
-/* A server hashing a large file answers "preparing": ask it again this
- * often, and wait this long after its last such answer, for up to ten
- * minutes in all (4 GiB take about 3 s here; a slow disk, much longer). */
+/* A server hashing a large file answers "preparing": ask it again after
+ * 20 ms, doubling up to every 250 ms, and wait this long after its last
+ * such answer, for up to ten minutes in all (4 GiB take about 3 s here; a
+ * slow disk, much longer). */
+#define PREPARING_FIRST_US (20 * MS)
 #define PREPARING_RETRY_US (250 * MS)
 #define PREPARING_GRACE_US (2000 * MS)
 #define PREPARING_MAX_US (600000 * MS)

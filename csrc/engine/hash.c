@@ -7,8 +7,8 @@
 #include <openssl/hmac.h>
 
 /* Each context holds its own fetched digest: an implicit fetch per
- * EVP_DigestInit costs a lock and a lookup, and a shared one would be a
- * global written from several threads. */
+ * EVP_DigestInit costs a lock and a lookup, and one shared by the process
+ * would be a global that outlives OpenSSL's own cleanup at exit. */
 struct ux_sha {
     EVP_MD_CTX *ctx;
     EVP_MD *md;

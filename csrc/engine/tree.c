@@ -1,4 +1,5 @@
 #include "tree.h"
+#include "wire.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -107,4 +108,23 @@ size_t ux_tree_node_bytes(const struct ux_tree *t, uint32_t id, uint8_t *out)
     ux_tree_children(&t->shape, level, index, &first, &n);
     memcpy(out, t->node[t->shape.start[level - 1] + first], (size_t)n * UX_SHA256_LEN);
     return (size_t)n * UX_SHA256_LEN;
+}
+
+int ux_tree_of(struct ux_tree *t, struct ux_sha *sha, const uint8_t *data, uint64_t len, uint32_t cs)
+{
+    uint64_t count = ux_chunk_count(len, cs);
+    if (count > UINT32_MAX || ux_tree_init(t, (uint32_t)count))
+        return -1;
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t off = (uint64_t)i * cs;
+        if (ux_chunk_hash(sha, i, data + off, len - off < cs ? (size_t)(len - off) : cs, ux_tree_leaf(t, i))) {
+            ux_tree_free(t);
+            return -1;
+        }
+    }
+    if (ux_tree_finish(t, sha)) {
+        ux_tree_free(t);
+        return -1;
+    }
+    return 0;
 }

@@ -56,6 +56,9 @@ static inline uint8_t *ux_tree_leaf(struct ux_tree *t, uint32_t i) { return t->n
 /* Hash every level above the leaves. Returns 0 or -1. */
 int ux_tree_finish(struct ux_tree *t, struct ux_sha *sha);
 void ux_tree_free(struct ux_tree *t);
+/* The tree of LEN bytes at DATA at chunk size CS (a listing kept in
+ * memory). Returns 0 or -1. */
+int ux_tree_of(struct ux_tree *t, struct ux_sha *sha, const uint8_t *data, uint64_t len, uint32_t cs);
 /* The root: the top node, or 32 zero bytes for an empty file. */
 void ux_tree_root(const struct ux_tree *t, uint8_t out[UX_SHA256_LEN]);
 /* Node INDEX at LEVEL. */

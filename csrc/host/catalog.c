@@ -15,7 +15,7 @@
 #include "engine/wire.h"
 
 #define WATCH_MASK (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY | IN_ATTRIB | \
-                    IN_CLOSE_WRITE | IN_DONT_FOLLOW | IN_ONLYDIR | IN_EXCL_UNLINK)
+                    IN_CLOSE_WRITE | IN_ONLYDIR | IN_EXCL_UNLINK)
 
 struct cnode {
     char *path;               /* relative to the root; never "." */
@@ -42,6 +42,7 @@ struct ux_catalog {
     int watching;
     int blind;                /* a folder could not be watched: rescan for every listing */
     uint64_t generation;
+    uint64_t rescans;         /* whole-tree scans, the first one included */
 };
 
 static int open_beneath(int root, const char *rel, int flags)
@@ -238,6 +239,7 @@ static int rescan(struct ux_catalog *c)
 {
     clear(c);
     c->blind = 0;
+    c->rescans++;
     fstat(c->root, &c->root_st);
     int err = scan(c, ".", 0);
     return err ? err : settle(c);
@@ -369,7 +371,8 @@ void ux_catalog_refresh(struct ux_catalog *c)
 
 uint64_t ux_catalog_generation(const struct ux_catalog *c) { return c->generation; }
 uint64_t ux_catalog_size(const struct ux_catalog *c) { return c->n; }
-int ux_catalog_watching(const struct ux_catalog *c) { return c->watching; }
+int ux_catalog_watching(const struct ux_catalog *c) { return c->blind ? 0 : c->watching; }
+uint64_t ux_catalog_rescans(const struct ux_catalog *c) { return c->rescans; }
 
 static int same_version(const struct stat *a, const struct stat *b)
 {

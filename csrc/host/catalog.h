@@ -31,8 +31,10 @@ uint64_t ux_catalog_generation(const struct ux_catalog *c);
  * UX_E_PREPARING (a file is still being hashed) or UX_E_IO. */
 int ux_catalog_listing(struct ux_catalog *c, const char *sub, size_t sublen, ux_hash_fn hash, void *ud,
                        char **text, size_t *len);
-/* Entries and folders watched, for stats. */
+/* Entries, folders watched (0 when some folder could not be: then every
+ * listing rescans), whole-tree scans so far; for stats. */
 uint64_t ux_catalog_size(const struct ux_catalog *c);
 int ux_catalog_watching(const struct ux_catalog *c);
+uint64_t ux_catalog_rescans(const struct ux_catalog *c);
 
 #endif

@@ -14,6 +14,7 @@
 #include "filehash.h"
 
 #define MAX_ENTRIES (1u << 20)
+#define TREE_AHEAD_MIN (4u << 20) /* files a listing hashes for their tree as well */
 
 static void end_job(struct ux_fileset *fs, int closing);
 
@@ -43,7 +44,8 @@ int ux_fileset_open(struct ux_fileset *fs, const char *dir)
     fs->nbuckets = 4096;
     fs->buckets = calloc(fs->nbuckets, sizeof *fs->buckets);
     fs->sha = ux_sha_new();
-    int err = !fs->buckets || !fs->sha ? ENOMEM : add_root(fs, ".", dir);
+    fs->whole = ux_sha_new();
+    int err = !fs->buckets || !fs->sha || !fs->whole ? ENOMEM : add_root(fs, ".", dir);
     if (err)
         ux_fileset_close(fs);
     return err;
@@ -163,19 +165,22 @@ static void forget_version(struct ux_fileset *fs, struct ux_entry *e)
     drop_trees(e);
 }
 
-/* Keep at most UX_FS_OPEN descriptors: close the least recently used. */
+/* Keep at most UX_FS_OPEN descriptors: the one opened longest ago is
+ * closed (a ring of the entries opened, in order; an entry may be in it
+ * more than once, or closed already). */
 static void limit_open(struct ux_fileset *fs, const struct ux_entry *keep)
 {
-    while (fs->open > UX_FS_OPEN) {
-        struct ux_entry *lru = NULL;
-        for (uint32_t i = 0; i < fs->n; i++) {
-            struct ux_entry *e = &fs->entries[i];
-            if (e->fd >= 0 && e != keep && (!lru || e->last_open < lru->last_open))
-                lru = e;
-        }
-        if (!lru)
-            return;
-        close_fd(fs, lru);
+    uint32_t self = (uint32_t)(keep - fs->entries);
+    if (fs->ring_tail - fs->ring_head == UX_FS_RING) { /* full of old opens: the oldest goes first */
+        struct ux_entry *old = &fs->entries[fs->ring[fs->ring_head++ % UX_FS_RING]];
+        if (old != keep)
+            close_fd(fs, old);
+    }
+    fs->ring[fs->ring_tail++ % UX_FS_RING] = self;
+    while (fs->open > UX_FS_OPEN && fs->ring_head != fs->ring_tail) {
+        struct ux_entry *e = &fs->entries[fs->ring[fs->ring_head++ % UX_FS_RING]];
+        if (e != keep)
+            close_fd(fs, e);
     }
 }
 
@@ -260,10 +265,12 @@ void ux_fileset_close(struct ux_fileset *fs)
     for (int i = 0; i < UX_FS_LISTINGS; i++) {
         free(fs->listings[i].remote);
         free(fs->listings[i].text);
+        ux_tree_free(&fs->listings[i].tree);
     }
     memset(fs->listings, 0, sizeof fs->listings);
     ux_sha_free(fs->sha);
-    fs->sha = NULL;
+    ux_sha_free(fs->whole);
+    fs->sha = fs->whole = NULL;
     ux_hcache_free(&fs->hcache);
 }
 
@@ -405,19 +412,27 @@ static int lookup_file(struct ux_fileset *fs, const struct ux_lookup *q, struct 
         if (hash_off_loop(fs, q->name, q->len, fd, &st, 1, cs))
             return UX_E_PREPARING;
         uint8_t sha[UX_HASH_LEN];
+        struct ux_tree tree = {0};
         fs->hashes_computed++;
-        if (ux_sha_fd(fs->sha, fd, (uint64_t)st.st_size, NULL, sha)) {
+        /* Both in one pass when the tree is wanted too. */
+        int err = cs ? ux_tree_fd(&tree, fs->sha, fd, (uint64_t)st.st_size, cs, fs->whole, sha, NULL)
+                     : ux_sha_fd(fs->sha, fd, (uint64_t)st.st_size, NULL, sha);
+        if (err) {
             close(fd);
             return UX_E_IO;
         }
-        if (!(e = install(fs, e, q->name, q->len, fd, &st, sha)))
+        if (!(e = install(fs, e, q->name, q->len, fd, &st, sha))) {
+            ux_tree_free(&tree);
             return UX_E_IO;
+        }
+        if (cs)
+            keep_tree(fs, e, cs, &tree);
     }
     fill_info(fs, e, out);
     return q->want_tree ? want_tree(fs, e, q->chunk_size, out) : 0;
 }
 
-int ux_fileset_file_hash(struct ux_fileset *fs, int root, const char *rel, const struct stat *st,
+int ux_fileset_file_hash(struct ux_fileset *fs, int root, const char *rel, const struct stat *st, uint32_t cs,
                          uint8_t out[UX_HASH_LEN])
 {
     char name[UX_MAX_NAME + 1];
@@ -430,8 +445,11 @@ int ux_fileset_file_hash(struct ux_fileset *fs, int root, const char *rel, const
         memcpy(out, e->sha256, UX_HASH_LEN);
         return 0;
     }
+    /* A large file is hashed for its tree too, in the same pass: a client
+     * holding an older copy asks for it next. */
     struct ux_file_info fi;
-    struct ux_lookup q = {.kind = UX_KIND_FILE, .name = name, .len = n};
+    struct ux_lookup q = {.kind = UX_KIND_FILE, .name = name, .len = n, .chunk_size = cs,
+                          .want_tree = cs && (uint64_t)st->st_size >= TREE_AHEAD_MIN};
     int code = lookup_file(fs, &q, &fi);
     if (!code)
         memcpy(out, fi.sha256, UX_HASH_LEN);
@@ -525,7 +543,9 @@ static int fs_chunk(void *ud, uint32_t handle, uint32_t cs, uint32_t index, uint
 static int fs_node(void *ud, uint32_t handle, uint32_t cs, uint32_t id, uint8_t *buf, size_t *len)
 {
     struct ux_fileset *fs = ud;
-    struct ux_entry *e = handle & UX_LISTING_HANDLE ? NULL : by_handle(fs, handle);
+    if (handle & UX_LISTING_HANDLE)
+        return ux_listing_node(fs, handle, cs, id, buf, len);
+    struct ux_entry *e = by_handle(fs, handle);
     struct ux_ftree *t = e ? tree_for(e, cs) : NULL;
     if (!t)
         return ENOENT;

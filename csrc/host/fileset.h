@@ -34,6 +34,7 @@
 #include "hcache.h"
 
 #define UX_FS_OPEN 256        /* served files open at once */
+#define UX_FS_RING (4 * UX_FS_OPEN) /* the order they were opened in */
 #define UX_FS_TREES 2         /* chunk sizes whose trees a file keeps */
 #define UX_FS_ROOTS 32        /* the folder and its shares */
 
@@ -73,8 +74,11 @@ struct ux_vlisting {
     size_t len;
     uint64_t generation;      /* this text's version (cookies bind it) */
     uint64_t catalog_gen;     /* the tree's generation it was built from */
+    uint64_t waiting_gen;     /* a build at this generation waits for a file being hashed */
     uint8_t sha256[UX_HASH_LEN];
     uint64_t last_use;
+    uint32_t tree_cs;         /* its chunk-hash tree at this chunk size, if 0 none */
+    struct ux_tree tree;
 };
 #define UX_FS_LISTINGS 16
 #define UX_LISTING_HANDLE 0x80000000u /* handles of listings: this bit and the slot */
@@ -92,11 +96,13 @@ struct ux_fileset {
     uint32_t n, cap;
     uint32_t *buckets, nbuckets;
     uint32_t open;            /* entries with an open descriptor */
+    uint32_t ring[UX_FS_RING]; /* entries, in the order they were opened */
+    uint32_t ring_head, ring_tail;
     uint64_t clock;
     uint64_t generations;
     uint64_t hashes_computed; /* how often a whole file was hashed */
     uint64_t trees_built;
-    struct ux_sha *sha;
+    struct ux_sha *sha, *whole;
     struct ux_hcache hcache;
     uint64_t chunks_lent;     /* sent from a mapping, not read */
     uint64_t lent_pending;    /* bytes lent since the mappings were last released */
@@ -115,11 +121,11 @@ int ux_fileset_share(struct ux_fileset *fs, const char *name, const char *dir);
 void ux_fileset_close(struct ux_fileset *fs);
 struct ux_provider ux_fileset_provider(struct ux_fileset *fs);
 
-/* For catalog.c: the SHA-256 of the file NAME of root ROOT as ST describes
+/* For listings: the SHA-256 of the file REL of root ROOT as ST describes
  * it: from the cache if that version was hashed, else hashed now (or, for
- * a large file, UX_E_PREPARING while a thread does it). Returns 0 or a
- * UX_E_* code. */
-int ux_fileset_file_hash(struct ux_fileset *fs, int root, const char *rel, const struct stat *st,
+ * a large file, UX_E_PREPARING while a thread does it), with its tree at
+ * chunk size CS for a file of some size. Returns 0 or a UX_E_* code. */
+int ux_fileset_file_hash(struct ux_fileset *fs, int root, const char *rel, const struct stat *st, uint32_t cs,
                          uint8_t out[UX_HASH_LEN]);
 
 #endif

@@ -18,5 +18,6 @@ int ux_listing_lookup(struct ux_fileset *fs, const struct ux_lookup *q, struct u
 int ux_listing_current(struct ux_fileset *fs, uint32_t handle, struct ux_file_info *out);
 int ux_listing_read(struct ux_fileset *fs, uint32_t handle, uint64_t off, uint8_t *buf, size_t len);
 const char *ux_listing_name(struct ux_fileset *fs, uint32_t handle);
+int ux_listing_node(struct ux_fileset *fs, uint32_t handle, uint32_t cs, uint32_t id, uint8_t *buf, size_t *len);
 
 #endif

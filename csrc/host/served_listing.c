@@ -16,12 +16,13 @@
 struct hash_ctx {
     struct ux_fileset *fs;
     int root;
+    uint32_t cs;
 };
 
 static int hash_file(void *ud, const char *rel, const struct stat *st, uint8_t out[UX_HASH_LEN])
 {
     struct hash_ctx *h = ud;
-    return ux_fileset_file_hash(h->fs, h->root, rel, st, out);
+    return ux_fileset_file_hash(h->fs, h->root, rel, st, h->cs, out);
 }
 
 static int64_t ns(struct timespec t) { return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec; }
@@ -48,8 +49,8 @@ static int trees_text(struct ux_fileset *fs, char **text, size_t *len)
 }
 
 /* The text for REMOTE, and the generation of the tree it was built from. */
-static int build(struct ux_fileset *fs, const char *remote, size_t len, char **text, size_t *tlen, uint64_t *gen,
-                 struct ux_vlisting *cached)
+static int build(struct ux_fileset *fs, const char *remote, size_t len, uint32_t cs, char **text, size_t *tlen,
+                 uint64_t *gen, struct ux_vlisting *cached)
 {
     if (len == 0) {
         *gen = 0;
@@ -76,8 +77,22 @@ static int build(struct ux_fileset *fs, const char *remote, size_t len, char **t
     *gen = ux_catalog_generation(r->catalog);
     if (cached && cached->text && cached->catalog_gen == *gen)
         return -1; /* the kept text stands */
-    struct hash_ctx h = {fs, root};
+    if (cached && cached->waiting_gen == *gen && fs->job.running && !ux_hashjob_finished(&fs->job))
+        return UX_E_PREPARING; /* nothing changed but the file still being hashed: no rebuild */
+    struct hash_ctx h = {fs, root, cs};
     return ux_catalog_listing(r->catalog, sub, sublen, hash_file, &h, text, tlen);
+}
+
+/* Slot LRU, given to the listing Q names (its old text stays until a new one replaces it). */
+static struct ux_vlisting *claim(struct ux_fileset *fs, struct ux_vlisting *lru, const struct ux_lookup *q)
+{
+    (void)fs;
+    free(lru->remote);
+    free(lru->text);
+    ux_tree_free(&lru->tree);
+    memset(lru, 0, sizeof *lru);
+    lru->remote = strndup(q->name, q->len);
+    return lru->remote ? lru : NULL;
 }
 
 int ux_listing_lookup(struct ux_fileset *fs, const struct ux_lookup *q, struct ux_file_info *out)
@@ -93,22 +108,22 @@ int ux_listing_lookup(struct ux_fileset *fs, const struct ux_lookup *q, struct u
     char *text = NULL;
     size_t len = 0;
     uint64_t gen = 0;
-    int code = build(fs, q->name, q->len, &text, &len, &gen, slot);
+    int code = build(fs, q->name, q->len, q->chunk_size, &text, &len, &gen, slot);
+    if (code == UX_E_PREPARING && (slot || (slot = claim(fs, lru, q))))
+        slot->waiting_gen = gen;
     if (code > 0)
         return code;
     if (code == 0) {
-        if (!slot) {
-            slot = lru;
-            free(slot->remote);
-            if (!(slot->remote = strndup(q->name, q->len))) {
-                free(text);
-                return UX_E_IO;
-            }
+        if (!slot && !(slot = claim(fs, lru, q))) {
+            free(text);
+            return UX_E_IO;
         }
         if (!slot->text || slot->len != len || memcmp(slot->text, text, len)) {
             free(slot->text);
             slot->text = text;
             slot->len = len;
+            ux_tree_free(&slot->tree);
+            slot->tree_cs = 0;
             slot->generation = ++fs->generations; /* a new version: older cookies are stale */
             struct ux_sha *sha = fs->sha;
             if (ux_sha_init(sha) || ux_sha_update(sha, text, len) || ux_sha_final(sha, slot->sha256))
@@ -120,6 +135,17 @@ int ux_listing_lookup(struct ux_fileset *fs, const struct ux_lookup *q, struct u
     }
     slot->last_use = ++fs->clock;
     memset(out, 0, sizeof *out);
+    /* A client holding an older copy compares trees: the listing's own is
+     * made from memory, for the chunk size asked. */
+    if (q->want_tree && slot->tree_cs != q->chunk_size) {
+        ux_tree_free(&slot->tree);
+        slot->tree_cs = ux_tree_of(&slot->tree, fs->sha, (const uint8_t *)slot->text, slot->len, q->chunk_size)
+                            ? 0 : q->chunk_size;
+    }
+    if (q->want_tree && slot->tree_cs) {
+        out->has_root = 1;
+        ux_tree_root(&slot->tree, out->root);
+    }
     out->handle = UX_LISTING_HANDLE | (uint32_t)(slot - fs->listings);
     out->generation = slot->generation;
     out->size = slot->len;
@@ -159,4 +185,13 @@ const char *ux_listing_name(struct ux_fileset *fs, uint32_t handle)
 {
     struct ux_vlisting *v = slot_of(fs, handle);
     return v ? v->remote : NULL;
+}
+
+int ux_listing_node(struct ux_fileset *fs, uint32_t handle, uint32_t cs, uint32_t id, uint8_t *buf, size_t *len)
+{
+    struct ux_vlisting *v = slot_of(fs, handle);
+    if (!v || v->tree_cs != cs)
+        return ENOENT;
+    *len = ux_tree_node_bytes(&v->tree, id, buf);
+    return *len ? 0 : ENOENT;
 }

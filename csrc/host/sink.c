@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -26,8 +27,8 @@ static int commit_work(struct ux_sink *k, const char **why);
  * beside the writes makes them contend for the inode. */
 static int reserve_ahead(struct ux_sink *k, uint64_t end)
 {
-    if (k->reserved >= end)
-        return 0;
+    if (k->reserved >= end || k->size <= UX_SLAB)
+        return 0; /* a file of one slab goes in one write: nothing to keep together */
     uint64_t upto = end + RESERVE_STEP < k->size ? end + RESERVE_STEP : k->size;
     int err = posix_fallocate(k->fd, (off_t)k->reserved, (off_t)(upto - k->reserved));
     k->reserved = upto;
@@ -227,9 +228,15 @@ static void release_memory(struct ux_sink *k)
 
 static void reset(struct ux_sink *k)
 {
-    /* counters for after the end */
+    /* counters and the final file's stat, for after the end */
     uint64_t readback = k->readback, evicted = k->evicted, waits = k->waits;
+    struct stat st = k->final_st;
+    int set_mode = k->set_mode, set_mtime = k->set_mtime;
+    uint32_t mode = k->mode;
+    int64_t mtime = k->mtime_ns;
     memset(k, 0, sizeof *k);
+    k->final_st = st;
+    k->set_mode = set_mode, k->set_mtime = set_mtime, k->mode = mode, k->mtime_ns = mtime;
     k->fd = k->dirfd = k->h.efd = -1;
     k->readback = readback;
     k->evicted = evicted;
@@ -346,7 +353,8 @@ static int write_slab(struct ux_sink *k, struct ux_slab *s)
     uint64_t off = s->region * UX_SLAB, len = region_len(k, s->region);
     int err = pwrite_all(k->fd, s->buf, (size_t)len, off);
     if (!err) {
-        sync_file_range(k->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+        if (k->durable) /* the final fsync then has little left to do */
+            sync_file_range(k->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
         s->written = 1;
     }
     return err;
@@ -443,7 +451,7 @@ static int take_slab(struct ux_sink *k, uint64_t region, struct ux_slab **out)
         k->evicted++;
     }
     int err = pick->used && !pick->written ? write_slab(k, pick) : 0;
-    if (!err && !pick->buf && !(pick->buf = malloc(UX_SLAB)))
+    if (!err && !pick->buf && !(pick->buf = malloc(k->size < UX_SLAB ? k->size : UX_SLAB)))
         err = ENOMEM;
     /* A region written before (partly) is read back so a later write of
      * the whole slab keeps what it had. */
@@ -581,6 +589,21 @@ static int commit_work(struct ux_sink *k, const char **why)
         *why = "whole-file SHA-256 mismatch";
         return EBADMSG;
     }
+    if (k->set_mode && fchmod(k->fd, (mode_t)(k->mode & 07777))) {
+        *why = "cannot set the file's mode";
+        return errno;
+    }
+    if (k->set_mtime) {
+        struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_sec = k->mtime_ns / 1000000000, .tv_nsec = k->mtime_ns % 1000000000}};
+        if (ts[1].tv_nsec < 0) {
+            ts[1].tv_sec--;
+            ts[1].tv_nsec += 1000000000;
+        }
+        if (futimens(k->fd, ts)) {
+            *why = "cannot set the file's mtime";
+            return errno;
+        }
+    }
     if (k->durable && fsync(k->fd)) {
         *why = "cannot sync the received file";
         return errno;
@@ -592,6 +615,7 @@ static int commit_work(struct ux_sink *k, const char **why)
     if (k->durable)
         fsync(k->dirfd); /* make the rename durable; failure here loses nothing */
     k->tmp[0] = 0;   /* the temporary name is gone */
+    fstat(k->fd, &k->final_st); /* what it is now, for an index (rename changed its ctime) */
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "engine/hash.h"
 
@@ -70,6 +71,12 @@ struct ux_sink {
     int fd;
     int dirfd;
     int durable;
+    /* Set on the file before its rename (set them before ux_sink_open:
+     * they outlive it), and its stat once renamed. */
+    int set_mode, set_mtime;
+    uint32_t mode;
+    int64_t mtime_ns;
+    struct stat final_st;
     char tmp[300];
     char final[300];
     uint64_t size;

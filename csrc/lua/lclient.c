@@ -19,36 +19,12 @@
 #include "host/clock.h"
 #include "host/filehash.h"
 #include "host/sink.h"
+#include "client_obj.h"
 #include "dir_obj.h"
-#include "link_obj.h"
 
 #define CLIENT_MT "udpxfer.client"
 #define MEMORY_MAX (256u << 20) /* a listing or file kept in memory */
 
-struct client_obj {
-    struct ux_client eng;
-    struct link_obj *link;         /* NULL for a sim client */
-    int live, sim, attached;
-    struct sim_rng seed;
-    /* where the bytes go */
-    int memory;
-    uint8_t *mem;
-    struct ux_sink sink;
-    int dirfd;                     /* the output folder */
-    int durable;
-    int sink_open, finished;
-    int committing;                /* the sink's commit runs on its thread */
-    int held;                      /* a datagram waits for the sink */
-    int watching;                  /* the sink's descriptor is in the link's epoll set */
-    struct ux_client_event done;   /* held back until the commit ends */
-    char base[256];
-    char path[1100];
-    /* the local copy chunks are reused from */
-    int basis_fd;
-    struct ux_tree basis;
-    int has_basis;
-    uint8_t *copy;                 /* a buffer for copying from it */
-};
 
 static struct client_obj *check_client(lua_State *L)
 {
@@ -94,6 +70,15 @@ static int c_on_chunk(void *ud, uint32_t index, uint64_t off, const uint8_t *dat
 static int c_on_reuse(void *ud, uint64_t off, size_t len)
 {
     struct client_obj *o = ud;
+    if (o->basis_mem) {
+        if (off > o->basis_len || len > o->basis_len - off)
+            return EIO;
+        if (o->memory) {
+            memcpy(o->mem + off, o->basis_mem + off, len);
+            return 0;
+        }
+        return ux_sink_write(&o->sink, off, o->basis_mem + off, len);
+    }
     while (len) {
         size_t n = len < UX_SLAB ? len : UX_SLAB;
         uint8_t *dst = o->memory ? o->mem + off : o->copy;
@@ -275,7 +260,16 @@ static int open_output(lua_State *L, struct client_obj *o, const char *name, siz
  * A basis that cannot be read is no basis: everything is fetched. */
 static void open_basis(lua_State *L, struct client_obj *o, uint32_t cs)
 {
-    const char *basis = opt_str(L, "basis", NULL, NULL), *label;
+    size_t blen;
+    const char *basis = opt_str(L, "basis", NULL, NULL), *label, *data = opt_str(L, "basis_data", NULL, &blen);
+    if (data) {
+        struct ux_sha *sha = ux_sha_new();
+        o->basis_mem = (const uint8_t *)data;
+        o->basis_len = blen;
+        o->has_basis = sha && ux_tree_of(&o->basis, sha, o->basis_mem, blen, cs) == 0;
+        ux_sha_free(sha);
+        return;
+    }
     if (!basis)
         return;
     int rfd = root_fd(L, &label);
@@ -316,6 +310,13 @@ static int l_client(lua_State *L)
         lua_setiuservalue(L, -2, 2); /* the link lives as long as its fetches */
     }
     o->memory = opt_bool(L, "memory") || !strcmp(kind, "listing");
+    lua_getfield(L, 1, "mode");
+    if ((o->sink.set_mode = !lua_isnil(L, -1)))
+        o->sink.mode = (uint32_t)luaL_checkinteger(L, -1);
+    lua_getfield(L, 1, "mtime");
+    if ((o->sink.set_mtime = !lua_isnil(L, -1)))
+        o->sink.mtime_ns = (int64_t)luaL_checkinteger(L, -1);
+    lua_pop(L, 2);
     lua_getfield(L, 1, "durable");
     o->durable = lua_isnil(L, -1) || lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -434,80 +435,6 @@ static int commit_ended(struct client_obj *o)
 
 /* ---- events ---- */
 
-/* How many servers offered, how many offered the chosen version, how many
- * versions there were: so a user sees a choice was made, and which. */
-static void set_versions(lua_State *L, const struct ux_client *c, const struct ux_peer *chosen)
-{
-    int offers = 0, agree = 0, versions = 0;
-    for (int i = 0; i < c->npeers; i++) {
-        const struct ux_peer *p = &c->peers[i];
-        if (!p->has_offer)
-            continue;
-        offers++;
-        agree += p->size == chosen->size && !memcmp(p->sha256, chosen->sha256, UX_HASH_LEN);
-        int first = 1; /* first peer offering this version? */
-        for (int j = 0; j < i; j++)
-            if (c->peers[j].has_offer && c->peers[j].size == p->size &&
-                !memcmp(c->peers[j].sha256, p->sha256, UX_HASH_LEN))
-                first = 0;
-        versions += first;
-    }
-    set_int(L, "offers", offers);
-    set_int(L, "servers", agree);
-    set_int(L, "versions", versions);
-}
-
-static const char *drop_reason(enum ux_peer_drop d)
-{
-    return d == UXC_DROP_CORRUPT ? "corrupt" : d == UXC_DROP_STALE ? "stale" : "silent";
-}
-
-static void push_client_event(lua_State *L, struct client_obj *o, const struct ux_client_event *ev)
-{
-    struct ux_client *c = &o->eng;
-    const struct ux_peer *p = ev->peer >= 0 ? &c->peers[ev->peer] : NULL;
-    lua_newtable(L);
-    switch (ev->type) {
-    case UXC_EV_OFFER:
-    case UXC_EV_START:
-        set_str(L, "type", ev->type == UXC_EV_OFFER ? "offer" : "start");
-        set_addr(L, "server", &p->addr);
-        set_int(L, "size", (lua_Integer)p->size);
-        set_int(L, "chunks", (lua_Integer)ux_chunk_count(p->size, p->chunk_size));
-        set_int(L, "chunk_size", p->chunk_size);
-        set_hex(L, "sha256", p->sha256);
-        if (ev->type == UXC_EV_START)
-            set_versions(L, c, p);
-        break;
-    case UXC_EV_PREPARING:
-        set_str(L, "type", "preparing");
-        set_addr(L, "server", &p->addr);
-        break;
-    case UXC_EV_DROP:
-        set_str(L, "type", "drop");
-        set_addr(L, "server", &p->addr);
-        set_str(L, "reason", drop_reason(p->dropped));
-        break;
-    case UXC_EV_DONE:
-        set_str(L, "type", "done");
-        if (o->memory) {
-            lua_pushlstring(L, (const char *)o->mem, c->size);
-            lua_setfield(L, -2, "data");
-        } else {
-            set_str(L, "path", o->path);
-        }
-        set_int(L, "size", (lua_Integer)c->size);
-        set_hex(L, "sha256", c->sha256);
-        set_num(L, "elapsed", (double)(c->done_at - c->started_at) / 1e6);
-        break;
-    case UXC_EV_FAIL:
-        set_str(L, "type", "error");
-        set_str(L, "message", c->fail_msg);
-        set_str(L, "code", ux_err_name(c->fail));
-        break;
-    }
-}
-
 static void abort_output(struct client_obj *o)
 {
     if (o->sink_open) {
@@ -600,69 +527,6 @@ static int lc_events(lua_State *L)
     return 1;
 }
 
-static const char *state_name(enum ux_client_state s)
-{
-    static const char *const names[] = {[UXC_DISCOVER] = "discover", [UXC_TREE] = "compare",
-                                        [UXC_TRANSFER] = "transfer", [UXC_DONE] = "done",
-                                        [UXC_FAILED] = "failed"};
-    return names[s];
-}
-
-static void push_peer(lua_State *L, const struct ux_peer *p)
-{
-    lua_newtable(L);
-    set_addr(L, "server", &p->addr);
-    set_bool(L, "active", p->active);
-    if (p->dropped)
-        set_str(L, "dropped", drop_reason(p->dropped));
-    set_int(L, "bytes", (lua_Integer)p->st.bytes);
-    set_int(L, "chunks", p->st.chunks);
-    set_int(L, "dups", p->st.dups);
-    set_int(L, "bad", p->st.bad);
-    set_int(L, "lost", p->st.lost);
-    set_int(L, "timeouts", p->st.timeouts);
-    set_int(L, "tree_nodes", p->st.tree_nodes);
-    set_num(L, "window", p->cwnd);
-    set_int(L, "stolen", p->st.stolen);
-    uint64_t span = p->last_rx > p->first_data_at ? p->last_rx - p->first_data_at : 0;
-    set_num(L, "rate", span ? (double)p->st.bytes * 1e6 / (double)span : 0);
-    set_num(L, "rtt", p->srtt_us / 1e6);
-}
-
-static int lc_stats(lua_State *L)
-{
-    struct client_obj *o = check_client(L);
-    struct ux_client *c = &o->eng;
-    uint64_t now = c->done_at ? c->done_at : o->sim ? c->started_at : ux_now_us();
-    lua_newtable(L);
-    set_str(L, "state", o->committing ? "committing" : state_name(c->state));
-    set_int(L, "size", (lua_Integer)c->size);
-    set_int(L, "chunks", c->count);
-    set_int(L, "have", c->map.have);
-    set_int(L, "bytes", (lua_Integer)c->bytes_done);
-    set_int(L, "reused", (lua_Integer)c->bytes_reused);
-    set_int(L, "reused_chunks", c->chunks_reused);
-    set_int(L, "tree_bytes", (lua_Integer)c->tree_bytes);
-    set_int(L, "tree_nodes", c->nodes_fetched);
-    set_int(L, "dups", c->dups);
-    set_int(L, "bad", c->bad);
-    set_num(L, "elapsed", (double)(now - c->started_at) / 1e6);
-    if (o->link && o->link->live) {
-        set_int(L, "rx_packets", (lua_Integer)o->link->link.io.rx_packets);
-        set_int(L, "tx_packets", (lua_Integer)o->link->link.io.tx_packets);
-    }
-    set_int(L, "readback", (lua_Integer)o->sink.readback);
-    set_int(L, "evicted", (lua_Integer)o->sink.evicted);
-    set_int(L, "hash_waits", (lua_Integer)o->sink.waits);
-    lua_newtable(L);
-    for (int i = 0; i < c->npeers; i++) {
-        push_peer(L, &c->peers[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
-    lua_setfield(L, -2, "servers");
-    return 1;
-}
-
 /* set_limit(bytes_per_second or 0): the rate all its servers together may send at. */
 static int lc_set_limit(lua_State *L)
 {
@@ -684,6 +548,8 @@ static int lc_abort(lua_State *L)
         ux_link_pump(&o->link->link);
     return 0;
 }
+
+static int lc_stats(lua_State *L) { return client_stats(L, check_client(L)); }
 
 static int lc_close(lua_State *L)
 {

@@ -6,6 +6,7 @@
 
 #include "bind.h"
 #include "engine/server.h"
+#include "host/catalog.h"
 #include "host/fileset.h"
 
 #define SERVER_MT "udpxfer.server"
@@ -214,6 +215,16 @@ static int ls_stats(lua_State *L)
     set_int(L, "trees_built", (lua_Integer)o->fs.trees_built);
     set_int(L, "files_open", o->fs.open);
     set_int(L, "files_known", o->fs.n);
+    lua_Integer entries = 0, watches = 0, rescans = 0;
+    for (int i = 0; i < o->fs.nroots; i++)
+        if (o->fs.roots[i].catalog) {
+            entries += (lua_Integer)ux_catalog_size(o->fs.roots[i].catalog);
+            watches += ux_catalog_watching(o->fs.roots[i].catalog);
+            rescans += (lua_Integer)ux_catalog_rescans(o->fs.roots[i].catalog);
+        }
+    set_int(L, "catalog_entries", entries);
+    set_int(L, "catalog_watches", watches);
+    set_int(L, "catalog_rescans", rescans);
     set_bool(L, "preparing", o->fs.job.running && !__atomic_load_n(&o->fs.job.done, __ATOMIC_ACQUIRE));
     set_int(L, "rx_packets", (lua_Integer)o->io.rx_packets);
     set_int(L, "tx_packets", (lua_Integer)o->io.tx_packets);

@@ -23,6 +23,24 @@ local LARGE_IN_FLIGHT = 2 -- of them, larger files
 
 local Sync = base.class(base.Pollable)
 
+-- Files to fetch wait in two queues, small and large, each read from a
+-- cursor (a sync may queue thousands: no shifting).
+local function queue(self, f, front)
+  local q = f.e.size > SMALL and self.queue_large or self.queue_small
+  if front then
+    q.at = q.at - 1
+    q[q.at] = f
+  else
+    q.n = q.n + 1
+    q[q.n] = f
+  end
+end
+
+local function queued(self)
+  return self.queue_small.n - self.queue_small.at + 1 + self.queue_large.n - self.queue_large.at + 1
+end
+
+
 --- Start syncing. Options: `remote` (required: a folder of a served tree,
 -- "." for its root, or a share name), `dir` (required: the local folder,
 -- which must exist), `delete` (remove what the listing lacks), `dry_run`
@@ -51,13 +69,14 @@ function M.new(opts)
   local self = setmetatable({
     opts = opts, dir = dir, link = link, targets = targets, servers = {}, seen = {},
     excluded = glob.matcher(opts.exclude), started = core.now(), phase = "listing",
-    active = {}, queue = {}, large = 0, errors = {},
+    active = {}, queue_small = { at = 1, n = 0 }, queue_large = { at = 1, n = 0 }, large = 0, errors = {},
     totals = { files = 0, changed = 0, deleted = 0, bytes_fetched = 0, bytes_reused = 0, bytes_total = 0,
       bytes_done = 0, files_done = 0, files_todo = 0 },
     chunk_size = opts.chunk_size or base.chunk_size_for(targets),
   }, Sync)
+  self.index, self.listings = index.load(dir)
   local obj, emsg, ecode = core.client {
-    kind = "listing", name = opts.remote == "." and "." or opts.remote, link = link, targets = targets,
+    kind = "listing", name = opts.remote, link = link, targets = targets, basis_data = self.listings[opts.remote],
     unicast = nbcast == 0, chunk_size = self.chunk_size, discover_timeout = opts.timeout,
   }
   if not obj then
@@ -73,7 +92,7 @@ function Sync:pollfd() return self.link:pollfd() end
 function Sync:events() return "r" end
 --- Seconds until `step()` must run again (0 while there is work to start).
 function Sync:timeout()
-  if #self.queue > 0 and self:room() then return 0 end
+  if queued(self) > 0 and self:room() then return 0 end
   return self.link:timeout()
 end
 
@@ -116,9 +135,14 @@ local function error_entry(self, path, msg, code)
   report(self, path, "error", { message = msg, code = code })
 end
 
-local function file_done(self, e, action, extra)
-  local ok, err = set_meta(self, e)
-  if not ok then return error_entry(self, e.path, err, "io") end
+-- E is in place. ST: its stat if the fetch set its mode and mtime already.
+local function file_done(self, e, action, extra, st)
+  if st then
+    self.plan.index[e.path] = { size = st.size, mtime = st.mtime, ino = st.ino, ctime = st.ctime, sha256 = e.sha256 }
+  else
+    local ok, err = set_meta(self, e)
+    if not ok then return error_entry(self, e.path, err, "io") end
+  end
   self.totals.changed = self.totals.changed + 1
   self.totals.files_done = self.totals.files_done + 1
   report(self, e.path, action, extra)
@@ -134,6 +158,7 @@ local function start_fetch(self, f)
   local e = f.e
   local obj, msg, code = core.client {
     name = remote_name(self, f.e.path), sha256 = e.sha256, root = self.dir, path = e.path, basis = f.basis,
+    mode = e.mode, mtime = e.mtime,
     durable = false, link = self.link, targets = self.servers, unicast = true, exclude = f.exclude,
     chunk_size = self.chunk_size, discover_timeout = self.opts.file_timeout or 5, idle_timeout = 5,
   }
@@ -144,17 +169,19 @@ local function start_fetch(self, f)
   self.active[#self.active + 1] = f
 end
 
--- Start what may start: large files up to LARGE_IN_FLIGHT, the rest small.
+-- Start what may start: large files up to LARGE_IN_FLIGHT, small ones
+-- up to IN_FLIGHT in all.
 local function start_more(self)
-  local i = 1
-  while i <= #self.queue and self:room() do
-    local f = self.queue[i]
-    if f.e.size <= SMALL or self.large < LARGE_IN_FLIGHT then
-      table.remove(self.queue, i)
-      start_fetch(self, f)
-    else
-      i = i + 1
-    end
+  local large, small = self.queue_large, self.queue_small
+  while self:room() and large.at <= large.n and self.large < LARGE_IN_FLIGHT do
+    local f = large[large.at]
+    large[large.at], large.at = nil, large.at + 1
+    start_fetch(self, f)
+  end
+  while self:room() and small.at <= small.n do
+    local f = small[small.at]
+    small[small.at], small.at = nil, small.at + 1
+    start_fetch(self, f)
   end
 end
 
@@ -175,7 +202,7 @@ local function retry(self, f, st)
   local out = f.liars:failed(st.servers)
   if not out then return false end
   f.exclude = f.liars:excluded()
-  table.insert(self.queue, 1, f)
+  queue(self, f, true)
   return true
 end
 
@@ -183,7 +210,7 @@ local function step_fetch(self, f, k)
   for _, ev in ipairs(f.obj:drain()) do
     if ev.type == "done" then
       local st = finish_fetch(self, f, k)
-      file_done(self, f.e, "fetch", { size = f.e.size, bytes = st.bytes, reused = st.reused })
+      file_done(self, f.e, "fetch", { size = f.e.size, bytes = st.bytes, reused = st.reused }, ev.stat)
       return true
     elseif ev.type == "error" then
       local st = finish_fetch(self, f, k)
@@ -283,7 +310,7 @@ local function local_steps(self, p)
         self.totals.changed = self.totals.changed + 1
         report(self, f.e.path, "fetch", { size = f.e.size, basis = f.basis })
       else
-        self.queue[#self.queue + 1] = f
+        queue(self, f)
       end
     end
   end
@@ -307,7 +334,7 @@ local function finish(self)
     end
     for i = #dirs, 1, -1 do set_meta(self, dirs[i]) end
     if p.root then d:set_self(p.root.mode, p.root.mtime) end
-    local ok, err = index.save(d, p.index)
+    local ok, err = index.save(d, p.index, self.listings)
     if ok then ok, err = d:sync() end
     if not ok then return fail(self, err, "io") end
   end
@@ -341,7 +368,8 @@ local function begin(self, text)
       self.dir:remove_tree(st.path) -- a temporary file of a fetch that was killed
     end
   end
-  local p = plan.make(entries, map, index.load(self.dir), self.dir,
+  self.listings[self.opts.remote] = text
+  local p = plan.make(entries, map, self.index, self.dir,
     { delete = self.opts.delete, excluded = self.excluded })
   self.plan = p
   self.totals.files = p.files
@@ -385,7 +413,7 @@ function Sync:stats()
   end
   return { phase = self.outcome and "done" or self.phase, files = t.files, files_done = t.files_done,
     files_todo = t.files_todo, bytes_total = t.bytes_total, bytes_done = done, bytes_fetched = t.bytes_fetched,
-    bytes_reused = t.bytes_reused, active = #self.active, queued = #self.queue, elapsed = core.now() - self.started,
+    bytes_reused = t.bytes_reused, active = #self.active, queued = queued(self), elapsed = core.now() - self.started,
     bytes_wire = self.link:stats().rx_bytes }
 end
 
@@ -405,7 +433,7 @@ function Sync:step()
     end
     start_more(self)
     share_limit(self)
-    if #self.active == 0 and #self.queue == 0 then finish(self) end
+    if #self.active == 0 and queued(self) == 0 then finish(self) end
   end
   base.progress(self)
   return self.outcome ~= nil
