@@ -1,5 +1,6 @@
 #!/bin/bash
-# All benchmarks: bench/speed.sh (one transfer) and bench/parallel.sh (several servers).
+# All benchmarks: bench/speed.sh (one transfer), bench/parallel.sh (several
+# servers) and bench/sync.sh (folder sync against rsync).
 # Writes bench/RESULTS.md. Parts needing root and namespaces skip with a message.
 set -eu
 cd "$(dirname "$0")/.."
@@ -8,6 +9,7 @@ runs=$(mktemp)
 trap 'rm -f "$rows" "$runs"' EXIT
 BENCH_ROWS=$rows BENCH_RUNS=$runs bash bench/speed.sh
 BENCH_ROWS=$rows bash bench/parallel.sh
+BENCH_ROWS=$rows bash bench/sync.sh
 {
   echo "# Benchmark results"
   echo

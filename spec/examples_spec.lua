@@ -1,5 +1,6 @@
--- The examples run as documented: `lua5.4 examples/serve.lua DIR PORT` and
--- `lua5.4 examples/get.lua NAME PORT 127.0.0.1`, from any directory.
+-- The examples run as documented, from any directory:
+-- `lua5.4 examples/serve.lua DIR PORT`, `lua5.4 examples/get.lua NAME PORT
+-- 127.0.0.1`, `lua5.4 examples/sync.lua [--delete] REMOTE DIR ADDRESS`.
 local H = require "spec.helper"
 
 describe("examples", function()
@@ -16,5 +17,30 @@ describe("examples", function()
     assert.are.equal(0, code)
     assert.matches("^%./e%.txt\t" .. H.core.sha256("example payload\n"), out)
     assert.are.equal("example payload\n", H.read(dir .. "/here/e.txt"))
+  end)
+
+  it("sync.lua keeps a folder in step, as cron would run it: a summary line, exit 0, then nothing to move", function()
+    local dir = H.tmpdir()
+    finally(function() H.rmrf(dir) end)
+    os.execute("mkdir -p " .. dir .. "/data/sub " .. dir .. "/mirror")
+    H.write(dir .. "/data/a.txt", "alpha\n")
+    H.write(dir .. "/data/sub/b.txt", "beta\n")
+    H.write(dir .. "/mirror/stale.txt", "gone after --delete\n")
+    local root = H.sh("pwd"):gsub("%s+$", "")
+    local spid, sp = H.spawn(("lua5.4 %s/examples/serve.lua %s 0"):format(root, dir .. "/data"))
+    finally(function() H.kill(spid) sp:close() end)
+    local port = tonumber(sp:read("l"):match("port (%d+)"))
+    local cmd = ("cd / && lua5.4 %s/examples/sync.lua --delete . %s 127.0.0.1:%d"):format(root, dir .. "/mirror", port)
+    local code, out, err = H.run(cmd)
+    assert.are.equal(0, code, err)
+    assert.matches("^synced %. %-> .*mirror: 2 files, %d+ changed, 1 deleted, 11 bytes fetched, 0 reused, [%d.]+ s\n$", out)
+    assert.are.equal("beta\n", H.read(dir .. "/mirror/sub/b.txt"))
+    assert.is_nil(H.read(dir .. "/mirror/stale.txt"))
+    code, out = H.run(cmd)
+    assert.are.equal(0, code)
+    assert.matches("2 files, 0 changed, 0 deleted, 0 bytes fetched", out)
+    code, _, err = H.run(("lua5.4 %s/examples/sync.lua . %s/no-such-dir 127.0.0.1:%d"):format(root, dir, port))
+    assert.are.equal(1, code)
+    assert.matches("no%-such%-dir", err)
   end)
 end)
