@@ -1,6 +1,7 @@
 #!/bin/bash
 # All benchmarks: bench/speed.sh (one transfer), bench/parallel.sh (several
-# servers) and bench/sync.sh (folder sync against rsync).
+# servers), bench/sync.sh (folder sync against rsync) and bench/loops.sh
+# (cqueues and luv loops).
 # Writes bench/RESULTS.md. Parts needing root and namespaces skip with a message.
 set -eu
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ trap 'rm -f "$rows" "$runs"' EXIT
 BENCH_ROWS=$rows BENCH_RUNS=$runs bash bench/speed.sh
 BENCH_ROWS=$rows bash bench/parallel.sh
 BENCH_ROWS=$rows bash bench/sync.sh
+BENCH_ROWS=$rows bash bench/loops.sh
 {
   echo "# Benchmark results"
   echo

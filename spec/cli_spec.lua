@@ -116,6 +116,102 @@ describe("udpxfer command", function()
     assert.matches('"reason":"complete"', done)
   end)
 
+  it("serve --bind 127.0.0.1 hears broadcasts to 127.255.255.255 and no datagram for 127.0.0.2", function()
+    local bpid, bport, bpipe = H.start_server(dir .. "/srv", "--bind 127.0.0.1")
+    finally(function() H.kill(bpid); bpipe:close() end)
+    local code, _, err = udpx(("get hello.txt --port %d --broadcast 127.255.255.255 -o %s/bound.txt -q")
+      :format(bport, dir .. "/out"))
+    assert.are.equal(0, code, err)
+    assert.are.equal("hello\n", H.read(dir .. "/out/bound.txt"))
+    code, _, err = udpx(("get hello.txt --port %d --server 127.0.0.2 --broadcast none --timeout 0.5 -o %s/not.txt -q")
+      :format(bport, dir .. "/out"))
+    assert.are.equal(3, code, err)
+    assert.is_nil(H.read(dir .. "/out/not.txt"))
+  end)
+
+  it("serve --interface lo answers on loopback; an unknown interface is a one-line usage error", function()
+    local ipid, iport, ipipe = H.start_server(dir .. "/srv", "--interface lo")
+    finally(function() H.kill(ipid); ipipe:close() end)
+    local code, _, err = udpx(("get hello.txt --port %d --server 127.0.0.1 --broadcast none -o %s/lo.txt -q")
+      :format(iport, dir .. "/out"))
+    assert.are.equal(0, code, err)
+    local out
+    code, out, err = udpx(("serve %s --port 0 --interface nosuch0"):format(H.shell_quote(dir .. "/srv")))
+    assert.are.equal(2, code)
+    assert.are.equal("", out)
+    assert.matches("^udpxfer: no such interface nosuch0", err)
+    assert.are.equal(1, select(2, err:gsub("\n", "")))
+    code, _, err = udpx(("serve %s --port 0 --interface a/b"):format(H.shell_quote(dir .. "/srv")))
+    assert.are.equal(2, code)
+    assert.matches("--interface must be a network interface name", err, 1, true)
+  end)
+
+  -- Spawn the command with stderr in a file; returns pid, stdout pipe, stderr file name.
+  local function spawn_udpx(args)
+    local errf = os.tmpname()
+    local spid, sp = H.spawn(H.UDPXFER .. " " .. args .. " 2>" .. errf)
+    return spid, sp, errf
+  end
+
+  -- Server log lines up to the first that MATCHES (or the end of the log).
+  local function server_line(matches)
+    for _ = 1, 200 do
+      local line = pipe:read("l")
+      if not line or line:match(matches) then return line end
+    end
+  end
+
+  it("get exits 130 on SIGINT with one line, leaves no partial file, and the server logs 'aborted'", function()
+    H.write_random(dir .. "/srv/slow.bin", 1500000)
+    local gpid, gp, errf = spawn_udpx(("get slow.bin --port %d --server 127.0.0.1 --broadcast none "
+      .. "--limit-rate 100K -o %s/slow.bin --json"):format(port, dir .. "/out"))
+    local moving
+    for line in gp:lines() do
+      local ev = json.decode(line)
+      if ev.type == "progress" and ev.bytes > 0 then moving = true; break end
+    end
+    assert.is_true(moving, "chunks arrived before the signal")
+    H.kill(gpid, "INT")
+    gp:read("a")
+    local _, how, code = gp:close()
+    local err = H.read(errf)
+    os.remove(errf)
+    assert.are.same({ "exit", 130 }, { how, code })
+    assert.are.equal("udpxfer: slow.bin: interrupted\n", err)
+    assert.is_nil(H.read(dir .. "/out/slow.bin"))
+    local done = server_line('"type":"done".*"name":"slow.bin"')
+    assert.matches('"reason":"aborted"', done)
+  end)
+
+  it("serve exits 143 on SIGTERM", function()
+    local spid, sp, errf = spawn_udpx(("serve %s --port 0 --json"):format(H.shell_quote(dir .. "/srv")))
+    assert.matches('"type":"listening"', sp:read("l"))
+    H.kill(spid, "TERM")
+    sp:read("a")
+    local _, how, code = sp:close()
+    local err = H.read(errf)
+    os.remove(errf)
+    assert.are.same({ "exit", 143 }, { how, code })
+    assert.are.equal("", err)
+  end)
+
+  it("logs a request once, however often a client asks in its discovery rounds", function()
+    -- two targets (broadcast and unicast) reaching the same server, several rounds: one line
+    H.write(dir .. "/srv/once.txt", "once\n")
+    udpx(("get nope-once.txt --port %d --server 127.0.0.1 --broadcast 127.255.255.255 --timeout 1 --out %s -q")
+      :format(port, dir .. "/out"))
+    udpx(("get once.txt --port %d --server 127.0.0.1 --broadcast none --out %s -q"):format(port, dir .. "/out"))
+    local misses, requests = 0, 0
+    for _ = 1, 500 do
+      local line = pipe:read("l")
+      if not line then break end
+      if line:match('"name":"nope%-once.txt"') then misses = misses + 1 end
+      if line:match('"type":"request"') and line:match('"name":"once.txt"') then requests = requests + 1 end
+      if line:match('"type":"done"') and line:match('"name":"once.txt"') then break end
+    end
+    assert.are.equal(1, misses)
+    assert.are.equal(1, requests)
+  end)
   it("get says a server is preparing a large file, waits, and fetches it; the server logs 'preparing'", function()
     os.execute("truncate -s 80M " .. dir .. "/srv/large.bin") -- sparse, and over async_hash_min (64 MiB)
     local code, out, err = udpx(("get large.bin --port %d --server 127.0.0.1 --broadcast none --out %s")

@@ -43,4 +43,15 @@ describe("examples", function()
     assert.are.equal(1, code)
     assert.matches("no%-such%-dir", err)
   end)
+
+  for _, loop in ipairs { "cqueues", "luv" } do
+    local have = pcall(require, loop)
+    it(("%s.lua serves and fetches inside one %s loop, as a drop-in"):format(loop, loop), function()
+      if not have then return pending(loop .. " is not installed (apt-get install lua-" .. loop .. ")") end
+      local root = H.sh("pwd"):gsub("%s+$", "")
+      local code, out, err = H.run(("cd / && lua5.4 %s/examples/%s.lua %d"):format(root, loop, 16 * 1024 * 1024))
+      assert.are.equal(0, code, err)
+      assert.matches(("^%s: fetched 16777216 bytes in [%%d.]+ s: identical\n$"):format(loop), out)
+    end)
+  end
 end)

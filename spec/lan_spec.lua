@@ -174,6 +174,21 @@ describe("LAN test bed", function()
     assert.are.equal(2, start.versions)
   end)
 
+  it("finds a server bound to one address (--bind) or one interface (--interface) by real broadcast", function()
+    serve(1, "--bind 10.77.0.11")
+    serve(2, "--interface eth0")
+    serve(3, "--interface lo")
+    local code, out, err = get("mid")
+    assert.are.equal(0, code, err)
+    assert.is_true(same(dir .. "/mid", dir .. "/out/mid"))
+    local done = lines(out)
+    local heard = {}
+    for _, s in ipairs(done[#done].servers) do heard[s.server] = true end
+    assert.is_true(heard["10.77.0.11:10526"], "the --bind server answered the broadcast")
+    assert.is_true(heard["10.77.0.12:10526"], "the --interface eth0 server answered")
+    assert.is_nil(heard["10.77.0.13:10526"], "the --interface lo server heard nothing from eth0")
+  end)
+
   it("speaks the legacy protocol over real broadcast", function()
     for i = 1, 2 do serve(i, "--legacy") end
     local code, _, err = get("mid", "--legacy")

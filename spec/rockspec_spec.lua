@@ -1,6 +1,7 @@
--- `luarocks make --local` from a copy of the checkout builds and installs the
--- module and the CLI with no network. LuaRocks refuses --local to root, so
--- as root the build runs as the unprivileged user `nobody`.
+-- `luarocks make --local` from a copy of the checkout, and `luarocks install`
+-- of the source rock `make rock` packs, build and install the module and
+-- the CLI with no network. LuaRocks refuses --local to root, so as root the
+-- first build runs as the unprivileged user `nobody`.
 local H = require "spec.helper"
 
 describe("rockspec", function()
@@ -32,5 +33,24 @@ describe("rockspec", function()
       :format(bin, port, dir .. "/out"))
     assert.are.equal(0, rc)
     assert.are.equal("from the rock", H.read(dir .. "/out/r.txt"))
+  end)
+
+  it("packs a source rock (make rock) that luarocks installs into a tree offline; its CLI and module work", function()
+    local dir = H.tmpdir()
+    finally(function() H.rmrf(dir) end)
+    local code, out, err = H.run("sh tools/rock.sh")
+    assert.are.equal(0, code, err)
+    local rock = out:match("(build/udpxfer%-[%d.]+%-1%.src%.rock)")
+    assert.is_truthy(rock, out)
+    local tree = dir .. "/tree"
+    code, out, err = H.run(("luarocks --lua-version 5.4 --tree %s install %s"):format(H.shell_quote(tree), rock))
+    assert.are.equal(0, code, (out or "") .. (err or ""))
+    local env = ('cd / && eval "$(luarocks --lua-version 5.4 --tree %s path --bin)" && '):format(H.shell_quote(tree))
+    local vcode, vout = H.run(env .. "udpxfer --version")
+    assert.are.equal(0, vcode)
+    assert.matches("^udpxfer %d+%.%d+", vout)
+    local mcode, mout = H.run(env .. [[lua5.4 -e 'print(package.searchpath("udpxfer.core", package.cpath))']])
+    assert.are.equal(0, mcode)
+    assert.are.equal(tree .. "/lib/lua/5.4/udpxfer/core.so\n", mout)
   end)
 end)

@@ -200,7 +200,9 @@ describe("udpxfer over loopback", function()
     assert.is_true(os.execute("mount -t tmpfs -o size=256k tmpfs " .. small))
     finally(function() os.execute("umount " .. small) end)
     H.write_random(dir .. "/srv/large", 1024 * 1024)
-    local res, msg, code = finish(assert(get("large", { out = small })))
+    local g = assert(get("large", { out = small }))
+    local res, msg, code = finish(g)
+    g:close() -- its folder descriptor goes before the unmount
     assert.is_nil(res)
     assert.are.equal("io", code)
     assert.matches("reserve space", msg)
@@ -291,6 +293,42 @@ describe("udpxfer over loopback", function()
     assert.are.equal(udpxfer.DEFAULT_CHUNK, udpxfer.chunk_size_for {})
   end)
 
+  it("drives 70 fetches from one plain loop: poll takes any number of descriptors", function()
+    local gets = {}
+    for i = 1, 70 do
+      H.write(("%s/srv/m%d"):format(dir, i), ("file %d\n"):format(i):rep(500))
+      gets[i] = assert(get("m" .. i))
+    end
+    local objs = { srv }
+    for _, g in ipairs(gets) do objs[#objs + 1] = g end
+    assert.is_true(H.drive(objs, function()
+      for _, g in ipairs(gets) do if not g.outcome then return false end end
+      return true
+    end, 60))
+    for i, g in ipairs(gets) do
+      assert.is_table((g:result()), "fetch " .. i)
+      assert.are.equal(("file %d\n"):format(i):rep(500), H.read(("%s/out/m%d"):format(dir, i)))
+      g:close()
+    end
+  end)
+
+  it("sleeps while it waits for a version no server offers: a few dozen steps, little CPU", function()
+    H.write(dir .. "/srv/w", "some version")
+    local g = assert(get("w", { sha256 = ("0"):rep(64), timeout = 1.5 }))
+    local steps, cpu = 0, os.clock()
+    while not g:step() do
+      steps = steps + 1
+      H.core.poll({ g:pollfd(), g:events(), srv:pollfd(), srv:events() }, math.min(g:timeout() or 1, srv:timeout() or 1))
+      srv:step()
+    end
+    cpu = os.clock() - cpu
+    local _, _, code = g:result()
+    g:close()
+    assert.are.equal("version", code)
+    assert.is_true(steps < 100, "steps: " .. steps)
+    assert.is_true(cpu < 0.3, "CPU seconds: " .. cpu)
+  end)
+
   it("raises on programmer errors and returns nil, message, code on runtime ones", function()
     assert.has_error(function() udpxfer.get() end)
     assert.has_error(function() udpxfer.get { name = 5 } end)
@@ -317,5 +355,68 @@ describe("udpxfer over loopback", function()
     srv:close()
     srv:close()
     assert.is_true(srv:step())
+  end)
+end)
+
+describe("udpxfer over IPv6 (::1)", function()
+  local has_v6 = H.run("ip -6 addr show lo 2>/dev/null | grep -q '::1/128'") == 0
+  local dir, srv
+
+  before_each(function()
+    dir = H.tmpdir()
+    os.execute("mkdir -p " .. dir .. "/srv " .. dir .. "/out")
+    H.write(dir .. "/srv/six.txt", ("over IPv6\n"):rep(1000))
+    srv = assert(udpxfer.serve { dir = dir .. "/srv", port = 0 })
+  end)
+
+  after_each(function()
+    srv:close()
+    H.rmrf(dir)
+  end)
+
+  it("fetches from a server named by an IPv6 literal, the server on every address", function()
+    if not has_v6 then return pending("no ::1 on this host") end
+    local g = assert(udpxfer.get { name = "six.txt", out = dir .. "/out", servers = { "[::1]:" .. srv:port() },
+      broadcast = false })
+    assert.is_true(H.drive({ g, srv }, function() return g.outcome ~= nil end, 20))
+    local res = assert(g:result())
+    assert.are.equal(("over IPv6\n"):rep(1000), H.read(dir .. "/out/six.txt"))
+    assert.matches("^%[::1%]:%d+$", g:stats().servers[1].server)
+    assert.are.equal(res.sha256, H.core.sha256_file(dir .. "/srv/six.txt"))
+    g:close()
+  end)
+
+  it("serves IPv4 and IPv6 clients from one socket", function()
+    local g4 = assert(udpxfer.get { name = "six.txt", out = dir .. "/out", as = "four", broadcast = false,
+      servers = { "127.0.0.1:" .. srv:port() } })
+    local objs = { srv, g4 }
+    local g6
+    if has_v6 then
+      g6 = assert(udpxfer.get { name = "six.txt", out = dir .. "/out", as = "six", broadcast = false,
+        servers = { "[::1]:" .. srv:port() } })
+      objs[#objs + 1] = g6
+    end
+    assert.is_true(H.drive(objs, function() return g4.outcome ~= nil and (not g6 or g6.outcome ~= nil) end, 20))
+    assert.matches("^127%.0%.0%.1:", g4:stats().servers[1].server, 1)
+    assert.is_table((g4:result()))
+    if g6 then assert.is_table((g6:result())) end
+    g4:close()
+    if g6 then g6:close() end
+  end)
+
+  it("syncs from the command line and streams over ::1", function()
+    if not has_v6 then return pending("no ::1 on this host") end
+    local pid, port, pipe = H.start_server(dir .. "/srv", nil, nil, true)
+    finally(function() H.kill(pid) pipe:close() end)
+    local code, out, err = H.run(("%s sync . %s --server [::1]:%d --broadcast none"):format(H.UDPXFER,
+      H.shell_quote(dir .. "/out"), port))
+    assert.are.equal(0, code, err)
+    assert.matches("1 files, 1 changed", out)
+    local r = assert(udpxfer.recv { port = 0, bind = "::1" })
+    local s = assert(udpxfer.send { host = "[::1]:" .. r:port(), data = ("stream over IPv6\n"):rep(5000) })
+    assert.is_true(H.drive({ r, s }, function() return r.outcome ~= nil and s.outcome ~= nil end, 20))
+    assert.are.equal(("stream over IPv6\n"):rep(5000), assert(r:result()).data)
+    r:close()
+    s:close()
   end)
 end)

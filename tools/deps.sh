@@ -9,7 +9,7 @@ case "${1:-}" in
   bench) extra="netcat-openbsd iperf3 time openssl uftp udpcast rsync" ;;
   fuzz) extra="clang libclang-rt-14-dev" ;;
 esac
-for p in lua5.4 liblua5.4-dev libssl-dev lua-busted lua-dkjson lua-argparse luarocks gcc make pkg-config iproute2 nftables bc valgrind $extra; do
+for p in lua5.4 liblua5.4-dev libssl-dev lua-busted lua-dkjson lua-argparse lua-cqueues lua-luv lua-socket luarocks gcc make pkg-config iproute2 nftables bc valgrind $extra; do
   have "$p" || need="$need $p"
 done
 [ -z "$need" ] && exit 0

@@ -268,6 +268,7 @@ static void tick_discovery(struct ux_client *c, uint64_t now)
         /* A legacy server streams right after its offer: start at once. */
         if (now >= c->first_offer_at + (c->cfg.legacy ? 0 : COLLECT_US) || all_offered(c)) {
             struct ux_peer *v = choose_version(c);
+            c->no_version = !v; /* then wait for more offers, not spin on these */
             if (v)
                 start_transfer(c, v, now);
             else if (now >= uxc_discovery_end(c))
@@ -304,6 +305,7 @@ void uxc_offer_received(struct ux_client *c, struct ux_peer *p, uint64_t now)
 {
     if (!c->first_offer_at)
         c->first_offer_at = now;
+    c->no_version = 0; /* look again */
     uxc_push_event(c, UXC_EV_OFFER, uxc_peer_id(c, p));
     if ((c->state == UXC_TRANSFER || c->state == UXC_TREE) && !p->dropped && offers_chosen(c, p) &&
         activate(c, p, now))
@@ -504,7 +506,7 @@ uint64_t ux_client_deadline(const struct ux_client *c)
         d = min64(d, c->next_round_at);
     if (c->state == UXC_DISCOVER) {
         d = min64(d, uxc_discovery_end(c));
-        if (c->first_offer_at)
+        if (c->first_offer_at && !c->no_version)
             d = min64(d, all_offered(c) ? 0 : c->first_offer_at + (c->cfg.legacy ? 0 : COLLECT_US));
         else if (c->first_error_at)
             d = min64(d, c->first_error_at + NOTFOUND_GRACE_US);

@@ -142,6 +142,7 @@ struct ux_client {
     uint64_t started_at, first_offer_at, first_error_at, done_at;
     uint64_t preparing_at;   /* last "preparing the file" answer: discovery waits on */
     unsigned preparing_rounds; /* rounds asked since the first such answer */
+    int no_version;          /* the offers so far hold no version to take */
     struct ux_addr targets[UX_MAX_TARGETS];
     int ntargets;
     int target_cursor;       /* next target to send the current round to */

@@ -135,9 +135,28 @@ static const char *error_text(int code)
     }
 }
 
-static void request_event(struct ux_server *s, const struct ux_addr *from, enum ux_kind kind, const uint8_t *name,
-                          size_t n, int code, const struct ux_file_info *fi)
+/* Has this client asked under transfer id XID lately? A client asks again
+ * each discovery round: the log tells of the first time only. */
+static int asked_before(struct ux_server *s, const struct ux_addr *from, uint64_t xid)
 {
+    uint8_t key[20];
+    size_t n = ux_addr_key(from, key);
+    uint64_t h = xid * 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ key[i]) * 0x100000001B3ull;
+    h |= 1;
+    for (int i = 0; i < UX_RECENT_REQUESTS; i++)
+        if (s->recent[i] == h)
+            return 1;
+    s->recent[s->recent_next++ % UX_RECENT_REQUESTS] = h;
+    return 0;
+}
+
+static void request_event(struct ux_server *s, const struct ux_addr *from, uint64_t xid, enum ux_kind kind,
+                          const uint8_t *name, size_t n, int code, const struct ux_file_info *fi)
+{
+    if (asked_before(s, from, xid))
+        return;
     struct ux_server_event *e = new_event(s, UXSV_EV_REQUEST, from);
     if (!e)
         return;
@@ -151,13 +170,13 @@ static void request_event(struct ux_server *s, const struct ux_addr *from, enum 
 
 static void on_request(struct ux_server *s, const struct ux_msg *m, const struct ux_addr *from, size_t len)
 {
-    struct ux_file_info fi;
+    struct ux_file_info fi = {0};
     uint32_t cs = m->u.request.chunk_size;
     struct ux_lookup q = {.kind = (enum ux_kind)m->u.request.kind, .name = (const char *)m->u.request.name,
                           .len = m->u.request.name_len, .chunk_size = cs,
                           .want_tree = m->u.request.flags & UX_REQ_TREE};
     int code = cs < UX_MIN_CHUNK || cs > s->cfg.max_chunk ? UX_E_REFUSED : s->cfg.files.lookup(s->cfg.files.ud, &q, &fi);
-    request_event(s, from, q.kind, m->u.request.name, q.len, code, &fi);
+    request_event(s, from, m->xid, q.kind, m->u.request.name, q.len, code, &fi);
     if (!code && ux_chunk_count(fi.size, cs) > UINT32_MAX)
         code = UX_E_REFUSED;
     if (code) {
@@ -363,6 +382,15 @@ static uint64_t gcd(uint64_t a, uint64_t b)
     return a;
 }
 
+/* Legacy requests carry no transfer id: the name stands in for one. */
+static uint64_t hash_name_xid(const uint8_t *name, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ name[i]) * 0x100000001B3ull;
+    return h;
+}
+
 /* The original tool's request: answer "except COUNT chunks HEX", then send
  * every chunk, shuffled and paced. A repeated request starts over, which is
  * how that tool asks for what it missed. It has no cookie, so it can be
@@ -373,7 +401,7 @@ static void on_legacy_get(struct ux_server *s, const uint8_t *name, size_t n, co
     struct ux_file_info fi;
     struct ux_lookup q = {.kind = UX_KIND_FILE, .name = (const char *)name, .len = n, .chunk_size = UX_LEGACY_CHUNK};
     int code = s->cfg.files.lookup(s->cfg.files.ud, &q, &fi);
-    request_event(s, from, UX_KIND_FILE, name, n, code, &fi);
+    request_event(s, from, hash_name_xid(name, n), UX_KIND_FILE, name, n, code, &fi);
     if (code || ux_chunk_count(fi.size, UX_LEGACY_CHUNK) > UINT32_MAX)
         return; /* the old protocol has no way to say no */
     uint64_t count = ux_chunk_count(fi.size, UX_LEGACY_CHUNK);

@@ -133,8 +133,12 @@ struct ux_reply {
     uint8_t buf[UX_HDR_LEN + 4 + 200];
 };
 
+#define UX_RECENT_REQUESTS 64 /* (client, transfer id) pairs remembered for the log */
+
 struct ux_server {
     struct ux_server_cfg cfg;
+    uint64_t recent[UX_RECENT_REQUESTS];
+    unsigned recent_next;
     uint8_t secret[32];
     struct ux_session *sessions;
     uint32_t hi;        /* sessions[hi..] are all unused */

@@ -29,17 +29,42 @@ static void set_buffer(int fd, int force, int plain)
 
 int ux_io_open(struct ux_io *io, const struct ux_addr *bind_to, size_t cap, int flags, const char **why)
 {
+    return ux_io_open_dev(io, bind_to, NULL, cap, flags, why);
+}
+
+int ux_io_open_dev(struct ux_io *io, const struct ux_addr *bind_to, const char *dev, size_t cap, int flags,
+                   const char **why)
+{
     memset(io, 0, sizeof *io);
     io->fd = -1;
     io->cap = cap;
     struct ux_addr any;
+    int fd = -1;
     if (!bind_to) {
+        /* Any address, IPv6 and IPv4 on one socket where the host has IPv6. */
         memset(&any, 0, sizeof any);
-        any.ss.ss_family = AF_INET;
-        any.len = sizeof(struct sockaddr_in);
+        any.ss.ss_family = AF_INET6;
+        any.len = sizeof(struct sockaddr_in6);
+        fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            any.ss.ss_family = AF_INET;
+            any.len = sizeof(struct sockaddr_in);
+        }
         bind_to = &any;
     }
-    int fd = socket(bind_to->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        fd = socket(bind_to->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 && errno == EAFNOSUPPORT && bind_to->ss.ss_family == AF_INET6 &&
+        IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&bind_to->ss)->sin6_addr)) {
+        /* "::" on a host without IPv6: any IPv4 address, the same port */
+        memset(&any, 0, sizeof any);
+        struct sockaddr_in *v4 = (struct sockaddr_in *)&any.ss;
+        v4->sin_family = AF_INET;
+        v4->sin_port = ((const struct sockaddr_in6 *)&bind_to->ss)->sin6_port;
+        any.len = sizeof *v4;
+        bind_to = &any;
+        fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    }
     if (fd < 0) {
         *why = "cannot create a UDP socket";
         return errno;
@@ -49,8 +74,16 @@ int ux_io_open(struct ux_io *io, const struct ux_addr *bind_to, size_t cap, int 
     if (flags & UX_IO_SHARED) /* file servers on one host share the port: each hears the broadcast */
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
-    if (bind_to->ss.ss_family == AF_INET6)
+    if (dev && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, (socklen_t)strlen(dev))) {
+        int e = errno;
+        *why = e == ENODEV ? "no such interface" : "cannot bind the socket to the interface";
+        ux_io_close(io);
+        return e;
+    }
+    if (bind_to->ss.ss_family == AF_INET6) {
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+        io->dual = IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&bind_to->ss)->sin6_addr);
+    }
     set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF);
     set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF);
     /* Segmentation offload: one pass through the stack for up to 64
@@ -100,6 +133,31 @@ static int gro_size(struct msghdr *h)
     return 0;
 }
 
+/* An IPv4 peer seen through a dual-stack socket (::ffff:a.b.c.d) is an
+ * IPv4 address to the engines, as it would be on an IPv4 socket. */
+static void unmap_v4(struct ux_addr *a)
+{
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
+    if (a->ss.ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+        return;
+    struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = s6->sin6_port};
+    memcpy(&s4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+    memset(&a->ss, 0, sizeof a->ss);
+    memcpy(&a->ss, &s4, sizeof s4);
+    a->len = sizeof s4;
+}
+
+/* The other way, to send to an IPv4 peer from a dual-stack socket. */
+static void map_v4(const struct ux_addr *a, struct sockaddr_in6 *out)
+{
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->ss;
+    memset(out, 0, sizeof *out);
+    out->sin6_family = AF_INET6;
+    out->sin6_port = s4->sin_port;
+    out->sin6_addr.s6_addr[10] = out->sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&out->sin6_addr.s6_addr[12], &s4->sin_addr, 4);
+}
+
 int ux_io_recv(struct ux_io *io)
 {
     for (int i = 0; i < UX_BATCH; i++) {
@@ -120,6 +178,8 @@ int ux_io_recv(struct ux_io *io)
         struct msghdr *h = &io->rmsg[i].msg_hdr;
         uint32_t len = io->rmsg[i].msg_len;
         io->raddr[i].len = h->msg_namelen;
+        if (io->dual)
+            unmap_v4(&io->raddr[i]);
         io->rx_bytes += len;
         /* A truncated datagram gets length 0: the decoder refuses it. */
         if (h->msg_flags & MSG_TRUNC)
@@ -208,8 +268,14 @@ static int build_batch(struct ux_io *io, int counts[UX_BATCH])
         int before = niov;
         h->msg_iov = gather(io, i, n, &niov);
         h->msg_iovlen = (size_t)(niov - before);
-        h->msg_name = &io->saddr[i].ss;
-        h->msg_namelen = io->saddr[i].len;
+        if (io->dual && io->saddr[i].ss.ss_family == AF_INET) {
+            map_v4(&io->saddr[i], &io->smapped[m]);
+            h->msg_name = &io->smapped[m];
+            h->msg_namelen = sizeof io->smapped[m];
+        } else {
+            h->msg_name = &io->saddr[i].ss;
+            h->msg_namelen = io->saddr[i].len;
+        }
         if (n > 1) {
             uint16_t seg = (uint16_t)io->slen[i];
             h->msg_control = io->sctl[m].buf;
@@ -293,7 +359,7 @@ int ux_resolve(const char *spec, int default_port, struct ux_addr *out)
         return -1;
     memcpy(host, spec, n);
     host[n] = 0;
-    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_DGRAM}, *res;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM}, *res;
     if (getaddrinfo(host, NULL, &hints, &res))
         return -1;
     memset(out, 0, sizeof *out);

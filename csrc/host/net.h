@@ -25,6 +25,8 @@ struct ux_dgram {
 struct ux_io {
     int fd;
     int gso, gro;               /* the kernel takes UDP_SEGMENT / gives UDP_GRO */
+    int dual;                   /* an IPv6 socket that also carries IPv4 (mapped addresses) */
+    struct sockaddr_in6 smapped[UX_BATCH]; /* IPv4 destinations, mapped, for a dual socket */
     size_t cap;                 /* largest datagram */
     size_t rslot;               /* receive buffer per message */
     uint8_t *rbuf;              /* UX_BATCH * rslot */
@@ -48,10 +50,14 @@ struct ux_io {
     uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes, tx_blocked, tx_gso;
 };
 
-/* Open a non-blocking UDP socket bound to BIND (NULL: any IPv4 address,
- * ephemeral port), FLAGS from UX_IO_*. Sends use UDP GSO where the kernel
+/* Open a non-blocking UDP socket bound to BIND (NULL: any address, IPv6
+ * and IPv4 on one socket where the host has IPv6, an ephemeral port;
+ * "::" is dual-stack too), FLAGS from UX_IO_*. Sends use UDP GSO where the kernel
  * has it. Returns 0 or an errno value, with *why set. */
 int ux_io_open(struct ux_io *io, const struct ux_addr *bind, size_t cap, int flags, const char **why);
+/* The same, on network device DEV only (SO_BINDTODEVICE) unless DEV is NULL. */
+int ux_io_open_dev(struct ux_io *io, const struct ux_addr *bind, const char *dev, size_t cap, int flags,
+                   const char **why);
 void ux_io_close(struct ux_io *io);
 /* Receive without blocking; returns the number of datagrams in io->rq
  * (coalesced ones already split). */

@@ -8,13 +8,14 @@
 #include "engine/server.h"
 #include "host/catalog.h"
 #include "host/fileset.h"
+#include "host/listener.h"
 
 #define SERVER_MT "udpxfer.server"
 
 struct server_obj {
     struct ux_server eng;
     struct ux_fileset fs;
-    struct ux_io io;
+    struct ux_listener net;
     int live, sim;
     struct sim_rng seed;
 };
@@ -42,7 +43,7 @@ static void server_release(struct server_obj *o)
     if (!o->live)
         return;
     if (!o->sim)
-        ux_io_close(&o->io);
+        ux_listener_close(&o->net);
     ux_server_free(&o->eng);
     ux_fileset_close(&o->fs);
     o->live = 0;
@@ -77,7 +78,8 @@ static int l_server(lua_State *L)
     const char *dir = opt_str(L, "dir", NULL, NULL);
     if (!dir)
         return luaL_argerror(L, 1, "dir is required");
-    const char *bind_s = opt_str(L, "bind", "0.0.0.0", NULL);
+    const char *bind_s = opt_str(L, "bind", "::", NULL); /* IPv6 and IPv4 */
+    const char *dev = opt_str(L, "interface", NULL, NULL);
     int port = (int)opt_num(L, "port", 10526);
     if (port < 0 || port > 65535)
         return luaL_argerror(L, 1, "port out of range");
@@ -116,11 +118,14 @@ static int l_server(lua_State *L)
     o->live = 1;
     if (!o->sim) {
         const char *why = "";
-        err = ux_io_open(&o->io, &bind_to, UX_DATA_OVERHEAD + o->eng.cfg.max_chunk + UX_TAG_LEN, UX_IO_SHARED, &why);
+        err = ux_listener_open(&o->net, &bind_to, dev, UX_DATA_OVERHEAD + o->eng.cfg.max_chunk + UX_TAG_LEN, &why);
         if (err) {
-            snprintf(msg, sizeof msg, "%s %s:%d", why, bind_s, port);
+            if (dev)
+                snprintf(msg, sizeof msg, "%s %s (%s:%d)", why, dev, bind_s, port);
+            else
+                snprintf(msg, sizeof msg, "%s %s:%d", why, bind_s, port);
             server_release(o);
-            return push_errno(L, msg, err, err == EADDRINUSE ? UX_ERR_INUSE : UX_ERR_IO);
+            return push_errno(L, msg, err, err == EADDRINUSE ? UX_ERR_INUSE : err == ENODEV ? UX_ERR_USAGE : UX_ERR_IO);
         }
     }
     return 1;
@@ -181,7 +186,7 @@ static int ls_step(lua_State *L)
     struct server_obj *o = check_server(L);
     if (o->sim)
         return luaL_error(L, "step() needs a socket; drive a sim server with input()/output()");
-    ux_pump(&o->io, &o->eng, s_input, s_output);
+    ux_listener_pump(&o->net, &o->eng, s_input, s_output);
     return drain_server(L, o);
 }
 
@@ -196,11 +201,24 @@ static int ls_deadline(lua_State *L) { return push_deadline(L, ux_server_deadlin
 static int ls_timeout(lua_State *L)
 {
     struct server_obj *o = check_server(L);
-    return push_timeout(L, &o->io, o->eng.r_len ? 0 : ux_server_deadline(&o->eng));
+    return push_timeout(L, &o->net.io, o->eng.r_len ? 0 : ux_server_deadline(&o->eng));
 }
 
-static int ls_pollfd(lua_State *L) { lua_pushinteger(L, check_server(L)->io.fd); return 1; }
-static int ls_events(lua_State *L) { lua_pushstring(L, check_server(L)->io.spend ? "rw" : "r"); return 1; }
+static int ls_pollfd(lua_State *L)
+{
+    struct server_obj *o = check_server(L);
+    if (o->sim)
+        return luaL_error(L, "a sim server has no descriptor");
+    lua_pushinteger(L, ux_listener_fd(&o->net));
+    return 1;
+}
+
+static int ls_events(lua_State *L)
+{
+    check_server(L);
+    lua_pushliteral(L, "r"); /* the epoll set is readable when a socket in it is ready */
+    return 1;
+}
 
 static int ls_stats(lua_State *L)
 {
@@ -226,9 +244,9 @@ static int ls_stats(lua_State *L)
     set_int(L, "catalog_watches", watches);
     set_int(L, "catalog_rescans", rescans);
     set_bool(L, "preparing", o->fs.job.running && !__atomic_load_n(&o->fs.job.done, __ATOMIC_ACQUIRE));
-    set_int(L, "rx_packets", (lua_Integer)o->io.rx_packets);
-    set_int(L, "tx_packets", (lua_Integer)o->io.tx_packets);
-    set_int(L, "tx_bytes", (lua_Integer)o->io.tx_bytes);
+    set_int(L, "rx_packets", (lua_Integer)o->net.io.rx_packets);
+    set_int(L, "tx_packets", (lua_Integer)o->net.io.tx_packets);
+    set_int(L, "tx_bytes", (lua_Integer)o->net.io.tx_bytes);
     return 1;
 }
 
@@ -236,7 +254,7 @@ static int ls_stats(lua_State *L)
 static int ls_port(lua_State *L)
 {
     struct server_obj *o = check_server(L);
-    return o->sim ? 0 : push_port(L, &o->io);
+    return o->sim ? 0 : push_port(L, &o->net.io);
 }
 
 static int ls_close(lua_State *L)

@@ -154,7 +154,7 @@ static int l_receiver(lua_State *L)
     cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 10) * 1e6);
     cfg.trace = o->log ? trace_line : NULL;
     cfg.trace_ud = o;
-    const char *bind_s = opt_str(L, "bind", "0.0.0.0", NULL);
+    const char *bind_s = opt_str(L, "bind", "::", NULL); /* IPv6 and IPv4 */
     lua_Number port = opt_num(L, "port", UX_STREAM_PORT);
     if (port < 0 || port > 65535)
         return luaL_argerror(L, 1, "port out of range");

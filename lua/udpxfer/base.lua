@@ -72,7 +72,8 @@ end
 
 --- File descriptor to wait on.
 function Pollable:pollfd() return self.obj:pollfd() end
---- "r" or "rw": what to wait for on `pollfd()`.
+--- What to wait for on `pollfd()`: always "r" (it is an epoll set, readable
+-- when anything in it is ready).
 function Pollable:events() return self.obj:events() end
 --- Seconds until `step()` must run again even without input (nil: no deadline).
 function Pollable:timeout() return self.obj:timeout() end
@@ -97,9 +98,18 @@ end
 -- removed; a stream's receiver reports it broken). Safe to call more than once.
 function Pollable:close()
   if self.closed then return end
+  M.forget(self.obj:pollfd())
   self.closed = true
   self.obj:close()
   if not self.outcome then self.outcome = { type = "error", message = "closed", code = "closed" } end
+end
+
+--- Before an object closes its descriptor: a loop that polled it (cqueues
+-- keeps a descriptor it was asked to watch) is told to forget it, as
+-- cqueues wants of anything closed after a poll.
+function M.forget(fd)
+  local cq = package.loaded.cqueues
+  if fd and cq and cq.cancel then cq.cancel(fd) end
 end
 
 --- Stop because of a signal or a user: as close(), the outcome "closed".

@@ -49,6 +49,14 @@ local function positive(what)
   end
 end
 
+-- Linux interface names: at most 15 bytes, no slash or blank.
+local function interface(s)
+  if #s == 0 or #s > 15 or s:find("[/%s]") then
+    return nil, ("--interface must be a network interface name, not %q"):format(s)
+  end
+  return s
+end
+
 local function sha256_hex(s)
   if not s:match("^" .. ("%x"):rep(64) .. "$") then
     return nil, ("--sha256 must be 64 hex digits, not %q"):format(s)
@@ -103,7 +111,10 @@ local function build()
     :convert(share)
   serve:option("-p --port", "UDP port to listen on (0 picks a free one)."):default(tostring(udpxfer.DEFAULT_PORT))
     :convert(integer(0, 65535, "--port"))
-  serve:option("--bind", "Local address to listen on."):default("0.0.0.0"):argname("<addr>")
+  serve:option("--bind", "Local address to listen on (default: every address, IPv6 and IPv4); an IPv4 address "
+    .. "still hears its subnet's broadcasts."):argname("<addr>")
+  serve:option("--interface", "Send and receive only through network interface IFACE (e.g. eth0)."):argname("<iface>")
+    :convert(interface)
   serve:option("--max-chunk", "Largest chunk size served."):convert(integer(core.MIN_CHUNK, core.MAX_CHUNK,
     "--max-chunk"))
   serve:option("--idle-timeout", "Seconds after which a silent client's session ends."):default("30")
@@ -150,7 +161,7 @@ local function build()
   local recv = p:command("recv", "Receive one byte stream and write it to stdout.")
   recv:option("-p --port", "UDP port to listen on (0 picks a free one)."):default(tostring(core.STREAM_PORT))
     :convert(integer(0, 65535, "--port"))
-  recv:option("--bind", "Local address to listen on."):default("0.0.0.0"):argname("<addr>")
+  recv:option("--bind", "Local address to listen on (default: every address, IPv6 and IPv4)."):argname("<addr>")
   recv:option("--timeout", "Seconds to wait for a sender (default: for ever)."):convert(positive("--timeout"))
   recv:option("--idle-timeout", "Seconds of silence that break the stream."):default("10")
     :convert(positive("--idle-timeout"))
@@ -250,7 +261,8 @@ local function serve(opt, out, err)
   local shares = {}
   for _, s in ipairs(opt.share) do shares[s.name] = s.path end
   local srv, msg, code = udpxfer.serve {
-    dir = opt.dir, shares = shares, port = opt.port, bind = opt.bind, max_chunk = opt.max_chunk,
+    dir = opt.dir, shares = shares, port = opt.port, bind = opt.bind, interface = opt.interface,
+    max_chunk = opt.max_chunk,
     idle_timeout = opt.idle_timeout, corrupt_percent = corrupt, lie_percent = lie,
     legacy = opt.legacy, legacy_mbit = opt.legacy_mbit,
     on_request = function(ev)
@@ -419,12 +431,13 @@ local function get_one(name, opt, out, err, several)
   if not g then return fail(err, msg, code) end
   local res, emsg, ecode, rc = drive(g)
   line.clear()
-  local st = g:stats()
-  g:close()
   if not res then
+    g:close()
     emit(opt, out, { type = "error", message = emsg, code = ecode, name = name }, nil)
     return fail(err, ("%s: %s"):format(name, emsg), ecode, rc)
   end
+  local st = g:stats()
+  g:close()
   if to.memory then
     io.stdout:write(res.data)
     io.stdout:flush()
@@ -531,9 +544,12 @@ end
 
 local function stream_end(s, opt, err, verb)
   local res, emsg, ecode, rc = drive(s)
+  if not res then
+    s:close()
+    return fail(err, emsg, ecode, rc)
+  end
   local st = s:stats()
   s:close()
-  if not res then return fail(err, emsg, ecode, rc) end
   if not opt.quiet then
     local rate = res.elapsed > 0 and res.bytes / res.elapsed or 0
     err:write(("%s %s in %.2fs (%s/s), sha256 %s%s\n"):format(verb, progress.bytes(res.bytes), res.elapsed,

@@ -153,6 +153,7 @@ end
 --- Stop; a partial file is removed. Safe to call more than once.
 function Get:close()
   if self.closed then return end
+  base.forget(self.link:pollfd())
   Pollable.close(self)
   if self.own_link then self.link:close() end
 end
@@ -164,7 +165,9 @@ local Serve = class(Pollable)
 --- Serve every regular file under `dir` (the tree "."), and under each of
 -- `shares` ({ NAME = PATH }: the tree NAME, its files "NAME/..."), and
 -- listings of their folders. Options: `dir` (default "./data"),
--- `port` (default 10526; 0 picks one), `bind` (default "0.0.0.0"),
+-- `port` (default 10526; 0 picks one), `bind` (default "::", every address,
+-- IPv6 and IPv4; an IPv4 address also hears its subnet's broadcasts),
+-- `interface` (a network device name: only its traffic),
 -- `max_chunk`, `idle_timeout`, `max_sessions`, `legacy` (also answer the
 -- original tool's "get NAME"; it cannot be protected against spoofing, so it
 -- is off by default), `legacy_mbit` (its pacing, default 80), `corrupt_percent` (fault
@@ -178,6 +181,7 @@ function M.serve(opts)
   opts = opts or {}
   local obj, msg, code = core.server {
     dir = opts.dir or "./data", shares = opts.shares, port = opts.port or M.DEFAULT_PORT, bind = opts.bind,
+    interface = opts.interface,
     max_chunk = opts.max_chunk, idle_timeout = opts.idle_timeout,
     max_sessions = opts.max_sessions, corrupt_percent = opts.corrupt_percent, lie_percent = opts.lie_percent,
     legacy = opts.legacy, legacy_mbit = opts.legacy_mbit, async_hash_min = opts.async_hash_min,
@@ -203,6 +207,7 @@ function Serve:result() return true end
 --- Stop serving. Safe to call more than once (also from a callback).
 function Serve:close()
   if self.closed then return end
+  base.forget(self.obj:pollfd())
   self.closed = true
   self.obj:close()
 end
@@ -280,7 +285,7 @@ end
 local Recv = class(Stream)
 
 --- Receive one byte stream. Options: `port` (default 10527; 0 picks one),
--- `bind` (default "0.0.0.0"), where the bytes go: `fd` (e.g. 1 for stdout),
+-- `bind` (default "::", every address), where the bytes go: `fd` (e.g. 1 for stdout),
 -- or `on_data(bytes)` called in order, or else collected for `result().data`;
 -- `timeout` (for a sender to connect; default: wait for ever),
 -- `idle_timeout` (the stream is broken after this long silent, default 10 s),

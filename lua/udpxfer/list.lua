@@ -124,6 +124,7 @@ end
 
 function List:close()
   if self.closed then return end
+  base.forget(self.link:pollfd())
   self.closed = true
   if self.obj then self.obj:close() end
   self.link:close()

@@ -452,6 +452,7 @@ end
 -- more than once.
 function Sync:close()
   if self.closed then return end
+  base.forget(self.link:pollfd())
   self.closed = true
   for _, f in ipairs(self.active) do f.obj:close() end
   self.active = {}
