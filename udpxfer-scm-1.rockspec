@@ -17,8 +17,6 @@ dependencies = { "lua >= 5.4" }
 external_dependencies = {
   OPENSSL = { header = "openssl/evp.h", library = "crypto" },
 }
--- The C sources are listed once, in the Makefile (every .c of csrc/engine,
--- csrc/host and csrc/lua).
 -- The C sources and the Lua modules are listed once, in the Makefile
 -- (every .c of csrc/engine, csrc/host and csrc/lua; every lua/udpxfer/*.lua).
 build = {

@@ -153,11 +153,11 @@ describe("udpxfer command", function()
     return spid, sp, errf
   end
 
-  -- Server log lines up to the first that MATCHES (or the end of the log).
-  local function server_line(matches)
-    for _ = 1, 200 do
-      local line = pipe:read("l")
-      if not line or line:match(matches) then return line end
+  -- The first server log event (decoded) of TYPE for NAME, or nil at the end of the log.
+  local function server_event(type, name)
+    for line in pipe:lines() do
+      local ev = json.decode(line)
+      if ev.type == type and ev.name == name then return ev end
     end
   end
 
@@ -179,8 +179,7 @@ describe("udpxfer command", function()
     assert.are.same({ "exit", 130 }, { how, code })
     assert.are.equal("udpxfer: slow.bin: interrupted\n", err)
     assert.is_nil(H.read(dir .. "/out/slow.bin"))
-    local done = server_line('"type":"done".*"name":"slow.bin"')
-    assert.matches('"reason":"aborted"', done)
+    assert.are.equal("aborted", server_event("done", "slow.bin").reason)
   end)
 
   it("serve exits 143 on SIGTERM", function()
@@ -367,6 +366,40 @@ describe("udpxfer send / recv (stream mode)", function()
     assert.matches("DROP 0 0 %x+ SYN other%-connection", text)
     local got = H.read(out)
     assert.is_true(#got <= #data and got == data:sub(1, #got))
+  end)
+
+  it("send exits 130 on SIGINT and tells the receiver, which reports the sender aborted", function()
+    local fifo, out = dir .. "/int-feed", dir .. "/int.out"
+    os.execute("mkfifo " .. q(fifo))
+    local _, port, rp = start_recv(out, "--idle-timeout 60 -v")
+    local errf = os.tmpname()
+    local spid, sp = H.spawn(("%s send 127.0.0.1:%d -q < %s 2>%s"):format(H.UDPXFER, port, q(fifo), errf))
+    local feed = assert(io.open(fifo, "wb"))
+    feed:write(H.bytes(100000, 5))
+    feed:flush()
+    local seen = {}
+    repeat
+      local line = rp:read("l")
+      seen[#seen + 1] = line
+    until not line or line:match("^RECV %d+ 0 %x+ DATA")
+    H.kill(spid, "INT")
+    local _, _, scode = sp:close()
+    feed:close()
+    local serr = H.read(errf)
+    os.remove(errf)
+    assert.are.equal(130, scode)
+    assert.are.equal("udpxfer: interrupted\n", serr)
+    local text, rcode = finish(rp)
+    assert.are.equal(1, rcode)
+    assert.matches("broken stream: the sender aborted", text)
+  end)
+
+  it("recv exits 143 on SIGTERM with one line", function()
+    local pid, _, p = start_recv(dir .. "/term.out")
+    H.kill(pid, "TERM")
+    local text, code = finish(p)
+    assert.are.equal(143, code)
+    assert.are.equal("udpxfer: terminated\n", text)
   end)
 
   it("send exits 3 within --timeout when no receiver answers", function()

@@ -5,6 +5,23 @@
 local H = require "spec.helper"
 
 describe("rockspec", function()
+  -- A rockspec's fields, loaded as the Lua it is.
+  local function load_spec(path)
+    local env = {}
+    assert(loadfile(path, "t", env))()
+    return env
+  end
+
+  it("the release rockspec matches the scm one but for version and source, and names the CLI's version", function()
+    local scm = load_spec("udpxfer-scm-1.rockspec")
+    local ver = require("udpxfer.cli").VERSION
+    local rel = load_spec(("udpxfer-%s-1.rockspec"):format(ver))
+    assert.are.equal(ver .. "-1", rel.version)
+    assert.are.equal("udpxfer-" .. ver, rel.source.dir)
+    scm.version, scm.source, rel.version, rel.source = nil, nil, nil, nil
+    assert.are.same(scm, rel)
+  end)
+
   it("installs module and CLI with luarocks make --local, and the CLI works", function()
     local dir = H.tmpdir()
     finally(function() H.rmrf(dir) end)

@@ -365,6 +365,34 @@ describe("udpxfer sync (the command), killed and run again", function()
     end)
   end
 
+  it("SIGINT exits 130 with one line and no temporary file; a run again completes the tree", function()
+    local dst = root .. "/int"
+    os.execute("mkdir " .. q(dst))
+    local errf = os.tmpname()
+    local spid, p = H.spawn(cmd(dst, "--json --limit-rate 40M") .. " 2>" .. errf)
+    local json = require "dkjson"
+    local sent = false
+    for line in p:lines() do
+      local ev = json.decode(line)
+      if not sent and ev.type == "progress" and ev.bytes_done > 20 * MiB then
+        H.kill(spid, "INT")
+        sent = true
+      end
+    end
+    local _, how, code = p:close()
+    local err = H.read(errf)
+    os.remove(errf)
+    assert.is_true(sent, "interrupted before it finished")
+    assert.are.same({ "exit", 130 }, { how, code })
+    assert.are.equal("udpxfer: interrupted\n", err)
+    local d = assert(core.dir(dst))
+    for _, e in ipairs(d:scan()) do assert.is_nil(e.own, "a temporary file left: " .. e.path) end
+    d:close()
+    local rc, _, rerr = H.run(cmd(dst, "-q"))
+    assert.are.equal(0, rc, rerr)
+    same_tree(expected(src), H.snapshot(dst))
+  end)
+
   it("prints one summary line, and exits 0", function()
     local dst = root .. "/cli"
     os.execute("mkdir " .. q(dst))

@@ -404,7 +404,7 @@ describe("udpxfer over IPv6 (::1)", function()
     if g6 then g6:close() end
   end)
 
-  it("syncs from the command line and streams over ::1", function()
+  it("syncs and lists from the command line and streams over ::1", function()
     if not has_v6 then return pending("no ::1 on this host") end
     local pid, port, pipe = H.start_server(dir .. "/srv", nil, nil, true)
     finally(function() H.kill(pid) pipe:close() end)
@@ -412,6 +412,9 @@ describe("udpxfer over IPv6 (::1)", function()
       H.shell_quote(dir .. "/out"), port))
     assert.are.equal(0, code, err)
     assert.matches("1 files, 1 changed", out)
+    code, out, err = H.run(("%s ls --server [::1]:%d --broadcast none"):format(H.UDPXFER, port))
+    assert.are.equal(0, code, err)
+    assert.matches("six%.txt\n", out)
     local r = assert(udpxfer.recv { port = 0, bind = "::1" })
     local s = assert(udpxfer.send { host = "[::1]:" .. r:port(), data = ("stream over IPv6\n"):rep(5000) })
     assert.is_true(H.drive({ r, s }, function() return r.outcome ~= nil and s.outcome ~= nil end, 20))

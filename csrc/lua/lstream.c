@@ -340,6 +340,24 @@ static int l_step(lua_State *L)
 
 static int l_drain(lua_State *L) { return drain(L, check_stream(L)); }
 
+/* abort([message]): fail the stream and send the peer its CLOSE now. */
+static int l_abort(lua_State *L)
+{
+    struct stream_obj *o = check_stream(L);
+    const char *msg = luaL_optstring(L, 2, "interrupted");
+    if (o->is_sender)
+        ux_ssend_abort(&o->s, UX_ERR_CLOSED, msg);
+    else
+        ux_srecv_abort(&o->r, UX_ERR_CLOSED, msg);
+    if (!o->sim) {
+        if (o->is_sender)
+            ux_pump(&o->io, &o->s, ss_input, ss_output);
+        else
+            ux_pump(&o->io, &o->r, sr_input, sr_output);
+    }
+    return 0;
+}
+
 static int l_input(lua_State *L)
 {
     struct stream_obj *o = check_stream(L);
@@ -478,12 +496,12 @@ void ux_lua_stream_open(lua_State *L)
         {"step", l_step}, {"drain", l_drain}, {"input", l_input}, {"output", l_output},
         {"deadline", l_deadline}, {"timeout", l_timeout}, {"pollfd", l_pollfd},
         {"events", l_events}, {"stats", l_stats}, {"write", l_write}, {"finish", l_finish},
-        {"close", l_close}, {NULL, NULL}};
+        {"abort", l_abort}, {"close", l_close}, {NULL, NULL}};
     static const luaL_Reg receiver_methods[] = {
         {"step", l_step}, {"drain", l_drain}, {"input", l_input}, {"output", l_output},
         {"deadline", l_deadline}, {"timeout", l_timeout}, {"pollfd", l_pollfd},
         {"events", l_events}, {"stats", l_stats}, {"read", l_read}, {"port", l_port},
-        {"close", l_close}, {NULL, NULL}};
+        {"abort", l_abort}, {"close", l_close}, {NULL, NULL}};
     new_class(L, SENDER_MT, sender_methods, l_close);
     new_class(L, RECEIVER_MT, receiver_methods, l_close);
     lua_pushcfunction(L, l_sender);

@@ -239,6 +239,13 @@ function Stream:result()
   return Pollable.result(self)
 end
 
+--- Stop now: the peer is told (CLOSE), so it fails at once instead of
+-- after its idle timeout.
+function Stream:abort()
+  if not self.closed and not self.outcome then self.obj:abort() end
+  self:close()
+end
+
 local function stream_common(opts)
   return {
     fd = opts.fd, trace = opts.on_log ~= nil, buffer = opts.buffer, idle_timeout = opts.idle_timeout,
