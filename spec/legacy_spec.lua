@@ -123,6 +123,63 @@ describe("legacy server", function()
     slow:close()
   end)
 
+  -- Bytes sent per destination host over SECONDS of simulated time, from START.
+  local function sent_by_host(srv, start, seconds)
+    local by = {}
+    for ms = 0, seconds * 1000 do
+      while true do
+        local pkt, to = srv:output(start + ms / 1000)
+        if not pkt then break end
+        local host = to:match("^(.*):")
+        by[host] = (by[host] or 0) + #pkt
+      end
+    end
+    return by
+  end
+
+  it("bounds what spoofed gets can reflect: legacy_mbit per source, twice that in all", function()
+    local srv = assert(core.server { dir = dir .. "/srv", sim = true, legacy = true, legacy_mbit = 8 })
+    H.write(dir .. "/srv/huge", H.bytes(4 * 1024 * 1024, 3))
+    -- 11-byte requests naming three victims, 20 times each, and other files too
+    for k = 1, 20 do
+      for v = 1, 3 do
+        srv:input("get huge", ("10.9.0.%d:%d"):format(v, 4000 + k), 0)
+        srv:input("get big", ("10.9.0.%d:%d"):format(v, 4000 + k), 0)
+      end
+    end
+    assert.are.equal(16, srv:stats().sessions, "at most 16 legacy sessions")
+    local by = sent_by_host(srv, 0, 1)
+    local total = 0
+    for host, n in pairs(by) do
+      assert.is_true(n <= 1e6 * 1.05 + 8192, ("%s got %d bytes in 1 s at 1 MB/s per source"):format(host, n))
+      total = total + n
+    end
+    assert.is_true(total <= 2e6 * 1.05 + 8192, ("%d bytes in all in 1 s, at most 2 MB/s"):format(total))
+    srv:close()
+  end)
+
+  it("starts a transfer over on a repeated get only after 2 s", function()
+    -- an "except" line is what a (re)started transfer begins with
+    local function excepts(now)
+      local n = 0
+      for ms = 0, 50 do
+        while true do
+          local pkt = server:output(now + ms / 1000)
+          if not pkt then break end
+          n = n + (pkt:match("^except ") and 1 or 0)
+        end
+      end
+      return n
+    end
+    H.write(dir .. "/srv/huge2", H.bytes(8 * 1024 * 1024, 4))
+    server:input("get huge2", CLIENT, 0)
+    assert.are.equal(1, excepts(0))
+    server:input("get huge2", CLIENT, 0.5)
+    assert.are.equal(0, excepts(0.5), "the repeat within 2 s is ignored")
+    server:input("get huge2", CLIENT, 2.5)
+    assert.are.equal(1, excepts(2.5), "a repeat after 2 s starts over")
+  end)
+
   it("describes an empty file as 0 chunks", function()
     server:input("get empty", CLIENT, 0)
     local out = outputs(0)

@@ -19,6 +19,7 @@ local function run(o)
     servers[addr] = assert(core.server { dir = sdir, sim = true,
       corrupt_percent = o.corrupt and o.corrupt[addr], lie_percent = o.lie and o.lie[addr] })
   end
+  for addr, fake in pairs(o.fakes or {}) do servers[addr] = fake end
   os.execute("mkdir -p " .. dir .. "/out")
   local targets = {}
   for addr in pairs(servers) do targets[#targets + 1] = addr end
@@ -34,6 +35,24 @@ local function run(o)
   for _, s in pairs(servers) do s:close() end
   H.rmrf(dir)
   return final, got, by, events, st, content
+end
+
+-- A hostile host in the simulation: answers every REQUEST with REPLY(xid),
+-- at once (before any honest server can).
+local function answerer(reply)
+  local q = {}
+  return {
+    input = function(_, pkt, from)
+      local m = H.wire.decode(pkt)
+      if m and m.type == H.TYPE.REQUEST then
+        for _, d in ipairs(reply(m.xid)) do q[#q + 1] = { d, from } end
+      end
+    end,
+    output = function() local r = table.remove(q, 1); if r then return r[1], r[2] end end,
+    drain = function() return {} end,
+    deadline = function() return #q > 0 and 0 or nil end,
+    close = function() end,
+  }
 end
 
 local function share(by, addr, total) return (by[addr] and by[addr].chunks or 0) / total end
@@ -145,6 +164,38 @@ describe("parallel servers", function()
     assert.are.equal(2, start.versions)
     assert.are.equal(2, start.servers)
     assert.are.equal(3, start.offers)
+  end)
+
+  it("count one vote per host: three ports of one host do not outvote two hosts", function()
+    local other = H.bytes(CHUNK * N + 13, 1234)
+    local P1, P2, P3 = "10.0.0.66:1", "10.0.0.66:2", "10.0.0.66:3"
+    local final, got, by, events, _, content = run { addrs = { A, B, P1, P2, P3 },
+      contents = { [P1] = other, [P2] = other, [P3] = other } }
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(got == content, "the two hosts' version")
+    assert.are.equal(0, by[P1].chunks + by[P2].chunks + by[P3].chunks)
+    local start
+    for _, ev in ipairs(events) do if ev.type == "start" then start = ev end end
+    assert.are.equal(5, start.offers)
+  end)
+
+  for _, case in ipairs { { "refused", 2 }, { "stale", 3 }, { "not found", 1 }, { "an I/O error", 5 } } do
+    it("finish when another host answers at once with " .. case[1] .. ": an ERROR ends only its sender's part", function()
+      local X = "10.0.0.66:10526"
+      local final, got, _, _, _, content = run { fakes = {
+        [X] = answerer(function(xid) return { H.wire.error(xid, case[2], "\27[2Jno") } end) } }
+      assert.are.equal("done", final.type, final.message)
+      assert.is_true(got == content)
+    end)
+  end
+
+  it("fail with 'refused' when only refusals come, their text made printable", function()
+    local X = "10.0.0.66:10526"
+    local final = run { addrs = {}, fakes = {
+      [X] = answerer(function(xid) return { H.wire.error(xid, 2, "\27]0;owned\7\nudpxfer: fake line") } end) } }
+    assert.are.equal("error", final.type)
+    assert.are.equal("refused", final.code)
+    assert.are.equal("server refused the name: \\x1b]0;owned\\x07\\x0audpxfer: fake line", final.message)
   end)
 
   it("take the version named by sha256, even from a minority", function()

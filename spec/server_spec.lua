@@ -182,6 +182,109 @@ describe("server engine", function()
     assert.are.equal("a.txt", evs[#evs].name)
   end)
 
+  -- A NEED for chunk 0 of OFFER under XID from ADDR at NOW: the datagrams sent back.
+  local function need(offer, xid, addr, now)
+    server:input(wire.need(xid, offer.handle, 1024, offer.cookie, 1, { { 0, 1 } }), addr or CLIENT, now or 0)
+    return outputs(server, now or 0)
+  end
+
+  local function types(out)
+    local t = {}
+    for _, o in ipairs(out) do t[#t + 1] = o.msg.type end
+    return t
+  end
+
+  it("takes a cookie for a new session only within 30 s of its offer", function()
+    local offer = ask("a.txt", 20)[1].msg
+    assert.are.same({ H.TYPE.ERROR }, types(need(offer, 20, CLIENT, 31)), "too old")
+    assert.are.equal(0, server:stats().sessions)
+    server:input(wire.request(21, "a.txt", 1024), CLIENT, 40)
+    offer = outputs(server, 40)[1].msg
+    assert.are.same({ H.TYPE.DATA }, types(need(offer, 21, CLIENT, 69)), "29 s after its offer")
+  end)
+
+  it("opens nothing with the cookie of a session that ended, by CLOSE or idle", function()
+    local offer = ask("a.txt", 22)[1].msg
+    assert.are.same({ H.TYPE.DATA }, types(need(offer, 22)))
+    server:input(wire.close(22), CLIENT, 0)
+    assert.are.same({ H.TYPE.ERROR }, types(need(offer, 22, CLIENT, 1)), "after CLOSE")
+    assert.are.equal(0, server:stats().sessions)
+    offer = ask("a.txt", 23)[1].msg
+    assert.are.same({ H.TYPE.DATA }, types(need(offer, 23)))
+    local d = server:deadline()
+    outputs(server, d) -- it idles out
+    assert.are.equal(0, server:stats().sessions)
+    assert.is_true(d < 30.5)
+    assert.is_nil(types(need(offer, 23, CLIENT, d))[2])
+    assert.are.equal(0, server:stats().sessions, "no session from a spent cookie")
+  end)
+
+  it("lets one client host hold a quarter of the sessions; other hosts still get theirs", function()
+    server:close()
+    server = assert(core.server { dir = dir .. "/srv", sim = true, max_sessions = 8 })
+    local got = {}
+    for port = 1, 8 do
+      local addr = "10.0.0.9:" .. (6000 + port)
+      server:input(wire.request(100 + port, "a.txt", 1024), addr, 0)
+      local offer = outputs(server)[1].msg
+      local out = need(offer, 100 + port, addr)
+      got[#got + 1] = out[1].msg.type == H.TYPE.DATA and "data" or out[1].msg.code
+    end
+    assert.are.same({ "data", "data", 4, 4, 4, 4, 4, 4 }, got, "2 sessions, then BUSY")
+    server:input(wire.request(200, "a.txt", 1024), "10.0.0.10:7000", 0)
+    local offer = outputs(server)[1].msg
+    assert.are.same({ H.TYPE.DATA }, types(need(offer, 200, "10.0.0.10:7000")))
+    assert.are.equal(3, server:stats().sessions)
+  end)
+
+  it("answers one host's requests at most host_requests per second", function()
+    server:close()
+    server = assert(core.server { dir = dir .. "/srv", sim = true, host_requests = 10 })
+    for xid = 1, 30 do server:input(wire.request(xid, "a.txt", 1024), CLIENT, 0) end
+    assert.are.equal(10, #outputs(server, 0))
+    server:input(wire.request(31, "a.txt", 1024), "10.0.0.10:7000", 0)
+    assert.are.equal(1, #outputs(server, 0), "another host is answered")
+    for xid = 32, 40 do server:input(wire.request(xid, "a.txt", 1024), CLIENT, 0.5) end
+    assert.are.equal(5, #outputs(server, 0.5), "half a second refills half the bucket")
+    assert.are.equal(24, server:stats().limited)
+  end)
+
+  it("caps what it sends to one host (host_rate) and in all (max_rate)", function()
+    server:close()
+    H.write(dir .. "/srv/big", H.bytes(400 * 1024, 9))
+    server = assert(core.server { dir = dir .. "/srv", sim = true, host_rate = 100 * 1024, max_rate = 150 * 1024 })
+    local sent = {}
+    for i, addr in ipairs { CLIENT, "10.0.0.10:7000", "10.0.0.10:7001" } do
+      server:input(wire.request(i, "big", 1024), addr, 0)
+      local offer = outputs(server)[1].msg
+      server:input(wire.need(i, offer.handle, 1024, offer.cookie, 1, { { 0, 400 } }), addr, 0)
+    end
+    for t = 0, 1000 do
+      for _, o in ipairs(outputs(server, t / 1000)) do
+        local host = o.to:match("^(.*):")
+        sent[host] = (sent[host] or 0) + #o.pkt
+      end
+    end
+    local a, b = sent["10.0.0.9"], sent["10.0.0.10"]
+    assert.is_true(a + b <= 150 * 1024 * 1.02 + 4096, ("%d bytes in all in 1 s"):format(a + b))
+    assert.is_true(a + b >= 150 * 1024 * 0.95, ("%d bytes in all in 1 s"):format(a + b))
+    assert.is_true(b <= 100 * 1024 * 1.02 + 4096, ("%d bytes to the host with two sessions"):format(b))
+  end)
+
+  it("keeps at most 256 files open however many are asked for, and closes a deleted one", function()
+    os.execute("mkdir -p " .. dir .. "/srv/many")
+    for i = 1, 400 do H.write(("%s/srv/many/f%03d"):format(dir, i), "file " .. i) end
+    for i = 1, 400 do
+      local m = ask(("many/f%03d"):format(i), 1000 + i)[1].msg
+      assert.are.equal(H.TYPE.OFFER, m.type)
+    end
+    assert.is_true(server:stats().files_open <= 256, server:stats().files_open .. " open")
+    local open = server:stats().files_open
+    os.remove(dir .. "/srv/many/f400")
+    assert.are.equal(1, ask("many/f400", 2000)[1].msg.code, "not found once deleted")
+    assert.are.equal(open - 1, server:stats().files_open, "its descriptor is closed")
+  end)
+
   it("ends idle sessions", function()
     local offer = ask("a.txt", 13)[1].msg
     server:input(wire.need(13, offer.handle, 1024, offer.cookie, 1, { { 0, 1 } }), CLIENT, 0)

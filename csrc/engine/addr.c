@@ -32,6 +32,19 @@ size_t ux_addr_key(const struct ux_addr *a, unsigned char *out)
     return 1;
 }
 
+size_t ux_addr_host_key(const struct ux_addr *a, unsigned char *out)
+{
+    size_t n = ux_addr_key(a, out);
+    return n > 2 ? n - 2 : n; /* the port is last */
+}
+
+int ux_addr_same_host(const struct ux_addr *a, const struct ux_addr *b)
+{
+    unsigned char ka[20], kb[20];
+    size_t na = ux_addr_host_key(a, ka), nb = ux_addr_host_key(b, kb);
+    return na == nb && memcmp(ka, kb, na) == 0;
+}
+
 static int parse_port(const char *p, int *port)
 {
     char *end;

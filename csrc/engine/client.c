@@ -176,8 +176,26 @@ static int offers_chosen(const struct ux_client *c, const struct ux_peer *p)
            (!c->has_root || !p->has_root || memcmp(p->root, c->root, UX_HASH_LEN) == 0);
 }
 
+/* Hosts (addresses, not ports: one machine answering from many sockets
+ * has one vote) that offer P's version. */
+static int votes_for(const struct ux_client *c, const struct ux_peer *p)
+{
+    int n = 0;
+    for (int j = 0; j < c->npeers; j++) {
+        const struct ux_peer *q = &c->peers[j];
+        if (!q->has_offer || !same_version(p, q))
+            continue;
+        int counted = 0;
+        for (int k = 0; k < j && !counted; k++)
+            counted = c->peers[k].has_offer && same_version(p, &c->peers[k]) &&
+                      ux_addr_same_host(&c->peers[k].addr, &q->addr);
+        n += !counted;
+    }
+    return n;
+}
+
 /* The version to fetch: the wanted SHA-256 if one was named, else the one
- * most servers offer (the earliest offered wins a tie). */
+ * most hosts offer (the earliest offered wins a tie). */
 static struct ux_peer *choose_version(struct ux_client *c)
 {
     struct ux_peer *best = NULL;
@@ -188,9 +206,7 @@ static struct ux_peer *choose_version(struct ux_client *c)
             continue;
         if (c->cfg.want_sha256_set && memcmp(p->sha256, c->cfg.want_sha256, UX_HASH_LEN))
             continue;
-        int votes = 0;
-        for (int j = 0; j < c->npeers; j++)
-            votes += c->peers[j].has_offer && same_version(p, &c->peers[j]);
+        int votes = votes_for(c, p);
         if (votes > best_votes) {
             best = p;
             best_votes = votes;
@@ -253,12 +269,13 @@ uint64_t uxc_discovery_end(const struct ux_client *c)
     return end;
 }
 
-/* Has every server asked (no broadcast) offered already? */
-static int all_offered(const struct ux_client *c)
+/* Has every server asked (no broadcast) answered already: offered, or,
+ * with ERRORS, said no? */
+static int all_answered(const struct ux_client *c, int errors)
 {
     int n = 0;
     for (int i = 0; i < c->npeers; i++)
-        n += c->peers[i].has_offer || c->peers[i].excluded; /* nothing to wait for from those */
+        n += c->peers[i].has_offer || c->peers[i].excluded || (errors && c->peers[i].answered);
     return c->cfg.unicast && n >= c->ntargets;
 }
 
@@ -266,7 +283,7 @@ static void tick_discovery(struct ux_client *c, uint64_t now)
 {
     if (c->first_offer_at) {
         /* A legacy server streams right after its offer: start at once. */
-        if (now >= c->first_offer_at + (c->cfg.legacy ? 0 : COLLECT_US) || all_offered(c)) {
+        if (now >= c->first_offer_at + (c->cfg.legacy ? 0 : COLLECT_US) || all_answered(c, 0)) {
             struct ux_peer *v = choose_version(c);
             c->no_version = !v; /* then wait for more offers, not spin on these */
             if (v)
@@ -276,8 +293,11 @@ static void tick_discovery(struct ux_client *c, uint64_t now)
         }
         return;
     }
-    if (c->first_error_at && now >= c->first_error_at + NOTFOUND_GRACE_US) {
-        uxc_fail(c, UX_ERR_NOTFOUND, "file not found on any server that answered");
+    if (c->first_error_at && (now >= c->first_error_at + NOTFOUND_GRACE_US || all_answered(c, 1))) {
+        if (c->refused[0])
+            uxc_fail(c, UX_ERR_REFUSED, c->refused);
+        else
+            uxc_fail(c, UX_ERR_NOTFOUND, "file not found on any server that answered");
         return;
     }
     if (now >= uxc_discovery_end(c))
@@ -327,18 +347,17 @@ static void on_offer(struct ux_client *c, struct ux_peer *p, const struct ux_msg
     uxc_offer_received(c, p, now);
 }
 
+/* An ERROR ends at most its sender's part: a "no" counts toward failing
+ * only while discovering, and a server that offered can only be dropped. */
 static void on_error(struct ux_client *c, struct ux_peer *p, const struct ux_msg *m, uint64_t now)
 {
-    char msg[160];
+    int moving = c->state == UXC_TRANSFER || c->state == UXC_TREE;
     switch (m->u.error.code) {
-    case UX_E_REFUSED:
-        snprintf(msg, sizeof msg, "server refused the name: %.*s", (int)m->u.error.text_len,
-                 (const char *)m->u.error.text);
-        uxc_fail(c, UX_ERR_REFUSED, msg);
-        break;
     case UX_E_STALE:
+        if (!p->has_offer)
+            break; /* it offered nothing that could have gone stale */
         uxc_drop_peer(c, p, UXC_DROP_STALE);
-        if ((c->state == UXC_TRANSFER || c->state == UXC_TREE) && uxc_active_peers(c) == 0)
+        if (moving && uxc_active_peers(c) == 0)
             uxc_fail(c, UX_ERR_STALE, "the file changed on the server during the transfer");
         break;
     case UX_E_BUSY:
@@ -359,9 +378,29 @@ static void on_error(struct ux_client *c, struct ux_peer *p, const struct ux_msg
         }
         break;
     default:
+        if (p->active) {
+            uxc_drop_peer(c, p, UXC_DROP_REFUSED); /* it no longer serves the file */
+            break;
+        }
+        if (moving || p->has_offer)
+            break;
+        p->answered = 1;
+        if (m->u.error.code == UX_E_REFUSED && !c->refused[0]) {
+            char text[80];
+            ux_printable(text, sizeof text, m->u.error.text, m->u.error.text_len);
+            snprintf(c->refused, sizeof c->refused, "server refused the name: %s", text);
+        }
         if (!c->first_error_at)
             c->first_error_at = now;
     }
+}
+
+static int is_target(const struct ux_client *c, const struct ux_addr *a)
+{
+    for (int i = 0; i < c->ntargets; i++)
+        if (ux_addr_equal(&c->targets[i], a))
+            return 1;
+    return 0;
 }
 
 static void input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size_t len,
@@ -377,7 +416,9 @@ static void input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size_t 
     }
     if (ux_decode(pkt, len, &m) || m.xid != c->xid)
         return; /* not ours: a stray, a forgery, or a reply to another request */
-    int create = m.type == UX_OFFER || m.type == UX_ERROR;
+    /* Only answers make a server known; asked by unicast only, only the
+     * servers asked may answer. */
+    int create = (m.type == UX_OFFER || m.type == UX_ERROR) && (!c->cfg.unicast || is_target(c, from));
     struct ux_peer *p = uxc_sender(c, from, create);
     if (!p)
         return;
@@ -507,9 +548,9 @@ uint64_t ux_client_deadline(const struct ux_client *c)
     if (c->state == UXC_DISCOVER) {
         d = min64(d, uxc_discovery_end(c));
         if (c->first_offer_at && !c->no_version)
-            d = min64(d, all_offered(c) ? 0 : c->first_offer_at + (c->cfg.legacy ? 0 : COLLECT_US));
+            d = min64(d, all_answered(c, 0) ? 0 : c->first_offer_at + (c->cfg.legacy ? 0 : COLLECT_US));
         else if (c->first_error_at)
-            d = min64(d, c->first_error_at + NOTFOUND_GRACE_US);
+            d = min64(d, all_answered(c, 1) ? 0 : c->first_error_at + NOTFOUND_GRACE_US);
         return d;
     }
     if (c->state == UXC_TREE)

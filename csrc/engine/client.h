@@ -62,7 +62,8 @@ enum ux_peer_drop {
     UXC_DROP_NONE,
     UXC_DROP_SILENT,  /* stopped answering, or busy */
     UXC_DROP_CORRUPT, /* sent too many chunks that failed their hash */
-    UXC_DROP_STALE    /* its file changed */
+    UXC_DROP_STALE,   /* its file changed */
+    UXC_DROP_REFUSED  /* it refused the name, or no longer has the file */
 };
 
 #define UX_RTT_FILTER 4 /* RTT samples whose minimum measures a standing queue */
@@ -90,6 +91,7 @@ struct ux_peer {
     int active;        /* offers the chosen version and is alive */
     enum ux_peer_drop dropped;
     int excluded;      /* told to ignore it (it took part in a transfer that failed its hash) */
+    int answered;      /* it answered the request with an error */
     uint64_t size;
     uint32_t chunk_size;
     uint32_t handle;
@@ -140,6 +142,7 @@ struct ux_client {
     char fail_msg[200];
     uint64_t xid;
     uint64_t started_at, first_offer_at, first_error_at, done_at;
+    char refused[120];       /* what the first server to refuse the name said, printable */
     uint64_t preparing_at;   /* last "preparing the file" answer: discovery waits on */
     unsigned preparing_rounds; /* rounds asked since the first such answer */
     int no_version;          /* the offers so far hold no version to take */

@@ -23,3 +23,24 @@ const char *ux_err_name(int code)
 {
     return code >= 0 && code < UX_ERR_COUNT && names[code] ? names[code] : "error";
 }
+
+void ux_printable(char *out, size_t cap, const uint8_t *in, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t b = in[i];
+        int plain = b >= 0x20 && b < 0x7f && b != '\\';
+        if (o + (plain ? 1 : 4) >= cap)
+            break;
+        if (plain) {
+            out[o++] = (char)b;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[b >> 4];
+            out[o++] = hex[b & 15];
+        }
+    }
+    out[o] = 0;
+}

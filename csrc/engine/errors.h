@@ -5,6 +5,9 @@
 #ifndef UDPXFER_ERRORS_H
 #define UDPXFER_ERRORS_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 enum ux_err {
     UX_OK = 0,
     UX_ERR_NOSERVER, /* nobody answered: no file server, stream receiver or sender in time */
@@ -27,5 +30,10 @@ enum ux_err {
 
 /* "noserver", "notfound", ...; "error" for a value outside the table. */
 const char *ux_err_name(int code);
+
+/* Text a peer sent, fit to print: bytes outside printable ASCII become
+ * \xNN, so no terminal escape or forged line gets through. OUT (CAP > 0)
+ * is always terminated; what does not fit is cut. */
+void ux_printable(char *out, size_t cap, const uint8_t *in, size_t n);
 
 #endif

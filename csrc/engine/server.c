@@ -1,11 +1,9 @@
-#include "server.h"
+#include "server_int.h"
 #include "tree.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MS 1000ull
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -15,6 +13,8 @@ static uint64_t rng_next(uint64_t *s)
     *s ^= *s >> 27;
     return *s * 0x2545F4914F6CDD1Dull;
 }
+
+uint64_t uxs_rand(struct ux_server *s) { return rng_next(&s->rng); }
 
 int ux_server_init(struct ux_server *s, const struct ux_server_cfg *cfg)
 {
@@ -30,15 +30,21 @@ int ux_server_init(struct ux_server *s, const struct ux_server_cfg *cfg)
         s->cfg.idle_us = 30000 * MS;
     if (!s->cfg.legacy_bps)
         s->cfg.legacy_bps = 80000000; /* 80 Mbit/s: what a small Python client keeps up with */
+    if (!s->cfg.host_sessions)
+        s->cfg.host_sessions = s->cfg.max_sessions / 4 ? s->cfg.max_sessions / 4 : 1;
+    if (s->cfg.host_requests <= 0)
+        s->cfg.host_requests = 10000;
     s->ev_cap = 256;
     s->sessions = calloc(s->cfg.max_sessions, sizeof *s->sessions);
     s->events = calloc((size_t)s->ev_cap, sizeof *s->events);
     s->sha = ux_sha_new();
-    if (!s->sessions || !s->events || !s->sha || ux_rng_fill(&s->cfg.rng, s->secret, sizeof s->secret) ||
+    uint8_t secret[32];
+    if (!s->sessions || !s->events || !s->sha || ux_rng_fill(&s->cfg.rng, secret, sizeof secret) ||
         ux_rng_fill(&s->cfg.rng, &s->rng, sizeof s->rng)) {
         ux_server_free(s);
         return -1;
     }
+    ux_guard_init(&s->guard, secret, s->cfg.host_requests);
     s->rng |= 1;
     return 0;
 }
@@ -56,8 +62,7 @@ void ux_server_free(struct ux_server *s)
     s->sha = NULL;
 }
 
-static struct ux_server_event *new_event(struct ux_server *s, enum ux_server_event_type type,
-                                         const struct ux_addr *a)
+struct ux_server_event *uxs_event(struct ux_server *s, enum ux_server_event_type type, const struct ux_addr *a)
 {
     if (s->ev_len == s->ev_cap)
         return NULL; /* host is not draining; logging is best effort */
@@ -86,18 +91,6 @@ int ux_server_sessions(const struct ux_server *s)
     return n;
 }
 
-static int cookie(const struct ux_server *s, const struct ux_addr *a, uint64_t xid, uint32_t handle,
-                   uint64_t generation, uint32_t chunk_size, uint8_t out[UX_COOKIE_LEN])
-{
-    uint8_t msg[20 + 8 + 4 + 8 + 4];
-    size_t n = ux_addr_key(a, msg);
-    memcpy(msg + n, &xid, 8);
-    memcpy(msg + n + 8, &handle, 4);
-    memcpy(msg + n + 12, &generation, 8);
-    memcpy(msg + n + 20, &chunk_size, 4);
-    return ux_hmac(s->secret, sizeof s->secret, msg, n + 24, out, UX_COOKIE_LEN);
-}
-
 /* Queue a control reply. Before an address has proven it receives (cookie),
  * a reply may be at most 3x what it sent: no amplification of spoofed requests. */
 static void reply(struct ux_server *s, const struct ux_addr *to, const struct ux_msg *m, size_t req_len)
@@ -109,6 +102,18 @@ static void reply(struct ux_server *s, const struct ux_addr *to, const struct ux
     r->len = ux_encode(m, r->buf, sizeof r->buf);
     if (r->len == 0 || r->len > 3 * req_len)
         return;
+    r->to = *to;
+    s->r_len++;
+}
+
+void uxs_queue_raw(struct ux_server *s, const struct ux_addr *to, const uint8_t *p, size_t len)
+{
+    int cap = (int)(sizeof s->replies / sizeof s->replies[0]);
+    if (s->r_len == cap || len > sizeof s->replies[0].buf)
+        return;
+    struct ux_reply *r = &s->replies[(s->r_head + s->r_len) % cap];
+    memcpy(r->buf, p, len);
+    r->len = len;
     r->to = *to;
     s->r_len++;
 }
@@ -152,12 +157,12 @@ static int asked_before(struct ux_server *s, const struct ux_addr *from, uint64_
     return 0;
 }
 
-static void request_event(struct ux_server *s, const struct ux_addr *from, uint64_t xid, enum ux_kind kind,
+void uxs_request_event(struct ux_server *s, const struct ux_addr *from, uint64_t xid, enum ux_kind kind,
                           const uint8_t *name, size_t n, int code, const struct ux_file_info *fi)
 {
     if (asked_before(s, from, xid))
         return;
-    struct ux_server_event *e = new_event(s, UXSV_EV_REQUEST, from);
+    struct ux_server_event *e = uxs_event(s, UXSV_EV_REQUEST, from);
     if (!e)
         return;
     /* A NUL inside the name is shown as-is up to the NUL; it was refused. */
@@ -168,15 +173,18 @@ static void request_event(struct ux_server *s, const struct ux_addr *from, uint6
     e->size = code ? 0 : fi->size;
 }
 
-static void on_request(struct ux_server *s, const struct ux_msg *m, const struct ux_addr *from, size_t len)
+static void on_request(struct ux_server *s, const struct ux_msg *m, const struct ux_addr *from, size_t len,
+                       uint64_t now)
 {
+    if (!ux_guard_admit(&s->guard, from, now))
+        return; /* this host asks faster than any client needs to */
     struct ux_file_info fi = {0};
     uint32_t cs = m->u.request.chunk_size;
     struct ux_lookup q = {.kind = (enum ux_kind)m->u.request.kind, .name = (const char *)m->u.request.name,
                           .len = m->u.request.name_len, .chunk_size = cs,
                           .want_tree = m->u.request.flags & UX_REQ_TREE};
     int code = cs < UX_MIN_CHUNK || cs > s->cfg.max_chunk ? UX_E_REFUSED : s->cfg.files.lookup(s->cfg.files.ud, &q, &fi);
-    request_event(s, from, m->xid, q.kind, m->u.request.name, q.len, code, &fi);
+    uxs_request_event(s, from, m->xid, q.kind, m->u.request.name, q.len, code, &fi);
     if (!code && ux_chunk_count(fi.size, cs) > UINT32_MAX)
         code = UX_E_REFUSED;
     if (code) {
@@ -193,11 +201,12 @@ static void on_request(struct ux_server *s, const struct ux_msg *m, const struct
         o.u.offer.flags = UX_OFFER_TREE;
         memcpy(o.u.offer.root, fi.root, UX_HASH_LEN);
     }
-    if (cookie(s, from, m->xid, fi.handle, fi.generation, cs, o.u.offer.cookie) == 0)
+    struct ux_cookie_for f = {from, m->xid, fi.handle, fi.generation, cs};
+    if (ux_cookie_mint(&s->guard, &f, now, o.u.offer.cookie) == 0)
         reply(s, from, &o, len);
 }
 
-static struct ux_session *find_session(struct ux_server *s, const struct ux_addr *a, uint64_t xid)
+struct ux_session *uxs_find(struct ux_server *s, const struct ux_addr *a, uint64_t xid)
 {
     for (uint32_t i = 0; i < s->hi; i++)
         if (s->sessions[i].used && s->sessions[i].xid == xid && ux_addr_equal(&s->sessions[i].addr, a))
@@ -205,9 +214,9 @@ static struct ux_session *find_session(struct ux_server *s, const struct ux_addr
     return NULL;
 }
 
-static void end_session(struct ux_server *s, struct ux_session *ss, enum ux_server_end reason, uint64_t now)
+void uxs_end(struct ux_server *s, struct ux_session *ss, enum ux_server_end reason, uint64_t now)
 {
-    struct ux_server_event *e = new_event(s, UXSV_EV_END, &ss->addr);
+    struct ux_server_event *e = uxs_event(s, UXSV_EV_END, &ss->addr);
     if (e) {
         const char *nm = s->cfg.files.name(s->cfg.files.ud, ss->handle);
         strncpy(e->name, nm ? nm : "?", UX_MAX_NAME);
@@ -217,6 +226,11 @@ static void end_session(struct ux_server *s, struct ux_session *ss, enum ux_serv
         e->chunks_sent = ss->chunks_sent;
         e->elapsed_us = now - ss->started_at;
     }
+    if (!ss->legacy)
+        ux_cookie_end(&s->guard, ss->cookie, now); /* a NEED still on its way opens nothing */
+    if (ss->host)
+        ss->host->sessions--;
+    ss->host = NULL;
     ss->used = 0;
     ss->legacy = 0;
     ss->q_len = ss->q_head = 0;
@@ -227,66 +241,69 @@ static void end_session(struct ux_server *s, struct ux_session *ss, enum ux_serv
 #define QUEUE_START 256           /* a session's queue grows from this to queue_cap */
 #define EVICT_IDLE_US (2000 * MS) /* a full server gives the slot of a session idle this long */
 
-/* A free slot, or, when every slot is taken, that of the session idle
- * longest if it has been for EVICT_IDLE_US (its client died or left
- * without CLOSE): it should not keep others out until it times out. */
-static struct ux_session *free_slot(struct ux_server *s, uint64_t now)
+/* A free slot for host H, or, when every slot is taken (or H holds its
+ * share), that of the session idle longest (of H's, then) if it has been
+ * for EVICT_IDLE_US: its client died or left without CLOSE, and it should
+ * not keep others out until it times out. */
+static struct ux_session *free_slot(struct ux_server *s, const struct ux_host *h, uint64_t now)
 {
+    int full = h->sessions >= s->cfg.host_sessions;
     struct ux_session *idlest = NULL;
     for (uint32_t i = 0; i < s->cfg.max_sessions; i++) {
         struct ux_session *ss = &s->sessions[i];
-        if (!ss->used)
+        if (!ss->used && !full)
             return ss;
-        if (!ss->legacy && (!idlest || ss->last_rx < idlest->last_rx))
+        if (ss->used && !ss->legacy && (!full || ss->host == h) && (!idlest || ss->last_rx < idlest->last_rx))
             idlest = ss;
     }
     if (!idlest || now < idlest->last_rx + EVICT_IDLE_US)
         return NULL;
-    end_session(s, idlest, UXSV_END_IDLE, now);
+    uxs_end(s, idlest, UXSV_END_IDLE, now);
     return idlest;
 }
 
-static struct ux_session *open_session(struct ux_server *s, const struct ux_msg *m,
-                                       const struct ux_addr *from, const struct ux_file_info *fi,
-                                       uint64_t now)
+struct ux_session *uxs_open(struct ux_server *s, const struct ux_addr *from, uint64_t xid, uint32_t cs,
+                            const struct ux_file_info *fi, uint64_t now)
 {
-    struct ux_session *ss = free_slot(s, now);
-    if (ss) {
-        uint32_t i = (uint32_t)(ss - s->sessions);
-        if (!ss->queue) {
-            ss->queue = malloc(QUEUE_START * sizeof *ss->queue);
-            ss->q_cap = QUEUE_START;
-        }
-        if (!ss->queue)
-            return NULL;
-        ss->used = 1;
-        if (i >= s->hi)
-            s->hi = i + 1;
-        if (now + s->cfg.idle_us < s->expire_at)
-            s->expire_at = now + s->cfg.idle_us;
-        ss->addr = *from;
-        ss->xid = m->xid;
-        ss->handle = m->u.need.handle;
-        ss->generation = fi->generation;
-        ss->chunk_size = m->u.need.chunk_size;
-        ss->size = fi->size;
-        ss->count = (uint32_t)ux_chunk_count(fi->size, ss->chunk_size);
-        struct ux_tree_shape shape;
-        ux_tree_shape(ss->count, &shape);
-        ss->tree_nodes = ux_tree_interior(&shape);
-        ss->q_head = ss->q_len = 0;
-        ss->started_at = ss->next_send_at = now;
-        ss->bytes_sent = 0;
-        ss->chunks_sent = ss->needs = 0;
-        struct ux_server_event *e = new_event(s, UXSV_EV_START, from);
-        if (e) {
-            const char *nm = s->cfg.files.name(s->cfg.files.ud, ss->handle);
-            strncpy(e->name, nm ? nm : "?", UX_MAX_NAME);
-            e->size = ss->size;
-        }
-        return ss;
+    struct ux_host *h = ux_guard_host(&s->guard, from, now);
+    struct ux_session *ss = h ? free_slot(s, h, now) : NULL; /* one client host does not take every slot */
+    if (!ss)
+        return NULL;
+    uint32_t i = (uint32_t)(ss - s->sessions);
+    if (!ss->queue) {
+        ss->queue = malloc(QUEUE_START * sizeof *ss->queue);
+        ss->q_cap = QUEUE_START;
     }
-    return NULL;
+    if (!ss->queue)
+        return NULL;
+    ss->used = 1;
+    ss->host = h;
+    h->sessions++;
+    if (i >= s->hi)
+        s->hi = i + 1;
+    if (now + s->cfg.idle_us < s->expire_at)
+        s->expire_at = now + s->cfg.idle_us;
+    ss->addr = *from;
+    ss->xid = xid;
+    ss->handle = fi->handle;
+    ss->generation = fi->generation;
+    ss->chunk_size = cs;
+    ss->size = fi->size;
+    ss->count = (uint32_t)ux_chunk_count(fi->size, ss->chunk_size);
+    struct ux_tree_shape shape;
+    ux_tree_shape(ss->count, &shape);
+    ss->tree_nodes = ux_tree_interior(&shape);
+    ss->q_head = ss->q_len = 0;
+    ss->started_at = ss->next_send_at = now;
+    ss->bytes_sent = 0;
+    ss->chunks_sent = ss->needs = 0;
+    struct ux_server_event *e = uxs_event(s, UXSV_EV_START, from);
+    if (e) {
+        const char *nm = s->cfg.files.name(s->cfg.files.ud, ss->handle);
+        strncpy(e->name, nm ? nm : "?", UX_MAX_NAME);
+        e->size = ss->size;
+    }
+    return ss;
 }
 
 /* Append the NEED's chunks (or tree nodes) to the session queue and
@@ -337,26 +354,29 @@ static void enqueue(struct ux_server *s, struct ux_session *ss, const struct ux_
     }
 }
 
+/* A NEED opens a session only with a fresh cookie minted for its sender
+ * and the file as it is; the session's later NEEDs carry the same cookie. */
 static void on_need(struct ux_server *s, const struct ux_msg *m, const struct ux_addr *from, size_t len,
                     uint64_t now)
 {
     struct ux_file_info fi;
-    uint8_t want[UX_COOKIE_LEN];
+    struct ux_session *ss = uxs_find(s, from, m->xid);
+    if (ss && (ss->legacy || !ux_equal(ss->cookie, m->u.need.cookie, UX_COOKIE_LEN)))
+        return; /* not this session's */
     int code = s->cfg.files.current(s->cfg.files.ud, m->u.need.handle, &fi);
-    if (!code) {
-        if (cookie(s, from, m->xid, m->u.need.handle, fi.generation, m->u.need.chunk_size, want) ||
-            !ux_equal(want, m->u.need.cookie, UX_COOKIE_LEN))
-            code = UX_E_STALE; /* forged, or issued for an older version of the file */
-    }
-    struct ux_session *ss = find_session(s, from, m->xid);
+    if (!code && ss && fi.generation != ss->generation)
+        code = UX_E_STALE;
+    struct ux_cookie_for f = {from, m->xid, m->u.need.handle, code ? 0 : fi.generation, m->u.need.chunk_size};
+    if (!code && !ss && !ux_cookie_valid(&s->guard, &f, now, m->u.need.cookie))
+        code = UX_E_STALE; /* forged, expired, spent, or issued for an older version of the file */
     if (code) {
         if (ss)
-            end_session(s, ss, UXSV_END_STALE, now);
+            uxs_end(s, ss, UXSV_END_STALE, now);
         reply_error(s, from, m->xid, code == UX_E_NOTFOUND ? UX_E_STALE : code, error_text(UX_E_STALE), len);
         return;
     }
-    if (!ss)
-        ss = open_session(s, m, from, &fi, now);
+    if (!ss && (ss = uxs_open(s, from, m->xid, m->u.need.chunk_size, &fi, now)))
+        memcpy(ss->cookie, m->u.need.cookie, UX_COOKIE_LEN);
     if (!ss) {
         reply_error(s, from, m->xid, UX_E_BUSY, error_text(UX_E_BUSY), len);
         return;
@@ -367,76 +387,9 @@ static void on_need(struct ux_server *s, const struct ux_msg *m, const struct ux
     enqueue(s, ss, m);
 }
 
-static uint32_t pending(const struct ux_session *ss)
+uint32_t uxs_pending(const struct ux_session *ss)
 {
     return ss->legacy ? ss->count - ss->perm_i : ss->q_len;
-}
-
-static uint64_t gcd(uint64_t a, uint64_t b)
-{
-    while (b) {
-        uint64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
-/* Legacy requests carry no transfer id: the name stands in for one. */
-static uint64_t hash_name_xid(const uint8_t *name, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ name[i]) * 0x100000001B3ull;
-    return h;
-}
-
-/* The original tool's request: answer "except COUNT chunks HEX", then send
- * every chunk, shuffled and paced. A repeated request starts over, which is
- * how that tool asks for what it missed. It has no cookie, so it can be
- * spoofed: that is why legacy mode is opt-in. */
-static void on_legacy_get(struct ux_server *s, const uint8_t *name, size_t n, const struct ux_addr *from,
-                          uint64_t now)
-{
-    struct ux_file_info fi;
-    struct ux_lookup q = {.kind = UX_KIND_FILE, .name = (const char *)name, .len = n, .chunk_size = UX_LEGACY_CHUNK};
-    int code = s->cfg.files.lookup(s->cfg.files.ud, &q, &fi);
-    request_event(s, from, hash_name_xid(name, n), UX_KIND_FILE, name, n, code, &fi);
-    if (code || ux_chunk_count(fi.size, UX_LEGACY_CHUNK) > UINT32_MAX)
-        return; /* the old protocol has no way to say no */
-    uint64_t count = ux_chunk_count(fi.size, UX_LEGACY_CHUNK);
-    int cap = (int)(sizeof s->replies / sizeof s->replies[0]);
-    if (s->r_len == cap)
-        return;
-    struct ux_reply *r = &s->replies[(s->r_head + s->r_len) % cap];
-    r->len = ux_legacy_encode_except(r->buf, sizeof r->buf, (uint32_t)count, fi.sha256);
-    r->to = *from;
-    s->r_len++;
-    struct ux_session *ss = find_session(s, from, 0);
-    if (ss && !ss->legacy)
-        return;
-    struct ux_msg m = {.type = UX_NEED};
-    m.u.need.handle = fi.handle;
-    m.u.need.chunk_size = UX_LEGACY_CHUNK;
-    if (!ss && !(ss = open_session(s, &m, from, &fi, now)))
-        return;
-    ss->legacy = 1;
-    ss->last_rx = now;
-    ss->rate_bps = s->cfg.legacy_bps;
-    ss->perm_i = 0;
-    ss->perm_b = count ? rng_next(&s->rng) % count : 0;
-    ss->perm_a = 1;
-    /* A step of 1 or count-1 would send the file in (reverse) order: 1 in 40
-     * draws over [1, count-1] for 200 chunks. */
-    for (int tries = 0; count > 4 && tries < 64; tries++) {
-        uint64_t a = 2 + rng_next(&s->rng) % (count - 3);
-        if (gcd(a, count) == 1) {
-            ss->perm_a = a;
-            break;
-        }
-    }
-    if (count == 0)
-        end_session(s, ss, UXSV_END_CLOSED, now);
 }
 
 void ux_server_input(struct ux_server *s, uint64_t now, const uint8_t *pkt, size_t len,
@@ -447,20 +400,20 @@ void ux_server_input(struct ux_server *s, uint64_t now, const uint8_t *pkt, size
     size_t name_len;
     if (s->cfg.legacy && ux_legacy_parse_get(pkt, len, &name, &name_len) == 0) {
         if (name_len <= UX_MAX_NAME)
-            on_legacy_get(s, name, name_len, from, now);
+            uxs_legacy_get(s, name, name_len, from, now);
         return;
     }
     if (ux_decode(pkt, len, m)) {
         s->dropped_malformed++;
     } else if (m->type == UX_REQUEST) {
-        on_request(s, m, from, len);
+        on_request(s, m, from, len, now);
     } else if (m->type == UX_NEED) {
         if (m->u.need.chunk_size >= UX_MIN_CHUNK && m->u.need.chunk_size <= s->cfg.max_chunk)
             on_need(s, m, from, len, now);
     } else if (m->type == UX_CLOSE) {
-        struct ux_session *ss = find_session(s, from, m->xid);
+        struct ux_session *ss = uxs_find(s, from, m->xid);
         if (ss)
-            end_session(s, ss, m->u.close.reason ? UXSV_END_ABORTED : UXSV_END_CLOSED, now);
+            uxs_end(s, ss, m->u.close.reason ? UXSV_END_ABORTED : UXSV_END_CLOSED, now);
     }
 }
 
@@ -473,130 +426,13 @@ static void expire(struct ux_server *s, uint64_t now)
     s->expire_at = UINT64_MAX;
     for (uint32_t i = 0; i < s->hi; i++) {
         struct ux_session *ss = &s->sessions[i];
-        if (!ss->used || (ss->legacy && pending(ss)))
+        if (!ss->used || (ss->legacy && uxs_pending(ss)))
             continue; /* legacy sessions end by themselves, after their last chunk */
         if (now >= ss->last_rx + s->cfg.idle_us)
-            end_session(s, ss, UXSV_END_IDLE, now);
+            uxs_end(s, ss, UXSV_END_IDLE, now);
         else if (ss->last_rx + s->cfg.idle_us < s->expire_at)
             s->expire_at = ss->last_rx + s->cfg.idle_us;
     }
-}
-
-#define PACE_BURST_US 2000 /* hosts wake up every millisecond or so: let a wake-up send what fell due */
-
-static void pace(struct ux_session *ss, uint64_t now, size_t bytes)
-{
-    if (!ss->rate_bps)
-        return;
-    uint64_t gap = (uint64_t)bytes * 8 * 1000000 / ss->rate_bps;
-    uint64_t floor = now > PACE_BURST_US ? now - PACE_BURST_US : 0;
-    ss->next_send_at = (ss->next_send_at > floor ? ss->next_send_at : floor) + gap;
-}
-
-static size_t send_legacy_chunk(struct ux_server *s, struct ux_session *ss, uint64_t now, uint8_t *buf,
-                                size_t cap, struct ux_addr *to)
-{
-    uint32_t i = (uint32_t)((ss->perm_a * ss->perm_i + ss->perm_b) % ss->count);
-    ss->perm_i++;
-    uint64_t off = (uint64_t)i * UX_LEGACY_CHUNK;
-    size_t n = ss->size - off < UX_LEGACY_CHUNK ? (size_t)(ss->size - off) : UX_LEGACY_CHUNK;
-    if (UX_LEGACY_OVERHEAD + n > cap)
-        return 0;
-    uint8_t *data = buf + 8;
-    if (s->cfg.files.read(s->cfg.files.ud, ss->handle, off, data, n) || ux_sha_init(s->sha) ||
-        ux_sha_update(s->sha, data, n) || ux_sha_final(s->sha, data + n)) {
-        end_session(s, ss, UXSV_END_IO, now);
-        return 0;
-    }
-    ux_legacy_chunk_header(buf, i, (uint32_t)n);
-    ss->chunks_sent++;
-    ss->bytes_sent += n;
-    pace(ss, now, UX_LEGACY_OVERHEAD + n);
-    *to = ss->addr;
-    if (!pending(ss))
-        end_session(s, ss, UXSV_END_CLOSED, now);
-    return UX_LEGACY_OVERHEAD + n;
-}
-
-/* The session ends on a read error; the client is told why. */
-static size_t io_error(struct ux_server *s, struct ux_session *ss, uint64_t now, uint8_t *buf, size_t cap,
-                       struct ux_addr *to)
-{
-    struct ux_msg m = {.type = UX_ERROR, .xid = ss->xid};
-    m.u.error.code = UX_E_IO;
-    m.u.error.text = (const uint8_t *)"server I/O error";
-    m.u.error.text_len = 16;
-    *to = ss->addr;
-    end_session(s, ss, UXSV_END_IO, now);
-    return ux_encode(&m, buf, cap);
-}
-
-/* Fault injection: should this chunk be damaged after hashing (corrupt),
- * or before (lie: its hash then matches the wrong bytes)? */
-static int draw(struct ux_server *s, uint32_t ppm)
-{
-    return ppm && rng_next(&s->rng) % 1000000 < ppm;
-}
-
-/* A tree node's children, as DATA flagged UX_FLAG_TREE: the hash prefix
- * guards the way, the client checks the bytes against the node's hash. */
-static size_t send_node(struct ux_server *s, struct ux_session *ss, struct ux_send e, uint64_t now, uint8_t *buf,
-                        size_t cap, struct ux_addr *to)
-{
-    uint32_t id = e.index & ~UX_SEND_TREE;
-    uint8_t *data = buf + UX_DATA_OVERHEAD, h[UX_HASH_LEN];
-    size_t n = 0;
-    if (UX_DATA_OVERHEAD + UX_TREE_NODE_BYTES > cap)
-        return 0;
-    int err = s->cfg.files.node(s->cfg.files.ud, ss->handle, ss->chunk_size, id, data, &n);
-    if (err == ENOENT)
-        return 0; /* no such node (or the tree is gone): the client asks again or elsewhere */
-    if (err || ux_chunk_hash(s->sha, id, data, n, h))
-        return io_error(s, ss, now, buf, cap, to);
-    ux_encode_data_header(buf, UX_FLAG_TREE, ss->xid, e.seq, id, h, n);
-    ss->bytes_sent += n;
-    pace(ss, now, UX_DATA_OVERHEAD + n);
-    *to = ss->addr;
-    return UX_DATA_OVERHEAD + n;
-}
-
-static size_t send_chunk(struct ux_server *s, struct ux_session *ss, uint64_t now, uint8_t *buf,
-                         size_t cap, struct ux_addr *to, struct ux_tail *tail)
-{
-    struct ux_send e = ss->queue[ss->q_head];
-    ss->q_head = (ss->q_head + 1) % ss->q_cap;
-    ss->q_len--;
-    if (e.index & UX_SEND_TREE)
-        return send_node(s, ss, e, now, buf, cap, to);
-    uint64_t off = (uint64_t)e.index * ss->chunk_size;
-    size_t n = ss->size - off < ss->chunk_size ? (size_t)(ss->size - off) : ss->chunk_size;
-    if (UX_DATA_OVERHEAD + n > cap)
-        return 0;
-    uint8_t *data = buf + UX_DATA_OVERHEAD;
-    uint8_t h[UX_HASH_LEN];
-    /* Drawn before the read: a chunk to damage must be a copy of ours. */
-    int corrupt = n && draw(s, s->cfg.corrupt_ppm), lie = n && draw(s, s->cfg.lie_ppm);
-    const uint8_t *lent = NULL;
-    if (s->cfg.files.chunk(s->cfg.files.ud, ss->handle, ss->chunk_size, e.index, data, n, h,
-                           tail && !corrupt && !lie ? &lent : NULL))
-        return io_error(s, ss, now, buf, cap, to);
-    if (lie) {
-        data[n / 2] ^= 0x5a; /* what a server whose disk rotted under its hash cache would send */
-        if (ux_chunk_hash(s->sha, e.index, data, n, h))
-            return io_error(s, ss, now, buf, cap, to);
-    }
-    if (corrupt)
-        data[n / 2] ^= 0x5a; /* after hashing: what a failing disk or NIC would do */
-    ux_encode_data_header(buf, 0, ss->xid, e.seq, e.index, h, n);
-    ss->chunks_sent++;
-    ss->bytes_sent += n;
-    pace(ss, now, UX_DATA_OVERHEAD + n);
-    *to = ss->addr;
-    if (lent) {
-        *tail = (struct ux_tail){lent, n};
-        return UX_DATA_OVERHEAD;
-    }
-    return UX_DATA_OVERHEAD + n;
 }
 
 size_t ux_server_output(struct ux_server *s, uint64_t now, uint8_t *buf, size_t cap, struct ux_addr *to,
@@ -620,10 +456,10 @@ size_t ux_server_output(struct ux_server *s, uint64_t now, uint8_t *buf, size_t 
     for (uint32_t k = 0; k < n; k++) {
         uint32_t i = ((uint32_t)s->rr + k) % n;
         struct ux_session *ss = &s->sessions[i];
-        if (!ss->used || !pending(ss) || ss->next_send_at > now)
+        if (!ss->used || !uxs_may_send(s, ss, now))
             continue;
         s->rr = (int)(i + 1);
-        size_t len = ss->legacy ? send_legacy_chunk(s, ss, now, buf, cap, to) : send_chunk(s, ss, now, buf, cap, to, tail);
+        size_t len = ss->legacy ? uxs_legacy_send(s, ss, now, buf, cap, to) : uxs_send(s, ss, now, buf, cap, to, tail);
         if (len)
             return len;
     }
@@ -639,8 +475,9 @@ uint64_t ux_server_deadline(const struct ux_server *s)
             continue;
         if (!ss->legacy && ss->last_rx + s->cfg.idle_us < d)
             d = ss->last_rx + s->cfg.idle_us;
-        if (pending(ss) && ss->next_send_at < d)
-            d = ss->next_send_at;
+        uint64_t at = uxs_send_at(s, ss);
+        if (at < d)
+            d = at;
     }
     return d;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "guard.h"
 #include "hash.h"
 #include "legacy.h"
 #include "rng.h"
@@ -62,8 +63,12 @@ struct ux_server_cfg {
     uint64_t idle_us;     /* a session with no NEED this long ends */
     uint32_t corrupt_ppm; /* fault injection for tests: damage this share of chunks */
     uint32_t lie_ppm;     /* ... and this share before hashing: chunk hashes match the wrong bytes */
+    uint32_t host_sessions; /* sessions one client host may hold (default: a quarter) */
+    double host_requests; /* requests per second one host may make (default 10000) */
+    uint64_t host_bps;    /* bytes per second to one host, 0: no cap */
+    uint64_t total_bps;   /* bytes per second in all, 0: no cap */
     int legacy;           /* also answer the original tool's "get NAME" */
-    uint64_t legacy_bps;  /* pacing for legacy clients, which cannot ask for less */
+    uint64_t legacy_bps;  /* pacing per legacy client, which cannot ask for less; twice that in all */
     struct ux_provider files;
     struct ux_rng rng;    /* the cookie secret and the shuffles come from here */
 };
@@ -78,6 +83,8 @@ struct ux_send {
 struct ux_session {
     int used;
     struct ux_addr addr;
+    struct ux_host *host;    /* its client host's accounting */
+    uint8_t cookie[UX_COOKIE_LEN]; /* the one that opened it: its NEEDs carry it */
     uint64_t xid;
     uint32_t handle;
     uint64_t generation;
@@ -139,7 +146,9 @@ struct ux_server {
     struct ux_server_cfg cfg;
     uint64_t recent[UX_RECENT_REQUESTS];
     unsigned recent_next;
-    uint8_t secret[32];
+    struct ux_guard guard;
+    uint64_t total_next_at;  /* pacing of everything sent, when total_bps is set */
+    uint64_t legacy_next_at; /* pacing of every legacy session together */
     struct ux_session *sessions;
     uint32_t hi;        /* sessions[hi..] are all unused */
     uint64_t expire_at; /* no session can go idle before this */

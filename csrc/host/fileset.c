@@ -384,6 +384,17 @@ static int want_tree(struct ux_fileset *fs, struct ux_entry *e, uint32_t cs, str
 
 /* ---- the provider ---- */
 
+/* NAME no longer names what its entry describes: close and forget it. */
+static void forget_name(struct ux_fileset *fs, const char *name, size_t len)
+{
+    struct ux_entry *e = find_entry(fs, name, len);
+    if (!e || !e->generation)
+        return;
+    close_fd(fs, e);
+    forget_version(fs, e);
+    e->generation = 0;
+}
+
 static int lookup_file(struct ux_fileset *fs, const struct ux_lookup *q, struct ux_file_info *out)
 {
     if (ux_name_check(q->name, q->len))
@@ -396,11 +407,15 @@ static int lookup_file(struct ux_fileset *fs, const struct ux_lookup *q, struct 
     if (rel == q->len && root)
         return UX_E_NOTFOUND; /* the share itself is a folder */
     int fd = open_beneath(fs->roots[root].fd, path + rel);
-    if (fd < 0)
-        return errno == EXDEV || errno == ELOOP ? UX_E_REFUSED : UX_E_NOTFOUND;
+    if (fd < 0) {
+        int code = errno == EXDEV || errno == ELOOP ? UX_E_REFUSED : UX_E_NOTFOUND;
+        forget_name(fs, q->name, q->len); /* a deleted file's descriptor goes with it */
+        return code;
+    }
     struct stat st;
     if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
         close(fd);
+        forget_name(fs, q->name, q->len);
         return UX_E_NOTFOUND;
     }
     end_job(fs, 0);

@@ -30,7 +30,7 @@ static void set_versions(lua_State *L, const struct ux_client *c, const struct u
 
 static const char *drop_reason(enum ux_peer_drop d)
 {
-    return d == UXC_DROP_CORRUPT ? "corrupt" : d == UXC_DROP_STALE ? "stale" : "silent";
+    return d == UXC_DROP_CORRUPT ? "corrupt" : d == UXC_DROP_STALE ? "stale" : d == UXC_DROP_REFUSED ? "refused" : "silent";
 }
 
 void push_client_event(lua_State *L, struct client_obj *o, const struct ux_client_event *ev)

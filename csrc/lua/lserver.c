@@ -102,10 +102,14 @@ static int l_server(lua_State *L)
     }
     struct ux_server_cfg cfg = {0};
     cfg.max_chunk = (uint32_t)opt_num(L, "max_chunk", 16384);
-    cfg.max_sessions = (uint32_t)opt_num(L, "max_sessions", 64);
+    cfg.max_sessions = (uint32_t)opt_num(L, "max_sessions", 256);
     cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 30) * 1e6);
     cfg.corrupt_ppm = (uint32_t)(opt_num(L, "corrupt_percent", 0) * 10000);
     cfg.lie_ppm = (uint32_t)(opt_num(L, "lie_percent", 0) * 10000);
+    cfg.host_sessions = (uint32_t)opt_num(L, "host_sessions", 0);
+    cfg.host_requests = opt_num(L, "host_requests", 0);
+    cfg.host_bps = (uint64_t)(opt_num(L, "host_rate", 0) * 8);
+    cfg.total_bps = (uint64_t)(opt_num(L, "max_rate", 0) * 8);
     cfg.legacy = opt_bool(L, "legacy");
     cfg.legacy_bps = (uint64_t)(opt_num(L, "legacy_mbit", 80) * 1e6);
     cfg.files = ux_fileset_provider(&o->fs);
@@ -226,6 +230,7 @@ static int ls_stats(lua_State *L)
     lua_newtable(L);
     set_int(L, "sessions", ux_server_sessions(&o->eng));
     set_int(L, "malformed", (lua_Integer)o->eng.dropped_malformed);
+    set_int(L, "limited", (lua_Integer)o->eng.guard.limited);
     set_int(L, "files_hashed", (lua_Integer)o->fs.hashes_computed);
     set_int(L, "chunk_hashes_cached", (lua_Integer)o->fs.hcache.hits);
     set_int(L, "chunk_hashes_computed", (lua_Integer)o->fs.hcache.misses);

@@ -119,6 +119,10 @@ local function build()
     "--max-chunk"))
   serve:option("--idle-timeout", "Seconds after which a silent client's session ends."):default("30")
     :convert(positive("--idle-timeout"))
+  serve:option("--max-rate", "Send at most RATE bytes per second in all (K, M, G suffixes)."):convert(rate)
+  serve:option("--client-rate", "Send at most RATE bytes per second to one client host."):convert(rate)
+  serve:option("--client-sessions", "Transfers one client host may have at once (default 64, of 256).")
+    :convert(integer(1, 256, "--client-sessions"))
   serve:flag("--legacy", "Also answer the original tool's \"get NAME\" (unauthenticated: off by default).")
   serve:option("--legacy-mbit", "Pacing of legacy transfers, Mbit/s."):default("80")
     :convert(positive("--legacy-mbit"))
@@ -198,6 +202,14 @@ local function stamp() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
 -- Text a peer sent, fit to print: no control characters.
 local function clean(s) return (tostring(s):gsub("[%c\127]", "?")) end
 
+-- S in double quotes for a log line: control characters (C0, DEL, C1 as
+-- UTF-8), quotes and backslashes escaped, so a name cannot forge a line.
+local function quoted(s)
+  local esc = { ["\n"] = "\\n", ["\t"] = "\\t", ['"'] = '\\"', ["\\"] = "\\\\" }
+  s = tostring(s):gsub("[%c\"\\\127]", function(c) return esc[c] or ("\\x%02x"):format(c:byte()) end)
+  return '"' .. s:gsub("\194([\128-\159])", function(c) return ("\\xc2\\x%02x"):format(c:byte()) end) .. '"'
+end
+
 local function emit(opt, out, ev, text)
   if opt.json then
     out:write(json.encode(ev), "\n")
@@ -262,21 +274,26 @@ local function serve(opt, out, err)
   for _, s in ipairs(opt.share) do shares[s.name] = s.path end
   local srv, msg, code = udpxfer.serve {
     dir = opt.dir, shares = shares, port = opt.port, bind = opt.bind, interface = opt.interface,
-    max_chunk = opt.max_chunk,
+    max_chunk = opt.max_chunk, max_rate = opt.max_rate, host_rate = opt.client_rate,
+    host_sessions = opt.client_sessions,
     idle_timeout = opt.idle_timeout, corrupt_percent = corrupt, lie_percent = lie,
     legacy = opt.legacy, legacy_mbit = opt.legacy_mbit,
     on_request = function(ev)
       ev.time = stamp()
-      emit(opt, out, ev, ("%s request %s %s%q %s"):format(ev.time, ev.client, ev.kind == "listing" and "listing " or "",
-        ev.name, ev.status))
+      emit(opt, out, ev, ("%s request %s %s%s %s"):format(ev.time, ev.client, ev.kind == "listing" and "listing " or "",
+        quoted(ev.name), ev.status))
     end,
     on_done = function(ev)
       ev.time = stamp()
-      emit(opt, out, ev, ("%s done %s %q %s sent %s in %.2fs"):format(ev.time, ev.client, ev.name,
+      emit(opt, out, ev, ("%s done %s %s %s sent %s in %.2fs"):format(ev.time, ev.client, quoted(ev.name),
         ev.reason, progress.bytes(ev.bytes_sent), ev.elapsed))
     end,
   }
   if not srv then return fail(err, msg, code) end
+  if opt.legacy then
+    err:write("udpxfer: warning: --legacy answers the original tool's unauthenticated requests: any host can "
+      .. "have files sent to any address (bounded to ", progress.bytes(opt.legacy_mbit * 125000), "/s per address)\n")
+  end
   emit(opt, out, { type = "listening", dir = opt.dir, port = srv:port(), shares = opt.share },
     ("serving %s on UDP port %d"):format(opt.dir, srv:port()))
   local _, _, ecode, rc = drive(srv)

@@ -168,7 +168,11 @@ local Serve = class(Pollable)
 -- `port` (default 10526; 0 picks one), `bind` (default "::", every address,
 -- IPv6 and IPv4; an IPv4 address also hears its subnet's broadcasts),
 -- `interface` (a network device name: only its traffic),
--- `max_chunk`, `idle_timeout`, `max_sessions`, `legacy` (also answer the
+-- `max_chunk`, `idle_timeout`, `max_sessions` (default 256), `host_sessions`
+-- (how many of them one client host may hold, default a quarter),
+-- `host_requests` (requests per second one host may make, default 10000),
+-- `host_rate` and `max_rate` (bytes per second to one host and in all,
+-- default no cap), `legacy` (also answer the
 -- original tool's "get NAME"; it cannot be protected against spoofing, so it
 -- is off by default), `legacy_mbit` (its pacing, default 80), `corrupt_percent` (fault
 -- injection for tests: damage that share of chunks after hashing), `lie_percent` (the
@@ -183,7 +187,8 @@ function M.serve(opts)
     dir = opts.dir or "./data", shares = opts.shares, port = opts.port or M.DEFAULT_PORT, bind = opts.bind,
     interface = opts.interface,
     max_chunk = opts.max_chunk, idle_timeout = opts.idle_timeout,
-    max_sessions = opts.max_sessions, corrupt_percent = opts.corrupt_percent, lie_percent = opts.lie_percent,
+    max_sessions = opts.max_sessions, host_sessions = opts.host_sessions, host_requests = opts.host_requests,
+    host_rate = opts.host_rate, max_rate = opts.max_rate, corrupt_percent = opts.corrupt_percent, lie_percent = opts.lie_percent,
     legacy = opts.legacy, legacy_mbit = opts.legacy_mbit, async_hash_min = opts.async_hash_min,
   }
   if not obj then return nil, msg, code end
