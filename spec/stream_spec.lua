@@ -130,7 +130,11 @@ describe("stream receiver against hand-built datagrams", function()
   local function hdr(typ, xid, body)
     return (">BBBBBBI2I8"):pack(0x55, 0x58, H.WIRE_VERSION, typ, 0, 0, #body, xid) .. body
   end
-  local function open(xid, pad) return hdr(7, xid, (">I2"):pack(1360) .. ("\0"):rep(pad and 238 or 0)) end
+  -- An OPEN (padded to 256 bytes unless PAD is false), echoing COOKIE if given.
+  local function open(xid, pad, cookie)
+    local body = (">I2B"):pack(1360, cookie and 1 or 0) .. (cookie or ("\0"):rep(16))
+    return hdr(7, xid, body .. ("\0"):rep(pad == false and 0 or 240 - #body + 2))
+  end
   local function outputs(obj, now)
     local list = {}
     while true do
@@ -139,26 +143,57 @@ describe("stream receiver against hand-built datagrams", function()
       list[#list + 1] = { p = p, to = to }
     end
   end
+  -- The cookie of an ACCEPT that asks for one, or nil.
+  local function cookie_of(p)
+    if p:byte(4) ~= 8 or p:byte(27) ~= 1 then return nil end
+    return p:sub(28, 43)
+  end
+  -- Complete the handshake for XID from FROM; returns what came back last.
+  local function connect(r, xid, from, now)
+    r:input(open(xid), from, now or 0)
+    local c = cookie_of(assert(outputs(r, now or 0)[1]).p)
+    r:input(open(xid, true, c), from, now or 0)
+    return outputs(r, now or 0)
+  end
 
-  it("answers a padded OPEN with an ACCEPT no larger, and ignores an unpadded one", function()
+  it("answers a padded OPEN with a cookie no larger, and ignores an unpadded one", function()
     local r = core.receiver { sim = true }
     r:input(open(77, false), H.SENDER, 0)
     assert.are.same({}, outputs(r, 0))
-    r:input(open(77, true), H.SENDER, 0)
+    r:input(open(77), H.SENDER, 0)
     local out = outputs(r, 0)
     assert.are.equal(1, #out)
     assert.are.equal(8, out[1].p:byte(4))
-    assert.is_true(#out[1].p <= 256)
+    assert.is_truthy(cookie_of(out[1].p), "an ACCEPT asking for its cookie back")
+    assert.is_true(#out[1].p * 3 <= 256)
     assert.are.equal(H.SENDER, out[1].to)
+    assert.are.same({}, r:drain(), "not connected yet")
     r:close()
   end)
 
-  it("serves one stream at a time: a second sender is told it is busy", function()
+  it("takes its one slot only for an OPEN that echoes the cookie sent to its address", function()
     local r = core.receiver { sim = true }
-    r:input(open(1, true), H.SENDER, 0)
-    outputs(r, 0)
-    r:input(open(2, true), "10.0.0.9:5555", 0)
-    local out = outputs(r, 0)
+    r:input(open(1), "10.0.0.66:1", 0) -- spoofed: the cookie goes to the victim
+    local spoofed = cookie_of(outputs(r, 0)[1].p)
+    r:input(open(1, true, ("\0"):rep(16)), "10.0.0.66:1", 0)
+    r:input(open(1, true, spoofed), "10.0.0.67:1", 0) -- the cookie from another address
+    assert.are.same({}, r:drain(), "no connection")
+    for _, o in ipairs(outputs(r, 0)) do assert.is_truthy(cookie_of(o.p), "only cookies answer") end
+    -- probes of the unproven connection get nothing back
+    local body = (">I4I8"):pack(1, 0) .. ("\0"):rep(32) .. "hello"
+    r:input(hdr(9, 1, body), "10.0.0.66:1", 0)
+    assert.are.same({}, outputs(r, 0))
+    local out = connect(r, 2, H.SENDER)
+    assert.are.equal(8, out[1].p:byte(4))
+    assert.is_nil(cookie_of(out[1].p), "connected")
+    assert.are.equal("connect", r:drain()[1].type)
+    r:close()
+  end)
+
+  it("serves one stream at a time: a second sender that proves its address is told it is busy", function()
+    local r = core.receiver { sim = true }
+    connect(r, 1, H.SENDER)
+    local out = connect(r, 2, "10.0.0.9:5555")
     assert.are.equal(1, #out)
     assert.are.equal(12, out[1].p:byte(4), "S_CLOSE")
     assert.are.equal("10.0.0.9:5555", out[1].to)
@@ -168,8 +203,7 @@ describe("stream receiver against hand-built datagrams", function()
 
   it("drops data for another connection id or with a bad segment hash", function()
     local r = core.receiver { sim = true }
-    r:input(open(5, true), H.SENDER, 0)
-    outputs(r, 0)
+    connect(r, 5, H.SENDER)
     local body = (">I4I8"):pack(1, 0) .. ("\0"):rep(32) .. "hello"
     r:input(hdr(9, 5, body), H.SENDER, 0.001)   -- right id, wrong hash
     r:input(hdr(9, 6, body), H.SENDER, 0.001)   -- wrong id

@@ -11,6 +11,7 @@
 
 #include "addr.h"
 #include "errors.h"
+#include "guard.h"
 #include "hash.h"
 #include "rng.h"
 #include "wire.h"
@@ -116,6 +117,8 @@ struct ux_ssend {
     uint64_t rto_from;     /* the retransmission timer runs from here */
     uint64_t next_open_at, last_tx;
     int open_tries;
+    int has_cookie;        /* the receiver's, to echo in OPEN */
+    uint8_t cookie[UX_COOKIE_LEN];
     uint64_t fin_sent_at;
     int fin_sent;
     int close_pending;     /* CLOSE datagrams still to send */
@@ -148,6 +151,7 @@ struct ux_srecv_cfg {
     uint64_t idle_us;      /* the stream is broken after this long silent (10 s) */
     ux_trace_fn trace;
     void *trace_ud;
+    struct ux_rng rng;     /* the cookie secret comes from here */
 };
 
 struct ux_srecv {
@@ -171,6 +175,10 @@ struct ux_srecv {
     uint16_t close_reason;
     struct ux_addr busy_to;
     uint64_t busy_xid;
+    struct ux_guard *guard; /* mints and checks handshake cookies */
+    struct ux_addr cookie_to; /* an OPEN to answer with a cookie (the latest) */
+    uint64_t cookie_xid;
+    uint64_t cookie_at;
 };
 
 int ux_srecv_init(struct ux_srecv *r, const struct ux_srecv_cfg *cfg, uint64_t now);

@@ -24,6 +24,11 @@ int ux_srecv_init(struct ux_srecv *r, const struct ux_srecv_cfg *cfg, uint64_t n
     while (r->cap < want && r->cap < (1u << 30))
         r->cap <<= 1;
     r->buf = malloc(r->cap);
+    r->guard = malloc(sizeof *r->guard);
+    uint8_t secret[32];
+    if (!r->guard || ux_rng_fill(&r->cfg.rng, secret, sizeof secret))
+        return -1;
+    ux_guard_init(r->guard, secret, 1);
     r->c.idle_us = r->cfg.idle_us;
     r->c.trace = cfg->trace;
     r->c.trace_ud = cfg->trace_ud;
@@ -36,7 +41,9 @@ int ux_srecv_init(struct ux_srecv *r, const struct ux_srecv_cfg *cfg, uint64_t n
 void ux_srecv_free(struct ux_srecv *r)
 {
     free(r->buf);
+    free(r->guard);
     r->buf = NULL;
+    r->guard = NULL;
     ux_stream_common_free(&r->c);
 }
 
@@ -226,10 +233,28 @@ static void on_close(struct ux_srecv *r, uint64_t now, const struct ux_msg *m)
                    (unsigned long long)r->nxt);
 }
 
+/* What a handshake cookie binds: the sender's address and connection id. */
+static int cookie_ok(const struct ux_srecv *r, const struct ux_msg *m, const struct ux_addr *from, uint64_t now)
+{
+    struct ux_cookie_for f = {from, m->xid, 0, 0, 0};
+    return (m->u.sopen.flags & UX_SO_COOKIE) && ux_cookie_valid(r->guard, &f, now, m->u.sopen.cookie);
+}
+
+/* An OPEN without a valid cookie gets one, and changes nothing here: a
+ * spoofed OPEN cannot take the slot, and its answer is smaller than it. */
+static void ask_cookie(struct ux_srecv *r, uint64_t now, const struct ux_msg *m, const struct ux_addr *from)
+{
+    r->cookie_to = *from;
+    r->cookie_xid = m->xid;
+    r->cookie_at = now;
+}
+
 static void on_open(struct ux_srecv *r, uint64_t now, const struct ux_msg *m, const struct ux_addr *from)
 {
     if (!m->xid)
         return drop(r, m, "no-id");
+    if (!cookie_ok(r, m, from, now))
+        return ask_cookie(r, now, m, from);
     r->c.xid = m->xid;
     r->c.peer = *from;
     r->c.mss = m->u.sopen.mss < r->cfg.max_mss ? m->u.sopen.mss : r->cfg.max_mss;
@@ -255,6 +280,10 @@ void ux_srecv_input(struct ux_srecv *r, uint64_t now, const uint8_t *pkt, size_t
         return on_open(r, now, &m, from);
     }
     if (m.xid != r->c.xid || !ux_addr_equal(from, &r->c.peer)) {
+        if (m.type == UX_S_OPEN && r->c.state < UXSR_DONE && !cookie_ok(r, &m, from, now)) {
+            ux_stream_trace(&r->c, "RECV", &m, NULL);
+            return ask_cookie(r, now, &m, from); /* busy is said only to an address that proved itself */
+        }
         if (m.type == UX_S_OPEN && r->c.state < UXSR_DONE) {
             r->busy_to = *from; /* one stream at a time: say so */
             r->busy_xid = m.xid;
@@ -327,6 +356,16 @@ static void tick(struct ux_srecv *r, uint64_t now)
 size_t ux_srecv_output(struct ux_srecv *r, uint64_t now, uint8_t *buf, size_t cap, struct ux_addr *to)
 {
     tick(r, now);
+    if (r->cookie_xid) {
+        struct ux_msg m = {.type = UX_S_ACCEPT, .xid = r->cookie_xid};
+        struct ux_cookie_for f = {&r->cookie_to, r->cookie_xid, 0, 0, 0};
+        m.u.saccept.mss = r->cfg.max_mss;
+        m.u.saccept.flags = UX_SA_COOKIE;
+        r->cookie_xid = 0;
+        if (ux_cookie_mint(r->guard, &f, r->cookie_at, m.u.saccept.cookie))
+            return 0;
+        return put_msg(r, &m, buf, cap, to, &r->cookie_to);
+    }
     if (r->busy_xid) {
         struct ux_msg m = {.type = UX_S_CLOSE, .xid = r->busy_xid};
         m.u.close.reason = UX_SC_BUSY;
@@ -357,7 +396,7 @@ size_t ux_srecv_output(struct ux_srecv *r, uint64_t now, uint8_t *buf, size_t ca
 
 uint64_t ux_srecv_deadline(const struct ux_srecv *r)
 {
-    if (r->busy_xid || r->close_pending)
+    if (r->busy_xid || r->close_pending || r->cookie_xid)
         return 0;
     switch (r->c.state) {
     case UXSR_LISTEN:

@@ -282,6 +282,14 @@ static void on_accept(struct ux_ssend *s, uint64_t now, const struct ux_msg *m)
 {
     if (s->c.state != UXSS_CONNECTING)
         return;
+    if (m->u.saccept.flags & UX_SA_COOKIE) { /* echo it at once */
+        if (s->open_tries == 1)
+            rtt_update(s, now - s->tx_time[0]);
+        memcpy(s->cookie, m->u.saccept.cookie, UX_COOKIE_LEN);
+        s->has_cookie = 1;
+        s->next_open_at = now;
+        return;
+    }
     if (m->u.saccept.mss >= UX_STREAM_MIN_MSS && m->u.saccept.mss < s->c.mss)
         s->c.mss = s->cfg.mss = m->u.saccept.mss;
     s->rwnd_edge = m->u.saccept.window;
@@ -289,8 +297,6 @@ static void on_accept(struct ux_ssend *s, uint64_t now, const struct ux_msg *m)
         uint64_t k = (uint64_t)m->u.saccept.idle_ms * 1000 / 4;
         s->keepalive_us = k < s->keepalive_us ? k : s->keepalive_us;
     }
-    if (s->open_tries == 1)
-        rtt_update(s, now - s->tx_time[0]);
     s->c.state = UXSS_OPEN;
     s->c.connected_at = now;
     ux_stream_push(&s->c, UXST_EV_CONNECT);
@@ -466,6 +472,10 @@ static size_t send_open(struct ux_ssend *s, uint64_t now, uint8_t *buf, size_t c
 {
     struct ux_msg m = {.type = UX_S_OPEN};
     m.u.sopen.mss = s->cfg.mss;
+    if (s->has_cookie) {
+        m.u.sopen.flags = UX_SO_COOKIE;
+        memcpy(m.u.sopen.cookie, s->cookie, UX_COOKIE_LEN);
+    }
     size_t n = put_msg(s, &m, buf, cap, to, s->open_tries ? "DUP" : NULL);
     if (!n)
         return 0;

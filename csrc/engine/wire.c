@@ -126,17 +126,21 @@ static size_t enc_sopen(const struct ux_msg *m, uint8_t *b, size_t cap)
         return 0;
     memset(b, 0, n);
     put16(b, m->u.sopen.mss);
+    b[2] = m->u.sopen.flags;
+    memcpy(b + 3, m->u.sopen.cookie, UX_COOKIE_LEN);
     return n;
 }
 
 static size_t enc_saccept(const struct ux_msg *m, uint8_t *b, size_t cap)
 {
-    if (cap < 10)
+    if (cap < 11 + UX_COOKIE_LEN)
         return 0;
     put16(b, m->u.saccept.mss);
     put32(b + 2, m->u.saccept.window);
     put32(b + 6, m->u.saccept.idle_ms);
-    return 10;
+    b[10] = m->u.saccept.flags;
+    memcpy(b + 11, m->u.saccept.cookie, UX_COOKIE_LEN);
+    return 11 + UX_COOKIE_LEN;
 }
 
 static size_t enc_sack(const struct ux_msg *m, uint8_t *b, size_t cap)
@@ -290,17 +294,21 @@ static int dec_sopen(const uint8_t *b, size_t n, struct ux_msg *m)
     if (n < UX_OPEN_MIN - UX_HDR_LEN)
         return -1; /* unpadded: could be used to amplify */
     m->u.sopen.mss = get16(b);
-    return 0;
+    m->u.sopen.flags = b[2];
+    memcpy(m->u.sopen.cookie, b + 3, UX_COOKIE_LEN);
+    return m->u.sopen.flags & ~UX_SO_COOKIE ? -1 : 0;
 }
 
 static int dec_saccept(const uint8_t *b, size_t n, struct ux_msg *m)
 {
-    if (n != 10)
+    if (n != 11 + UX_COOKIE_LEN)
         return -1;
     m->u.saccept.mss = get16(b);
     m->u.saccept.window = get32(b + 2);
     m->u.saccept.idle_ms = get32(b + 6);
-    return 0;
+    m->u.saccept.flags = b[10];
+    memcpy(m->u.saccept.cookie, b + 11, UX_COOKIE_LEN);
+    return m->u.saccept.flags & ~UX_SA_COOKIE ? -1 : 0;
 }
 
 static int dec_sdata(const uint8_t *b, size_t n, struct ux_msg *m)

@@ -57,6 +57,10 @@ enum ux_kind {
 
 enum ux_sclose_reason { UX_SC_OK = 0, UX_SC_ABORT = 1, UX_SC_CORRUPT = 2, UX_SC_BUSY = 3 };
 #define UX_SACK_FIN 0x01 /* ACK flag: every byte written and the stream hash checked */
+/* The stream handshake proves the sender's address before the receiver
+ * takes its one slot: OPEN, ACCEPT with a cookie, OPEN echoing it, ACCEPT. */
+#define UX_SO_COOKIE 0x01
+#define UX_SA_COOKIE 0x01
 
 /* Error codes on the wire (ERROR's u16); see errors.h for what an
  * application is told. */
@@ -127,11 +131,15 @@ struct ux_msg {
         } close; /* UX_CLOSE and UX_S_CLOSE */
         struct {
             uint16_t mss;
+            uint8_t flags; /* UX_SO_COOKIE: the cookie from an ACCEPT is echoed */
+            uint8_t cookie[UX_COOKIE_LEN];
         } sopen;
         struct {
             uint16_t mss;
             uint32_t window;
             uint32_t idle_ms;
+            uint8_t flags; /* UX_SA_COOKIE: not connected yet, echo the cookie in an OPEN */
+            uint8_t cookie[UX_COOKIE_LEN];
         } saccept;
         struct {
             uint32_t txseq;

@@ -154,6 +154,7 @@ static int l_receiver(lua_State *L)
     cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 10) * 1e6);
     cfg.trace = o->log ? trace_line : NULL;
     cfg.trace_ud = o;
+    cfg.rng = engine_rng(L, o->sim, &o->seed);
     const char *bind_s = opt_str(L, "bind", "::", NULL); /* IPv6 and IPv4 */
     lua_Number port = opt_num(L, "port", UX_STREAM_PORT);
     if (port < 0 || port > 65535)
