@@ -1,7 +1,7 @@
 #!/bin/bash
 # All benchmarks: bench/speed.sh (one transfer), bench/parallel.sh (several
 # servers), bench/sync.sh (folder sync against rsync) and bench/loops.sh
-# (cqueues and luv loops).
+# (cqueues and luv loops) and bench/keyed.sh (shared-key mode).
 # Writes bench/RESULTS.md. Parts needing root and namespaces skip with a message.
 set -eu
 cd "$(dirname "$0")/.."
@@ -12,6 +12,7 @@ BENCH_ROWS=$rows BENCH_RUNS=$runs bash bench/speed.sh
 BENCH_ROWS=$rows bash bench/parallel.sh
 BENCH_ROWS=$rows bash bench/sync.sh
 BENCH_ROWS=$rows bash bench/loops.sh
+BENCH_ROWS=$rows BENCH_RUNS=$runs bash bench/keyed.sh
 {
   echo "# Benchmark results"
   echo

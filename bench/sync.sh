@@ -32,15 +32,9 @@ trap cleanup EXIT INT TERM
 bash tools/lan.sh up "$tag" 3
 for i in 1 2 3; do bash tools/lan.sh rate "$tag" "$i" 1000; done
 
-calc() { echo "$*" | bc -l; }
-fmt() { printf "%.${2:-2}f" "$1"; }
-row() { # case baseline udpxfer ratio target met
-  printf '| %s | %s | %s | %s | %s | %s |\n' "$@" >> "$ROWS"
-  printf '%-40s %-26s %-26s ratio %s (target %s) %s\n' "$@"
-}
-met() { [ "$(calc "$1")" = 1 ] && echo yes || echo NO; }
+. bench/lib.sh
 now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+middle() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # The tree, three identical copies (cp -a keeps the mtimes both tools compare).
 tree=$work/tree
@@ -110,7 +104,7 @@ for run in $(seq 1 "$RUNS"); do
   fresh "$out/t"; three+=("$(ux_run "$out/t" 10.77.0.11 10.77.0.12 10.77.0.13)")
   for d in r u t; do diff -r --no-dereference -x .udpxfer-index "$out/$d" "$work/s1" > /dev/null 2>&1 || echo "sync into $d differs from the tree" >&2; done
 done
-col() { local i=$1; shift; printf '%s\n' "$@" | awk -v i="$i" '{print $i}' | median; }
+col() { local i=$1; shift; printf '%s\n' "$@" | awk -v i="$i" '{print $i}' | middle; }
 list() { local i=$1; shift; printf '%s\n' "$@" | awk -v i="$i" '{printf "%.2f ", $i}'; }
 
 fr=$(col 1 "${first_r[@]}") fu=$(col 1 "${first_u[@]}")

@@ -70,7 +70,7 @@ end
 H.wire = {}
 local HDR = ">BBBBBBI2I8"
 
-H.WIRE_VERSION = 3
+H.WIRE_VERSION = 4
 H.FLAG_TREE = 2
 
 local function header(typ, xid, body, flags)

@@ -63,8 +63,10 @@ int ux_client_init(struct ux_client *c, const struct ux_client_cfg *cfg, uint64_
     if (c->cfg.chunk_size < UX_MIN_CHUNK || c->cfg.chunk_size > UX_MAX_CHUNK ||
         (c->cfg.name_len == 0 && c->cfg.kind == UX_KIND_FILE) || c->cfg.name_len > UX_MAX_NAME)
         return -1;
+    if (c->cfg.key && c->cfg.legacy)
+        return -1; /* the original protocol cannot be sealed */
     c->sha = ux_sha_new();
-    if (!c->sha || ux_rng_fill(&c->cfg.rng, &c->xid, sizeof c->xid))
+    if (!c->sha || ux_rng_fill(&c->cfg.rng, &c->xid, sizeof c->xid) || uxc_keys_init(c))
         return -1;
     c->state = UXC_DISCOVER;
     c->started_at = now;
@@ -74,6 +76,7 @@ int ux_client_init(struct ux_client *c, const struct ux_client_cfg *cfg, uint64_
 
 void ux_client_free(struct ux_client *c)
 {
+    uxc_keys_free(c);
     uxc_tree_free(c);
     free(c->reuse);
     free(c->leaves);
@@ -344,6 +347,10 @@ static void on_offer(struct ux_client *c, struct ux_peer *p, const struct ux_msg
     memcpy(p->cookie, m->u.offer.cookie, UX_COOKIE_LEN);
     p->has_root = (m->u.offer.flags & UX_OFFER_TREE) != 0;
     memcpy(p->root, m->u.offer.root, UX_HASH_LEN);
+    if (c->keyed && (!(m->u.offer.flags & UX_OFFER_NONCE) || uxc_peer_key(c, p, m->u.offer.nonce))) {
+        p->has_offer = 0; /* no key for it: it cannot take part */
+        return;
+    }
     uxc_offer_received(c, p, now);
 }
 
@@ -414,6 +421,8 @@ static void input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size_t 
         uxc_legacy_input(c, now, pkt, len, from);
         return;
     }
+    if (c->keyed && !(pkt = uxc_unseal(c, pkt, &len, from)))
+        return; /* not sealed with our key, or a replay */
     if (ux_decode(pkt, len, &m) || m.xid != c->xid)
         return; /* not ours: a stray, a forgery, or a reply to another request */
     /* Only answers make a server known; asked by unicast only, only the
@@ -440,6 +449,8 @@ int ux_client_input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size_
 {
     c->held = 0;
     input(c, now, pkt, len, from);
+    if (c->keyed && !c->held)
+        uxc_unsealed_taken(c); /* handed back, it may come again */
     return c->held;
 }
 
@@ -453,6 +464,10 @@ size_t uxc_encode_request(struct ux_client *c, uint8_t *buf, size_t cap)
     m.u.request.flags = c->cfg.want_tree ? UX_REQ_TREE : 0;
     m.u.request.name_len = (uint16_t)c->cfg.name_len;
     m.u.request.name = (const uint8_t *)c->cfg.name;
+    if (c->keyed) {
+        m.u.request.flags |= UX_REQ_NONCE;
+        memcpy(m.u.request.nonce, c->nc, UX_NC_LEN);
+    }
     return ux_encode(&m, buf, cap);
 }
 
@@ -494,8 +509,20 @@ static size_t out_close(struct ux_client *c, struct ux_peer *p, uint8_t *buf, si
     return ux_encode(&m, buf, cap);
 }
 
+static size_t output(struct ux_client *c, uint64_t now, uint8_t *buf, size_t cap, struct ux_addr *to);
+
 size_t ux_client_output(struct ux_client *c, uint64_t now, uint8_t *buf, size_t cap,
                         struct ux_addr *to)
+{
+    if (!c->keyed)
+        return output(c, now, buf, cap, to);
+    if (cap <= UX_SEAL_MAX)
+        return 0;
+    size_t n = output(c, now, buf, cap - UX_SEAL_MAX, to);
+    return n ? uxc_seal(c, buf, n, cap, to) : 0;
+}
+
+static size_t output(struct ux_client *c, uint64_t now, uint8_t *buf, size_t cap, struct ux_addr *to)
 {
     int discovering = c->state == UXC_DISCOVER;
     c->restart_clock = 0;

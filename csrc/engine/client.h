@@ -13,6 +13,7 @@
 #include "errors.h"
 #include "hash.h"
 #include "rng.h"
+#include "seal.h"
 #include "tree.h"
 #include "wire.h"
 
@@ -47,6 +48,9 @@ struct ux_client_cfg {
     /* Copy LEN bytes at OFFSET from the local copy into the output.
      * Returns 0 or an errno value. */
     int (*on_reuse)(void *ud, uint64_t offset, size_t len);
+    /* The shared key (UX_KEY_LEN bytes), or NULL: keyless. With a key,
+     * every datagram is sealed (seal.h), and unsealed ones are not heard. */
+    const uint8_t *key;
 };
 
 enum ux_client_state {
@@ -118,6 +122,8 @@ struct ux_peer {
     uint32_t rtt_samples;
     int need_now;
     int close_pending;
+    struct ux_aead *aead;    /* key mode: this transfer's key with it */
+    struct ux_replay replay; /* its packet numbers seen */
     struct ux_peer_stats st;
 };
 
@@ -181,6 +187,14 @@ struct ux_client {
     uint32_t nleaves, leaves_cap;
     uint64_t bytes_reused, tree_bytes;
     uint32_t chunks_reused, nodes_fetched;
+    /* key mode (client_seal.c) */
+    int keyed;
+    struct ux_keyring keys;
+    uint8_t nc[UX_NC_LEN];    /* this transfer's nonce toward every server */
+    uint64_t pn;              /* packet numbers it seals under */
+    uint8_t *plain;           /* a datagram opened */
+    struct ux_peer *sealed_by; /* the peer whose key opened the datagram being taken in */
+    uint64_t sealed_pn;
 };
 
 int ux_client_init(struct ux_client *c, const struct ux_client_cfg *cfg, uint64_t now);

@@ -145,12 +145,16 @@ void uxc_on_data(struct ux_client *c, struct ux_peer *p, const struct ux_msg *m,
     uint64_t off = (uint64_t)i * c->chunk_size;
     uint64_t want = c->size - off < c->chunk_size ? c->size - off : c->chunk_size;
     uint8_t h[UX_HASH_LEN];
-    if (m->u.data.len != want || ux_chunk_hash(c->sha, i, m->u.data.data, m->u.data.len, h) ||
-        !ux_equal(h, m->u.data.hash, UX_CHUNK_HASH_LEN)) {
+    const uint8_t *leaf = uxc_leaf(c, i);
+    /* Sealed, a chunk cannot have changed on the way and comes bare: its
+     * hash only matters against the tree's leaf. */
+    const uint8_t *wire = m->u.data.hash;
+    if (m->u.data.len != want || (!wire && !c->keyed) ||
+        ((wire || leaf) && ux_chunk_hash(c->sha, i, m->u.data.data, m->u.data.len, h)) ||
+        (wire && !ux_equal(h, wire, UX_CHUNK_HASH_LEN))) {
         uxc_bad_chunk(c, p);
         return;
     }
-    const uint8_t *leaf = uxc_leaf(c, i);
     if (leaf && !ux_equal(h, leaf, UX_HASH_LEN)) {
         /* Its hash matches its bytes but not the tree of the version it
          * offered: wrong bytes from this server, provably. */
@@ -274,7 +278,8 @@ static uint32_t pacing_kib(const struct ux_client *c, const struct ux_peer *p)
     if (!p->srtt_us)
         return limit >= 1 ? (uint32_t)limit : limit > 0;
     double gain = p->cwnd < p->ssthresh ? 2.0 : 1.25;
-    double kib = gain * p->cwnd * (c->chunk_size + UX_DATA_OVERHEAD) / (p->srtt_us / 1e6) / 1024;
+    size_t overhead = c->keyed ? UX_BARE_DATA_OVERHEAD + UX_SEAL_OVERHEAD : UX_DATA_OVERHEAD;
+    double kib = gain * p->cwnd * (c->chunk_size + overhead) / (p->srtt_us / 1e6) / 1024;
     if (limit > 0 && kib > limit)
         kib = limit;
     return kib >= UINT32_MAX ? 0 : kib < 1 ? 1 : (uint32_t)kib;

@@ -79,6 +79,19 @@ int uxc_reuse_step(struct ux_client *c, uint64_t now);
 /* Every chunk is in: received, or copied from the basis. */
 int uxc_all_in(const struct ux_client *c);
 
+/* client_seal.c */
+int uxc_keys_init(struct ux_client *c);
+void uxc_keys_free(struct ux_client *c);
+/* The plain datagram in a sealed one from FROM, or NULL: it does not
+ * authenticate, is a replay, or is not sealed (and so not heard). */
+const uint8_t *uxc_unseal(struct ux_client *c, const uint8_t *pkt, size_t *len, const struct ux_addr *from);
+/* The datagram was taken: its packet number is not to be taken again. */
+void uxc_unsealed_taken(struct ux_client *c);
+/* Seal the plain datagram of LEN bytes in BUF for TO. Returns its length, or 0. */
+size_t uxc_seal(struct ux_client *c, uint8_t *buf, size_t len, size_t cap, const struct ux_addr *to);
+/* P's transfer key, from the server's nonce in its offer. Returns 0 or -1. */
+int uxc_peer_key(struct ux_client *c, struct ux_peer *p, const uint8_t ns[UX_NC_LEN]);
+
 /* client_legacy.c */
 void uxc_legacy_input(struct ux_client *c, uint64_t now, const uint8_t *pkt, size_t len,
                   const struct ux_addr *from);

@@ -248,9 +248,10 @@ void uxc_on_tree_data(struct ux_client *c, struct ux_peer *p, const struct ux_ms
     if (!w || w->got)
         return; /* a duplicate, or a node of a level already done */
     uint8_t h[UX_HASH_LEN];
-    if (ux_chunk_hash(c->sha, m->u.data.index, m->u.data.data, m->u.data.len, h) ||
-        !ux_equal(h, m->u.data.hash, UX_CHUNK_HASH_LEN))
-        return; /* damaged on the way */
+    if (m->u.data.hash ? ux_chunk_hash(c->sha, m->u.data.index, m->u.data.data, m->u.data.len, h) ||
+                             !ux_equal(h, m->u.data.hash, UX_CHUNK_HASH_LEN)
+                       : !c->keyed)
+        return; /* damaged on the way (bare only if sealed) */
     ux_tree_locate(&d->shape, w->id, &level, &index);
     ux_tree_children(&d->shape, level, index, &first, &n);
     if (m->u.data.len != (size_t)n * UX_HASH_LEN || ux_tree_hash_node(c->sha, m->u.data.data, n, h) ||

@@ -45,12 +45,17 @@ int ux_server_init(struct ux_server *s, const struct ux_server_cfg *cfg)
         return -1;
     }
     ux_guard_init(&s->guard, secret, s->cfg.host_requests);
+    if (uxs_keys_init(s)) {
+        ux_server_free(s);
+        return -1;
+    }
     s->rng |= 1;
     return 0;
 }
 
 void ux_server_free(struct ux_server *s)
 {
+    uxs_keys_free(s);
     if (s->sessions)
         for (uint32_t i = 0; i < s->cfg.max_sessions; i++)
             free(s->sessions[i].queue);
@@ -99,7 +104,9 @@ static void reply(struct ux_server *s, const struct ux_addr *to, const struct ux
     if (s->r_len == cap)
         return;
     struct ux_reply *r = &s->replies[(s->r_head + s->r_len) % cap];
-    r->len = ux_encode(m, r->buf, sizeof r->buf);
+    r->len = ux_encode(m, r->buf, sizeof r->buf - UX_SEAL_MAX);
+    if (s->keyed && r->len)
+        r->len = uxs_seal_reply(s, r->buf, r->len, sizeof r->buf);
     if (r->len == 0 || r->len > 3 * req_len)
         return;
     r->to = *to;
@@ -178,6 +185,8 @@ static void on_request(struct ux_server *s, const struct ux_msg *m, const struct
 {
     if (!ux_guard_admit(&s->guard, from, now))
         return; /* this host asks faster than any client needs to */
+    if (s->keyed != ((m->u.request.flags & UX_REQ_NONCE) != 0))
+        return; /* a key's transfer needs the client's nonce, a keyless one has none */
     struct ux_file_info fi = {0};
     uint32_t cs = m->u.request.chunk_size;
     struct ux_lookup q = {.kind = (enum ux_kind)m->u.request.kind, .name = (const char *)m->u.request.name,
@@ -200,6 +209,11 @@ static void on_request(struct ux_server *s, const struct ux_msg *m, const struct
     if (fi.has_root) {
         o.u.offer.flags = UX_OFFER_TREE;
         memcpy(o.u.offer.root, fi.root, UX_HASH_LEN);
+    }
+    if (s->keyed) {
+        o.u.offer.flags |= UX_OFFER_NONCE;
+        if (uxs_server_nonce(s, m->u.request.nonce, m->xid, o.u.offer.nonce))
+            return;
     }
     struct ux_cookie_for f = {from, m->xid, fi.handle, fi.generation, cs};
     if (ux_cookie_mint(&s->guard, &f, now, o.u.offer.cookie) == 0)
@@ -361,7 +375,8 @@ static void on_need(struct ux_server *s, const struct ux_msg *m, const struct ux
 {
     struct ux_file_info fi;
     struct ux_session *ss = uxs_find(s, from, m->xid);
-    if (ss && (ss->legacy || !ux_equal(ss->cookie, m->u.need.cookie, UX_COOKIE_LEN)))
+    if (ss && (ss->legacy || !ux_equal(ss->cookie, m->u.need.cookie, UX_COOKIE_LEN) ||
+               (s->keyed && s->in_session != ss)))
         return; /* not this session's */
     int code = s->cfg.files.current(s->cfg.files.ud, m->u.need.handle, &fi);
     if (!code && ss && fi.generation != ss->generation)
@@ -375,8 +390,11 @@ static void on_need(struct ux_server *s, const struct ux_msg *m, const struct ux
         reply_error(s, from, m->xid, code == UX_E_NOTFOUND ? UX_E_STALE : code, error_text(UX_E_STALE), len);
         return;
     }
-    if (!ss && (ss = uxs_open(s, from, m->xid, m->u.need.chunk_size, &fi, now)))
+    if (!ss && (ss = uxs_open(s, from, m->xid, m->u.need.chunk_size, &fi, now))) {
         memcpy(ss->cookie, m->u.need.cookie, UX_COOKIE_LEN);
+        if (s->keyed)
+            uxs_adopt_key(s, ss, s->in_nc);
+    }
     if (!ss) {
         reply_error(s, from, m->xid, UX_E_BUSY, error_text(UX_E_BUSY), len);
         return;
@@ -397,24 +415,29 @@ void ux_server_input(struct ux_server *s, uint64_t now, const uint8_t *pkt, size
 {
     struct ux_msg *m = &s->scratch;
     const uint8_t *name;
-    size_t name_len;
+    size_t name_len, wire_len = len; /* replies are bounded by what came on the wire */
     if (s->cfg.legacy && ux_legacy_parse_get(pkt, len, &name, &name_len) == 0) {
         if (name_len <= UX_MAX_NAME)
             uxs_legacy_get(s, name, name_len, from, now);
         return;
     }
+    if (s->keyed && !(pkt = uxs_unseal(s, pkt, &len, from, now)))
+        return; /* not sealed with the key: not heard */
+    len = wire_len > len ? len : wire_len;
     if (ux_decode(pkt, len, m)) {
         s->dropped_malformed++;
     } else if (m->type == UX_REQUEST) {
-        on_request(s, m, from, len, now);
+        on_request(s, m, from, wire_len, now);
     } else if (m->type == UX_NEED) {
         if (m->u.need.chunk_size >= UX_MIN_CHUNK && m->u.need.chunk_size <= s->cfg.max_chunk)
-            on_need(s, m, from, len, now);
+            on_need(s, m, from, wire_len, now);
     } else if (m->type == UX_CLOSE) {
         struct ux_session *ss = uxs_find(s, from, m->xid);
-        if (ss)
+        if (ss && (!s->keyed || s->in_session == ss))
             uxs_end(s, ss, m->u.close.reason ? UXSV_END_ABORTED : UXSV_END_CLOSED, now);
     }
+    if (s->keyed)
+        uxs_unsealed_done(s);
 }
 
 /* Scans only when the earliest possible expiry is due: output() runs once
@@ -459,7 +482,15 @@ size_t ux_server_output(struct ux_server *s, uint64_t now, uint8_t *buf, size_t 
         if (!ss->used || !uxs_may_send(s, ss, now))
             continue;
         s->rr = (int)(i + 1);
-        size_t len = ss->legacy ? uxs_legacy_send(s, ss, now, buf, cap, to) : uxs_send(s, ss, now, buf, cap, to, tail);
+        if (s->keyed) {
+            /* Sealed in BUF, so read into it: only the kernel may touch a
+             * file's mapping (a file cut short faults there, not here). */
+            size_t len = cap > UX_SEAL_MAX ? uxs_send(s, ss, now, buf, cap - UX_TAG_LEN, to, NULL, UX_NONCE_LEN) : 0;
+            if (len && (len = uxs_seal_session(s, ss, buf, len, cap)))
+                return len;
+            continue;
+        }
+        size_t len = ss->legacy ? uxs_legacy_send(s, ss, now, buf, cap, to) : uxs_send(s, ss, now, buf, cap, to, tail, 0);
         if (len)
             return len;
     }

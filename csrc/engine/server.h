@@ -13,6 +13,7 @@
 #include "hash.h"
 #include "legacy.h"
 #include "rng.h"
+#include "seal.h"
 #include "wire.h"
 
 struct ux_file_info {
@@ -71,6 +72,7 @@ struct ux_server_cfg {
     uint64_t legacy_bps;  /* pacing per legacy client, which cannot ask for less; twice that in all */
     struct ux_provider files;
     struct ux_rng rng;    /* the cookie secret and the shuffles come from here */
+    const uint8_t *key;   /* the shared key (UX_KEY_LEN bytes), or NULL: keyless */
 };
 
 /* A queued send: a chunk, or (index | UX_SEND_TREE) a tree node. */
@@ -85,6 +87,9 @@ struct ux_session {
     struct ux_addr addr;
     struct ux_host *host;    /* its client host's accounting */
     uint8_t cookie[UX_COOKIE_LEN]; /* the one that opened it: its NEEDs carry it */
+    struct ux_aead *aead;    /* key mode: its transfer key (kept until the slot is reused) */
+    uint8_t nc[UX_NC_LEN];   /* the client's nonce it was made from */
+    struct ux_replay replay;
     uint64_t xid;
     uint32_t handle;
     uint64_t generation;
@@ -137,7 +142,7 @@ struct ux_server_event {
 struct ux_reply {
     struct ux_addr to;
     size_t len;
-    uint8_t buf[UX_HDR_LEN + 4 + 200];
+    uint8_t buf[UX_HDR_LEN + 4 + 200 + UX_SEAL_MAX];
 };
 
 #define UX_RECENT_REQUESTS 64 /* (client, transfer id) pairs remembered for the log */
@@ -161,6 +166,16 @@ struct ux_server {
     struct ux_sha *sha;
     struct ux_msg scratch; /* decoded input; a NEED's range table is large */
     uint64_t dropped_malformed;
+    /* key mode (server_seal.c) */
+    int keyed;
+    struct ux_keyring keys;
+    uint64_t pn;               /* packet numbers it seals under, for every session */
+    uint8_t *plain;            /* the datagram being taken in, opened */
+    struct ux_aead *in_aead;   /* the key that opened it (NULL: the discovery key) */
+    int in_owned;              /* in_aead was made for it, and no session took it yet */
+    struct ux_session *in_session;
+    const uint8_t *in_nc;      /* its client nonce, in the datagram */
+    uint64_t in_pn;
 };
 
 int ux_server_init(struct ux_server *s, const struct ux_server_cfg *cfg);

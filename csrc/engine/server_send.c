@@ -77,57 +77,72 @@ static size_t send_node(struct ux_server *s, struct ux_session *ss, struct ux_se
                         size_t cap, struct ux_addr *to)
 {
     uint32_t id = e.index & ~UX_SEND_TREE;
-    uint8_t *data = buf + UX_DATA_OVERHEAD, h[UX_HASH_LEN];
+    uint8_t flags = UX_FLAG_TREE | (s->keyed ? UX_FLAG_BARE : 0);
+    size_t head = ux_data_overhead(flags);
+    uint8_t *data = buf + head, h[UX_HASH_LEN];
     size_t n = 0;
-    if (UX_DATA_OVERHEAD + UX_TREE_NODE_BYTES > cap)
+    if (head + UX_TREE_NODE_BYTES > cap)
         return 0;
     int err = s->cfg.files.node(s->cfg.files.ud, ss->handle, ss->chunk_size, id, data, &n);
     if (err == ENOENT)
         return 0; /* no such node (or the tree is gone): the client asks again or elsewhere */
     if (err || ux_chunk_hash(s->sha, id, data, n, h))
         return io_error(s, ss, now, buf, cap, to);
-    ux_encode_data_header(buf, UX_FLAG_TREE, ss->xid, e.seq, id, h, n);
+    ux_encode_data_header(buf, flags, ss->xid, e.seq, id, h, n);
     ss->bytes_sent += n;
-    uxs_pace(s, ss, now, UX_DATA_OVERHEAD + n);
+    uxs_pace(s, ss, now, head + n + (s->keyed ? UX_SEAL_OVERHEAD : 0));
     *to = ss->addr;
-    return UX_DATA_OVERHEAD + n;
+    return head + n;
+}
+
+/* A datagram encoded plainly at BUF moved up HOLE bytes after its header. */
+static size_t open_hole(uint8_t *buf, size_t len, size_t hole)
+{
+    if (len && hole)
+        memmove(buf + UX_HDR_LEN + hole, buf + UX_HDR_LEN, len - UX_HDR_LEN);
+    return len ? len + hole : 0;
 }
 
 size_t uxs_send(struct ux_server *s, struct ux_session *ss, uint64_t now, uint8_t *buf, size_t cap,
-                struct ux_addr *to, struct ux_tail *tail)
+                struct ux_addr *to, struct ux_tail *tail, size_t hole)
 {
     struct ux_send e = ss->queue[ss->q_head];
     ss->q_head = (ss->q_head + 1) % ss->q_cap;
     ss->q_len--;
     if (e.index & UX_SEND_TREE)
-        return send_node(s, ss, e, now, buf, cap, to);
+        return open_hole(buf, send_node(s, ss, e, now, buf, cap - hole, to), hole);
     uint64_t off = (uint64_t)e.index * ss->chunk_size;
     size_t n = ss->size - off < ss->chunk_size ? (size_t)(ss->size - off) : ss->chunk_size;
-    if (UX_DATA_OVERHEAD + n > cap)
+    uint8_t flags = s->keyed ? UX_FLAG_BARE : 0;
+    size_t head = ux_data_overhead(flags);
+    if (head + hole + n > cap)
         return 0;
-    uint8_t *data = buf + UX_DATA_OVERHEAD;
+    uint8_t *data = buf + head + hole;
     uint8_t h[UX_HASH_LEN];
     /* Drawn before the read: a chunk to damage must be a copy of ours. */
     int corrupt = n && draw(s, s->cfg.corrupt_ppm), lie = n && draw(s, s->cfg.lie_ppm);
     const uint8_t *lent = NULL;
     if (s->cfg.files.chunk(s->cfg.files.ud, ss->handle, ss->chunk_size, e.index, data, n, h,
                            tail && !corrupt && !lie ? &lent : NULL))
-        return io_error(s, ss, now, buf, cap, to);
+        return open_hole(buf, io_error(s, ss, now, buf, cap - hole, to), hole);
     if (lie) {
         data[n / 2] ^= 0x5a; /* what a server whose disk rotted under its hash cache would send */
         if (ux_chunk_hash(s->sha, e.index, data, n, h))
-            return io_error(s, ss, now, buf, cap, to);
+            return open_hole(buf, io_error(s, ss, now, buf, cap - hole, to), hole);
     }
     if (corrupt)
         data[n / 2] ^= 0x5a; /* after hashing: what a failing disk or NIC would do */
-    ux_encode_data_header(buf, 0, ss->xid, e.seq, e.index, h, n);
+    uint8_t hdr[UX_DATA_OVERHEAD];
+    ux_encode_data_header(hdr, flags, ss->xid, e.seq, e.index, h, n);
+    memcpy(buf, hdr, UX_HDR_LEN);
+    memcpy(buf + UX_HDR_LEN + hole, hdr + UX_HDR_LEN, head - UX_HDR_LEN);
     ss->chunks_sent++;
     ss->bytes_sent += n;
-    uxs_pace(s, ss, now, UX_DATA_OVERHEAD + n);
+    uxs_pace(s, ss, now, head + n + (hole ? UX_SEAL_OVERHEAD : 0));
     *to = ss->addr;
     if (lent) {
         *tail = (struct ux_tail){lent, n};
-        return UX_DATA_OVERHEAD;
+        return head + hole;
     }
-    return UX_DATA_OVERHEAD + n;
+    return head + hole + n;
 }

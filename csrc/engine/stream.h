@@ -14,12 +14,13 @@
 #include "guard.h"
 #include "hash.h"
 #include "rng.h"
+#include "seal.h"
 #include "wire.h"
 
 #define UX_STREAM_PORT 10527
 #define UX_STREAM_MSS 1360
 #define UX_STREAM_MIN_MSS 64
-#define UX_STREAM_MAX_MSS (65507 - UX_SDATA_OVERHEAD - UX_TAG_LEN)
+#define UX_STREAM_MAX_MSS (65507 - UX_SDATA_OVERHEAD - UX_SEAL_MAX)
 #define UX_STREAM_BUF (8u << 20)
 #define UX_MAX_HOLES 64 /* out-of-order spans a receiver keeps */
 
@@ -67,6 +68,15 @@ struct ux_stream_common {
     int ev_head, ev_len;
     ux_trace_fn trace;
     void *trace_ud;
+    /* key mode (stream_seal.c) */
+    int keyed;
+    struct ux_keyring keys;
+    struct ux_aead *aead;        /* the stream's key, once both nonces are known */
+    uint8_t nc[UX_NC_LEN];       /* the sender's nonce */
+    uint64_t pn;                 /* packet numbers this end seals under */
+    struct ux_replay replay;     /* the other end's, seen */
+    uint8_t *plain;              /* a datagram opened */
+    int in_session;              /* the datagram taken in was sealed with the stream's key */
 };
 
 int ux_stream_next_event(struct ux_stream_common *c, struct ux_stream_event *ev);
@@ -80,6 +90,7 @@ struct ux_ssend_cfg {
     uint16_t mss;          /* largest payload per datagram */
     uint32_t buffer;       /* bytes held for retransmission (default UX_STREAM_BUF) */
     uint64_t connect_us;   /* give up connecting after this (default 30 s) */
+    const uint8_t *key;    /* the shared key (UX_KEY_LEN bytes), or NULL */
     uint64_t idle_us;      /* give up when the receiver is silent this long (10 s) */
     ux_trace_fn trace;
     void *trace_ud;
@@ -152,6 +163,7 @@ struct ux_srecv_cfg {
     ux_trace_fn trace;
     void *trace_ud;
     struct ux_rng rng;     /* the cookie secret comes from here */
+    const uint8_t *key;    /* the shared key (UX_KEY_LEN bytes), or NULL */
 };
 
 struct ux_srecv {
@@ -179,6 +191,8 @@ struct ux_srecv {
     struct ux_addr cookie_to; /* an OPEN to answer with a cookie (the latest) */
     uint64_t cookie_xid;
     uint64_t cookie_at;
+    uint8_t cookie_nc[UX_NC_LEN]; /* that OPEN's nonce, key mode */
+    int out_disc;             /* the datagram out is for someone not connected */
 };
 
 int ux_srecv_init(struct ux_srecv *r, const struct ux_srecv_cfg *cfg, uint64_t now);
@@ -203,5 +217,20 @@ void ux_stream_trace(struct ux_stream_common *c, const char *dir, const struct u
                      const char *note);
 int ux_stream_common_init(struct ux_stream_common *c, uint64_t now);
 void ux_stream_common_free(struct ux_stream_common *c);
+
+/* Key mode (stream_seal.c). */
+int ux_stream_keys_init(struct ux_stream_common *c, const uint8_t *key);
+void ux_stream_keys_free(struct ux_stream_common *c);
+/* The stream's key from the sender's nonce (in c->nc) and the receiver's. */
+int ux_stream_derive(struct ux_stream_common *c, const uint8_t ns[UX_NC_LEN]);
+/* The plain datagram in a sealed one, or NULL. Session-sealed ones must
+ * come from DIR under the stream's key, fresh; others open with the
+ * discovery key and must be of type DISC_TYPE or DISC_TYPE2. */
+const uint8_t *ux_stream_unseal(struct ux_stream_common *c, const uint8_t *pkt, size_t *len, uint8_t dir,
+                                uint8_t disc_type, uint8_t disc_type2);
+/* Seal the plain datagram in BUF: with the discovery key if DISC (or no
+ * stream key yet), else with the stream's key as DIR. Returns its length or 0. */
+size_t ux_stream_seal(struct ux_stream_common *c, struct ux_rng *rng, uint8_t *buf, size_t len, size_t cap,
+                      int disc, uint8_t dir);
 
 #endif

@@ -29,6 +29,8 @@ int ux_srecv_init(struct ux_srecv *r, const struct ux_srecv_cfg *cfg, uint64_t n
     if (!r->guard || ux_rng_fill(&r->cfg.rng, secret, sizeof secret))
         return -1;
     ux_guard_init(r->guard, secret, 1);
+    if (ux_stream_keys_init(&r->c, cfg->key))
+        return -1;
     r->c.idle_us = r->cfg.idle_us;
     r->c.trace = cfg->trace;
     r->c.trace_ud = cfg->trace_ud;
@@ -40,6 +42,7 @@ int ux_srecv_init(struct ux_srecv *r, const struct ux_srecv_cfg *cfg, uint64_t n
 
 void ux_srecv_free(struct ux_srecv *r)
 {
+    ux_stream_keys_free(&r->c);
     free(r->buf);
     free(r->guard);
     r->buf = NULL;
@@ -247,14 +250,33 @@ static void ask_cookie(struct ux_srecv *r, uint64_t now, const struct ux_msg *m,
     r->cookie_to = *from;
     r->cookie_xid = m->xid;
     r->cookie_at = now;
+    memcpy(r->cookie_nc, m->u.sopen.nonce, UX_NC_LEN);
+}
+
+/* Key mode: the receiver's nonce for the sender's NC of stream XID (the same each time). */
+static int receiver_nonce(const struct ux_srecv *r, const uint8_t *nc, uint64_t xid, uint8_t out[UX_NC_LEN])
+{
+    uint8_t msg[2 + UX_NC_LEN + 8] = {'r', 's'};
+    memcpy(msg + 2, nc, UX_NC_LEN);
+    memcpy(msg + 2 + UX_NC_LEN, &xid, 8);
+    return ux_hmac(r->guard->secret, sizeof r->guard->secret, msg, sizeof msg, out, UX_NC_LEN);
 }
 
 static void on_open(struct ux_srecv *r, uint64_t now, const struct ux_msg *m, const struct ux_addr *from)
 {
     if (!m->xid)
         return drop(r, m, "no-id");
+    if (r->c.keyed && !(m->u.sopen.flags & UX_SO_NONCE))
+        return drop(r, m, "no-nonce");
     if (!cookie_ok(r, m, from, now))
         return ask_cookie(r, now, m, from);
+    if (r->c.keyed) {
+        uint8_t ns[UX_NC_LEN];
+        r->c.xid = m->xid;
+        memcpy(r->c.nc, m->u.sopen.nonce, UX_NC_LEN);
+        if (receiver_nonce(r, r->c.nc, m->xid, ns) || ux_stream_derive(&r->c, ns))
+            return drop(r, m, "no-key");
+    }
     r->c.xid = m->xid;
     r->c.peer = *from;
     r->c.mss = m->u.sopen.mss < r->cfg.max_mss ? m->u.sopen.mss : r->cfg.max_mss;
@@ -269,6 +291,10 @@ void ux_srecv_input(struct ux_srecv *r, uint64_t now, const uint8_t *pkt, size_t
 {
     struct ux_msg m;
     r->c.st.packets_in++;
+    if (r->c.keyed && !(pkt = ux_stream_unseal(&r->c, pkt, &len, UX_DIR_SENDER, UX_S_OPEN, UX_S_OPEN))) {
+        r->c.st.dropped++;
+        return;
+    }
     if (ux_decode(pkt, len, &m)) {
         r->c.st.dropped++;
         return;
@@ -353,7 +379,18 @@ static void tick(struct ux_srecv *r, uint64_t now)
         finish(r, now);
 }
 
+static size_t output(struct ux_srecv *r, uint64_t now, uint8_t *buf, size_t cap, struct ux_addr *to);
+
 size_t ux_srecv_output(struct ux_srecv *r, uint64_t now, uint8_t *buf, size_t cap, struct ux_addr *to)
+{
+    if (!r->c.keyed)
+        return output(r, now, buf, cap, to);
+    r->out_disc = 0;
+    size_t n = cap > UX_SEAL_MAX ? output(r, now, buf, cap - UX_SEAL_MAX, to) : 0;
+    return n ? ux_stream_seal(&r->c, &r->cfg.rng, buf, n, cap, r->out_disc, UX_DIR_RECEIVER) : 0;
+}
+
+static size_t output(struct ux_srecv *r, uint64_t now, uint8_t *buf, size_t cap, struct ux_addr *to)
 {
     tick(r, now);
     if (r->cookie_xid) {
@@ -364,12 +401,19 @@ size_t ux_srecv_output(struct ux_srecv *r, uint64_t now, uint8_t *buf, size_t ca
         r->cookie_xid = 0;
         if (ux_cookie_mint(r->guard, &f, r->cookie_at, m.u.saccept.cookie))
             return 0;
+        if (r->c.keyed) {
+            m.u.saccept.flags |= UX_SA_NONCE;
+            if (receiver_nonce(r, r->cookie_nc, m.xid, m.u.saccept.nonce))
+                return 0;
+        }
+        r->out_disc = 1;
         return put_msg(r, &m, buf, cap, to, &r->cookie_to);
     }
     if (r->busy_xid) {
         struct ux_msg m = {.type = UX_S_CLOSE, .xid = r->busy_xid};
         m.u.close.reason = UX_SC_BUSY;
         r->busy_xid = 0;
+        r->out_disc = 1;
         return put_msg(r, &m, buf, cap, to, &r->busy_to);
     }
     if (r->close_pending) {

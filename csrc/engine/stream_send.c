@@ -56,6 +56,8 @@ int ux_ssend_init(struct ux_ssend *s, const struct ux_ssend_cfg *cfg, uint64_t n
         if (ux_rng_fill(&s->cfg.rng, &s->c.xid, sizeof s->c.xid))
             return -1;
     } while (!s->c.xid);
+    if (ux_stream_keys_init(&s->c, cfg->key) || (s->c.keyed && ux_rng_fill(&s->cfg.rng, s->c.nc, UX_NC_LEN)))
+        return -1;
     s->c.state = UXSS_CONNECTING;
     s->next_txseq = 1;
     s->rto = 250000;
@@ -77,6 +79,7 @@ void ux_ssend_free(struct ux_ssend *s)
     s->segs = NULL;
     s->tx_time = NULL;
     s->tx_seq = NULL;
+    ux_stream_keys_free(&s->c);
     ux_stream_common_free(&s->c);
 }
 
@@ -282,7 +285,11 @@ static void on_accept(struct ux_ssend *s, uint64_t now, const struct ux_msg *m)
 {
     if (s->c.state != UXSS_CONNECTING)
         return;
+    if (s->c.keyed && !(m->u.saccept.flags & UX_SA_COOKIE) && !s->c.in_session)
+        return; /* connected is said under the stream's key */
     if (m->u.saccept.flags & UX_SA_COOKIE) { /* echo it at once */
+        if (s->c.keyed && (!(m->u.saccept.flags & UX_SA_NONCE) || ux_stream_derive(&s->c, m->u.saccept.nonce)))
+            return;
         if (s->open_tries == 1)
             rtt_update(s, now - s->tx_time[0]);
         memcpy(s->cookie, m->u.saccept.cookie, UX_COOKIE_LEN);
@@ -321,6 +328,10 @@ void ux_ssend_input(struct ux_ssend *s, uint64_t now, const uint8_t *pkt, size_t
 {
     struct ux_msg m;
     s->c.st.packets_in++;
+    if (s->c.keyed && !(pkt = ux_stream_unseal(&s->c, pkt, &len, UX_DIR_RECEIVER, UX_S_ACCEPT, UX_S_CLOSE))) {
+        s->c.st.dropped++;
+        return;
+    }
     if (ux_decode(pkt, len, &m)) {
         s->c.st.dropped++;
         return;
@@ -476,6 +487,10 @@ static size_t send_open(struct ux_ssend *s, uint64_t now, uint8_t *buf, size_t c
         m.u.sopen.flags = UX_SO_COOKIE;
         memcpy(m.u.sopen.cookie, s->cookie, UX_COOKIE_LEN);
     }
+    if (s->c.keyed) {
+        m.u.sopen.flags |= UX_SO_NONCE;
+        memcpy(m.u.sopen.nonce, s->c.nc, UX_NC_LEN);
+    }
     size_t n = put_msg(s, &m, buf, cap, to, s->open_tries ? "DUP" : NULL);
     if (!n)
         return 0;
@@ -557,7 +572,17 @@ static size_t send_data(struct ux_ssend *s, uint64_t now, uint8_t *buf, size_t c
     return n;
 }
 
+static size_t output(struct ux_ssend *s, uint64_t now, uint8_t *buf, size_t cap, struct ux_addr *to);
+
 size_t ux_ssend_output(struct ux_ssend *s, uint64_t now, uint8_t *buf, size_t cap, struct ux_addr *to)
+{
+    if (!s->c.keyed)
+        return output(s, now, buf, cap, to);
+    size_t n = cap > UX_SEAL_MAX ? output(s, now, buf, cap - UX_SEAL_MAX, to) : 0;
+    return n ? ux_stream_seal(&s->c, &s->cfg.rng, buf, n, cap, buf[3] == UX_S_OPEN, UX_DIR_SENDER) : 0;
+}
+
+static size_t output(struct ux_ssend *s, uint64_t now, uint8_t *buf, size_t cap, struct ux_addr *to)
 {
     tick(s, now);
     if (s->close_pending)

@@ -29,11 +29,13 @@ static void put_header(uint8_t *buf, uint8_t type, uint8_t flags, uint64_t xid, 
 size_t ux_encode_data_header(uint8_t *buf, uint8_t flags, uint64_t xid, uint32_t seq, uint32_t index,
                              const uint8_t hash[UX_CHUNK_HASH_LEN], size_t len)
 {
-    put_header(buf, UX_DATA, flags, xid, 8 + UX_CHUNK_HASH_LEN + len);
+    size_t head = ux_data_overhead(flags);
+    put_header(buf, UX_DATA, flags, xid, head - UX_HDR_LEN + len);
     put32(buf + UX_HDR_LEN, seq);
     put32(buf + UX_HDR_LEN + 4, index);
-    memcpy(buf + UX_HDR_LEN + 8, hash, UX_CHUNK_HASH_LEN);
-    return UX_DATA_OVERHEAD;
+    if (!(flags & UX_FLAG_BARE))
+        memcpy(buf + UX_HDR_LEN + 8, hash, UX_CHUNK_HASH_LEN);
+    return head;
 }
 
 size_t ux_encode_sdata_header(uint8_t *buf, uint64_t xid, uint32_t txseq, uint64_t off,
@@ -49,7 +51,8 @@ size_t ux_encode_sdata_header(uint8_t *buf, uint64_t xid, uint32_t txseq, uint64
 /* Body encoders write at b and return the body length, or 0 if over cap. */
 static size_t enc_request(const struct ux_msg *m, uint8_t *b, size_t cap)
 {
-    size_t n = 8 + (size_t)m->u.request.name_len;
+    size_t named = 8 + (size_t)m->u.request.name_len;
+    size_t n = named + (m->u.request.flags & UX_REQ_NONCE ? UX_NC_LEN : 0);
     size_t padded = n < UX_REQUEST_MIN - UX_HDR_LEN ? UX_REQUEST_MIN - UX_HDR_LEN : n;
     if (padded > cap)
         return 0;
@@ -58,6 +61,8 @@ static size_t enc_request(const struct ux_msg *m, uint8_t *b, size_t cap)
     b[5] = m->u.request.flags;
     put16(b + 6, m->u.request.name_len);
     memcpy(b + 8, m->u.request.name, m->u.request.name_len);
+    if (m->u.request.flags & UX_REQ_NONCE)
+        memcpy(b + named, m->u.request.nonce, UX_NC_LEN);
     memset(b + n, 0, padded - n);
     return padded;
 }
@@ -66,7 +71,8 @@ static size_t enc_request(const struct ux_msg *m, uint8_t *b, size_t cap)
 
 static size_t enc_offer(const struct ux_msg *m, uint8_t *b, size_t cap)
 {
-    size_t n = OFFER_LEN + (m->u.offer.flags & UX_OFFER_TREE ? UX_HASH_LEN : 0);
+    size_t rooted = OFFER_LEN + (m->u.offer.flags & UX_OFFER_TREE ? UX_HASH_LEN : 0);
+    size_t n = rooted + (m->u.offer.flags & UX_OFFER_NONCE ? UX_NC_LEN : 0);
     if (cap < n)
         return 0;
     put64(b, m->u.offer.size);
@@ -78,6 +84,8 @@ static size_t enc_offer(const struct ux_msg *m, uint8_t *b, size_t cap)
     b[OFFER_LEN - 1] = m->u.offer.flags;
     if (m->u.offer.flags & UX_OFFER_TREE)
         memcpy(b + OFFER_LEN, m->u.offer.root, UX_HASH_LEN);
+    if (m->u.offer.flags & UX_OFFER_NONCE)
+        memcpy(b + rooted, m->u.offer.nonce, UX_NC_LEN);
     return n;
 }
 
@@ -128,19 +136,23 @@ static size_t enc_sopen(const struct ux_msg *m, uint8_t *b, size_t cap)
     put16(b, m->u.sopen.mss);
     b[2] = m->u.sopen.flags;
     memcpy(b + 3, m->u.sopen.cookie, UX_COOKIE_LEN);
+    memcpy(b + 3 + UX_COOKIE_LEN, m->u.sopen.nonce, UX_NC_LEN);
     return n;
 }
 
 static size_t enc_saccept(const struct ux_msg *m, uint8_t *b, size_t cap)
 {
-    if (cap < 11 + UX_COOKIE_LEN)
+    size_t n = 11 + UX_COOKIE_LEN + (m->u.saccept.flags & UX_SA_NONCE ? UX_NC_LEN : 0);
+    if (cap < n)
         return 0;
     put16(b, m->u.saccept.mss);
     put32(b + 2, m->u.saccept.window);
     put32(b + 6, m->u.saccept.idle_ms);
     b[10] = m->u.saccept.flags;
     memcpy(b + 11, m->u.saccept.cookie, UX_COOKIE_LEN);
-    return 11 + UX_COOKIE_LEN;
+    if (m->u.saccept.flags & UX_SA_NONCE)
+        memcpy(b + 11 + UX_COOKIE_LEN, m->u.saccept.nonce, UX_NC_LEN);
+    return n;
 }
 
 static size_t enc_sack(const struct ux_msg *m, uint8_t *b, size_t cap)
@@ -206,10 +218,14 @@ static int dec_request(const uint8_t *b, size_t n, struct ux_msg *m)
     m->u.request.kind = b[4];
     m->u.request.flags = b[5];
     m->u.request.name_len = get16(b + 6);
-    if (m->u.request.name_len > n - 8 || m->u.request.name_len > UX_MAX_NAME ||
-        m->u.request.kind > UX_KIND_LISTING || (m->u.request.flags & ~UX_REQ_TREE))
+    size_t named = 8 + (size_t)m->u.request.name_len;
+    int keyed = (m->u.request.flags & UX_REQ_NONCE) != 0;
+    if (named + (keyed ? UX_NC_LEN : 0) > n || m->u.request.name_len > UX_MAX_NAME ||
+        m->u.request.kind > UX_KIND_LISTING || (m->u.request.flags & ~(UX_REQ_TREE | UX_REQ_NONCE)))
         return -1;
     m->u.request.name = b + 8;
+    if (keyed)
+        memcpy(m->u.request.nonce, b + named, UX_NC_LEN);
     return 0;
 }
 
@@ -218,9 +234,12 @@ static int dec_offer(const uint8_t *b, size_t n, struct ux_msg *m)
     if (n < OFFER_LEN)
         return -1;
     m->u.offer.flags = b[OFFER_LEN - 1];
-    if ((m->u.offer.flags & ~UX_OFFER_TREE) ||
-        n != (size_t)OFFER_LEN + (m->u.offer.flags & UX_OFFER_TREE ? UX_HASH_LEN : 0))
+    size_t rooted = OFFER_LEN + (m->u.offer.flags & UX_OFFER_TREE ? UX_HASH_LEN : 0);
+    if ((m->u.offer.flags & ~(UX_OFFER_TREE | UX_OFFER_NONCE)) ||
+        n != rooted + (m->u.offer.flags & UX_OFFER_NONCE ? UX_NC_LEN : 0))
         return -1;
+    if (m->u.offer.flags & UX_OFFER_NONCE)
+        memcpy(m->u.offer.nonce, b + rooted, UX_NC_LEN);
     m->u.offer.size = get64(b);
     m->u.offer.chunk_size = get32(b + 8);
     m->u.offer.chunk_count = get32(b + 12);
@@ -271,13 +290,14 @@ static int dec_need(const uint8_t *b, size_t n, struct ux_msg *m)
 
 static int dec_data(const uint8_t *b, size_t n, struct ux_msg *m)
 {
-    if (n < 8 + UX_CHUNK_HASH_LEN)
+    size_t head = ux_data_overhead(m->flags) - UX_HDR_LEN;
+    if (n < head)
         return -1;
     m->u.data.seq = get32(b);
     m->u.data.index = get32(b + 4);
-    m->u.data.hash = b + 8;
-    m->u.data.data = b + 8 + UX_CHUNK_HASH_LEN;
-    m->u.data.len = n - 8 - UX_CHUNK_HASH_LEN;
+    m->u.data.hash = m->flags & UX_FLAG_BARE ? NULL : b + 8;
+    m->u.data.data = b + head;
+    m->u.data.len = n - head;
     return 0;
 }
 
@@ -296,19 +316,22 @@ static int dec_sopen(const uint8_t *b, size_t n, struct ux_msg *m)
     m->u.sopen.mss = get16(b);
     m->u.sopen.flags = b[2];
     memcpy(m->u.sopen.cookie, b + 3, UX_COOKIE_LEN);
-    return m->u.sopen.flags & ~UX_SO_COOKIE ? -1 : 0;
+    memcpy(m->u.sopen.nonce, b + 3 + UX_COOKIE_LEN, UX_NC_LEN);
+    return m->u.sopen.flags & ~(UX_SO_COOKIE | UX_SO_NONCE) ? -1 : 0;
 }
 
 static int dec_saccept(const uint8_t *b, size_t n, struct ux_msg *m)
 {
-    if (n != 11 + UX_COOKIE_LEN)
+    if (n < 11 + UX_COOKIE_LEN || n != (size_t)(11 + UX_COOKIE_LEN + (b[10] & UX_SA_NONCE ? UX_NC_LEN : 0)))
         return -1;
     m->u.saccept.mss = get16(b);
     m->u.saccept.window = get32(b + 2);
     m->u.saccept.idle_ms = get32(b + 6);
     m->u.saccept.flags = b[10];
     memcpy(m->u.saccept.cookie, b + 11, UX_COOKIE_LEN);
-    return m->u.saccept.flags & ~UX_SA_COOKIE ? -1 : 0;
+    if (m->u.saccept.flags & UX_SA_NONCE)
+        memcpy(m->u.saccept.nonce, b + 11 + UX_COOKIE_LEN, UX_NC_LEN);
+    return m->u.saccept.flags & ~(UX_SA_COOKIE | UX_SA_NONCE) ? -1 : 0;
 }
 
 static int dec_sdata(const uint8_t *b, size_t n, struct ux_msg *m)
@@ -366,9 +389,9 @@ int ux_decode(const uint8_t *buf, size_t len, struct ux_msg *m)
         return -1;
     m->type = buf[3];
     m->flags = buf[4];
-    /* The AEAD mode is not implemented yet: tagged datagrams are refused;
+    /* A sealed datagram is opened first (seal.h): here it is refused;
      * only NEED and DATA name tree nodes. */
-    uint8_t allowed = m->type == UX_NEED || m->type == UX_DATA ? UX_FLAG_TREE : 0;
+    uint8_t allowed = m->type == UX_NEED ? UX_FLAG_TREE : m->type == UX_DATA ? UX_FLAG_TREE | UX_FLAG_BARE : 0;
     if ((m->flags & ~allowed) || buf[5] != 0)
         return -1;
     size_t body = get16(buf + 6);

@@ -8,22 +8,34 @@
 
 #define UX_MAGIC0 0x55 /* 'U' */
 #define UX_MAGIC1 0x58 /* 'X' */
-#define UX_VERSION 3          /* 3: listings and chunk-hash trees */
+#define UX_VERSION 4          /* 4: shared-key mode, the stream handshake's cookie */
 #define UX_HDR_LEN 16
 #define UX_HASH_LEN 32
 #define UX_COOKIE_LEN 16
-#define UX_TAG_LEN 16          /* reserved for the shared-key (AEAD) mode */
-#define UX_FLAG_AUTH 0x01      /* a UX_TAG_LEN tag trails the body */
+#define UX_FLAG_AUTH 0x01      /* sealed (seal.h): nonce after the header, body encrypted, tag after it */
 #define UX_FLAG_TREE 0x02      /* NEED asks for, DATA carries, nodes of the chunk-hash tree */
+#define UX_FLAG_SESSION 0x04   /* sealed with its transfer's or stream's key, not the discovery key */
+#define UX_FLAG_NC 0x08        /* the client's nonce follows the seal's nonce, in clear */
+#define UX_FLAG_BARE 0x10      /* DATA without its chunk hash: sealed, the AEAD guards the way */
+#define UX_NONCE_LEN 12        /* AEAD nonce */
+#define UX_TAG_LEN 16          /* AEAD tag */
+#define UX_NC_LEN 16           /* a side's random contribution to a session key */
+#define UX_SEAL_OVERHEAD (UX_NONCE_LEN + UX_TAG_LEN)
+#define UX_SEAL_MAX (UX_SEAL_OVERHEAD + UX_NC_LEN) /* what sealing adds at most */
 /* A chunk's hash on the wire: SHA-256 cut to 128 bits. It guards against
  * corruption on the way (any bit flip fails it with odds 2^-128); the whole
  * file is checked with the full SHA-256. 16 bytes fewer in every datagram
  * is 1.1% more goodput on a full link. */
 #define UX_CHUNK_HASH_LEN 16
 #define UX_DATA_OVERHEAD (UX_HDR_LEN + 8 + UX_CHUNK_HASH_LEN)
+#define UX_BARE_DATA_OVERHEAD (UX_HDR_LEN + 8)
+static inline size_t ux_data_overhead(unsigned flags)
+{
+    return flags & UX_FLAG_BARE ? UX_BARE_DATA_OVERHEAD : UX_DATA_OVERHEAD;
+}
 #define UX_DEFAULT_CHUNK 1392  /* DATA datagram + tag stays under 1452 (IPv6 on 1500 MTU) */
 #define UX_MIN_CHUNK 64
-#define UX_MAX_CHUNK (65507 - UX_DATA_OVERHEAD - UX_TAG_LEN)
+#define UX_MAX_CHUNK (65507 - UX_DATA_OVERHEAD - UX_SEAL_MAX)
 #define UX_MAX_NAME 1024
 #define UX_REQUEST_MIN 256     /* requests are padded: replies stay under 3x */
 #define UX_MAX_RANGES 160
@@ -53,7 +65,9 @@ enum ux_kind {
     UX_KIND_LISTING = 1 /* the listing of a folder, share or tree (listing.h) */
 };
 #define UX_REQ_TREE 0x01   /* REQUEST flag: put the chunk-hash tree's root in the offer */
+#define UX_REQ_NONCE 0x02  /* REQUEST flag: the client's key nonce follows the name */
 #define UX_OFFER_TREE 0x01 /* OFFER flag: a root follows */
+#define UX_OFFER_NONCE 0x02 /* OFFER flag: the server's key nonce follows (after the root) */
 
 enum ux_sclose_reason { UX_SC_OK = 0, UX_SC_ABORT = 1, UX_SC_CORRUPT = 2, UX_SC_BUSY = 3 };
 #define UX_SACK_FIN 0x01 /* ACK flag: every byte written and the stream hash checked */
@@ -61,6 +75,8 @@ enum ux_sclose_reason { UX_SC_OK = 0, UX_SC_ABORT = 1, UX_SC_CORRUPT = 2, UX_SC_
  * takes its one slot: OPEN, ACCEPT with a cookie, OPEN echoing it, ACCEPT. */
 #define UX_SO_COOKIE 0x01
 #define UX_SA_COOKIE 0x01
+#define UX_SO_NONCE 0x02 /* the sender's key nonce follows the cookie */
+#define UX_SA_NONCE 0x02 /* the receiver's key nonce follows the cookie */
 
 /* Error codes on the wire (ERROR's u16); see errors.h for what an
  * application is told. */
@@ -94,6 +110,7 @@ struct ux_msg {
             uint8_t flags; /* UX_REQ_* */
             uint16_t name_len;
             const uint8_t *name;
+            uint8_t nonce[UX_NC_LEN]; /* with UX_REQ_NONCE */
         } request;
         struct {
             uint64_t size;
@@ -104,6 +121,7 @@ struct ux_msg {
             uint8_t cookie[UX_COOKIE_LEN];
             uint8_t flags; /* UX_OFFER_* */
             uint8_t root[UX_HASH_LEN];
+            uint8_t nonce[UX_NC_LEN]; /* with UX_OFFER_NONCE */
         } offer;
         struct {
             uint16_t code;
@@ -131,15 +149,17 @@ struct ux_msg {
         } close; /* UX_CLOSE and UX_S_CLOSE */
         struct {
             uint16_t mss;
-            uint8_t flags; /* UX_SO_COOKIE: the cookie from an ACCEPT is echoed */
+            uint8_t flags; /* UX_SO_COOKIE: the cookie from an ACCEPT is echoed; UX_SO_NONCE */
             uint8_t cookie[UX_COOKIE_LEN];
+            uint8_t nonce[UX_NC_LEN];
         } sopen;
         struct {
             uint16_t mss;
             uint32_t window;
             uint32_t idle_ms;
-            uint8_t flags; /* UX_SA_COOKIE: not connected yet, echo the cookie in an OPEN */
+            uint8_t flags; /* UX_SA_COOKIE: not connected yet, echo the cookie in an OPEN; UX_SA_NONCE */
             uint8_t cookie[UX_COOKIE_LEN];
+            uint8_t nonce[UX_NC_LEN];
         } saccept;
         struct {
             uint32_t txseq;
@@ -181,7 +201,7 @@ size_t ux_encode(const struct ux_msg *m, uint8_t *buf, size_t cap);
 
 /* DATA is encoded in place by the sender to avoid a copy: writes the header
  * and returns its length; len bytes of chunk data go after it. FLAGS:
- * UX_FLAG_TREE for a tree node's children. */
+ * UX_FLAG_TREE for a tree node's children, UX_FLAG_BARE for no hash. */
 size_t ux_encode_data_header(uint8_t *buf, uint8_t flags, uint64_t xid, uint32_t seq, uint32_t index,
                              const uint8_t hash[UX_CHUNK_HASH_LEN], size_t len);
 

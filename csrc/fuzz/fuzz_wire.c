@@ -108,7 +108,7 @@ static void fuzz_stream(const uint8_t *data, size_t size, const struct ux_addr *
     static struct ux_ssend s;
     static struct ux_srecv r;
     struct ux_ssend_cfg scfg = {.peer = *from, .buffer = 1 << 16, .rng = seeded};
-    struct ux_srecv_cfg rcfg = {.buffer = 1 << 16};
+    struct ux_srecv_cfg rcfg = {.buffer = 1 << 16, .rng = seeded};
     if (ux_ssend_init(&s, &scfg, 0) || ux_srecv_init(&r, &rcfg, 0))
         abort();
     ux_srecv_input(&r, 1, data, size, from);

@@ -8,7 +8,7 @@
 #include "engine/wire.h"
 
 /* Room for the largest datagram any engine on the link may receive. */
-#define LINK_CAP (UX_DATA_OVERHEAD + UX_MAX_CHUNK + UX_TAG_LEN)
+#define LINK_CAP (UX_DATA_OVERHEAD + UX_MAX_CHUNK + UX_SEAL_MAX)
 
 static void watch_socket(struct ux_link *l)
 {

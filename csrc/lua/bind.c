@@ -86,6 +86,19 @@ int parse_hex(const char *s, size_t n, uint8_t *out, size_t outlen)
     return 0;
 }
 
+const uint8_t *opt_key(lua_State *L, uint8_t out[UX_KEY_LEN])
+{
+    size_t n = 0;
+    const char *k = opt_str(L, "key", NULL, &n);
+    if (!k)
+        return NULL;
+    if (n == UX_KEY_LEN)
+        memcpy(out, k, UX_KEY_LEN);
+    else if (parse_hex(k, n, out, UX_KEY_LEN))
+        luaL_argerror(L, 1, "key must be 32 bytes or 64 hex digits");
+    return out;
+}
+
 int push_timeout(lua_State *L, const struct ux_io *io, uint64_t deadline)
 {
     if (io->spend > 0 || deadline == 0) {
@@ -153,7 +166,7 @@ int sim_input(lua_State *L, void *eng, ux_input_fn in)
 
 int sim_output(lua_State *L, void *eng, ux_output_fn out)
 {
-    enum { CAP = UX_DATA_OVERHEAD + UX_MAX_CHUNK + UX_TAG_LEN };
+    enum { CAP = UX_DATA_OVERHEAD + UX_MAX_CHUNK + UX_SEAL_MAX };
     luaL_Buffer b;
     uint8_t *buf = (uint8_t *)luaL_buffinitsize(L, &b, CAP);
     struct ux_addr to;

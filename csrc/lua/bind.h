@@ -17,6 +17,7 @@
 #include "engine/addr.h"
 #include "engine/errors.h"
 #include "engine/rng.h"
+#include "engine/seal.h"
 #include "host/net.h"
 #include "host/pump.h"
 
@@ -36,6 +37,8 @@ lua_Number opt_num(lua_State *L, const char *k, lua_Number def);
 int opt_bool(lua_State *L, const char *k);
 /* 64 hex digits into OUT; -1 if they are not. */
 int parse_hex(const char *s, size_t n, uint8_t *out, size_t outlen);
+/* The option `key` (32 bytes, or 64 hex digits) into OUT; NULL if absent. Raises if malformed. */
+const uint8_t *opt_key(lua_State *L, uint8_t out[UX_KEY_LEN]);
 int push_timeout(lua_State *L, const struct ux_io *io, uint64_t deadline);
 int push_deadline(lua_State *L, uint64_t d);
 /* The local UDP port of a socket (nothing if it cannot be read). */

@@ -296,6 +296,10 @@ static int l_client(lua_State *L)
         return luaL_argerror(L, 1, "name is required");
     if (strcmp(kind, "file") && strcmp(kind, "listing"))
         return luaL_argerror(L, 1, "kind must be \"file\" or \"listing\"");
+    uint8_t key[UX_KEY_LEN];
+    const uint8_t *key_p = opt_key(L, key);
+    if (key_p && opt_bool(L, "legacy"))
+        return push_fail(L, "legacy mode cannot use a key (the original protocol is unauthenticated)", UX_ERR_USAGE);
     struct client_obj *o = lua_newuserdatauv(L, sizeof *o, 2);
     memset(o, 0, sizeof *o);
     o->dirfd = o->basis_fd = -1;
@@ -354,6 +358,7 @@ static int l_client(lua_State *L)
     cfg.want_tree = o->has_basis;
     cfg.basis = o->has_basis ? &o->basis : NULL;
     cfg.rng = engine_rng(L, o->sim, &o->seed);
+    cfg.key = key_p;
     if (ux_client_init(&o->eng, &cfg, start_now(L, o->sim))) {
         o->live = 1;
         client_release(o);

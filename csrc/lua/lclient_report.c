@@ -132,6 +132,7 @@ int client_stats(lua_State *L, struct client_obj *o)
     set_int(L, "tree_nodes", c->nodes_fetched);
     set_int(L, "dups", c->dups);
     set_int(L, "bad", c->bad);
+    set_int(L, "unauthentic", (lua_Integer)c->keys.failed);
     set_num(L, "elapsed", (double)(now - c->started_at) / 1e6);
     if (o->link && o->link->live) {
         set_int(L, "rx_packets", (lua_Integer)o->link->link.io.rx_packets);

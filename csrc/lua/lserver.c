@@ -83,6 +83,10 @@ static int l_server(lua_State *L)
     int port = (int)opt_num(L, "port", 10526);
     if (port < 0 || port > 65535)
         return luaL_argerror(L, 1, "port out of range");
+    uint8_t key[UX_KEY_LEN];
+    const uint8_t *key_p = opt_key(L, key);
+    if (key_p && opt_bool(L, "legacy"))
+        return push_fail(L, "legacy mode cannot use a key (the original protocol is unauthenticated)", UX_ERR_USAGE);
     struct server_obj *o = lua_newuserdatauv(L, sizeof *o, 0);
     memset(o, 0, sizeof *o);
     luaL_setmetatable(L, SERVER_MT);
@@ -114,6 +118,7 @@ static int l_server(lua_State *L)
     cfg.legacy_bps = (uint64_t)(opt_num(L, "legacy_mbit", 80) * 1e6);
     cfg.files = ux_fileset_provider(&o->fs);
     cfg.rng = engine_rng(L, o->sim, &o->seed);
+    cfg.key = key_p;
     o->fs.async_min = (uint64_t)opt_num(L, "async_hash_min", 64 << 20);
     if (ux_server_init(&o->eng, &cfg)) {
         ux_fileset_close(&o->fs);
@@ -122,7 +127,7 @@ static int l_server(lua_State *L)
     o->live = 1;
     if (!o->sim) {
         const char *why = "";
-        err = ux_listener_open(&o->net, &bind_to, dev, UX_DATA_OVERHEAD + o->eng.cfg.max_chunk + UX_TAG_LEN, &why);
+        err = ux_listener_open(&o->net, &bind_to, dev, UX_DATA_OVERHEAD + o->eng.cfg.max_chunk + UX_SEAL_MAX, &why);
         if (err) {
             if (dev)
                 snprintf(msg, sizeof msg, "%s %s (%s:%d)", why, dev, bind_s, port);
@@ -231,6 +236,7 @@ static int ls_stats(lua_State *L)
     set_int(L, "sessions", ux_server_sessions(&o->eng));
     set_int(L, "malformed", (lua_Integer)o->eng.dropped_malformed);
     set_int(L, "limited", (lua_Integer)o->eng.guard.limited);
+    set_int(L, "unauthentic", (lua_Integer)o->eng.keys.failed);
     set_int(L, "files_hashed", (lua_Integer)o->fs.hashes_computed);
     set_int(L, "chunk_hashes_cached", (lua_Integer)o->fs.hcache.hits);
     set_int(L, "chunk_hashes_computed", (lua_Integer)o->fs.hcache.misses);

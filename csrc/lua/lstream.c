@@ -119,8 +119,12 @@ static int open_io(lua_State *L, struct stream_obj *o, const struct ux_addr *bin
 
 static int l_sender(lua_State *L)
 {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    uint8_t key[UX_KEY_LEN];
+    const uint8_t *key_p = opt_key(L, key);
     struct stream_obj *o = new_stream(L, SENDER_MT, 1);
     struct ux_ssend_cfg cfg = {0};
+    cfg.key = key_p;
     const char *peer = opt_str(L, "peer", NULL, NULL);
     if (!peer || ux_addr_parse(peer, UX_STREAM_PORT, &cfg.peer))
         return luaL_argerror(L, 1, "peer as \"ip:port\" is required");
@@ -140,15 +144,19 @@ static int l_sender(lua_State *L)
         return push_fail(L, "cannot initialise the sender", UX_ERR_IO);
     }
     o->live = 1;
-    if (!o->sim && open_io(L, o, NULL, UX_SDATA_OVERHEAD + cfg.mss + UX_TAG_LEN))
+    if (!o->sim && open_io(L, o, NULL, UX_SDATA_OVERHEAD + cfg.mss + UX_SEAL_MAX))
         return 3;
     return 1;
 }
 
 static int l_receiver(lua_State *L)
 {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    uint8_t key[UX_KEY_LEN];
+    const uint8_t *key_p = opt_key(L, key);
     struct stream_obj *o = new_stream(L, RECEIVER_MT, 0);
     struct ux_srecv_cfg cfg = {0};
+    cfg.key = key_p;
     cfg.buffer = (uint32_t)opt_num(L, "buffer", UX_STREAM_BUF);
     cfg.listen_us = (uint64_t)(opt_num(L, "listen_timeout", 0) * 1e6);
     cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 10) * 1e6);
@@ -170,7 +178,7 @@ static int l_receiver(lua_State *L)
     o->live = 1;
     if (o->sim)
         return 1;
-    if (open_io(L, o, &bind_to, UX_SDATA_OVERHEAD + UX_STREAM_MAX_MSS + UX_TAG_LEN))
+    if (open_io(L, o, &bind_to, UX_SDATA_OVERHEAD + UX_STREAM_MAX_MSS + UX_SEAL_MAX))
         return 3;
     return 1;
 }
@@ -473,6 +481,7 @@ static int l_stats(lua_State *L)
     set_int(L, "packets_in", c->st.packets_in);
     set_int(L, "packets_out", c->st.packets_out);
     set_int(L, "dropped", c->st.dropped);
+    set_int(L, "unauthentic", (lua_Integer)c->keys.failed);
     set_int(L, "dups", c->st.dups);
     set_int(L, "retransmits", c->st.retransmits);
     set_int(L, "timeouts", c->st.timeouts);

@@ -16,6 +16,7 @@
 #include "engine/wire.h"
 #include "host/clock.h"
 #include "host/filehash.h"
+#include "host/random.h"
 
 __attribute__((visibility("default"))) int luaopen_udpxfer_core(lua_State *L);
 
@@ -185,6 +186,18 @@ static int l_signaled(lua_State *L)
     return 1;
 }
 
+/* random_bytes(n) -> n bytes from the CSPRNG (keys). */
+static int l_random_bytes(lua_State *L)
+{
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n >= 0 && n <= 4096, 1, "0 to 4096 bytes");
+    uint8_t buf[4096];
+    if (ux_host_random(NULL, buf, (size_t)n))
+        return push_fail(L, "no randomness to be had", UX_ERR_IO);
+    lua_pushlstring(L, (const char *)buf, (size_t)n);
+    return 1;
+}
+
 static int l_name_ok(lua_State *L)
 {
     size_t n;
@@ -199,7 +212,8 @@ int luaopen_udpxfer_core(lua_State *L)
         {"now", l_now}, {"poll", l_poll}, {"sha256", l_sha256}, {"sha256_file", l_sha256_file},
         {"broadcast_addresses", l_broadcast_addresses}, {"resolve", l_resolve}, {"path_mtu", l_path_mtu},
         {"name_ok", l_name_ok}, {"isatty", l_isatty}, {"term_width", l_term_width},
-        {"catch_signals", l_catch_signals}, {"signaled", l_signaled}, {NULL, NULL}};
+        {"catch_signals", l_catch_signals}, {"signaled", l_signaled}, {"random_bytes", l_random_bytes},
+        {NULL, NULL}};
     luaL_newlib(L, funcs);
     ux_lua_link_open(L);
     ux_lua_dir_open(L);
@@ -213,8 +227,10 @@ int luaopen_udpxfer_core(lua_State *L)
     lua_setfield(L, -2, "MIN_CHUNK");
     lua_pushinteger(L, UX_MAX_CHUNK);
     lua_setfield(L, -2, "MAX_CHUNK");
-    lua_pushinteger(L, UX_DATA_OVERHEAD + UX_TAG_LEN); /* per DATA datagram, tag included */
+    lua_pushinteger(L, UX_DATA_OVERHEAD); /* per DATA datagram */
     lua_setfield(L, -2, "DATA_OVERHEAD");
+    lua_pushinteger(L, UX_BARE_DATA_OVERHEAD + UX_SEAL_OVERHEAD); /* per DATA datagram, sealed */
+    lua_setfield(L, -2, "SEALED_DATA_OVERHEAD");
     lua_pushinteger(L, 10526);
     lua_setfield(L, -2, "DEFAULT_PORT");
     lua_newtable(L);

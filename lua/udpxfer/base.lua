@@ -33,20 +33,21 @@ local AUTO_CHUNK_MAX = 16384 -- beyond this, a lost datagram costs more than the
 
 --- The chunk size for these targets ("ip:port" strings): the largest whose
 -- DATA datagram, with room for the authentication tag, fits the smallest
--- route MTU among them without IP fragmentation (1408 on Ethernet, 16 KiB on
+-- route MTU among them without IP fragmentation (1424 on Ethernet, 1408 with a key, 16 KiB on
 -- loopback or jumbo frames), in steps of 16; `DEFAULT_CHUNK` when no route
 -- is known.
-function M.chunk_size_for(targets)
+function M.chunk_size_for(targets, keyed)
   local best
+  local overhead = keyed and core.SEALED_DATA_OVERHEAD or core.DATA_OVERHEAD
   for _, t in ipairs(targets) do
     local mtu = core.path_mtu(t)
     if mtu then
       local ip = t:find("^%[") and 40 or 20
-      local c = (mtu - ip - 8 - core.DATA_OVERHEAD) // 16 * 16
+      local c = (mtu - ip - 8 - overhead) // 16 * 16
       best = math.min(best or c, c)
     end
   end
-  if not best then return M.DEFAULT_CHUNK end
+  if not best then return keyed and M.DEFAULT_CHUNK - 16 or M.DEFAULT_CHUNK end
   return math.max(64, math.min(best, AUTO_CHUNK_MAX))
 end
 

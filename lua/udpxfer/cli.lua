@@ -57,6 +57,19 @@ local function interface(s)
   return s
 end
 
+-- A key file: 64 hex digits (udpxfer keygen), whitespace around them.
+local function key_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, ("--key-file: cannot read %s"):format(err) end
+  local text = f:read("a") or ""
+  f:close()
+  local hex = text:match("^%s*(%x+)%s*$")
+  if not hex or #hex ~= 64 then
+    return nil, ("--key-file %s must hold 64 hex digits (make one with: udpxfer keygen > KEY)"):format(path)
+  end
+  return hex:lower()
+end
+
 local function sha256_hex(s)
   if not s:match("^" .. ("%x"):rep(64) .. "$") then
     return nil, ("--sha256 must be 64 hex digits, not %q"):format(s)
@@ -92,6 +105,8 @@ local function discovery(cmd)
     .. "(repeatable; 'none' for no broadcast)."):count("*"):argname("<addr|none>")
   cmd:option("--timeout", "Seconds to wait for a server to answer."):default("10")
     :convert(positive("--timeout"))
+  cmd:option("--key-file", "Shared-key mode: seal every datagram with the key in FILE (udpxfer keygen)."):argname("<file>")
+    :convert(key_file)
   cmd:flag("-q --quiet", "Print nothing but errors.")
   cmd:flag("--json", "Print JSON lines (events, progress, the result) on stdout.")
 end
@@ -119,6 +134,8 @@ local function build()
     "--max-chunk"))
   serve:option("--idle-timeout", "Seconds after which a silent client's session ends."):default("30")
     :convert(positive("--idle-timeout"))
+  serve:option("--key-file", "Shared-key mode: answer only clients with the key in FILE; seal everything.")
+    :argname("<file>"):convert(key_file)
   serve:option("--max-rate", "Send at most RATE bytes per second in all (K, M, G suffixes)."):convert(rate)
   serve:option("--client-rate", "Send at most RATE bytes per second to one client host."):convert(rate)
   serve:option("--client-sessions", "Transfers one client host may have at once (default 64, of 256).")
@@ -169,6 +186,8 @@ local function build()
   recv:option("--timeout", "Seconds to wait for a sender (default: for ever)."):convert(positive("--timeout"))
   recv:option("--idle-timeout", "Seconds of silence that break the stream."):default("10")
     :convert(positive("--idle-timeout"))
+  recv:option("--key-file", "Shared-key mode: take only a sender with the key in FILE."):argname("<file>")
+    :convert(key_file)
   recv:flag("-v --verbose", "Log every datagram (SEND/RECV/DROP) to stderr.")
   recv:flag("-q --quiet", "Print nothing but errors.")
 
@@ -179,9 +198,12 @@ local function build()
   send:option("--timeout", "Seconds to keep trying to connect."):default("30"):convert(positive("--timeout"))
   send:option("--idle-timeout", "Seconds of silence that break the stream."):default("10")
     :convert(positive("--idle-timeout"))
+  send:option("--key-file", "Shared-key mode: seal the stream with the key in FILE."):argname("<file>")
+    :convert(key_file)
   send:flag("-v --verbose", "Log every datagram (SEND/RECV/DROP) to stderr.")
   send:flag("-q --quiet", "Print nothing but errors.")
 
+  p:command("keygen", "Print a new random shared key (64 hex digits) for --key-file.")
   p:command("help", "Show this help, or a command's: udpxfer help get."):argument("topic"):args("?")
   return p, { serve = serve, server = serve, get = get, ls = ls, sync = sync, recv = recv, send = send }
 end
@@ -236,10 +258,9 @@ end
 
 local function width() return core.term_width(2) or 80 end
 
--- Drive OBJ to its end; SIGINT/SIGTERM abort it. Returns what result()
--- returns, or nil, message, "signal", exit code.
+-- Drive OBJ to its end; SIGINT/SIGTERM (caught since main began) abort
+-- it. Returns what result() returns, or nil, message, "signal", exit code.
 local function drive(obj)
-  core.catch_signals()
   while not obj:step() do
     local sig = core.signaled()
     if sig then
@@ -274,7 +295,7 @@ local function serve(opt, out, err)
   for _, s in ipairs(opt.share) do shares[s.name] = s.path end
   local srv, msg, code = udpxfer.serve {
     dir = opt.dir, shares = shares, port = opt.port, bind = opt.bind, interface = opt.interface,
-    max_chunk = opt.max_chunk, max_rate = opt.max_rate, host_rate = opt.client_rate,
+    max_chunk = opt.max_chunk, max_rate = opt.max_rate, host_rate = opt.client_rate, key = opt.key_file,
     host_sessions = opt.client_sessions,
     idle_timeout = opt.idle_timeout, corrupt_percent = corrupt, lie_percent = lie,
     legacy = opt.legacy, legacy_mbit = opt.legacy_mbit,
@@ -317,6 +338,7 @@ local function sync_cmd(remote, dir, opt, out, err, delete)
     remote = remote, dir = dir, delete = delete, dry_run = opt.dry_run, exclude = opt.exclude,
     port = opt.port, servers = opt.server, broadcast = broadcast_list(opt.broadcast), timeout = opt.timeout,
     chunk_size = opt.chunk_size, limit_rate = opt.limit_rate, progress_interval = opt.json and 0.5 or 0.1,
+    key = opt.key_file,
     on_file = function(ev)
       if opt.json then return emit(opt, out, ev) end
       if not talk then return end
@@ -410,7 +432,7 @@ local function get_one(name, opt, out, err, several)
     port = opt.port, servers = opt.server, broadcast = broadcast_list(opt.broadcast),
     timeout = opt.timeout, chunk_size = opt.chunk_size, sha256 = opt.sha256,
     idle_timeout = opt.idle_timeout, legacy = opt.legacy, limit_rate = opt.limit_rate,
-    progress_interval = opt.json and 0.5 or 0.1,
+    progress_interval = opt.json and 0.5 or 0.1, key = opt.key_file,
     on_start = function(ev)
       emit(opt, out, ev, nil)
       if talk and ev.versions > 1 then
@@ -504,7 +526,7 @@ end
 local function ls(opt, out, err)
   local remote = opt.remote or "."
   local common = { port = opt.port, servers = opt.server, broadcast = broadcast_list(opt.broadcast),
-    timeout = opt.timeout }
+    timeout = opt.timeout, key = opt.key_file }
   common.remote = remote
   local l, msg, code = udpxfer.list(common)
   if not l then return fail(err, msg, code) end
@@ -552,6 +574,7 @@ end
 local function stream_opts(opt, err)
   return {
     port = opt.port, bind = opt.bind, timeout = opt.timeout, idle_timeout = opt.idle_timeout,
+    key = opt.key_file,
     on_log = opt.verbose and function(l) err:write(l, "\n") end or nil,
     on_connect = function(ev)
       if not opt.quiet then err:write(("connected to %s (stream %s)\n"):format(ev.peer, ev.id)) end
@@ -593,7 +616,15 @@ local function send(opt, _, err)
   return stream_end(s, opt, err, "sent")
 end
 
-local commands = { serve = serve, server = serve, get = get, ls = ls, sync = sync, recv = recv, send = send }
+local function keygen(_, out, err)
+  local key, msg, code = core.random_bytes(32)
+  if not key then return fail(err, msg, code) end
+  out:write((key:gsub(".", function(c) return ("%02x"):format(c:byte()) end)), "\n")
+  return M.EXIT.ok
+end
+
+local commands = { serve = serve, server = serve, get = get, ls = ls, sync = sync, recv = recv, send = send,
+  keygen = keygen }
 
 -- The command a help request is about: the first word naming one.
 local function help_topic(argv, cmds)
@@ -631,6 +662,7 @@ function M.main(argv, out, err)
     out:write(((opt.topic and cmds[opt.topic]) or parser):get_help(), "\n")
     return M.EXIT.ok
   end
+  core.catch_signals() -- from here on SIGINT/SIGTERM end a command cleanly, however early they come
   return commands[opt.command](opt, out, err)
 end
 

@@ -78,10 +78,10 @@ function M.get(opts)
     name = opts.name, kind = opts.kind, out = opts.out or ".", as = opts.as, root = opts.root, path = opts.path,
     memory = opts.memory, basis = opts.basis, durable = opts.durable,
     targets = targets, unicast = nbcast == 0, link = link,
-    chunk_size = opts.chunk_size or (not opts.legacy and base.chunk_size_for(targets) or nil),
+    chunk_size = opts.chunk_size or (not opts.legacy and base.chunk_size_for(targets, opts.key) or nil),
     discover_timeout = opts.timeout,
     idle_timeout = opts.idle_timeout, sha256 = opts.sha256, window = opts.window,
-    legacy = opts.legacy, exclude = opts.exclude, limit_rate = opts.limit_rate,
+    legacy = opts.legacy, exclude = opts.exclude, limit_rate = opts.limit_rate, key = opts.key,
   }
   local obj, msg, code = core.client(args)
   if not obj then
@@ -189,7 +189,7 @@ function M.serve(opts)
     max_chunk = opts.max_chunk, idle_timeout = opts.idle_timeout,
     max_sessions = opts.max_sessions, host_sessions = opts.host_sessions, host_requests = opts.host_requests,
     host_rate = opts.host_rate, max_rate = opts.max_rate, corrupt_percent = opts.corrupt_percent, lie_percent = opts.lie_percent,
-    legacy = opts.legacy, legacy_mbit = opts.legacy_mbit, async_hash_min = opts.async_hash_min,
+    legacy = opts.legacy, legacy_mbit = opts.legacy_mbit, async_hash_min = opts.async_hash_min, key = opts.key,
   }
   if not obj then return nil, msg, code end
   return setmetatable({ obj = obj, opts = opts }, Serve)
@@ -254,6 +254,7 @@ end
 local function stream_common(opts)
   return {
     fd = opts.fd, trace = opts.on_log ~= nil, buffer = opts.buffer, idle_timeout = opts.idle_timeout,
+    key = opts.key,
   }
 end
 

@@ -26,7 +26,7 @@ function M.new(opts)
   if not link then return nil, msg, code end
   local self = setmetatable({ opts = opts, link = link, remote = opts.remote or ".", offers = {}, order = {},
     versions = {}, started = core.now() }, List)
-  self.chunk_size = opts.chunk_size or base.chunk_size_for(targets)
+  self.chunk_size = opts.chunk_size or base.chunk_size_for(targets, opts.key)
   local ok, emsg, ecode = self:fetch(nil, targets, nbcast == 0)
   if not ok then
     link:close()
@@ -38,7 +38,7 @@ end
 function List:fetch(sha256, targets, unicast)
   local obj, msg, code = core.client {
     kind = "listing", name = self.remote, link = self.link, targets = targets, unicast = unicast, sha256 = sha256,
-    chunk_size = self.chunk_size, discover_timeout = self.opts.timeout,
+    chunk_size = self.chunk_size, discover_timeout = self.opts.timeout, key = self.opts.key,
   }
   if not obj then return nil, msg, code end
   self.obj = obj

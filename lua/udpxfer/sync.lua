@@ -72,12 +72,12 @@ function M.new(opts)
     active = {}, queue_small = { at = 1, n = 0 }, queue_large = { at = 1, n = 0 }, large = 0, errors = {},
     totals = { files = 0, changed = 0, deleted = 0, bytes_fetched = 0, bytes_reused = 0, bytes_total = 0,
       bytes_done = 0, files_done = 0, files_todo = 0 },
-    chunk_size = opts.chunk_size or base.chunk_size_for(targets),
+    chunk_size = opts.chunk_size or base.chunk_size_for(targets, opts.key),
   }, Sync)
   self.index, self.listings = index.load(dir)
   local obj, emsg, ecode = core.client {
     kind = "listing", name = opts.remote, link = link, targets = targets, basis_data = self.listings[opts.remote],
-    unicast = nbcast == 0, chunk_size = self.chunk_size, discover_timeout = opts.timeout,
+    unicast = nbcast == 0, chunk_size = self.chunk_size, discover_timeout = opts.timeout, key = opts.key,
   }
   if not obj then
     self:close()
@@ -161,6 +161,7 @@ local function start_fetch(self, f)
     mode = e.mode, mtime = e.mtime,
     durable = false, link = self.link, targets = self.servers, unicast = true, exclude = f.exclude,
     chunk_size = self.chunk_size, discover_timeout = self.opts.file_timeout or 5, idle_timeout = 5,
+    key = self.opts.key,
   }
   if not obj then return error_entry(self, e.path, msg, code) end
   f.obj = obj

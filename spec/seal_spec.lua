@@ -1,0 +1,180 @@
+-- Shared-key mode (csrc/engine/seal.c): every datagram sealed, nothing
+-- heard that does not open, replays refused; over the simulated link, and
+-- from the command line over loopback.
+local H = require "spec.helper"
+local core = H.core
+
+local SERVER = "10.0.0.1:10526"
+local KEY = ("5a"):rep(32)
+local OTHER = ("a5"):rep(32)
+local CHUNK = 512
+local SECRET = "the quick brown fox keeps a secret. "
+
+local function sealed(pkt) return #pkt >= 16 and pkt:byte(1) == 0x55 and (pkt:byte(5) & 1) == 1 end
+
+-- A keyed fetch over the simulated link. O: server_key, client_key, link,
+-- filter, seed. Returns the final event, the bytes fetched, the client's
+-- and the server's stats, the link counters.
+local function fetch(content, o)
+  local dir = H.tmpdir()
+  os.execute("mkdir -p " .. dir .. "/srv " .. dir .. "/out")
+  H.write(dir .. "/srv/f.bin", content)
+  local server = assert(core.server { dir = dir .. "/srv", sim = true, key = o.server_key, seed = o.seed })
+  local client = assert(core.client { name = "f.bin", out = dir .. "/out", targets = { SERVER }, sim = true,
+    chunk_size = CHUNK, unicast = true, key = o.client_key, seed = o.seed, discover_timeout = 2 })
+  local final, _, st = H.simulate { client = client, servers = { [SERVER] = server }, link = o.link,
+    filter = o.filter, seed = o.seed, max_time = 120 }
+  local got, cst, sst = H.read(dir .. "/out/f.bin"), client:stats(), server:stats()
+  client:close()
+  server:close()
+  H.rmrf(dir)
+  return final, got, cst, sst, st
+end
+
+describe("shared-key mode over the simulated link", function()
+  local content = (SECRET):rep(2000)
+
+  it("fetches byte for byte; every datagram is sealed and none shows the file or its name", function()
+    local seen, leaks = 0, 0
+    local final, got = fetch(content, { server_key = KEY, client_key = KEY, filter = function(pkt)
+      seen = seen + 1
+      assert.is_true(sealed(pkt), "a datagram went out unsealed")
+      if pkt:find("quick brown", 1, true) or pkt:find("f.bin", 1, true) then leaks = leaks + 1 end
+      return pkt
+    end })
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(got == content)
+    assert.is_true(seen > #content / CHUNK)
+    assert.are.equal(0, leaks)
+  end)
+
+  for _, case in ipairs { { "the wrong key", OTHER }, { "no key", nil } } do
+    it("a client with " .. case[1] .. " hears nothing: 'no server answered'", function()
+      local final, got, _, sst = fetch(content, { server_key = KEY, client_key = case[2] })
+      assert.are.equal("noserver", final.code)
+      assert.is_nil(got)
+      if case[2] then assert.is_true(sst.unauthentic > 0) else assert.is_true(sst.unauthentic == 0) end
+    end)
+  end
+
+  it("a keyless server does not answer a keyed client", function()
+    local final, _, _, sst = fetch(content, { client_key = KEY })
+    assert.are.equal("noserver", final.code)
+    assert.is_true(sst.malformed > 0, "sealed datagrams are not keyless ones")
+  end)
+
+  it("drops datagrams that fail authentication, counts them, and still finishes", function()
+    local final, got, cst = fetch(content, { server_key = KEY, client_key = KEY, seed = 3,
+      link = { corrupt = 0.05 } })
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(got == content)
+    assert.is_true(cst.unauthentic > 0, "damaged datagrams were counted")
+    assert.are.equal(0, cst.bad, "none of them reached the chunk checks")
+  end)
+
+  it("refuses replays: duplicated datagrams never count twice", function()
+    local final, got, cst = fetch(content, { server_key = KEY, client_key = KEY, seed = 5, link = { dup = 0.3 } })
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(got == content)
+    assert.are.equal(0, cst.dups, "a replayed DATA is refused before it is looked at")
+    local kfinal, _, kst = fetch(content, { seed = 5, link = { dup = 0.3 } })
+    assert.are.equal("done", kfinal.type)
+    assert.is_true(kst.dups > 0, "keyless, the same link duplicates chunks")
+  end)
+
+  it("takes no forged chunk: DATA that does not open, from the server's address, is dropped", function()
+    local injected = 0
+    local final, got, cst = fetch(content, { server_key = KEY, client_key = KEY, filter = function(pkt, from)
+      if from == SERVER and pkt:byte(4) == 5 and injected < 50 then
+        injected = injected + 1
+        local evil = pkt:sub(1, 28) .. ("\0"):rep(#pkt - 44) .. pkt:sub(-16) -- zeros, tag kept
+        return evil
+      end
+      return pkt
+    end })
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(got == content, "the forged chunks were replaced by real ones")
+    assert.are.equal(50, cst.unauthentic)
+  end)
+end)
+
+describe("shared-key streams over the simulated link", function()
+  it("moves the stream sealed; nothing forged reaches the output and no forged ack ends the sender", function()
+    local data = H.bytes(300000, 8)
+    local forged = 0
+    local r = H.simulate_stream { data = data, sender = { key = KEY }, receiver = { key = KEY }, seed = 2,
+      filter = function(pkt, from)
+        assert.is_true(sealed(pkt), "a stream datagram went out unsealed")
+        if from == H.RECEIVER and pkt:byte(4) == 10 and forged < 5 then
+          forged = forged + 1
+          -- an unsealed ack claiming everything, with the FIN flag
+          local hdr = pkt:sub(1, 4) .. "\0\0" .. (">I2"):pack(18) .. pkt:sub(9, 16)
+          return hdr .. (">I8I4I4BB"):pack(#data, 1 << 20, 0, 1, 0)
+        end
+        return pkt
+      end }
+    assert.are.equal("done", r.sender.type, r.sender.message)
+    assert.are.equal("done", r.receiver.type, r.receiver.message)
+    assert.is_true(r.data == data)
+    assert.are.equal(5, forged)
+  end)
+
+  it("a sender with the wrong key never connects", function()
+    local r = H.simulate_stream { data = "hello", sender = { key = OTHER, connect_timeout = 1 },
+      receiver = { key = KEY, listen_timeout = 2 }, seed = 2 }
+    assert.are.equal("noserver", r.sender.code)
+    assert.are.equal("noserver", r.receiver.code)
+  end)
+end)
+
+describe("shared-key mode from the command line", function()
+  local dir
+  setup(function() dir = H.tmpdir() end)
+  teardown(function() H.rmrf(dir) end)
+
+  it("keygen prints 64 fresh hex digits; get, ls, send and recv with --key-file work, and fail without", function()
+    local code, out = H.run(H.UDPXFER .. " keygen")
+    assert.are.equal(0, code)
+    assert.matches("^%x+\n$", out)
+    assert.are.equal(65, #out)
+    assert.are_not.equal(out, select(2, H.run(H.UDPXFER .. " keygen")))
+    H.write(dir .. "/key", out)
+    os.execute("mkdir -p " .. dir .. "/srv " .. dir .. "/out")
+    H.write_random(dir .. "/srv/k.bin", 300000)
+    local pid, port, pipe = H.start_server(dir .. "/srv", "--key-file " .. H.shell_quote(dir .. "/key"))
+    finally(function() H.kill(pid) pipe:close() end)
+    local base = ("%s %%s --port %d --server 127.0.0.1 --broadcast none "):format(H.UDPXFER, port)
+    local rc, _, err = H.run(base:format("get k.bin") .. "-q -o " .. dir .. "/out/k.bin --key-file " .. dir .. "/key")
+    assert.are.equal(0, rc, err)
+    assert.is_true(H.read(dir .. "/out/k.bin") == H.read(dir .. "/srv/k.bin"))
+    rc, _, err = H.run(base:format("get k.bin") .. "-q -o " .. dir .. "/out/no.bin --timeout 0.5")
+    assert.are.equal(3, rc)
+    assert.matches("no server answered", err)
+    local lout
+    rc, lout = H.run(base:format("ls") .. "--key-file " .. dir .. "/key")
+    assert.are.equal(0, rc)
+    assert.matches("k%.bin", lout)
+    local rpid, rp = H.spawn(("%s recv --port 0 --bind 127.0.0.1 --key-file %s 2>&1 >%s"):format(H.UDPXFER,
+      dir .. "/key", dir .. "/stream.out"))
+    local rport = tonumber(rp:read("l"):match("UDP port (%d+)"))
+    rc, _, err = H.run(("%s send 127.0.0.1:%d -q --key-file %s < %s"):format(H.UDPXFER, rport, dir .. "/key",
+      dir .. "/srv/k.bin"))
+    assert.are.equal(0, rc, err)
+    rp:read("a")
+    rp:close()
+    assert.is_number(rpid)
+    assert.is_true(H.read(dir .. "/stream.out") == H.read(dir .. "/srv/k.bin"))
+  end)
+
+  it("refuses a malformed key file and --legacy with a key, in one line, exit 2", function()
+    H.write(dir .. "/bad", "not a key\n")
+    local code, _, err = H.run(H.UDPXFER .. " get x --broadcast none --server 127.0.0.1 --key-file " .. dir .. "/bad")
+    assert.are.equal(2, code)
+    assert.matches("must hold 64 hex digits", err)
+    H.write(dir .. "/good", KEY .. "\n")
+    code, _, err = H.run(("%s serve %s --port 0 --legacy --key-file %s"):format(H.UDPXFER, dir, dir .. "/good"))
+    assert.are.equal(2, code)
+    assert.matches("^udpxfer: legacy mode cannot use a key", err)
+    assert.are.equal(1, select(2, err:gsub("\n", "")))
+  end)
+end)
