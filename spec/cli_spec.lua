@@ -161,16 +161,28 @@ describe("udpxfer command", function()
     end
   end
 
-  it("get exits 130 on SIGINT with one line, leaves no partial file, and the server logs 'aborted'", function()
+  -- Names in the output folder that are partial files of NAME.
+  local function partials(name)
+    local found = {}
+    for _, n in ipairs(H.ls(dir .. "/out")) do
+      if n:find("^%." .. name:gsub("%p", "%%%0") .. "%.udpxfer%-%x+$") then found[#found + 1] = n end
+    end
+    return found
+  end
+
+  -- The JSON lines of a `get --json` until the first progress line with at least BYTES.
+  local function await_bytes(p, bytes)
+    for line in p:lines() do
+      local ev = json.decode(line)
+      if ev.type == "progress" and ev.bytes >= bytes then return ev end
+    end
+  end
+
+  it("get exits 130 on SIGINT with one line, keeps the partial file, and the server logs 'aborted'", function()
     H.write_random(dir .. "/srv/slow.bin", 1500000)
     local gpid, gp, errf = spawn_udpx(("get slow.bin --port %d --server 127.0.0.1 --broadcast none "
       .. "--limit-rate 100K -o %s/slow.bin --json"):format(port, dir .. "/out"))
-    local moving
-    for line in gp:lines() do
-      local ev = json.decode(line)
-      if ev.type == "progress" and ev.bytes > 0 then moving = true; break end
-    end
-    assert.is_true(moving, "chunks arrived before the signal")
+    assert.is_table(await_bytes(gp, 1), "chunks arrived before the signal")
     H.kill(gpid, "INT")
     gp:read("a")
     local _, how, code = gp:close()
@@ -179,7 +191,42 @@ describe("udpxfer command", function()
     assert.are.same({ "exit", 130 }, { how, code })
     assert.are.equal("udpxfer: slow.bin: interrupted\n", err)
     assert.is_nil(H.read(dir .. "/out/slow.bin"))
+    assert.are.equal(1, #partials("slow.bin"))
     assert.are.equal("aborted", server_event("done", "slow.bin").reason)
+    -- run again, it completes from the partial file and removes it
+    local rc, out = udpx(("get slow.bin --port %d --server 127.0.0.1 --broadcast none -o %s --json")
+      :format(port, dir .. "/out"))
+    assert.are.equal(0, rc)
+    local done = json.decode(out:match("[^\n]+\n?$"))
+    assert.are.equal(1500000, done.bytes_fetched + done.bytes_reused)
+    assert.is_true(H.read(dir .. "/srv/slow.bin") == H.read(dir .. "/out/slow.bin"))
+    assert.are.same({}, partials("slow.bin"))
+  end)
+
+  it("a SIGKILLed fetch of 512 MiB, run again, fetches at most 60% of it", function()
+    local MiB = 1024 * 1024
+    H.write_random(dir .. "/srv/huge.bin", 512 * MiB)
+    local gpid, gp, errf = spawn_udpx(("get huge.bin --port %d --server 127.0.0.1 --broadcast none "
+      .. "--limit-rate 200M -o %s --json"):format(port, dir .. "/out"))
+    local at = await_bytes(gp, 256 * MiB)
+    H.kill(gpid, "KILL")
+    gp:read("a")
+    gp:close()
+    os.remove(errf)
+    assert.is_table(at, "half the file arrived before the kill")
+    assert.are.equal(1, #partials("huge.bin"))
+    local rc, out = udpx(("get huge.bin --port %d --server 127.0.0.1 --broadcast none -o %s --json")
+      :format(port, dir .. "/out"))
+    assert.are.equal(0, rc)
+    local done = json.decode(out:match("[^\n]+\n?$"))
+    print(("\n# killed at %d MiB; run again: %d MiB fetched, %d MiB from the partial file"):format(
+      at.bytes // MiB, done.bytes_fetched // MiB, done.bytes_reused // MiB))
+    assert.is_true(done.bytes_fetched <= 0.6 * 512 * MiB, done.bytes_fetched .. " bytes fetched again")
+    assert.are.equal(512 * MiB, done.bytes_fetched + done.bytes_reused)
+    assert.are.equal(H.core.sha256_file(dir .. "/srv/huge.bin"), H.core.sha256_file(dir .. "/out/huge.bin"))
+    assert.are.same({}, partials("huge.bin"))
+    os.remove(dir .. "/out/huge.bin")
+    os.remove(dir .. "/srv/huge.bin")
   end)
 
   it("serve exits 143 on SIGTERM", function()

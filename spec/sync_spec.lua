@@ -365,7 +365,7 @@ describe("udpxfer sync (the command), killed and run again", function()
     end)
   end
 
-  it("SIGINT exits 130 with one line and no temporary file; a run again completes the tree", function()
+  it("SIGINT exits 130 with one line, keeps the large file's partial file, and a run again resumes it", function()
     local dst = root .. "/int"
     os.execute("mkdir " .. q(dst))
     local errf = os.tmpname()
@@ -374,7 +374,7 @@ describe("udpxfer sync (the command), killed and run again", function()
     local sent = false
     for line in p:lines() do
       local ev = json.decode(line)
-      if not sent and ev.type == "progress" and ev.bytes_done > 20 * MiB then
+      if not sent and ev.type == "progress" and ev.bytes_done > 44 * MiB then
         H.kill(spid, "INT")
         sent = true
       end
@@ -386,11 +386,25 @@ describe("udpxfer sync (the command), killed and run again", function()
     assert.are.same({ "exit", 130 }, { how, code })
     assert.are.equal("udpxfer: interrupted\n", err)
     local d = assert(core.dir(dst))
+    local own = {}
+    for _, e in ipairs(d:scan()) do if e.own then own[#own + 1] = e.path end end
+    d:close()
+    assert.are.equal(1, #own, table.concat(own, " "))
+    assert.matches("^sub/%.large%-64m%.udpxfer%-%x+$", own[1])
+    local rc, out, rerr = H.run(cmd(dst, "--json"))
+    assert.are.equal(0, rc, rerr)
+    local large
+    for line in out:gmatch("[^\n]+") do
+      local ev = json.decode(line)
+      if ev.type == "file" and ev.path == "sub/large-64m" then large = ev end
+    end
+    assert.is_table(large, "the large file was fetched again")
+    assert.is_true(large.reused >= 8 * MiB, large.reused .. " bytes taken from the partial file")
+    assert.are.equal(64 * MiB, large.bytes + large.reused)
+    same_tree(expected(src), H.snapshot(dst))
+    d = assert(core.dir(dst))
     for _, e in ipairs(d:scan()) do assert.is_nil(e.own, "a temporary file left: " .. e.path) end
     d:close()
-    local rc, _, rerr = H.run(cmd(dst, "-q"))
-    assert.are.equal(0, rc, rerr)
-    same_tree(expected(src), H.snapshot(dst))
   end)
 
   it("prints one summary line, and exits 0", function()

@@ -179,8 +179,10 @@ const uint8_t *uxc_leaf(const struct ux_client *c, uint32_t i)
 
 /* The children of a wanted node at LEVEL: those the basis shares are
  * reused, the others are wanted next (or, at the leaves, fetched with
- * their hashes known). A node most of whose children changed is fetched
- * whole below it: descending would cost about as much as the chunks. */
+ * their hashes known). A node with enough children to judge by is fetched
+ * whole below it when most of its 32-chunk children changed, or all of
+ * its larger ones: descending would cost about as much as the chunks.
+ * Where only some changed (an edit, or a partial file's end), it descends. */
 static int compare_children(struct ux_client *c, uint32_t index, const uint8_t *children, uint32_t n)
 {
     struct ux_descent *d = c->descent;
@@ -191,7 +193,7 @@ static int compare_children(struct ux_client *c, uint32_t index, const uint8_t *
         const uint8_t *l = local_node(c->cfg.basis, below, first + j);
         differ += !l || !ux_equal(l, children + j * UX_HASH_LEN, UX_HASH_LEN);
     }
-    int broad = below > 0 && differ > n / 2;
+    int broad = below > 0 && n >= UX_TREE_FANOUT / 2 && (below == 1 ? differ > n / 2 : differ == n);
     for (uint32_t j = 0; j < n; j++) {
         const uint8_t *h = children + j * UX_HASH_LEN, *l = local_node(c->cfg.basis, below, first + j);
         if (l && ux_equal(l, h, UX_HASH_LEN))

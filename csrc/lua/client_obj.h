@@ -33,6 +33,10 @@ struct client_obj {
     struct ux_tree basis;
     int has_basis;
     uint8_t *copy;                 /* a buffer for copying from it */
+    /* resuming: the partial file of an earlier fetch is the local copy,
+     * removed once this fetch is in place; abort(msg, true) keeps ours */
+    int resume;
+    char resumed[256];
 };
 
 /* An engine event as a Lua table, on top of the stack. */

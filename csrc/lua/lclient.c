@@ -18,6 +18,7 @@
 #include "host/beneath.h"
 #include "host/clock.h"
 #include "host/filehash.h"
+#include "host/partial.h"
 #include "host/sink.h"
 #include "client_obj.h"
 #include "dir_obj.h"
@@ -256,8 +257,32 @@ static int open_output(lua_State *L, struct client_obj *o, const char *name, siz
     return 0;
 }
 
-/* The local copy (option `basis`) and its tree at the fetch's chunk size.
- * A basis that cannot be read is no basis: everything is fetched. */
+/* The partial file an interrupted fetch of this name left, as the local
+ * copy (option `resume`); with a copy named by the caller, or without
+ * resuming, partial files are no use and removed. */
+static void find_partial(lua_State *L, struct client_obj *o, int legacy)
+{
+    if (o->memory || o->dirfd < 0 || !o->base[0])
+        return;
+    lua_getfield(L, 1, "basis");
+    lua_getfield(L, 1, "basis_data");
+    int given = !lua_isnil(L, -1) || !lua_isnil(L, -2);
+    lua_pop(L, 2);
+    o->resume = opt_bool(L, "resume") && !legacy;
+    if (!o->resume || given) {
+        if (o->resume)
+            ux_partial_remove(o->dirfd, o->base);
+        return;
+    }
+    if (ux_partial_find(o->dirfd, o->base, o->resumed, sizeof o->resumed) == 0)
+        o->basis_fd = openat(o->dirfd, o->resumed, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (o->basis_fd < 0)
+        o->resumed[0] = 0;
+}
+
+/* The local copy (option `basis`, or a partial file) and its tree at the
+ * fetch's chunk size. A basis that cannot be read is no basis: everything
+ * is fetched. */
 static void open_basis(lua_State *L, struct client_obj *o, uint32_t cs)
 {
     size_t blen;
@@ -270,16 +295,18 @@ static void open_basis(lua_State *L, struct client_obj *o, uint32_t cs)
         ux_sha_free(sha);
         return;
     }
-    if (!basis)
+    if (basis && o->basis_fd < 0) {
+        int rfd = root_fd(L, &label);
+        o->basis_fd = rfd == -2 ? open(basis, O_RDONLY | O_CLOEXEC)
+                                : rfd < 0 ? -1 : ux_open_beneath(rfd, basis, O_RDONLY, UX_NO_SYMLINKS);
+        if (rfd >= 0)
+            close(rfd);
+    }
+    if (o->basis_fd < 0)
         return;
-    int rfd = root_fd(L, &label);
-    o->basis_fd = rfd == -2 ? open(basis, O_RDONLY | O_CLOEXEC)
-                            : rfd < 0 ? -1 : ux_open_beneath(rfd, basis, O_RDONLY, UX_NO_SYMLINKS);
-    if (rfd >= 0)
-        close(rfd);
     struct stat st;
     struct ux_sha *sha = ux_sha_new();
-    if (o->basis_fd >= 0 && sha && fstat(o->basis_fd, &st) == 0 && S_ISREG(st.st_mode) &&
+    if (sha && fstat(o->basis_fd, &st) == 0 && S_ISREG(st.st_mode) &&
         ux_tree_fd(&o->basis, sha, o->basis_fd, (uint64_t)st.st_size, cs, NULL, NULL, NULL) == 0 &&
         (o->memory || (o->copy = malloc(UX_SLAB))))
         o->has_basis = 1;
@@ -354,6 +381,7 @@ static int l_client(lua_State *L)
         if (r)
             return r;
     }
+    find_partial(L, o, cfg.legacy);
     open_basis(L, o, cfg.chunk_size);
     cfg.want_tree = o->has_basis;
     cfg.basis = o->has_basis ? &o->basis : NULL;
@@ -386,6 +414,8 @@ static void commit_end(struct client_obj *o, int err, const char *why)
     o->committing = o->sink_open = 0;
     if (!err) {
         o->finished = 1;
+        if (o->resumed[0])
+            unlinkat(o->dirfd, o->resumed, 0);
         return;
     }
     char msg[200];
@@ -440,11 +470,15 @@ static int commit_ended(struct client_obj *o)
 
 /* ---- events ---- */
 
-static void abort_output(struct client_obj *o)
+/* KEEP: leave the partial file for a fetch that resumes. */
+static void abort_output(struct client_obj *o, int keep)
 {
     if (o->sink_open) {
         watch_sink(o, 0);
-        ux_sink_abort(&o->sink);
+        if (keep)
+            ux_sink_keep(&o->sink);
+        else
+            ux_sink_abort(&o->sink);
     }
     o->sink_open = 0;
 }
@@ -470,7 +504,8 @@ static int drain_client(lua_State *L, struct client_obj *o)
             if (!o->finished)
                 continue; /* the abort queued an error event */
         } else if (ev.type == UXC_EV_FAIL) {
-            abort_output(o);
+            /* what every server stopped sending can be resumed */
+            abort_output(o, o->resume && o->eng.fail == UX_ERR_TIMEOUT);
         }
         push_client_event(L, o, &ev);
         lua_rawseti(L, -2, ++n);
@@ -548,7 +583,7 @@ static int lc_abort(lua_State *L)
 {
     struct client_obj *o = check_client(L);
     ux_client_abort(&o->eng, UX_ERR_CLOSED, luaL_optstring(L, 2, "interrupted"));
-    abort_output(o);
+    abort_output(o, o->resume && lua_toboolean(L, 3));
     if (o->link && o->link->live)
         ux_link_pump(&o->link->link);
     return 0;

@@ -161,6 +161,7 @@ local function build()
   get:option("--idle-timeout", "Seconds after which a silent server is dropped."):default("5")
     :convert(positive("--idle-timeout"))
   get:flag("--legacy", "Speak the original tool's protocol (\"get NAME\", 1 KiB chunks).")
+  get:flag("--no-resume", "Fetch everything again, ignoring partial files interrupted fetches left.")
   get:option("--limit-rate", "At most RATE bytes per second (K, M, G suffixes)."):convert(rate)
 
   local ls = p:command("ls", "List what the servers offer under REMOTE (a folder, \".\" or a share).")
@@ -432,7 +433,7 @@ local function get_one(name, opt, out, err, several)
     port = opt.port, servers = opt.server, broadcast = broadcast_list(opt.broadcast),
     timeout = opt.timeout, chunk_size = opt.chunk_size, sha256 = opt.sha256,
     idle_timeout = opt.idle_timeout, legacy = opt.legacy, limit_rate = opt.limit_rate,
-    progress_interval = opt.json and 0.5 or 0.1, key = opt.key_file,
+    progress_interval = opt.json and 0.5 or 0.1, key = opt.key_file, resume = not opt.no_resume,
     on_start = function(ev)
       emit(opt, out, ev, nil)
       if talk and ev.versions > 1 then
@@ -483,7 +484,8 @@ local function get_one(name, opt, out, err, several)
     res.data = nil
   end
   res.servers = st.servers
-  res.rate = st.elapsed > 0 and st.bytes / st.elapsed or 0
+  res.rate = st.elapsed > 0 and (st.bytes + st.reused) / st.elapsed or 0
+  res.bytes_fetched, res.bytes_reused = st.bytes, st.reused
   local n = 0
   for _, s in ipairs(st.servers) do if s.bytes > 0 then n = n + 1 end end
   if opt.json then
@@ -491,8 +493,9 @@ local function get_one(name, opt, out, err, several)
   elseif not to.memory then
     if not opt.quiet then out:write(res.path, "\n") end
     if talk then
-      err:write(("%s: %s in %.2f s (%s/s), sha256 %s, from %d server%s\n"):format(clean(name), progress.bytes(res.size),
-        res.elapsed, progress.bytes(res.rate), res.sha256, n, n == 1 and "" or "s"))
+      local resumed = st.reused > 0 and (", %s resumed"):format(progress.bytes(st.reused)) or ""
+      err:write(("%s: %s in %.2f s (%s/s), sha256 %s, from %d server%s%s\n"):format(clean(name),
+        progress.bytes(res.size), res.elapsed, progress.bytes(res.rate), res.sha256, n, n == 1 and "" or "s", resumed))
     end
   end
   return M.EXIT.ok

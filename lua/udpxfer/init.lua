@@ -56,6 +56,13 @@ local Get = class(Pollable)
 -- `on_preparing` (a server is still hashing the file: `{server=}`, once per
 -- server; the fetch waits for it), `on_start`, `on_drop`, `on_retry`,
 -- `on_progress`, `on_done`, `on_error`.
+-- `resume` (default true): a partial file that an interrupted, killed or
+-- timed-out fetch of the name left in the output folder is the local copy
+-- this one reuses chunks from, each checked against the offer's chunk-hash
+-- tree (so a file changed since is never mixed); it is removed once the
+-- file is in place, and `abort()` and a timeout leave this fetch's partial
+-- file for the next. The stats' `bytes` are what came over the network,
+-- `reused` what was taken from the partial file.
 -- A fetch whose whole file fails its SHA-256 although every chunk passed was
 -- fed wrong bytes by a server that hashed them itself; it is tried again
 -- without a suspect (see `udpxfer.liars`), `on_retry{server=, attempt=,
@@ -77,6 +84,7 @@ function M.get(opts)
   local args = {
     name = opts.name, kind = opts.kind, out = opts.out or ".", as = opts.as, root = opts.root, path = opts.path,
     memory = opts.memory, basis = opts.basis, durable = opts.durable,
+    resume = opts.resume ~= false and not opts.legacy,
     targets = targets, unicast = nbcast == 0, link = link,
     chunk_size = opts.chunk_size or (not opts.legacy and base.chunk_size_for(targets, opts.key) or nil),
     discover_timeout = opts.timeout,
@@ -144,9 +152,10 @@ end
 --- The link's descriptor: the same for the whole fetch.
 function Get:pollfd() return self.link:pollfd() end
 
---- Stop now: the servers are told (CLOSE), the partial file is removed.
+--- Stop now: the servers are told (CLOSE); the partial file stays for a
+-- later fetch of the name to resume from (unless `resume = false`).
 function Get:abort()
-  if not self.closed and not self.outcome then self.obj:abort() end
+  if not self.closed and not self.outcome then self.obj:abort("interrupted", true) end
   self:close()
 end
 

@@ -38,13 +38,14 @@ end
 --- One progress line for a fetch's stats, at most WIDTH - 1 columns (so it
 -- never wraps).
 function M.line(name, st, width)
-  local frac = st.size > 0 and st.bytes / st.size or 1
+  local done = st.bytes + (st.reused or 0) -- fetched, or taken from a local copy
+  local frac = st.size > 0 and math.min(done / st.size, 1) or 1
   local rate = st.elapsed > 0 and st.bytes / st.elapsed or 0
-  local eta = rate > 0 and (st.size - st.bytes) / rate or math.huge
+  local eta = rate > 0 and math.max(st.size - done, 0) / rate or math.huge
   local live = 0
   for _, s in ipairs(st.servers or {}) do if s.active then live = live + 1 end end
   local right = ("%3d%% %s / %s  %s/s  ETA %s  %d server%s"):format(math.floor(frac * 100),
-    M.bytes(st.bytes), M.bytes(st.size), M.bytes(rate), M.duration(eta), live, live == 1 and "" or "s")
+    M.bytes(done), M.bytes(st.size), M.bytes(rate), M.duration(eta), live, live == 1 and "" or "s")
   return fit(name, frac, right, width)
 end
 

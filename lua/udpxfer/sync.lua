@@ -158,6 +158,7 @@ local function start_fetch(self, f)
   local e = f.e
   local obj, msg, code = core.client {
     name = remote_name(self, f.e.path), sha256 = e.sha256, root = self.dir, path = e.path, basis = f.basis,
+    resume = true,
     mode = e.mode, mtime = e.mtime,
     durable = false, link = self.link, targets = self.servers, unicast = true, exclude = f.exclude,
     chunk_size = self.chunk_size, discover_timeout = self.opts.file_timeout or 5, idle_timeout = 5,
@@ -355,23 +356,33 @@ local function finish(self)
   call(self.opts.on_done, summary)
 end
 
+-- Temporary files of fetches that were interrupted or killed: those of a
+-- file this sync fetches are left for that fetch to resume from (or to
+-- remove), the rest removed.
+local function remove_leftovers(self, own, p)
+  local fetching = {}
+  for _, f in ipairs(p.fetches) do fetching[f.e.path] = true end
+  for _, path in ipairs(own) do
+    local folder, name = path:match("^(.-)/?%.([^/]+)%.udpxfer%-%x+$")
+    local target = name and (folder ~= "" and folder .. "/" .. name or name)
+    if not (target and fetching[target]) then self.dir:remove_tree(path) end
+  end
+end
+
 local function begin(self, text)
   local entries, msg, code = core.listing_decode(text)
   if not entries then return fail(self, msg, code) end
   self.entries = entries
   local locals, lmsg = self.dir:scan()
   if not locals then return fail(self, lmsg, "io") end
-  local map = {}
+  local map, own = {}, {}
   for _, st in ipairs(locals) do
-    if not st.own then
-      map[st.path] = st
-    elseif not self.opts.dry_run then
-      self.dir:remove_tree(st.path) -- a temporary file of a fetch that was killed
-    end
+    if not st.own then map[st.path] = st else own[#own + 1] = st.path end
   end
   self.listings[self.opts.remote] = text
   local p = plan.make(entries, map, self.index, self.dir,
     { delete = self.opts.delete, excluded = self.excluded })
+  if not self.opts.dry_run then remove_leftovers(self, own, p) end
   self.plan = p
   self.totals.files = p.files
   for _, f in ipairs(p.fetches) do self.totals.bytes_total = self.totals.bytes_total + f.e.size end
@@ -441,10 +452,11 @@ function Sync:step()
 end
 
 --- Stop now: the fetches under way tell their servers (CLOSE), their
--- partial files are removed; what is in place stays.
+-- partial files stay for the next sync to resume from; what is in place
+-- stays.
 function Sync:abort()
   if not self.closed then
-    for _, f in ipairs(self.active) do f.obj:abort() end
+    for _, f in ipairs(self.active) do f.obj:abort("interrupted", true) end
   end
   self:close()
 end
