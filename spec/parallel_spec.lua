@@ -25,9 +25,9 @@ local function run(o)
   for addr in pairs(servers) do targets[#targets + 1] = addr end
   table.sort(targets)
   local client = assert(core.client { name = "f", out = dir .. "/out", targets = targets, sim = true,
-    chunk_size = CHUNK, sha256 = o.sha256, exclude = o.exclude })
+    chunk_size = CHUNK, sha256 = o.sha256, exclude = o.exclude, verify = o.verify })
   local final, events, st = H.simulate { client = client, servers = servers, rates = o.rates,
-    kill = o.kill, join = o.join, link = o.link, seed = o.seed or 1, max_time = 300 }
+    kill = o.kill, join = o.join, link = o.link, filter = o.filter, seed = o.seed or 1, max_time = 300 }
   local by = {}
   for _, s in ipairs(client:stats().servers) do by[s.server] = s end
   local got = H.read(dir .. "/out/f")
@@ -53,6 +53,23 @@ local function answerer(reply)
     deadline = function() return #q > 0 and 0 or nil end,
     close = function() end,
   }
+end
+
+-- A forger on the LAN: the Nth DATA from FROM has its chunk replaced by
+-- other bytes and its short hash made to match them, as anyone can.
+local function forge(from, n)
+  local seen = 0
+  return function(pkt, src)
+    if src ~= from or pkt:byte(4) ~= H.TYPE.DATA or pkt:byte(5) ~= 0 then return pkt end
+    seen = seen + 1
+    if seen ~= n then return pkt end
+    local index = (">I4"):unpack(pkt, 21)
+    local data = pkt:sub(41):reverse() .. ""
+    if data == pkt:sub(41) then data = ("x"):rep(#data) end
+    local hex = H.core.sha256((">I4"):pack(index) .. data)
+    local hash = hex:sub(1, 32):gsub("%x%x", function(b) return string.char(tonumber(b, 16)) end)
+    return pkt:sub(1, 24) .. hash .. data
+  end
 end
 
 local function share(by, addr, total) return (by[addr] and by[addr].chunks or 0) / total end
@@ -133,6 +150,25 @@ describe("parallel servers", function()
     assert.are.equal(0, by[B].bad, "every lie passed its chunk check")
     assert.is_true(by[B].chunks > 0)
     assert.is_nil(got, "nothing under the final name")
+  end)
+
+  it("blame no server for a chunk forged under one's address: the whole file fails, nobody dropped", function()
+    local final, got, by = run { rates = { [A] = 1e6, [B] = 1e6 }, addrs = { A, B }, filter = forge(A, 100) }
+    assert.are.equal("error", final.type)
+    assert.are.equal("corrupt", final.code)
+    assert.are.equal("whole-file SHA-256 mismatch", final.message)
+    assert.is_nil(by[A].dropped)
+    assert.is_nil(by[B].dropped)
+    assert.is_nil(got, "nothing under the final name")
+  end)
+
+  it("checking each chunk against the tree (verify), catch a forged chunk at its leaf and finish", function()
+    local final, got, by, _, _, content = run { rates = { [A] = 1e6, [B] = 1e6 }, addrs = { A, B },
+      filter = forge(A, 100), verify = true }
+    assert.are.equal("done", final.type, final.message)
+    assert.is_true(got == content)
+    assert.are.equal("corrupt", by[A].dropped, "the chunk under its address failed the agreed tree")
+    assert.is_nil(by[B].dropped)
   end)
 
   it("ignore an excluded server: no vote, no chunks, and the others finish", function()

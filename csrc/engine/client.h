@@ -45,6 +45,10 @@ struct ux_client_cfg {
      * leaves match the server's tree are not fetched but copied from it
      * (on_reuse), and each chunk fetched is checked against its leaf. */
     const struct ux_tree *basis;
+    /* With a basis: descend the tree to every leaf wherever it differs,
+     * never fetching a subtree whole, so each chunk fetched is checked
+     * against its leaf (an empty basis checks them all). */
+    int verify_leaves;
     /* Copy LEN bytes at OFFSET from the local copy into the output.
      * Returns 0 or an errno value. */
     int (*on_reuse)(void *ud, uint64_t offset, size_t len);

@@ -282,7 +282,7 @@ static void find_partial(lua_State *L, struct client_obj *o, int legacy)
 
 /* The local copy (option `basis`, or a partial file) and its tree at the
  * fetch's chunk size. A basis that cannot be read is no basis: everything
- * is fetched. */
+ * is fetched. With `verify`, an empty one. */
 static void open_basis(lua_State *L, struct client_obj *o, uint32_t cs)
 {
     size_t blen;
@@ -302,8 +302,10 @@ static void open_basis(lua_State *L, struct client_obj *o, uint32_t cs)
         if (rfd >= 0)
             close(rfd);
     }
-    if (o->basis_fd < 0)
+    if (o->basis_fd < 0) {
+        o->has_basis = opt_bool(L, "verify"); /* an empty tree: every chunk is checked */
         return;
+    }
     struct stat st;
     struct ux_sha *sha = ux_sha_new();
     if (sha && fstat(o->basis_fd, &st) == 0 && S_ISREG(st.st_mode) &&
@@ -385,6 +387,7 @@ static int l_client(lua_State *L)
     open_basis(L, o, cfg.chunk_size);
     cfg.want_tree = o->has_basis;
     cfg.basis = o->has_basis ? &o->basis : NULL;
+    cfg.verify_leaves = opt_bool(L, "verify");
     cfg.rng = engine_rng(L, o->sim, &o->seed);
     cfg.key = key_p;
     if (ux_client_init(&o->eng, &cfg, start_now(L, o->sim))) {

@@ -457,7 +457,7 @@ local function get_one(name, opt, out, err, several)
       emit(opt, out, ev, nil)
       if not talk then return end
       line.clear()
-      err:write(("%s; fetching again without server %s (attempt %d)\n"):format(ev.message, ev.server, ev.attempt))
+      err:write(("%s; fetching again, every chunk checked against the file's tree\n"):format(ev.message))
     end,
     on_progress = function(st)
       if opt.json then

@@ -28,7 +28,6 @@
 --   unsafe    a listing names a path that would leave the folder, or is malformed
 -- (`udpxfer.core.ERRORS` lists them too.)
 local base = require "udpxfer.base"
-local liars = require "udpxfer.liars"
 
 local core = base.core
 local class, call, progress, Pollable = base.class, base.call, base.progress, base.Pollable
@@ -51,8 +50,9 @@ local Get = class(Pollable)
 -- `idle_timeout` (s), `sha256` (hex: the version to take), `window`,
 -- `limit_rate` (bytes/s from all servers together),
 -- `legacy` (speak the original tool's protocol: "get NAME", 1 KiB chunks),
--- `exclude` (list of "ip:port": servers to ignore), `max_attempts` (default 8:
--- see below), `progress_interval` (s), and callbacks `on_offer`,
+-- `exclude` (list of "ip:port": servers to ignore), `verify` (check every
+-- chunk against the tree from the start: see below), `progress_interval`
+-- (s), and callbacks `on_offer`,
 -- `on_preparing` (a server is still hashing the file: `{server=}`, once per
 -- server; the fetch waits for it), `on_start`, `on_drop`, `on_retry`,
 -- `on_progress`, `on_done`, `on_error`.
@@ -64,10 +64,14 @@ local Get = class(Pollable)
 -- file for the next. The stats' `bytes` are what came over the network,
 -- `reused` what was taken from the partial file.
 -- A fetch whose whole file fails its SHA-256 although every chunk passed was
--- fed wrong bytes by a server that hashed them itself; it is tried again
--- without a suspect (see `udpxfer.liars`), `on_retry{server=, attempt=,
--- message=}` is called, and `pollfd()` may change. The "done" event lists
--- the servers left out as `excluded`.
+-- fed wrong bytes that were hashed with them (a server that lies, or,
+-- keyless, chunks forged under a server's address): the hash beside a chunk
+-- cannot say by whom. It is tried once more with every chunk checked
+-- against its leaf of the offered chunk-hash tree (whose root the servers'
+-- offers agree on), so a server sending a chunk that fails its leaf is
+-- proven wrong and dropped at once, and none is left out on suspicion;
+-- `on_retry{attempt=2, message=}` is called, and `pollfd()` may change.
+-- The "done" event lists the servers so proven wrong as `dropped`.
 -- Returns the transfer object, or nil, message, code.
 function M.get(opts)
   assert(type(opts) == "table", "udpxfer.get expects a table of options")
@@ -90,25 +94,22 @@ function M.get(opts)
     discover_timeout = opts.timeout,
     idle_timeout = opts.idle_timeout, sha256 = opts.sha256, window = opts.window,
     legacy = opts.legacy, exclude = opts.exclude, limit_rate = opts.limit_rate, key = opts.key,
+    verify = opts.verify,
   }
   local obj, msg, code = core.client(args)
   if not obj then
     if own then link:close() end
     return nil, msg, code
   end
-  return setmetatable({ obj = obj, link = link, own_link = own, opts = opts, args = args,
-    liars = liars.new(opts.max_attempts) }, Get)
+  return setmetatable({ obj = obj, link = link, own_link = own, opts = opts, args = args, dropped = {} }, Get)
 end
 
--- The whole file failed its hash: start again without a suspect, if one is
--- left to leave out. Returns true if a new attempt is under way.
+-- The whole file failed its hash: once, start again checking every chunk
+-- against the tree. Returns true if a new attempt is under way.
 local function retry(self, ev)
-  local out = self.liars:failed(self.obj:stats().servers)
-  if not out then return false end
+  if self.args.verify or self.opts.legacy then return false end
   self.obj:close() -- its temporary file is gone already
-  local exclude = self.liars:excluded()
-  for _, s in ipairs(self.opts.exclude or {}) do exclude[#exclude + 1] = s end
-  self.args.exclude = exclude
+  self.args.verify = true
   local obj, msg, code = core.client(self.args)
   if not obj then
     self.outcome = { type = "error", message = msg, code = code }
@@ -116,7 +117,7 @@ local function retry(self, ev)
     return true
   end
   self.obj = obj
-  call(self.opts.on_retry, { type = "retry", server = out, attempt = self.liars.attempts, message = ev.message })
+  call(self.opts.on_retry, { type = "retry", attempt = 2, message = ev.message })
   return true
 end
 
@@ -124,9 +125,12 @@ local client_handlers = {
   offer = function(self, ev) call(self.opts.on_offer, ev) end,
   preparing = function(self, ev) call(self.opts.on_preparing, ev) end,
   start = function(self, ev) call(self.opts.on_start, ev) end,
-  drop = function(self, ev) call(self.opts.on_drop, ev) end,
+  drop = function(self, ev)
+    if ev.reason == "corrupt" then self.dropped[#self.dropped + 1] = ev.server end
+    call(self.opts.on_drop, ev)
+  end,
   done = function(self, ev)
-    ev.excluded = self.liars:excluded()
+    ev.dropped = self.dropped
     self.outcome = ev
     call(self.opts.on_progress, self.obj:stats())
     call(self.opts.on_done, ev, self.obj:stats())

@@ -10,7 +10,6 @@
 local base = require "udpxfer.base"
 local glob = require "udpxfer.glob"
 local index = require "udpxfer.index"
-local liars = require "udpxfer.liars"
 local plan = require "udpxfer.plan"
 
 local core, call = base.core, base.call
@@ -160,13 +159,12 @@ local function start_fetch(self, f)
     name = remote_name(self, f.e.path), sha256 = e.sha256, root = self.dir, path = e.path, basis = f.basis,
     resume = true,
     mode = e.mode, mtime = e.mtime,
-    durable = false, link = self.link, targets = self.servers, unicast = true, exclude = f.exclude,
+    durable = false, link = self.link, targets = self.servers, unicast = true, verify = f.verify,
     chunk_size = self.chunk_size, discover_timeout = self.opts.file_timeout or 5, idle_timeout = 5,
     key = self.opts.key,
   }
   if not obj then return error_entry(self, e.path, msg, code) end
   f.obj = obj
-  f.liars = f.liars or liars.new(3)
   if e.size > SMALL then self.large = self.large + 1 end
   self.active[#self.active + 1] = f
 end
@@ -198,12 +196,13 @@ local function finish_fetch(self, f, k)
   return st
 end
 
--- A fetch whose whole file failed its hash though every chunk passed: a
--- server fed wrong bytes it hashed itself; again without a suspect.
-local function retry(self, f, st)
-  local out = f.liars:failed(st.servers)
-  if not out then return false end
-  f.exclude = f.liars:excluded()
+-- A fetch whose whole file failed its hash though every chunk passed (wrong
+-- bytes hashed with them): once more, every chunk checked against its leaf
+-- of the tree, so whoever sends a wrong one is caught at that chunk (see
+-- udpxfer.get).
+local function retry(self, f)
+  if f.verify then return false end
+  f.verify = true
   queue(self, f, true)
   return true
 end
@@ -215,9 +214,9 @@ local function step_fetch(self, f, k)
       file_done(self, f.e, "fetch", { size = f.e.size, bytes = st.bytes, reused = st.reused }, ev.stat)
       return true
     elseif ev.type == "error" then
-      local st = finish_fetch(self, f, k)
+      finish_fetch(self, f, k)
       self.totals.bytes_done = self.totals.bytes_done - f.e.size
-      if not (ev.code == "corrupt" and retry(self, f, st)) then error_entry(self, f.e.path, ev.message, ev.code) end
+      if not (ev.code == "corrupt" and retry(self, f)) then error_entry(self, f.e.path, ev.message, ev.code) end
       return true
     end
   end
