@@ -69,7 +69,7 @@ $(ASAN_SO): $(san_LUA) build/san/libhost.a build/san/libengine.a
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(SANITIZE) -o $@ $(san_LUA) build/san/libhost.a build/san/libengine.a $(LDLIBS)
 
-test: deps all build/fuzz_smoke build/sink_test build/client_test
+test: deps all $(SMOKES) build/sink_test build/client_test
 	@bash tools/run-tests.sh
 
 # The emulated-LAN cases alone (root and ip netns; they skip with a message elsewhere).
@@ -85,7 +85,7 @@ demo: deps all
 
 # The whole suite against the sanitised build, leaks checked, in Lua
 # processes run by a sanitised interpreter (the specs' shell tools are not).
-asan: deps $(ASAN_SO) build/lua-asan build/fuzz_smoke build/sink_test build/client_test
+asan: deps $(ASAN_SO) build/lua-asan $(SMOKES) build/sink_test build/client_test
 	@UDPXFER_CPATH="build/asan/?.so" UDPXFER_LUA=$(CURDIR)/build/lua-asan \
 	 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp \
 	 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -100,22 +100,24 @@ build/lua-asan: csrc/test/lua_asan.c
 valgrind: deps all
 	@sh tools/valgrind.sh
 
-FUZZERS = build/fuzz_wire
+FUZZ_TARGETS = fuzz_wire fuzz_client fuzz_server fuzz_stream
+FUZZERS = $(addprefix build/,$(FUZZ_TARGETS))
+SMOKES = $(addprefix build/smoke_,$(FUZZ_TARGETS))
 
-# libFuzzer when clang has it, else a self-contained mutation driver (gcc + ASan/UBSan).
-build/fuzz_wire: csrc/fuzz/fuzz_wire.c $(ENGINE_SRC) $(HDR)
+# libFuzzer when clang has it, else the standalone driver (gcc + ASan/UBSan).
+build/fuzz_%: csrc/fuzz/fuzz_%.c csrc/fuzz/fuzz_common.h $(ENGINE_SRC) $(HDR)
 	@mkdir -p build
 	@if command -v clang >/dev/null 2>&1 && \
-	    clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc -o $@ csrc/fuzz/fuzz_wire.c $(ENGINE_SRC) -lcrypto 2>/dev/null; then \
+	    clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc -o $@ $< $(ENGINE_SRC) -lcrypto 2>/dev/null; then \
 	  echo "built $@ with libFuzzer"; \
 	else \
-	  $(CC) -g -O1 $(SANITIZE) -DUX_STANDALONE_FUZZ -Icsrc -o $@ csrc/fuzz/fuzz_wire.c $(ENGINE_SRC) -lcrypto; \
+	  $(CC) -g -O1 $(SANITIZE) -DUX_STANDALONE_FUZZ -Icsrc -o $@ $< $(ENGINE_SRC) -lcrypto; \
 	  echo "built $@ with the standalone driver"; \
 	fi
 
-# Standalone driver, always: a bounded smoke run that `make test` includes.
-build/fuzz_smoke: csrc/fuzz/fuzz_wire.c build/san/libengine.a $(HDR)
-	$(CC) $(WARN) -std=gnu11 -g -O1 $(SANITIZE) -DUX_STANDALONE_FUZZ -Icsrc -o $@ csrc/fuzz/fuzz_wire.c build/san/libengine.a -lcrypto
+# The standalone driver, always: the bounded runs `make test` includes.
+build/smoke_%: csrc/fuzz/%.c csrc/fuzz/fuzz_common.h build/san/libengine.a $(HDR)
+	$(CC) $(WARN) -std=gnu11 -g -O1 $(SANITIZE) -DUX_STANDALONE_FUZZ -Icsrc -o $@ $< build/san/libengine.a -lcrypto
 
 # The sink with its hash thread held at a gate (spec/sink_spec.lua).
 build/sink_test: csrc/test/sink_test.c build/san/libhost.a build/san/libengine.a $(HDR)

@@ -229,6 +229,21 @@ describe("udpxfer command", function()
     os.remove(dir .. "/srv/huge.bin")
   end)
 
+  it("serve logs a requested name with a newline and a terminal escape as one escaped line", function()
+    local spid, sp = H.spawn(H.UDPXFER .. " serve " .. H.shell_quote(dir .. "/srv") .. " --port 0")
+    local sport = tonumber(sp:read("l"):match("UDP port (%d+)"))
+    local forged = 'x\n2026-12-01T00:00:00Z done 10.9.9.9:1 "secret" ok\27[2J'
+    local code = udpx(("get %s --port %d --server 127.0.0.1 --broadcast none --timeout 2 -o %s -q")
+      :format(H.shell_quote(forged), sport, dir .. "/out"))
+    local line = sp:read("l")
+    H.kill(spid)
+    sp:read("a")
+    sp:close()
+    assert.are.equal(3, code)
+    assert.matches(' request 127%.0%.0%.1:%d+ "x\\n2026%-12%-01T00:00:00Z done 10%.9%.9%.9:1 \\"secret\\" ok\\x1b%[2J" notfound$',
+      line)
+  end)
+
   it("serve exits 143 on SIGTERM", function()
     local spid, sp, errf = spawn_udpx(("serve %s --port 0 --json"):format(H.shell_quote(dir .. "/srv")))
     assert.matches('"type":"listening"', sp:read("l"))
