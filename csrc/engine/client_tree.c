@@ -106,7 +106,8 @@ static void next_level(struct ux_client *c, uint64_t now);
 static void finish(struct ux_client *c, uint64_t now)
 {
     uxc_tree_free(c);
-    qsort(c->leaves, c->nleaves, sizeof *c->leaves, by_index);
+    if (c->nleaves)
+        qsort(c->leaves, c->nleaves, sizeof *c->leaves, by_index);
     for (uint32_t i = 0; i < c->count; i++)
         if (get_bit(c->reuse, i))
             ux_chunkmap_set(&c->map, i);
