@@ -481,9 +481,12 @@ static size_t out_request(struct ux_client *c, uint64_t now, uint8_t *buf, size_
         unsigned r = c->round < 16 ? c->round : 16; /* doubling, capped long before it matters */
         uint64_t wait = FIRST_RETRY_US << (r - 1);
         if (c->preparing_at) {
-            /* A server hashing the file: ask again soon, then less often. */
-            unsigned k = c->preparing_rounds < 8 ? c->preparing_rounds++ : 8;
-            uint64_t again = PREPARING_FIRST_US << k;
+            /* A server hashing the file: ask again every PREPARING_FIRST_US
+             * for PREPARING_QUICK rounds (hashing tens of MiB takes that
+             * long), then less and less often. */
+            unsigned k = c->preparing_rounds < PREPARING_QUICK ? 0 : c->preparing_rounds - PREPARING_QUICK;
+            c->preparing_rounds += c->preparing_rounds < PREPARING_QUICK + 8;
+            uint64_t again = PREPARING_FIRST_US << (k < 8 ? k : 8);
             wait = again < PREPARING_RETRY_US ? again : PREPARING_RETRY_US;
         }
         c->next_round_at = now + wait;

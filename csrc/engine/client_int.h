@@ -15,6 +15,7 @@
  * such answer, for up to ten minutes in all (4 GiB take about 3 s here; a
  * slow disk, much longer). */
 #define PREPARING_FIRST_US (20 * MS)
+#define PREPARING_QUICK 16
 #define PREPARING_RETRY_US (250 * MS)
 #define PREPARING_GRACE_US (2000 * MS)
 #define PREPARING_MAX_US (600000 * MS)

@@ -34,8 +34,9 @@ struct client_obj {
     int has_basis;
     uint8_t *copy;                 /* a buffer for copying from it */
     /* resuming: the partial file of an earlier fetch is the local copy,
-     * removed once this fetch is in place; abort(msg, true) keeps ours */
-    int resume;
+     * removed once this fetch is in place; KEEP: abort(msg, true) and a
+     * timeout leave ours for the next (not legacy: it cannot resume) */
+    int keep;
     char resumed[256];
 };
 

@@ -268,9 +268,10 @@ static void find_partial(lua_State *L, struct client_obj *o, int legacy)
     lua_getfield(L, 1, "basis_data");
     int given = !lua_isnil(L, -1) || !lua_isnil(L, -2);
     lua_pop(L, 2);
-    o->resume = opt_bool(L, "resume") && !legacy;
-    if (!o->resume || given) {
-        if (o->resume)
+    o->keep = !legacy; /* a partial file a later fetch can resume from */
+    int resume = opt_bool(L, "resume") && !legacy;
+    if (!resume || given) {
+        if (resume)
             ux_partial_remove(o->dirfd, o->base);
         return;
     }
@@ -508,7 +509,7 @@ static int drain_client(lua_State *L, struct client_obj *o)
                 continue; /* the abort queued an error event */
         } else if (ev.type == UXC_EV_FAIL) {
             /* what every server stopped sending can be resumed */
-            abort_output(o, o->resume && o->eng.fail == UX_ERR_TIMEOUT);
+            abort_output(o, o->keep && o->eng.fail == UX_ERR_TIMEOUT);
         }
         push_client_event(L, o, &ev);
         lua_rawseti(L, -2, ++n);
@@ -586,7 +587,7 @@ static int lc_abort(lua_State *L)
 {
     struct client_obj *o = check_client(L);
     ux_client_abort(&o->eng, UX_ERR_CLOSED, luaL_optstring(L, 2, "interrupted"));
-    abort_output(o, o->resume && lua_toboolean(L, 3));
+    abort_output(o, o->keep && lua_toboolean(L, 3));
     if (o->link && o->link->live)
         ux_link_pump(&o->link->link);
     return 0;

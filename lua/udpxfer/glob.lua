@@ -48,6 +48,7 @@ function M.matcher(globs)
     local anchored = g:find("/", 1, true) ~= nil
     rules[#rules + 1] = { pattern = compile((g:gsub("^/", ""))), anchored = anchored, dir_only = dir_only }
   end
+  if #rules == 0 then return function() return false end end
   return function(path, is_dir)
     local base = path:match("([^/]*)$")
     for _, r in ipairs(rules) do

@@ -8,10 +8,11 @@
 local M = {}
 
 M.NAME = ".udpxfer-index"
-local MAGIC = "udpxfer-index 1"
-
-local function escape(s) return (s:gsub("[%c%%\127 ]", function(c) return ("%%%02X"):format(c:byte()) end)) end
-local function unescape(s) return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)) end
+local MAGIC = "udpxfer-index 2\n"
+-- A file's record: "f", path, size, mtime (ns), inode, ctime (ns), SHA-256
+-- (hex); a listing's: "l", the remote, its text.
+local FILE = "<s2i8i8i8i8c64"
+local LISTING = "<s2s4"
 
 --- The index in DIR (a udpxfer.core.dir): { [path] = {size, mtime, ino,
 -- ctime, sha256} } and { [remote] = listing text }; empty if there is none
@@ -19,45 +20,38 @@ local function unescape(s) return (s:gsub("%%(%x%x)", function(h) return string.
 function M.load(dir)
   local text = dir:read(M.NAME)
   local t, listings = {}, {}
-  if not text or text:sub(1, #MAGIC + 1) ~= MAGIC .. "\n" then return t, listings end
-  local pos = #MAGIC + 2
-  while pos <= #text do
-    local nl = text:find("\n", pos, true)
-    if not nl then break end
-    local line = text:sub(pos, nl - 1)
-    local remote, len = line:match("^=listing\t(%S*)\t(%d+)$")
-    if remote then
-      len = tonumber(len)
-      listings[unescape(remote)] = text:sub(nl + 1, nl + len)
-      pos = nl + len + 2
-    else
-      local path, size, mtime, ino, ctime, sha = line:match("^(%S+)\t(%d+)\t(%-?%d+)\t(%d+)\t(%-?%d+)\t(%x+)$")
-      if path then
-        t[unescape(path)] = { size = math.tointeger(tonumber(size)), mtime = math.tointeger(tonumber(mtime)),
-          ino = math.tointeger(tonumber(ino)), ctime = math.tointeger(tonumber(ctime)), sha256 = sha }
+  if not text or text:sub(1, #MAGIC) ~= MAGIC then return t, listings end
+  local ok = pcall(function()
+    local pos, unpack = #MAGIC + 1, string.unpack
+    while pos <= #text do
+      local kind = text:sub(pos, pos)
+      if kind == "l" then
+        local remote, listing
+        remote, listing, pos = unpack(LISTING, text, pos + 1)
+        listings[remote] = listing
+      elseif kind == "f" then
+        local path, size, mtime, ino, ctime, sha
+        path, size, mtime, ino, ctime, sha, pos = unpack(FILE, text, pos + 1)
+        t[path] = { size = size, mtime = mtime, ino = ino, ctime = ctime, sha256 = sha }
+      else
+        error("not an index record")
       end
-      pos = nl + 1
     end
-  end
+  end)
+  if not ok then return {}, {} end -- truncated or damaged: as if there were none
   return t, listings
 end
 
 --- Write index T and LISTINGS into DIR. Returns true, or nil, message, code.
 function M.save(dir, t, listings)
-  local paths = {}
-  for p in pairs(t) do paths[#paths + 1] = p end
-  table.sort(paths)
-  local out = { MAGIC }
-  for _, p in ipairs(paths) do
-    local e = t[p]
-    out[#out + 1] = ("%s\t%d\t%d\t%d\t%d\t%s"):format(escape(p), e.size, e.mtime, e.ino, e.ctime, e.sha256)
+  local out, pack = { MAGIC }, string.pack
+  for p, e in pairs(t) do
+    if #p < 65536 and #e.sha256 == 64 then
+      out[#out + 1] = "f" .. pack(FILE, p, e.size, e.mtime, e.ino, e.ctime, e.sha256)
+    end
   end
-  for remote, text in pairs(listings or {}) do
-    out[#out + 1] = ("=listing\t%s\t%d"):format(escape(remote), #text)
-    out[#out + 1] = text
-  end
-  out[#out + 1] = ""
-  return dir:write(M.NAME, table.concat(out, "\n"))
+  for remote, text in pairs(listings or {}) do out[#out + 1] = "l" .. pack(LISTING, remote, text) end
+  return dir:write(M.NAME, table.concat(out))
 end
 
 --- Does local stat ST still describe the version index entry E recorded?

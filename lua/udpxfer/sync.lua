@@ -68,7 +68,7 @@ function M.new(opts)
   local self = setmetatable({
     opts = opts, dir = dir, link = link, targets = targets, servers = {}, seen = {},
     excluded = glob.matcher(opts.exclude), started = core.now(), phase = "listing",
-    active = {}, queue_small = { at = 1, n = 0 }, queue_large = { at = 1, n = 0 }, large = 0, errors = {},
+    active = {}, queue_small = { at = 1, n = 0 }, queue_large = { at = 1, n = 0 }, large = 0, errors = {}, touched = {}, partials = {},
     totals = { files = 0, changed = 0, deleted = 0, bytes_fetched = 0, bytes_reused = 0, bytes_total = 0,
       bytes_done = 0, files_done = 0, files_todo = 0 },
     chunk_size = opts.chunk_size or base.chunk_size_for(targets, opts.key),
@@ -101,7 +101,13 @@ local function fail(self, msg, code)
   call(self.opts.on_error, self.outcome)
 end
 
+-- The folder holding PATH.
+local function parent(path) return path:match("^(.*)/[^/]*$") or "." end
+
 local function report(self, path, action, extra)
+  if action ~= "skip" and action ~= "error" then
+    self.touched[parent(path)] = true -- its folder's time changes, and the index
+  end
   local ev = extra or {}
   ev.type, ev.path, ev.action = "file", path, action
   if self.opts.dry_run then ev.dry_run = true end
@@ -157,7 +163,7 @@ local function start_fetch(self, f)
   local e = f.e
   local obj, msg, code = core.client {
     name = remote_name(self, f.e.path), sha256 = e.sha256, root = self.dir, path = e.path, basis = f.basis,
-    resume = true,
+    resume = self.partials[e.path] ~= nil, -- a fetch looks for partial files only where the scan saw one
     mode = e.mode, mtime = e.mtime,
     durable = false, link = self.link, targets = self.servers, unicast = true, verify = f.verify,
     chunk_size = self.chunk_size, discover_timeout = self.opts.file_timeout or 5, idle_timeout = 5,
@@ -317,8 +323,16 @@ local function local_steps(self, p)
   end
 end
 
--- After every file: deletions, then folders' modes and times, deepest
--- first (writing into a folder changes its time), the index, a sync.
+-- Is folder E as the listing has it already: nothing written in it by this
+-- sync, its mode and mtime as listed?
+local function settled(self, e)
+  local st = self.locals[e.path]
+  return not self.touched[e.path] and st ~= nil and st.type == "dir" and st.mode == e.mode and st.mtime == e.mtime
+end
+
+-- After every file: deletions, then the modes and times of folders not
+-- already so, deepest first (writing into a folder changes its time), and,
+-- if anything changed, the index and a sync.
 local function finish(self)
   local p, d, dry = self.plan, self.dir, self.opts.dry_run
   for _, del in ipairs(p.deletes) do
@@ -331,13 +345,16 @@ local function finish(self)
   if not dry then
     local dirs = {}
     for _, e in ipairs(self.entries) do
-      if e.type == "dir" and e.path ~= "." and not blocked(self, e.path) and p.listed[e.path] then dirs[#dirs + 1] = e end
+      if e.type == "dir" and e.path ~= "." and not blocked(self, e.path) and p.listed[e.path]
+        and not settled(self, e) then dirs[#dirs + 1] = e end
     end
     for i = #dirs, 1, -1 do set_meta(self, dirs[i]) end
-    if p.root then d:set_self(p.root.mode, p.root.mtime) end
-    local ok, err = index.save(d, p.index, self.listings)
-    if ok then ok, err = d:sync() end
-    if not ok then return fail(self, err, "io") end
+    if p.root and not settled(self, p.root) then d:set_self(p.root.mode, p.root.mtime) end
+    if next(self.touched) or p.checked > 0 or self.listing_changed then
+      local ok, err = index.save(d, p.index, self.listings)
+      if ok then ok, err = d:sync() end
+      if not ok then return fail(self, err, "io") end
+    end
   end
   local t = self.totals
   local summary = {
@@ -364,7 +381,7 @@ local function remove_leftovers(self, own, p)
   for _, path in ipairs(own) do
     local folder, name = path:match("^(.-)/?%.([^/]+)%.udpxfer%-%x+$")
     local target = name and (folder ~= "" and folder .. "/" .. name or name)
-    if not (target and fetching[target]) then self.dir:remove_tree(path) end
+    if target and fetching[target] then self.partials[target] = true else self.dir:remove_tree(path) end
   end
 end
 
@@ -376,8 +393,10 @@ local function begin(self, text)
   if not locals then return fail(self, lmsg, "io") end
   local map, own = {}, {}
   for _, st in ipairs(locals) do
-    if not st.own then map[st.path] = st else own[#own + 1] = st.path end
+    if not st.own then map[st.path] = st elseif st.path ~= index.NAME then own[#own + 1] = st.path end
   end
+  self.locals = map
+  self.listing_changed = self.listings[self.opts.remote] ~= text
   self.listings[self.opts.remote] = text
   local p = plan.make(entries, map, self.index, self.dir,
     { delete = self.opts.delete, excluded = self.excluded })
