@@ -60,8 +60,8 @@ local Get = class(Pollable)
 -- timed-out fetch of the name left in the output folder is the local copy
 -- this one reuses chunks from, each checked against the offer's chunk-hash
 -- tree (so a file changed since is never mixed); it is removed once the
--- file is in place, and `abort()` and a timeout leave this fetch's partial
--- file for the next. The stats' `bytes` are what came over the network,
+-- file is in place. Whatever `resume` says, `abort()` and a timeout leave
+-- this fetch's partial file for the next (not in legacy mode). The stats' `bytes` are what came over the network,
 -- `reused` what was taken from the partial file.
 -- A fetch whose whole file fails its SHA-256 although every chunk passed was
 -- fed wrong bytes that were hashed with them (a server that lies, or,
@@ -157,7 +157,7 @@ end
 function Get:pollfd() return self.link:pollfd() end
 
 --- Stop now: the servers are told (CLOSE); the partial file stays for a
--- later fetch of the name to resume from (unless `resume = false`).
+-- later fetch of the name to resume from (not in legacy mode).
 function Get:abort()
   if not self.closed and not self.outcome then self.obj:abort("interrupted", true) end
   self:close()
