@@ -161,14 +161,7 @@ describe("udpxfer command", function()
     end
   end
 
-  -- Names in the output folder that are partial files of NAME.
-  local function partials(name)
-    local found = {}
-    for _, n in ipairs(H.ls(dir .. "/out")) do
-      if n:find("^%." .. name:gsub("%p", "%%%0") .. "%.udpxfer%-%x+$") then found[#found + 1] = n end
-    end
-    return found
-  end
+  local function partials(name) return H.partials(dir .. "/out", name) end
 
   -- The JSON lines of a `get --json` until the first progress line with at least BYTES.
   local function await_bytes(p, bytes)

@@ -65,6 +65,15 @@ function H.ls(dir)
   return names
 end
 
+--- Names in DIR that are partial files a fetch of NAME left (`.NAME.udpxfer-XXXXXXXX`).
+function H.partials(dir, name)
+  local found = {}
+  for _, n in ipairs(H.ls(dir)) do
+    if n:find("^%." .. name:gsub("%p", "%%%0") .. "%.udpxfer%-%x+$") then found[#found + 1] = n end
+  end
+  return found
+end
+
 -- Hand-built wire packets: an encoder written independently of the C one,
 -- from the format in README.md, so the two check each other.
 H.wire = {}

@@ -64,7 +64,7 @@ local function forge(from, n)
     seen = seen + 1
     if seen ~= n then return pkt end
     local index = (">I4"):unpack(pkt, 21)
-    local data = pkt:sub(41):reverse() .. ""
+    local data = pkt:sub(41):reverse()
     if data == pkt:sub(41) then data = ("x"):rep(#data) end
     local hex = H.core.sha256((">I4"):pack(index) .. data)
     local hash = hex:sub(1, 32):gsub("%x%x", function(b) return string.char(tonumber(b, 16)) end)

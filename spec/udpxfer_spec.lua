@@ -356,113 +356,90 @@ describe("udpxfer over loopback", function()
     srv:close()
     assert.is_true(srv:step())
   end)
-end)
 
-describe("udpxfer resumes an interrupted fetch", function()
-  local dir, srv
-  local MiB = 1024 * 1024
+  describe("resuming an interrupted fetch", function()
+    local MiB = 1024 * 1024
 
-  before_each(function()
-    dir = H.tmpdir()
-    os.execute("mkdir -p " .. dir .. "/srv " .. dir .. "/out")
-    srv = assert(udpxfer.serve { dir = dir .. "/srv", port = 0 })
-  end)
+    local function start(name, extra) return assert(get(name, extra)) end
 
-  after_each(function()
-    srv:close()
-    H.rmrf(dir)
-  end)
-
-  local function get(name, extra)
-    local opts = { name = name, out = dir .. "/out", port = srv:port(), broadcast = false,
-      servers = { "127.0.0.1" }, timeout = 3 }
-    for k, v in pairs(extra or {}) do opts[k] = v end
-    return assert(udpxfer.get(opts))
-  end
-
-  local function finish(g)
-    assert.is_true(H.drive({ g, srv }, function() return g.outcome ~= nil end, 60))
-    local res, err = g:result()
-    assert.is_table(res, err)
-    return res, g:stats()
-  end
-
-  local function partials(name)
-    local found = {}
-    for _, n in ipairs(H.ls(dir .. "/out")) do
-      if n:find("^%." .. name:gsub("%p", "%%%0") .. "%.udpxfer%-%x+$") then found[#found + 1] = n end
+    -- The finished fetch's result and stats.
+    local function done(g)
+      local res, err = finish(g)
+      assert.is_table(res, err)
+      return res, g:stats()
     end
-    return found
-  end
 
-  -- Fetch NAME until at least BYTES have arrived, then abort as a signal would.
-  local function interrupt(name, bytes)
-    local g = get(name, { limit_rate = 16 * MiB })
-    assert.is_true(H.drive({ g, srv }, function() return g:stats().bytes >= bytes end, 30))
-    g:abort()
-    return g
-  end
+    local function partials(name) return H.partials(dir .. "/out", name) end
 
-  it("abort() keeps the partial file, and the next fetch moves only what it lacks", function()
-    H.write_random(dir .. "/srv/f.bin", 48 * MiB)
-    interrupt("f.bin", 32 * MiB)
-    assert.are.equal(1, #partials("f.bin"))
-    local res, st = finish(get("f.bin"))
-    assert.are.equal(H.core.sha256_file(dir .. "/srv/f.bin"), res.sha256)
-    assert.is_true(H.read(dir .. "/srv/f.bin") == H.read(dir .. "/out/f.bin"))
-    -- what reached the disk before the abort (all but the slabs in memory) is not fetched again
-    assert.is_true(st.reused >= 16 * MiB, st.reused .. " bytes reused")
-    assert.are.equal(48 * MiB, st.bytes + st.reused)
-    assert.are.same({ "f.bin" }, H.ls(dir .. "/out"))
-  end)
+    -- Fetch NAME until at least BYTES have arrived, then abort as a signal would.
+    local function interrupt(name, bytes)
+      local g = start(name, { limit_rate = 16 * MiB })
+      assert.is_true(H.drive({ g, srv }, function() return g:stats().bytes >= bytes end, 30))
+      g:abort()
+      return g
+    end
 
-  it("takes from the partial file only chunks of the version now offered: a changed file is never mixed", function()
-    H.write_random(dir .. "/srv/c.bin", 48 * MiB)
-    interrupt("c.bin", 32 * MiB)
-    -- the server's file changes where the partial file has data
-    os.execute(("dd if=/dev/urandom of=%s bs=1M count=8 seek=4 conv=notrunc status=none")
-      :format(H.shell_quote(dir .. "/srv/c.bin")))
-    local res, st = finish(get("c.bin"))
-    assert.are.equal(H.core.sha256_file(dir .. "/srv/c.bin"), res.sha256)
-    assert.is_true(H.read(dir .. "/srv/c.bin") == H.read(dir .. "/out/c.bin"))
-    assert.is_true(st.bytes >= 8 * MiB + 16 * MiB, st.bytes .. " bytes fetched")
-    assert.is_true(st.reused > 0)
-    assert.are.same({}, partials("c.bin"))
-  end)
+    it("abort() keeps the partial file, and the next fetch moves only what it lacks", function()
+      H.write_random(dir .. "/srv/f.bin", 48 * MiB)
+      interrupt("f.bin", 32 * MiB)
+      assert.are.equal(1, #partials("f.bin"))
+      local res, st = done(start("f.bin"))
+      assert.are.equal(H.core.sha256_file(dir .. "/srv/f.bin"), res.sha256)
+      assert.is_true(H.read(dir .. "/srv/f.bin") == H.read(dir .. "/out/f.bin"))
+      -- what reached the disk before the abort (all but the slabs in memory) is not fetched again
+      assert.is_true(st.reused >= 16 * MiB, st.reused .. " bytes reused")
+      assert.are.equal(48 * MiB, st.bytes + st.reused)
+      assert.are.same({ "f.bin" }, H.ls(dir .. "/out"))
+    end)
 
-  it("checks every chunk of a partial file: garbage in it costs a full fetch and nothing else", function()
-    H.write_random(dir .. "/srv/g.bin", 8 * MiB)
-    H.write_random(dir .. "/out/.g.bin.udpxfer-0badcafe", 8 * MiB)
-    local res, st = finish(get("g.bin"))
-    assert.are.equal(H.core.sha256_file(dir .. "/srv/g.bin"), res.sha256)
-    assert.are.equal(0, st.reused)
-    assert.are.equal(8 * MiB, st.bytes)
-    assert.are.same({ "g.bin" }, H.ls(dir .. "/out"))
-  end)
+    it("takes from the partial file only chunks of the version now offered: a changed file is never mixed", function()
+      H.write_random(dir .. "/srv/c.bin", 48 * MiB)
+      interrupt("c.bin", 32 * MiB)
+      -- the server's file changes where the partial file has data
+      os.execute(("dd if=/dev/urandom of=%s bs=1M count=8 seek=4 conv=notrunc status=none")
+        :format(H.shell_quote(dir .. "/srv/c.bin")))
+      local res, st = done(start("c.bin"))
+      assert.are.equal(H.core.sha256_file(dir .. "/srv/c.bin"), res.sha256)
+      assert.is_true(H.read(dir .. "/srv/c.bin") == H.read(dir .. "/out/c.bin"))
+      assert.is_true(st.bytes >= 8 * MiB + 16 * MiB, st.bytes .. " bytes fetched")
+      assert.is_true(st.reused > 0)
+      assert.are.same({}, partials("c.bin"))
+    end)
 
-  it("of several partial files takes the fullest and removes the others", function()
-    H.write_random(dir .. "/srv/m.bin", 16 * MiB)
-    local src = H.shell_quote(dir .. "/srv/m.bin")
-    os.execute(("head -c %d %s > %s"):format(12 * MiB, src, H.shell_quote(dir .. "/out/.m.bin.udpxfer-00000001")))
-    os.execute(("head -c %d %s > %s"):format(2 * MiB, src, H.shell_quote(dir .. "/out/.m.bin.udpxfer-00000002")))
-    local res, st = finish(get("m.bin"))
-    assert.are.equal(H.core.sha256_file(dir .. "/srv/m.bin"), res.sha256)
-    assert.are.equal(12 * MiB, st.reused)
-    assert.are.same({ "m.bin" }, H.ls(dir .. "/out"))
-  end)
+    it("checks every chunk of a partial file: garbage in it costs a full fetch and nothing else", function()
+      H.write_random(dir .. "/srv/g.bin", 8 * MiB)
+      H.write_random(dir .. "/out/.g.bin.udpxfer-0badcafe", 8 * MiB)
+      local res, st = done(start("g.bin"))
+      assert.are.equal(H.core.sha256_file(dir .. "/srv/g.bin"), res.sha256)
+      assert.are.equal(0, st.reused)
+      assert.are.equal(8 * MiB, st.bytes)
+      assert.are.same({ "g.bin" }, H.ls(dir .. "/out"))
+    end)
 
-  it("leaves partial files alone with resume = false, and close() removes its own", function()
-    H.write_random(dir .. "/srv/n.bin", 4 * MiB)
-    H.write(dir .. "/out/.n.bin.udpxfer-00000003", "partial")
-    local res, st = finish(get("n.bin", { resume = false }))
-    assert.is_table(res)
-    assert.are.equal(0, st.reused)
-    assert.are.same({ ".n.bin.udpxfer-00000003", "n.bin" }, H.ls(dir .. "/out"))
-    os.remove(dir .. "/out/n.bin")
-    local g = get("n.bin", { limit_rate = MiB })
-    assert.is_true(H.drive({ g, srv }, function() return g:stats().bytes > 0 end, 20))
-    g:close()
-    assert.are.same({ ".n.bin.udpxfer-00000003" }, H.ls(dir .. "/out"))
+    it("of several partial files takes the fullest and removes the others", function()
+      H.write_random(dir .. "/srv/m.bin", 16 * MiB)
+      local src = H.shell_quote(dir .. "/srv/m.bin")
+      os.execute(("head -c %d %s > %s"):format(12 * MiB, src, H.shell_quote(dir .. "/out/.m.bin.udpxfer-00000001")))
+      os.execute(("head -c %d %s > %s"):format(2 * MiB, src, H.shell_quote(dir .. "/out/.m.bin.udpxfer-00000002")))
+      local res, st = done(start("m.bin"))
+      assert.are.equal(H.core.sha256_file(dir .. "/srv/m.bin"), res.sha256)
+      assert.are.equal(12 * MiB, st.reused)
+      assert.are.same({ "m.bin" }, H.ls(dir .. "/out"))
+    end)
+
+    it("leaves partial files alone with resume = false, and close() removes its own", function()
+      H.write_random(dir .. "/srv/n.bin", 4 * MiB)
+      H.write(dir .. "/out/.n.bin.udpxfer-00000003", "partial")
+      local res, st = done(start("n.bin", { resume = false }))
+      assert.is_table(res)
+      assert.are.equal(0, st.reused)
+      assert.are.same({ ".n.bin.udpxfer-00000003", "n.bin" }, H.ls(dir .. "/out"))
+      os.remove(dir .. "/out/n.bin")
+      local g = start("n.bin", { limit_rate = MiB })
+      assert.is_true(H.drive({ g, srv }, function() return g:stats().bytes > 0 end, 20))
+      g:close()
+      assert.are.same({ ".n.bin.udpxfer-00000003" }, H.ls(dir .. "/out"))
+    end)
   end)
 end)
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "beneath.h"
+#include "partial.h"
 #include "engine/names.h"
 #include "random.h"
 
@@ -117,7 +118,7 @@ static void temp_name(char *out, size_t cap, const char *base)
 {
     uint32_t r = 0;
     ux_host_random(NULL, &r, sizeof r);
-    snprintf(out, cap, ".%.200s.udpxfer-%08x", base, r);
+    snprintf(out, cap, UX_PARTIAL_PREFIX "%08x", base, r);
 }
 
 int ux_local_symlink(int root, const char *rel, const char *target, size_t tlen)

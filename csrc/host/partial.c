@@ -7,12 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Is NAME ".BASE.udpxfer-" and 8 lower-case hex digits, as the sink makes
- * it (BASE cut at 200 bytes)? */
+/* Is NAME the prefix the sink gives BASE and 8 lower-case hex digits? */
 static int is_partial_of(const char *name, const char *base)
 {
     char prefix[230];
-    int n = snprintf(prefix, sizeof prefix, ".%.200s.udpxfer-", base);
+    int n = snprintf(prefix, sizeof prefix, UX_PARTIAL_PREFIX, base);
     if (n <= 0 || (size_t)n >= sizeof prefix || strncmp(name, prefix, (size_t)n) || strlen(name) != (size_t)n + 8)
         return 0;
     for (const char *p = name + n; *p; p++)
@@ -40,16 +39,14 @@ static int sweep(int dirfd, const char *base, char *keep, size_t cap)
         if (!is_partial_of(e->d_name, base) || strlen(e->d_name) >= sizeof best ||
             fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
             continue;
-        const char *drop = e->d_name;
         if (keep && (long long)st.st_blocks > best_blocks) {
-            drop = best[0] ? best : NULL;
-            if (drop)
-                unlinkat(dirfd, drop, 0);
+            if (best[0])
+                unlinkat(dirfd, best, 0);
             snprintf(best, sizeof best, "%s", e->d_name);
             best_blocks = (long long)st.st_blocks;
-            continue;
+        } else {
+            unlinkat(dirfd, e->d_name, 0);
         }
-        unlinkat(dirfd, drop, 0);
     }
     closedir(d);
     if (!keep || !best[0] || strlen(best) >= cap)

@@ -6,6 +6,10 @@
 
 #include <stddef.h>
 
+/* udpxfer's temporary name beside BASE (the sink's, localfs's), before
+ * its 8 hex digits. */
+#define UX_PARTIAL_PREFIX ".%.200s.udpxfer-"
+
 /* The temporary file ux_sink names ".BASE.udpxfer-XXXXXXXX" in DIRFD with
  * the most blocks allocated (the most data written), into OUT (CAP bytes).
  * The others are removed. Returns 0, or -1 if there is none. */

@@ -1,4 +1,5 @@
 #include "sink.h"
+#include "partial.h"
 #include "random.h"
 
 #include <errno.h>
@@ -249,7 +250,7 @@ static int make_temp(struct ux_sink *k)
         uint32_t r;
         if (ux_host_random(NULL, &r, sizeof r))
             return EIO;
-        snprintf(k->tmp, sizeof k->tmp, ".%.200s.udpxfer-%08x", k->final, r);
+        snprintf(k->tmp, sizeof k->tmp, UX_PARTIAL_PREFIX "%08x", k->final, r);
         k->fd = openat(k->dirfd, k->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (k->fd >= 0)
             return 0;

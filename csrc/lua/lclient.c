@@ -268,7 +268,6 @@ static void find_partial(lua_State *L, struct client_obj *o, int legacy)
     lua_getfield(L, 1, "basis_data");
     int given = !lua_isnil(L, -1) || !lua_isnil(L, -2);
     lua_pop(L, 2);
-    o->keep = !legacy; /* a partial file a later fetch can resume from */
     int resume = opt_bool(L, "resume") && !legacy;
     if (!resume || given) {
         if (resume)
@@ -384,6 +383,7 @@ static int l_client(lua_State *L)
         if (r)
             return r;
     }
+    o->keep = !cfg.legacy; /* a partial file a later fetch can resume from */
     find_partial(L, o, cfg.legacy);
     open_basis(L, o, cfg.chunk_size);
     cfg.want_tree = o->has_basis;

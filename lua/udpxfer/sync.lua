@@ -68,7 +68,8 @@ function M.new(opts)
   local self = setmetatable({
     opts = opts, dir = dir, link = link, targets = targets, servers = {}, seen = {},
     excluded = glob.matcher(opts.exclude), started = core.now(), phase = "listing",
-    active = {}, queue_small = { at = 1, n = 0 }, queue_large = { at = 1, n = 0 }, large = 0, errors = {}, touched = {}, partials = {},
+    active = {}, queue_small = { at = 1, n = 0 }, queue_large = { at = 1, n = 0 }, large = 0, errors = {},
+    touched = {}, partials = {}, -- folders written into; files with a partial file to resume
     totals = { files = 0, changed = 0, deleted = 0, bytes_fetched = 0, bytes_reused = 0, bytes_total = 0,
       bytes_done = 0, files_done = 0, files_todo = 0 },
     chunk_size = opts.chunk_size or base.chunk_size_for(targets, opts.key),
@@ -349,7 +350,7 @@ local function finish(self)
         and not settled(self, e) then dirs[#dirs + 1] = e end
     end
     for i = #dirs, 1, -1 do set_meta(self, dirs[i]) end
-    if p.root and not settled(self, p.root) then d:set_self(p.root.mode, p.root.mtime) end
+    if p.root then d:set_self(p.root.mode, p.root.mtime) end
     if next(self.touched) or p.checked > 0 or self.listing_changed then
       local ok, err = index.save(d, p.index, self.listings)
       if ok then ok, err = d:sync() end
