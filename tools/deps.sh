@@ -6,10 +6,10 @@ need=""
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 extra=""
 case "${1:-}" in
-  bench) extra="netcat-openbsd iperf3 time openssl uftp udpcast rsync" ;;
+  bench) extra="netcat-openbsd iperf3 time openssl uftp udpcast" ;;
   fuzz) extra="clang libclang-rt-14-dev" ;;
 esac
-for p in lua5.4 liblua5.4-dev libssl-dev lua-busted lua-dkjson lua-argparse lua-cqueues lua-luv lua-socket luarocks gcc make pkg-config iproute2 nftables bc valgrind $extra; do
+for p in lua5.4 liblua5.4-dev libssl-dev lua-busted lua-dkjson lua-argparse lua-cqueues lua-luv lua-socket luarocks gcc make pkg-config iproute2 nftables bc valgrind rsync $extra; do
   have "$p" || need="$need $p"
 done
 [ -z "$need" ] && exit 0

@@ -20,7 +20,8 @@
 struct cnode {
     char *path;               /* relative to the root; never "." */
     size_t len;
-    char type;                /* 'd', 'f', 'l'; 0 once removed */
+    uint64_t seq;             /* order of finding: of two nodes for one path the later wins */
+    char type;                /* 'd', 'f', 'l'; 0 once removed (the path stays until settle) */
     struct stat st;
     char *target;             /* links */
     size_t tlen;
@@ -37,6 +38,7 @@ struct ux_catalog {
     size_t n, cap;
     struct cnode *add;        /* found since the last sort */
     size_t nadd, addcap;
+    uint64_t seq;
     char **wd_path;           /* the folder each watch is on, by watch descriptor */
     int nwd;
     int watching;
@@ -58,10 +60,15 @@ static void free_node(struct cnode *x)
     x->type = 0;
 }
 
+/* A removed node keeps its path, so the sorted part stays searchable
+ * until settle() drops it. */
+static void mark_removed(struct cnode *x) { x->type = 0; }
+
 static int cmp_nodes(const void *a, const void *b)
 {
     const struct cnode *x = a, *y = b;
-    return ux_listing_cmp(x->path, x->len, y->path, y->len);
+    int r = ux_listing_cmp(x->path, x->len, y->path, y->len);
+    return r ? r : x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 /* The first node at or after PATH in the sorted part. */
@@ -117,6 +124,7 @@ static int add_node(struct ux_catalog *c, const char *path, size_t len, const st
     }
     struct cnode *x = &c->add[c->nadd];
     memset(x, 0, sizeof *x);
+    x->seq = ++c->seq;
     x->type = S_ISDIR(st->st_mode) ? 'd' : S_ISREG(st->st_mode) ? 'f' : 'l';
     x->st = *st;
     if (!(x->path = strndup(path, len)))
@@ -208,11 +216,15 @@ static int settle(struct ux_catalog *c)
     c->n += c->nadd;
     c->nadd = 0;
     size_t k = 0;
-    for (size_t i = 0; i < c->n; i++)
+    for (size_t i = 0; i < c->n; i++) {
         if (c->node[i].type)
             c->node[k++] = c->node[i];
+        else
+            free_node(&c->node[i]);
+    }
     c->n = k;
-    qsort(c->node, c->n, sizeof *c->node, cmp_nodes);
+    if (c->n)
+        qsort(c->node, c->n, sizeof *c->node, cmp_nodes);
     /* A path found twice (an event for something a scan found too): keep the later. */
     k = 0;
     for (size_t i = 0; i < c->n; i++) {
@@ -289,11 +301,30 @@ static void remove_tree(struct ux_catalog *c, const char *path, size_t len)
         struct cnode *x = &c->node[i];
         if (x->len < len || memcmp(x->path, path, len) || (x->len > len && x->path[len] != '/'))
             break;
-        free_node(x);
+        mark_removed(x);
     }
 }
 
-/* Something happened to PATH: look again. */
+static int depth_of(const char *path)
+{
+    int d = 1;
+    for (; *path; path++)
+        d += *path == '/';
+    return d;
+}
+
+/* Is folder DIR ("." or a relative path) in the settled catalog? */
+static int have_folder(struct ux_catalog *c, const char *dir)
+{
+    if (!strcmp(dir, "."))
+        return 1;
+    const struct cnode *x = find(c, dir, strlen(dir));
+    return x && x->type == 'd';
+}
+
+/* Something happened to PATH: look again. A folder is kept in place only
+ * while it is the same folder (a new one at its path has other contents
+ * and needs a watch of its own). */
 static void recheck(struct ux_catalog *c, const char *path)
 {
     size_t len = strlen(path);
@@ -307,15 +338,93 @@ static void recheck(struct ux_catalog *c, const char *path)
                (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode));
     struct cnode *x = find(c, path, len);
     char type = gone ? 0 : S_ISDIR(st.st_mode) ? 'd' : S_ISREG(st.st_mode) ? 'f' : 'l';
-    if (x && x->type == type && type != 'l') {
+    if (x && x->type == type && type != 'l' && (type != 'd' || (x->st.st_ino == st.st_ino && x->st.st_dev == st.st_dev))) {
         x->st = st; /* changed in place */
     } else {
         remove_tree(c, path, len);
-        if (!gone && add_node(c, path, len, &st, dfd, base) == 0 && type == 'd')
-            scan(c, path, 1);
+        /* below a folder that is new since the last settle, its scan found PATH already */
+        if (!gone && have_folder(c, dir) && add_node(c, path, len, &st, dfd, base) == 0 && type == 'd')
+            scan(c, path, depth_of(path));
     }
     if (dfd >= 0)
         close(dfd);
+}
+
+/* The paths the events since the last refresh name, each once. */
+struct pathset {
+    char **p;
+    size_t n, cap;
+    int failed;
+};
+
+static void pathset_add(struct pathset *ps, const char *dir, const char *name)
+{
+    char path[UX_MAX_NAME + 2];
+    if (name)
+        join(path, sizeof path, dir, name);
+    else
+        snprintf(path, sizeof path, "%s", dir);
+    if (strlen(path) > UX_MAX_NAME || !strcmp(path, "."))
+        return;
+    if (ps->n == ps->cap) {
+        size_t cap = ps->cap ? 2 * ps->cap : 64;
+        char **p = realloc(ps->p, cap * sizeof *p);
+        if (!p) {
+            ps->failed = 1;
+            return;
+        }
+        ps->p = p;
+        ps->cap = cap;
+    }
+    if (!(ps->p[ps->n] = strdup(path)))
+        ps->failed = 1;
+    else
+        ps->n++;
+}
+
+static int cmp_paths(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    return ux_listing_cmp(x, strlen(x), y, strlen(y));
+}
+
+static void pathset_free(struct pathset *ps)
+{
+    for (size_t i = 0; i < ps->n; i++)
+        free(ps->p[i]);
+    free(ps->p);
+}
+
+/* Read every pending event into PS: the entry an event names and the
+ * folder holding it (whose mtime it changed). Returns 1 if the kernel's
+ * queue overflowed. */
+static int read_events(struct ux_catalog *c, struct pathset *ps)
+{
+    char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+    int overflow = 0;
+    for (;;) {
+        ssize_t n = read(c->ino, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            p += sizeof *ev + ev->len;
+            int known = ev->wd >= 0 && ev->wd < c->nwd && c->wd_path[ev->wd];
+            if (ev->mask & IN_Q_OVERFLOW) {
+                overflow = 1;
+            } else if (ev->mask & IN_IGNORED) {
+                if (known) {
+                    free(c->wd_path[ev->wd]);
+                    c->wd_path[ev->wd] = NULL;
+                    c->watching--;
+                }
+            } else if (known && ev->len && !ux_name_is_own(ev->name, strlen(ev->name))) {
+                pathset_add(ps, c->wd_path[ev->wd], ev->name);
+                pathset_add(ps, c->wd_path[ev->wd], NULL);
+            }
+        }
+    }
+    return overflow;
 }
 
 void ux_catalog_refresh(struct ux_catalog *c)
@@ -324,43 +433,19 @@ void ux_catalog_refresh(struct ux_catalog *c)
         rescan(c);
         return;
     }
-    char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
-    int changed = 0, overflow = 0;
-    for (;;) {
-        ssize_t n = read(c->ino, buf, sizeof buf);
-        if (n <= 0)
-            break;
-        for (char *p = buf; p < buf + n;) {
-            const struct inotify_event *ev = (const struct inotify_event *)p;
-            p += sizeof *ev + ev->len;
-            if (ev->mask & IN_Q_OVERFLOW) {
-                overflow = 1;
-                continue;
-            }
-            if (ev->mask & IN_IGNORED) {
-                if (ev->wd >= 0 && ev->wd < c->nwd && c->wd_path[ev->wd]) {
-                    free(c->wd_path[ev->wd]);
-                    c->wd_path[ev->wd] = NULL;
-                    c->watching--;
-                }
-                continue;
-            }
-            if (ev->wd < 0 || ev->wd >= c->nwd || !c->wd_path[ev->wd] || !ev->len)
-                continue;
-            size_t nl = strlen(ev->name);
-            if (ux_name_is_own(ev->name, nl))
-                continue;
-            char path[UX_MAX_NAME + 2];
-            join(path, sizeof path, c->wd_path[ev->wd], ev->name);
-            if (strlen(path) <= UX_MAX_NAME)
-                recheck(c, path);
-            changed = 1;
-        }
-    }
-    if (overflow)
+    struct pathset ps = {0};
+    int overflow = read_events(c, &ps) || ps.failed;
+    if (overflow) {
         rescan(c);
-    else if (changed)
+    } else if (ps.n) {
+        /* parents before children: a folder gone takes its entries with it first */
+        qsort(ps.p, ps.n, sizeof *ps.p, cmp_paths);
+        for (size_t i = 0; i < ps.n; i++)
+            if (i == 0 || strcmp(ps.p[i], ps.p[i - 1]))
+                recheck(c, ps.p[i]);
         settle(c);
+    }
+    pathset_free(&ps);
     struct stat st;
     if (fstat(c->root, &st) == 0 && (st.st_mode != c->root_st.st_mode || st.st_mtim.tv_sec != c->root_st.st_mtim.tv_sec ||
                                      st.st_mtim.tv_nsec != c->root_st.st_mtim.tv_nsec)) {
@@ -438,6 +523,12 @@ int ux_catalog_listing(struct ux_catalog *c, const char *sub, size_t sublen, ux_
         t.len = sizeof UX_LISTING_MAGIC;
         err = append(&t, &e);
     }
+    /* what a client would refuse (an entry whose folder is not listed, a
+     * name it cannot take) is left out, so the rest stays usable */
+    struct ux_lcheck check;
+    const char *why;
+    ux_lcheck_init(&check);
+    ux_lcheck_next(&check, &e, &why);
     int code = 0;
     for (; !err && i < end; i++) {
         struct cnode *x = &c->node[i];
@@ -467,6 +558,8 @@ int ux_catalog_listing(struct ux_catalog *c, const char *sub, size_t sublen, ux_
             }
             memcpy(e.sha256, x->sha, UX_SHA256_LEN);
         }
+        if (ux_lcheck_next(&check, &e, &why))
+            continue;
         err = append(&t, &e);
     }
     if (err || code) {

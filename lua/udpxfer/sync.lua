@@ -223,7 +223,12 @@ local function step_fetch(self, f, k)
     elseif ev.type == "error" then
       finish_fetch(self, f, k)
       self.totals.bytes_done = self.totals.bytes_done - f.e.size
-      if not (ev.code == "corrupt" and retry(self, f)) then error_entry(self, f.e.path, ev.message, ev.code) end
+      if ev.code == "notfound" or ev.code == "version" then
+        -- the servers no longer have what their listing named: the tree changed meanwhile
+        error_entry(self, f.e.path, "changed on the server since the listing (sync again)", "stale")
+      elseif not (ev.code == "corrupt" and retry(self, f)) then
+        error_entry(self, f.e.path, ev.message, ev.code)
+      end
       return true
     end
   end
@@ -307,9 +312,20 @@ local function local_steps(self, p)
   end
   each(p.links, "link", function(s) return d:symlink(s.e.path, s.e.target) end)
   each(p.empty, "create", function(s) return d:write(s.e.path, "") end)
-  each(p.copies, "copy", function(s)
-    self.totals.bytes_reused = self.totals.bytes_reused + s.e.size
-    return d:copy(s.from, s.e.path, s.e.mode)
+  -- a copy whose source went meanwhile (a conflict cleared above, a local
+  -- user) is fetched instead
+  local copies = {}
+  for _, s in ipairs(p.copies) do
+    if dry or not blocked(self, s.e.path) and d:stat(s.from) then
+      copies[#copies + 1] = s
+    else
+      p.fetches[#p.fetches + 1] = { e = s.e, old = s.old, basis = s.old and s.e.path or nil }
+    end
+  end
+  each(copies, "copy", function(s)
+    local ok, err = d:copy(s.from, s.e.path, s.e.mode)
+    if ok then self.totals.bytes_reused = self.totals.bytes_reused + s.e.size end
+    return ok, err
   end)
   each(p.meta, "meta", function() return true end)
   for _, f in ipairs(p.fetches) do
@@ -350,11 +366,13 @@ local function finish(self)
         and not settled(self, e) then dirs[#dirs + 1] = e end
     end
     for i = #dirs, 1, -1 do set_meta(self, dirs[i]) end
-    if p.root then d:set_self(p.root.mode, p.root.mtime) end
     if next(self.touched) or p.checked > 0 or self.listing_changed then
       local ok, err = index.save(d, p.index, self.listings)
+      if ok and p.root then ok, err = d:set_self(p.root.mode, p.root.mtime) end -- after the index: it changes the time
       if ok then ok, err = d:sync() end
       if not ok then return fail(self, err, "io") end
+    elseif p.root then
+      d:set_self(p.root.mode, p.root.mtime)
     end
   end
   local t = self.totals
