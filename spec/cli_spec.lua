@@ -249,6 +249,23 @@ describe("udpxfer command", function()
     assert.are.equal("", err)
   end)
 
+  it("serve on a port another server holds fails at once, in one line, and the first keeps serving", function()
+    os.execute("mkdir -p " .. dir .. "/other")
+    H.write(dir .. "/other/hello.txt", "impostor\n")
+    for _, bind in ipairs { "", " --bind 127.0.0.1" } do
+      -- bounded: a serve that starts would run until killed
+      local code, out, err = H.run(("timeout 10 %s serve %s --port %d%s"):format(H.UDPXFER,
+        H.shell_quote(dir .. "/other"), port, bind))
+      assert.are.equal(5, code)
+      assert.are.equal("", out)
+      assert.matches(("^udpxfer: UDP port %d is in use on [%%d.:]+ %%(another server%%?%%)\n$"):format(port), err)
+    end
+    local code = udpx(("get hello.txt --port %d --server 127.0.0.1 --broadcast none -o %s/first.txt -q")
+      :format(port, dir .. "/out"))
+    assert.are.equal(0, code)
+    assert.are.equal("hello\n", H.read(dir .. "/out/first.txt"))
+  end)
+
   it("logs a request once, however often a client asks in its discovery rounds", function()
     -- two targets (broadcast and unicast) reaching the same server, several rounds: one line
     H.write(dir .. "/srv/once.txt", "once\n")

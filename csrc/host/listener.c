@@ -81,7 +81,7 @@ int ux_listener_open(struct ux_listener *l, const struct ux_addr *bind, const ch
         *why = "cannot create an epoll set";
         return err;
     }
-    err = ux_io_open_dev(&l->io, bind, dev, cap, UX_IO_SHARED, why);
+    err = ux_io_open_dev(&l->io, bind, dev, cap, 0, why); /* one server per port: a second is told 'inuse' */
     if (!err)
         err = ux_poller_watch(&l->poller, l->io.fd, EPOLLIN);
     if (!err && bind)

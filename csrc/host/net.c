@@ -71,7 +71,7 @@ int ux_io_open_dev(struct ux_io *io, const struct ux_addr *bind_to, const char *
     }
     io->fd = fd;
     int one = 1, zero = 0;
-    if (flags & UX_IO_SHARED) /* file servers on one host share the port: each hears the broadcast */
+    if (flags & UX_IO_SHARED) /* servers bound to addresses of one subnet each hear its broadcasts */
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
     if (dev && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, (socklen_t)strlen(dev))) {

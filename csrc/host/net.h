@@ -13,7 +13,7 @@
 #define UX_SQUEUE 1024     /* datagrams queued for sending */
 #define UX_GRO_BUF 65536
 
-enum { UX_IO_SHARED = 1, /* other sockets may bind the port (file servers) */
+enum { UX_IO_SHARED = 1, /* other sockets may bind the address too (servers' broadcast sockets) */
        UX_IO_GRO = 2 };  /* receive coalesced datagrams (bulk receivers) */
 
 struct ux_dgram {

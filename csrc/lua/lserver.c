@@ -128,13 +128,18 @@ static int l_server(lua_State *L)
     if (!o->sim) {
         const char *why = "";
         err = ux_listener_open(&o->net, &bind_to, dev, UX_DATA_OVERHEAD + o->eng.cfg.max_chunk + UX_SEAL_MAX, &why);
+        if (err == EADDRINUSE) {
+            snprintf(msg, sizeof msg, "UDP port %d is in use on %s (another server?)", port, bind_s);
+            server_release(o);
+            return push_fail(L, msg, UX_ERR_INUSE);
+        }
         if (err) {
             if (dev)
-                snprintf(msg, sizeof msg, "%s %s (%s:%d)", why, dev, bind_s, port);
+                snprintf(msg, sizeof msg, "%s %s (%s port %d)", why, dev, bind_s, port);
             else
-                snprintf(msg, sizeof msg, "%s %s:%d", why, bind_s, port);
+                snprintf(msg, sizeof msg, "%s %s port %d", why, bind_s, port);
             server_release(o);
-            return push_errno(L, msg, err, err == EADDRINUSE ? UX_ERR_INUSE : err == ENODEV ? UX_ERR_USAGE : UX_ERR_IO);
+            return push_errno(L, msg, err, err == ENODEV ? UX_ERR_USAGE : UX_ERR_IO);
         }
     }
     return 1;
