@@ -236,6 +236,15 @@ describe("udpxfer.sync", function()
     shared:close()
   end)
 
+  it("keeps limit_rate for a tree of many small files, as for one large file", function()
+    local limit = 2 * MiB
+    local res = assert(sync(fresh("limited"), { remote = "many", limit_rate = limit }))
+    assert.are.equal(1000 * 4096, res.bytes_fetched)
+    local rate = res.bytes_fetched / res.elapsed
+    print(("\n# 1,000 files of 4 KiB at limit_rate 2 MiB/s: %.2f MiB/s"):format(rate / MiB))
+    assert.is_true(rate <= 1.15 * limit, ("%.0f bytes/s against a limit of %d"):format(rate, limit))
+  end)
+
   it("fails with notfound for a folder no server has", function()
     local res, _, msg, code = sync(fresh("none"), { remote = "no/such" })
     assert.is_nil(res)

@@ -543,6 +543,7 @@ static size_t output(struct ux_client *c, uint64_t now, uint8_t *buf, size_t cap
         return c->state == UXC_TRANSFER ? uxc_out_legacy_retry(c, now, buf, cap, to) : 0;
     if (c->state == UXC_TRANSFER && c->reuse && !uxc_reuse_step(c, now) && uxc_all_in(c))
         uxc_complete(c, now);
+    c->budget_held = 0;
     for (int k = 0; k < c->npeers; k++) {
         int i = (c->rr + k) % c->npeers;
         struct ux_peer *p = &c->peers[i];
@@ -552,7 +553,7 @@ static size_t output(struct ux_client *c, uint64_t now, uint8_t *buf, size_t cap
             return uxc_out_tree(c, now, buf, cap, to);
         if (c->state != UXC_TRANSFER || !p->active)
             continue;
-        uint32_t room = uxc_need_room(c, p);
+        uint32_t room = uxc_budget_room(c, p, uxc_need_room(c, p), now);
         if (room == 0)
             continue;
         size_t n = uxc_out_need(c, p, room, now, buf, cap, to);
@@ -597,6 +598,8 @@ uint64_t ux_client_deadline(const struct ux_client *c)
             d = min64(d, since + uxc_rto(p));
         }
     }
+    if (c->budget_held)
+        d = min64(d, ux_budget_ready_at(c->cfg.budget));
     if (uxc_active_peers(c) == 0)
         d = min64(d, uxc_discovery_end(c));
     if (c->cfg.legacy)

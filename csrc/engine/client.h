@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "budget.h"
 #include "chunkmap.h"
 #include "errors.h"
 #include "hash.h"
@@ -55,6 +56,9 @@ struct ux_client_cfg {
     /* The shared key (UX_KEY_LEN bytes), or NULL: keyless. With a key,
      * every datagram is sealed (seal.h), and unsealed ones are not heard. */
     const uint8_t *key;
+    /* Shared with other transfers (a sync's rate limit), or NULL: chunks
+     * are asked for only while it has bytes left. */
+    struct ux_budget *budget;
 };
 
 enum ux_client_state {
@@ -118,6 +122,7 @@ struct ux_peer {
     uint32_t rtt_seq;        /* the NEED being timed, if rtt_sent_at */
     uint64_t rtt_sent_at;
     uint64_t last_rx;
+    uint64_t held_at;         /* last held back by the budget with nothing asked: not silent */
     uint64_t first_data_at;   /* for the delivery rate */
     uint32_t silent_rtos;     /* consecutive timeouts with no data */
     double srtt_us;
@@ -148,6 +153,7 @@ struct ux_client_event {
 struct ux_client {
     struct ux_client_cfg cfg;
     enum ux_client_state state;
+    int budget_held;         /* the last output pass left a server unasked for want of budget */
     enum ux_err fail;
     char fail_msg[200];
     uint64_t xid;

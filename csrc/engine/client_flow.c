@@ -30,6 +30,12 @@ void uxc_reclaim(struct ux_client *c, struct ux_peer *p)
     p->ring_head = p->ring_len = p->ring_done = 0;
 }
 
+uint32_t uxc_chunk_len(const struct ux_client *c, uint32_t index)
+{
+    uint64_t off = (uint64_t)index * c->chunk_size;
+    return off >= c->size ? 0 : c->size - off < c->chunk_size ? (uint32_t)(c->size - off) : c->chunk_size;
+}
+
 uint64_t uxc_rto(const struct ux_peer *p)
 {
     uint64_t r = (uint64_t)(4 * p->srtt_us);
@@ -38,7 +44,8 @@ uint64_t uxc_rto(const struct ux_peer *p)
 
 void uxc_tick_peer(struct ux_client *c, struct ux_peer *p, uint64_t now)
 {
-    if (now >= p->last_rx + c->cfg.idle_us) {
+    uint64_t heard = p->last_rx > p->held_at ? p->last_rx : p->held_at;
+    if (now >= heard + c->cfg.idle_us) {
         uxc_drop_peer(c, p, UXC_DROP_SILENT);
         return;
     }
@@ -143,7 +150,7 @@ void uxc_on_data(struct ux_client *c, struct ux_peer *p, const struct ux_msg *m,
         return;
     }
     uint64_t off = (uint64_t)i * c->chunk_size;
-    uint64_t want = c->size - off < c->chunk_size ? c->size - off : c->chunk_size;
+    uint64_t want = uxc_chunk_len(c, i);
     uint8_t h[UX_HASH_LEN];
     const uint8_t *leaf = uxc_leaf(c, i);
     /* Sealed, a chunk cannot have changed on the way and comes bare: its
@@ -312,6 +319,8 @@ size_t uxc_out_need(struct ux_client *c, struct ux_peer *p, uint32_t room, uint6
         if (add_range(m, i))
             break; /* a chunk we may have marked as stolen is simply asked later */
         ux_chunkmap_mark_requested(&c->map, i);
+        if (c->cfg.budget)
+            ux_budget_spend(c->cfg.budget, uxc_chunk_len(c, i));
         *ring_at(p, p->ring_len++, cap_ring) = (struct ux_inflight){i, m->u.need.seq};
         n++;
     }
@@ -326,6 +335,23 @@ size_t uxc_out_need(struct ux_client *c, struct ux_peer *p, uint32_t room, uint6
     }
     *to = p->addr;
     return ux_encode(m, buf, cap);
+}
+
+/* ROOM, cut to what the shared budget allows now: a chunk more than it
+ * has left at most, none while it is spent. */
+uint32_t uxc_budget_room(struct ux_client *c, struct ux_peer *p, uint32_t room, uint64_t now)
+{
+    if (!room || !c->cfg.budget)
+        return room;
+    uint64_t left = ux_budget_left(c->cfg.budget, now);
+    if (left == 0) {
+        c->budget_held = 1;
+        if (!uxc_outstanding(p))
+            p->held_at = now; /* it owes us nothing: not silent */
+        return 0;
+    }
+    uint64_t chunks = left / c->chunk_size + 1;
+    return chunks < room ? (uint32_t)chunks : room;
 }
 
 uint32_t uxc_need_room(const struct ux_client *c, const struct ux_peer *p)

@@ -56,6 +56,9 @@ void uxc_tick_peer(struct ux_client *c, struct ux_peer *p, uint64_t now);
 void uxc_bad_chunk(struct ux_client *c, struct ux_peer *p);
 void uxc_on_data(struct ux_client *c, struct ux_peer *p, const struct ux_msg *m, uint64_t now);
 uint32_t uxc_need_room(const struct ux_client *c, const struct ux_peer *p);
+uint32_t uxc_budget_room(struct ux_client *c, struct ux_peer *p, uint32_t room, uint64_t now);
+/* Bytes in chunk INDEX (the last one may be short). */
+uint32_t uxc_chunk_len(const struct ux_client *c, uint32_t index);
 size_t uxc_out_need(struct ux_client *c, struct ux_peer *p, uint32_t room, uint64_t now, uint8_t *buf,
                 size_t cap, struct ux_addr *to);
 

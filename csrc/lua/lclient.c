@@ -391,6 +391,7 @@ static int l_client(lua_State *L)
     cfg.verify_leaves = opt_bool(L, "verify");
     cfg.rng = engine_rng(L, o->sim, &o->seed);
     cfg.key = key_p;
+    cfg.budget = o->link ? &o->link->budget : NULL;
     if (ux_client_init(&o->eng, &cfg, start_now(L, o->sim))) {
         o->live = 1;
         client_release(o);

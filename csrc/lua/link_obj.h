@@ -3,12 +3,14 @@
 #define UDPXFER_LUA_LINK_OBJ_H
 
 #include "bind.h"
+#include "engine/budget.h"
 #include "host/link.h"
 
 #define LINK_MT "udpxfer.link"
 
 struct link_obj {
     struct ux_link link;
+    struct ux_budget budget; /* its fetches' shared rate limit (engine/budget.h) */
     int live;
 };
 

@@ -75,6 +75,16 @@ static int ll_stats(lua_State *L)
     return 1;
 }
 
+/* set_limit(bytes_per_second or 0): what its fetches together may ask for. */
+static int ll_set_limit(lua_State *L)
+{
+    struct link_obj *o = check_link(L, 1);
+    lua_Integer r = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, r >= 0, 2, "a rate of 0 or more bytes per second expected");
+    ux_budget_init(&o->budget, (uint64_t)r, ux_now_us());
+    return 0;
+}
+
 static int ll_port(lua_State *L) { return push_port(L, &check_link(L, 1)->link.io); }
 
 static int ll_close(lua_State *L)
@@ -90,7 +100,7 @@ void ux_lua_link_open(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"step", ll_step}, {"pollfd", ll_pollfd}, {"events", ll_events}, {"timeout", ll_timeout},
-        {"stats", ll_stats}, {"port", ll_port}, {"close", ll_close}, {NULL, NULL}};
+        {"stats", ll_stats}, {"port", ll_port}, {"set_limit", ll_set_limit}, {"close", ll_close}, {NULL, NULL}};
     new_class(L, LINK_MT, methods, ll_close);
     lua_pushcfunction(L, l_link);
     lua_setfield(L, -2, "link");

@@ -74,6 +74,7 @@ function M.new(opts)
       bytes_done = 0, files_done = 0, files_todo = 0 },
     chunk_size = opts.chunk_size or base.chunk_size_for(targets, opts.key),
   }, Sync)
+  if opts.limit_rate then link:set_limit(opts.limit_rate) end -- what all fetches together ask for
   self.index, self.listings = index.load(dir)
   local obj, emsg, ecode = core.client {
     kind = "listing", name = opts.remote, link = link, targets = targets, basis_data = self.listings[opts.remote],
@@ -233,15 +234,6 @@ local function step_fetch(self, f, k)
     end
   end
   return false
-end
-
--- A rate limit is shared by the fetches under way, anew whenever their
--- number changes.
-local function share_limit(self)
-  local limit = self.opts.limit_rate
-  if not limit or #self.active == self.limited then return end
-  self.limited = #self.active
-  for _, f in ipairs(self.active) do f.obj:set_limit(math.max(1, limit // #self.active)) end
 end
 
 -- ---- the plan, carried out ----
@@ -481,7 +473,6 @@ function Sync:step()
       if not step_fetch(self, self.active[k], k) then k = k + 1 end
     end
     start_more(self)
-    share_limit(self)
     if #self.active == 0 and queued(self) == 0 then finish(self) end
   end
   base.progress(self)
