@@ -19,6 +19,10 @@ HDR        := $(wildcard csrc/*/*.h)
 SO          = lua/udpxfer/core.so
 ASAN_SO     = build/asan/udpxfer/core.so
 BUSTED      = $(LUA) /usr/bin/busted
+# Prerequisites are expanded as rules are read: these come before any rule.
+FUZZ_TARGETS = fuzz_wire fuzz_client fuzz_server fuzz_stream
+FUZZERS = $(addprefix build/,$(FUZZ_TARGETS))
+SMOKES = $(addprefix build/smoke_,$(FUZZ_TARGETS))
 
 .PHONY: all deps test test-lan bench demo asan fuzz valgrind clean help lint rock rock-install
 
@@ -100,9 +104,6 @@ build/lua-asan: csrc/test/lua_asan.c
 valgrind: deps all
 	@sh tools/valgrind.sh
 
-FUZZ_TARGETS = fuzz_wire fuzz_client fuzz_server fuzz_stream
-FUZZERS = $(addprefix build/,$(FUZZ_TARGETS))
-SMOKES = $(addprefix build/smoke_,$(FUZZ_TARGETS))
 
 # libFuzzer when clang has it, else the standalone driver (gcc + ASan/UBSan).
 build/fuzz_%: csrc/fuzz/fuzz_%.c csrc/fuzz/fuzz_common.h $(ENGINE_SRC) $(HDR)

@@ -13,7 +13,9 @@ description = {
   ]],
   license = "MIT",
 }
-dependencies = { "lua >= 5.4" }
+-- Debian's lua-argparse and lua-dkjson provide these (.luarocks/config-5.4.lua
+-- says so in a checkout; elsewhere install with --deps-mode=none).
+dependencies = { "lua >= 5.4", "argparse >= 0.6", "dkjson >= 2.5" }
 external_dependencies = {
   OPENSSL = { header = "openssl/evp.h", library = "crypto" },
 }
@@ -31,6 +33,7 @@ build = {
   install = {
     bin = { udpxfer = "bin/udpxfer" },
   },
+  copy_directories = { "examples" }, -- into the rock's folder: luarocks show udpxfer
 }
 -- busted from Debian (lua-busted) through the project runner: no rocks fetched
 test = { type = "command", command = "bash tools/run-tests.sh" }

@@ -1,8 +1,12 @@
--- lua5.4 examples/cqueues.lua [SIZE]
+-- lua examples/cqueues.lua [SIZE]
 -- A server and a fetch, each in a coroutine of one cqueues loop: serves a
 -- temporary folder, fetches its file over loopback, checks it, exits 0.
 -- cqueues.poll(obj) takes a udpxfer object as it is (pollfd, events,
 -- timeout): no other glue.
+if _VERSION ~= "Lua 5.4" then
+  io.stderr:write(arg[0], ": udpxfer needs Lua 5.4, not ", _VERSION, " (run lua5.4, or: make deps)\n")
+  os.exit(1)
+end
 local root = (arg[0]:match("^(.*)/examples/[^/]*$") or ".") .. "/lua/"
 package.path = root .. "?.lua;" .. root .. "?/init.lua;" .. package.path
 package.cpath = root .. "?.so;" .. package.cpath

@@ -1,8 +1,12 @@
--- lua5.4 examples/get.lua NAME [PORT] [BROADCAST|SERVER...]
+-- lua examples/get.lua NAME [PORT] [BROADCAST|SERVER...]
 -- Fetch NAME into the current directory through the Lua API.
 -- Without addresses it asks 127.255.255.255 (this host only); pass real
 -- broadcast or server addresses to search a LAN.
 -- Use the checkout this script lives in (an installed rock works too).
+if _VERSION ~= "Lua 5.4" then
+  io.stderr:write(arg[0], ": udpxfer needs Lua 5.4, not ", _VERSION, " (run lua5.4, or: make deps)\n")
+  os.exit(1)
+end
 local root = (arg[0]:match("^(.*)/examples/[^/]*$") or ".") .. "/lua/"
 package.path = root .. "?.lua;" .. root .. "?/init.lua;" .. package.path
 package.cpath = root .. "?.so;" .. package.cpath
@@ -10,7 +14,7 @@ local udpxfer = require "udpxfer"
 
 local name, port = arg[1], tonumber(arg[2]) or udpxfer.DEFAULT_PORT
 if not name then
-  io.stderr:write("usage: lua5.4 examples/get.lua NAME [PORT] [ADDRESS...]\n")
+  io.stderr:write("usage: lua examples/get.lua NAME [PORT] [ADDRESS...]\n")
   os.exit(2)
 end
 local targets = { table.unpack(arg, 3) }

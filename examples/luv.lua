@@ -1,8 +1,12 @@
--- lua5.4 examples/luv.lua [SIZE]
+-- lua examples/luv.lua [SIZE]
 -- A server and a fetch driven by one libuv loop (luv): one uv_poll handle
 -- per object on its pollfd() (the same descriptor for the object's life)
 -- and one timer for its timeout(). Serves a temporary folder, fetches its
 -- file over loopback, checks it, exits 0.
+if _VERSION ~= "Lua 5.4" then
+  io.stderr:write(arg[0], ": udpxfer needs Lua 5.4, not ", _VERSION, " (run lua5.4, or: make deps)\n")
+  os.exit(1)
+end
 local root = (arg[0]:match("^(.*)/examples/[^/]*$") or ".") .. "/lua/"
 package.path = root .. "?.lua;" .. root .. "?/init.lua;" .. package.path
 package.cpath = root .. "?.so;" .. package.cpath

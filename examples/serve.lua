@@ -1,6 +1,10 @@
--- lua5.4 examples/serve.lua [DIR] [PORT]
+-- lua examples/serve.lua [DIR] [PORT]
 -- Serve DIR (default ./data) through the Lua API, logging each request.
 -- Use the checkout this script lives in (an installed rock works too).
+if _VERSION ~= "Lua 5.4" then
+  io.stderr:write(arg[0], ": udpxfer needs Lua 5.4, not ", _VERSION, " (run lua5.4, or: make deps)\n")
+  os.exit(1)
+end
 local root = (arg[0]:match("^(.*)/examples/[^/]*$") or ".") .. "/lua/"
 package.path = root .. "?.lua;" .. root .. "?/init.lua;" .. package.path
 package.cpath = root .. "?.so;" .. package.cpath

@@ -1,4 +1,4 @@
--- lua5.4 examples/sync.lua [--delete] REMOTE DIR [ADDRESS...]
+-- lua examples/sync.lua [--delete] REMOTE DIR [ADDRESS...]
 -- Keep the local folder DIR in step with the folder REMOTE that servers on
 -- the LAN offer ("." for a server's whole tree, or a share's name): the
 -- script to put in cron. It prints one summary line and exits 0, or prints
@@ -6,9 +6,13 @@
 -- Without addresses it asks 127.255.255.255 (this host only); give the
 -- LAN's broadcast address or servers' addresses to search a network.
 --
---   */10 * * * *  lua5.4 /opt/udpxfer/examples/sync.lua --delete docs /srv/docs 192.168.1.255
+--   */10 * * * *  lua /opt/udpxfer/examples/sync.lua --delete docs /srv/docs 192.168.1.255
 --
 -- Use the checkout this script lives in (an installed rock works too).
+if _VERSION ~= "Lua 5.4" then
+  io.stderr:write(arg[0], ": udpxfer needs Lua 5.4, not ", _VERSION, " (run lua5.4, or: make deps)\n")
+  os.exit(1)
+end
 local root = (arg[0]:match("^(.*)/examples/[^/]*$") or ".") .. "/lua/"
 package.path = root .. "?.lua;" .. root .. "?/init.lua;" .. package.path
 package.cpath = root .. "?.so;" .. package.cpath
@@ -20,7 +24,7 @@ for _, a in ipairs(arg) do
 end
 local remote, dir = args[1], args[2]
 if not remote or not dir then
-  io.stderr:write("usage: lua5.4 examples/sync.lua [--delete] REMOTE DIR [ADDRESS...]\n")
+  io.stderr:write("usage: lua examples/sync.lua [--delete] REMOTE DIR [ADDRESS...]\n")
   os.exit(2)
 end
 local targets = { table.unpack(args, 3) }

@@ -1,6 +1,7 @@
--- The examples run as documented, from any directory:
--- `lua5.4 examples/serve.lua DIR PORT`, `lua5.4 examples/get.lua NAME PORT
--- 127.0.0.1`, `lua5.4 examples/sync.lua [--delete] REMOTE DIR ADDRESS`.
+-- The examples run as documented, from any directory, with plain `lua`
+-- (make deps makes it Lua 5.4): `lua examples/serve.lua DIR PORT`, `lua
+-- examples/get.lua NAME PORT 127.0.0.1`, `lua examples/sync.lua [--delete]
+-- REMOTE DIR ADDRESS`.
 local H = require "spec.helper"
 
 describe("examples", function()
@@ -13,7 +14,7 @@ describe("examples", function()
     local pid, p = H.spawn(("lua5.4 %s/examples/serve.lua %s 0"):format(root, dir .. "/data"))
     finally(function() H.kill(pid) p:close() end)
     local port = tonumber(p:read("l"):match("port (%d+)"))
-    local code, out = H.run(("cd %s && lua5.4 %s/examples/get.lua e.txt %d 127.0.0.1"):format(dir .. "/here", root, port))
+    local code, out = H.run(("cd %s && lua %s/examples/get.lua e.txt %d 127.0.0.1"):format(dir .. "/here", root, port))
     assert.are.equal(0, code)
     assert.matches("^%./e%.txt\t" .. H.core.sha256("example payload\n"), out)
     assert.are.equal("example payload\n", H.read(dir .. "/here/e.txt"))
@@ -30,7 +31,7 @@ describe("examples", function()
     local spid, sp = H.spawn(("lua5.4 %s/examples/serve.lua %s 0"):format(root, dir .. "/data"))
     finally(function() H.kill(spid) sp:close() end)
     local port = tonumber(sp:read("l"):match("port (%d+)"))
-    local cmd = ("cd / && lua5.4 %s/examples/sync.lua --delete . %s 127.0.0.1:%d"):format(root, dir .. "/mirror", port)
+    local cmd = ("cd / && lua %s/examples/sync.lua --delete . %s 127.0.0.1:%d"):format(root, dir .. "/mirror", port)
     local code, out, err = H.run(cmd)
     assert.are.equal(0, code, err)
     assert.matches("^synced %. %-> .*mirror: 2 files, %d+ changed, 1 deleted, 11 bytes fetched, 0 reused, [%d.]+ s\n$", out)
@@ -42,6 +43,20 @@ describe("examples", function()
     code, _, err = H.run(("lua5.4 %s/examples/sync.lua . %s/no-such-dir 127.0.0.1:%d"):format(root, dir, port))
     assert.are.equal(1, code)
     assert.matches("no%-such%-dir", err)
+  end)
+
+  it("say in one line, under another Lua, that they and the module need Lua 5.4", function()
+    local other = H.sh("command -v lua5.1 lua5.3 | head -n 1"):gsub("%s+$", "")
+    if other == "" then return pending("no Lua but 5.4 is installed") end
+    local root = H.sh("pwd"):gsub("%s+$", "")
+    for _, ex in ipairs { "get", "serve", "sync", "cqueues", "luv" } do
+      local code, out, err = H.run(("cd / && %s %s/examples/%s.lua x"):format(other, root, ex))
+      assert.are.equal(1, code)
+      assert.are.equal("", out)
+      assert.matches("^[^\n]*examples/" .. ex .. "%.lua: udpxfer needs Lua 5%.4, not Lua 5%.%d[^\n]*\n$", err)
+    end
+    local _, _, err = H.run(other .. [[ -e 'package.path = "lua/?.lua;lua/?/init.lua;" .. package.path; require "udpxfer"']])
+    assert.matches("udpxfer needs Lua 5%.4, not Lua 5%.%d: run lua5%.4", err)
   end)
 
   for _, loop in ipairs { "cqueues", "luv" } do

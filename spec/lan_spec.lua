@@ -89,7 +89,7 @@ describe("LAN test bed", function()
 
   local function same(a, b) return H.core.sha256_file(a) == H.core.sha256_file(b) end
 
-  it("3 servers at 100 Mbit/s beat 1 (speed-up printed)", function()
+  it("3 servers at 100 Mbit/s each deliver in well under the time of 1 (speed-up printed)", function()
     for i = 1, 3 do lan(("rate %s %d 100"):format(TAG, i)) end
     serve(1)
     local code1, _, err1, t1 = get("big")
@@ -105,6 +105,8 @@ describe("LAN test bed", function()
     assert.are.equal(3, #done[#done].servers, "all three servers delivered")
     note("64 MiB, 100 Mbit/s links: 1 server %.2fs, 3 servers %.2fs: %.3fx the time (target <= 0.37), speed-up %.2fx",
       t1, t3, t3 / t1, t1 / t3)
+    -- three links carry three times one: even a loaded machine gets well under one's time
+    assert.is_true(t3 < 0.75 * t1, ("3 servers took %.2fs against 1 server's %.2fs"):format(t3, t1))
   end)
 
   it("3 servers at 40/80/160 Mbit/s: time against size / sum of rates (printed)", function()

@@ -343,6 +343,55 @@ describe("udpxfer over loopback", function()
     assert.are.equal("usage", gcode)
   end)
 
+  it("raises, naming the option, for an unknown option or a value of the wrong kind in every constructor", function()
+    local cases = {
+      { udpxfer.get, { name = "x", brodcast = false }, 'udpxfer.get: unknown option "brodcast"' },
+      { udpxfer.get, { name = "x", servers = "10.77.0.1" }, "udpxfer.get: option servers must be a list of strings" },
+      { udpxfer.get, { name = "x", broadcast = true }, "udpxfer.get: option broadcast must be a list of strings" },
+      { udpxfer.get, { name = "x", timeout = 0 / 0 }, "udpxfer.get: option timeout must be a number of seconds above 0" },
+      { udpxfer.get, { name = "x", timeout = -1 }, "udpxfer.get: option timeout must be" },
+      { udpxfer.get, { name = "x", port = 70000 }, "udpxfer.get: option port must be an integer from 1 to 65535" },
+      { udpxfer.get, { name = "x", sha256 = "zz" }, "udpxfer.get: option sha256 must be 64 hex digits" },
+      { udpxfer.get, { name = "x", on_done = "print" }, "udpxfer.get: option on_done must be a function" },
+      { udpxfer.get, { servers = {} }, "udpxfer.get: name is required" },
+      { udpxfer.serve, { dir = dir, prot = 1 }, 'udpxfer.serve: unknown option "prot"' },
+      { udpxfer.serve, { dir = dir, shares = { "a" } }, "udpxfer.serve: option shares must be a table of NAME = PATH" },
+      { udpxfer.sync, { remote = ".", dir = dir, dleete = true }, 'udpxfer.sync: unknown option "dleete"' },
+      { udpxfer.sync, { remote = ".", dir = dir, exclude = "*.log" }, "udpxfer.sync: option exclude must be a list" },
+      { udpxfer.sync, { remote = ".", dir = dir, limit_rate = 0 }, "udpxfer.sync: option limit_rate must be a number" },
+      { udpxfer.list, { remote = 1 }, "udpxfer.list: option remote must be a string, not the integer 1" },
+      { udpxfer.list, { on_progress = print }, 'udpxfer.list: unknown option "on_progress"' },
+      { udpxfer.send, { host = "127.0.0.1", dat = "y" }, 'udpxfer.send: unknown option "dat"' },
+      { udpxfer.recv, { port = 0, fd = "1" }, "udpxfer.recv: option fd must be an integer" },
+    }
+    for _, c in ipairs(cases) do
+      local ok, err = pcall(function()
+        local r = c[1](c[2]) -- not a tail call: the error names this line
+        return r
+      end)
+      assert.is_false(ok, c[3])
+      assert.truthy(tostring(err):find(c[3], 1, true), ("expected %q in %q"):format(c[3], tostring(err)))
+      assert.truthy(tostring(err):find("udpxfer_spec.lua", 1, true), "not raised at the caller: " .. tostring(err))
+    end
+  end)
+
+  it("drives a server and a sync of its folder in one loop with udpxfer.run", function()
+    os.execute("mkdir -p " .. dir .. "/mirror")
+    H.write(dir .. "/srv/hello.txt", "hello\n")
+    local s = assert(udpxfer.sync { remote = ".", dir = dir .. "/mirror", broadcast = false,
+      servers = { "127.0.0.1:" .. srv:port() } })
+    local res = assert(udpxfer.run(srv, s))
+    assert.are.equal("done", res.type)
+    assert.falsy(srv.closed)
+    assert.are.equal(H.read(dir .. "/srv/hello.txt"), H.read(dir .. "/mirror/hello.txt"))
+    s:close()
+    local g = assert(udpxfer.get { name = "nope", broadcast = false, servers = { "127.0.0.1:" .. srv:port() },
+      out = dir .. "/out" })
+    local ok, msg, code = udpxfer.run(srv, g)
+    assert.are.same({ nil, "notfound" }, { ok, code }, msg)
+    g:close()
+  end)
+
   it("closes idempotently and supports to-be-closed variables", function()
     local kept
     do
@@ -508,3 +557,51 @@ describe("udpxfer over IPv6 (::1)", function()
     s:close()
   end)
 end)
+
+describe("a Lua script interrupted in run()", function()
+  local dir, pid, port, pipe
+
+  setup(function()
+    dir = H.tmpdir()
+    os.execute("mkdir -p " .. dir .. "/srv " .. dir .. "/out")
+    H.write_random(dir .. "/srv/big.bin", 32 * 1024 * 1024)
+    pid, port, pipe = H.start_server(dir .. "/srv", "-q", nil, true)
+  end)
+
+  teardown(function()
+    H.kill(pid)
+    pipe:close()
+    H.rmrf(dir)
+  end)
+
+  it("exits as SIGINT does with one line, keeps the partial file, and a run again resumes it", function()
+    local script = dir .. "/get.lua"
+    H.write(script, ([[
+package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+package.cpath = (os.getenv("UDPXFER_CPATH") or "lua/?.so") .. ";" .. package.cpath
+local udpxfer = require "udpxfer"
+local g = assert(udpxfer.get { name = "big.bin", out = %q, broadcast = false, servers = { "127.0.0.1:%d" },
+  limit_rate = tonumber(arg[1]), progress_interval = 0,
+  on_progress = function(st) if st.bytes > 4 * 1024 * 1024 and not shown then shown = true print("going") io.stdout:flush() end end })
+local res = assert(g:run())
+print("done", res.size)
+]]):format(dir .. "/out", port))
+    local errf = dir .. "/err"
+    local gpid, out = H.spawn(("%s %s 4000000 2>%s"):format(H.LUA, script, errf))
+    assert.are.equal("going", out:read("l"))
+    H.kill(gpid, "INT")
+    local rest = out:read("a")
+    local _, how, code = out:close()
+    assert.are.equal("", rest)
+    assert.is_true((how == "signal" and code == 2) or (how == "exit" and code == 130), how .. " " .. tostring(code))
+    assert.are.equal("udpxfer: interrupted\n", H.read(errf))
+    local partial = H.partials(dir .. "/out", "big.bin")
+    assert.are.equal(1, #partial)
+    local rc, again = H.run(("%s %s"):format(H.LUA, script))
+    assert.are.equal(0, rc)
+    assert.are.equal("done\t33554432", again:match("done\t%d+"))
+    assert.are.equal(H.core.sha256_file(dir .. "/srv/big.bin"), H.core.sha256_file(dir .. "/out/big.bin"))
+    assert.are.same({}, H.partials(dir .. "/out", "big.bin"))
+  end)
+end)
+

@@ -12,12 +12,24 @@ esac
 for p in lua5.4 liblua5.4-dev libssl-dev lua-busted lua-dkjson lua-argparse lua-cqueues lua-luv lua-socket luarocks gcc make pkg-config iproute2 nftables bc valgrind rsync $extra; do
   have "$p" || need="$need $p"
 done
-[ -z "$need" ] && exit 0
-if [ "$(id -u)" != 0 ]; then
-  echo "missing packages:$need (run as root, or: sudo apt-get install$need)" >&2
-  exit 1
+if [ -n "$need" ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing packages:$need (run as root, or: sudo apt-get install$need)" >&2
+    exit 1
+  fi
+  echo "installing:$need"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq $need >/dev/null
 fi
-echo "installing:$need"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq $need >/dev/null
+# Plain `lua` runs the examples (lua examples/get.lua): make it Lua 5.4,
+# which installing lua-busted (Lua 5.1) would otherwise take over.
+if [ "$(readlink -f /usr/bin/lua 2>/dev/null)" != /usr/bin/lua5.4 ]; then
+  if [ "$(id -u)" = 0 ] && update-alternatives --set lua-interpreter /usr/bin/lua5.4 >/dev/null 2>&1; then
+    update-alternatives --set lua-compiler /usr/bin/luac5.4 >/dev/null 2>&1 || true
+    echo "'lua' now runs Lua 5.4 (update-alternatives --set lua-interpreter /usr/bin/lua5.4)"
+  else
+    echo "note: 'lua' is not Lua 5.4; run the examples with lua5.4, or as root:" \
+      "update-alternatives --set lua-interpreter /usr/bin/lua5.4" >&2
+  fi
+fi

@@ -17,15 +17,12 @@
 #include "host/clock.h"
 #include "host/filehash.h"
 #include "host/random.h"
+#include "host/signals.h"
 
 __attribute__((visibility("default"))) int luaopen_udpxfer_core(lua_State *L);
 
 
 static int l_now(lua_State *L) { lua_pushnumber(L, (double)ux_now_us() / 1e6); return 1; }
-
-static volatile sig_atomic_t caught;
-static sigset_t wait_mask; /* the mask poll() waits with once they are caught */
-static int catching;
 
 /* poll({fd, "r"|"rw", ...}, timeout_seconds|nil) -> the number of ready
  * descriptors (0 on timeout, or when a signal interrupted the wait), or nil,
@@ -54,7 +51,7 @@ static int l_poll(lua_State *L)
         ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
         tp = &ts;
     }
-    int r = ppoll(fds, (nfds_t)n, tp, catching ? &wait_mask : NULL);
+    int r = ux_signals_poll(fds, (nfds_t)n, tp);
     if (r < 0 && errno != EINTR)
         return push_errno(L, "poll", errno, UX_ERR_IO);
     lua_pushinteger(L, r < 0 ? 0 : r);
@@ -150,40 +147,43 @@ static int l_term_width(lua_State *L)
     return 1;
 }
 
-/* Signals a command line ends cleanly on: the handler only notes them;
- * poll() returns early (EINTR) and the loop asks signaled(). */
+/* Signals a loop ends cleanly on (host/signals.h): the handler only
+ * notes them; poll() returns early and the loop asks signaled(). */
 
-static void note_signal(int sig) { caught = sig; }
-
-/* catch_signals() -> installs the handler for SIGINT and SIGTERM. They are
- * blocked but while poll() waits, so none slips between a loop's
- * signaled() and its wait. */
+/* catch_signals() -> true: from now on SIGINT and SIGTERM are noted, not
+ * acted on, until as many release_signals() (nested holds count). */
 static int l_catch_signals(lua_State *L)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = note_signal;
-    sigemptyset(&sa.sa_mask);
-    sigset_t both;
-    sigemptyset(&both);
-    sigaddset(&both, SIGINT);
-    sigaddset(&both, SIGTERM);
-    int ok = sigaction(SIGINT, &sa, NULL) == 0 && sigaction(SIGTERM, &sa, NULL) == 0 &&
-             sigprocmask(SIG_BLOCK, &both, &wait_mask) == 0;
-    sigdelset(&wait_mask, SIGINT);
-    sigdelset(&wait_mask, SIGTERM);
-    catching = ok;
-    lua_pushboolean(L, ok);
+    int err = ux_signals_hold();
+    if (err)
+        return push_errno(L, "cannot catch signals", err, UX_ERR_IO);
+    lua_pushboolean(L, 1);
     return 1;
+}
+
+static int l_release_signals(lua_State *L)
+{
+    (void)L;
+    ux_signals_release();
+    return 0;
 }
 
 /* signaled() -> the number of the signal caught (SIGINT 2, SIGTERM 15), or nil. */
 static int l_signaled(lua_State *L)
 {
-    if (!caught)
+    int sig = ux_signals_caught();
+    if (!sig)
         return 0;
-    lua_pushinteger(L, caught);
+    lua_pushinteger(L, sig);
     return 1;
+}
+
+/* die(sig): end the process as signal SIG does by default. */
+static int l_die(lua_State *L)
+{
+    lua_Integer sig = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, sig == 2 || sig == 15, 1, "SIGINT (2) or SIGTERM (15) expected");
+    ux_signals_die((int)sig);
 }
 
 /* random_bytes(n) -> n bytes from the CSPRNG (keys). */
@@ -212,7 +212,8 @@ int luaopen_udpxfer_core(lua_State *L)
         {"now", l_now}, {"poll", l_poll}, {"sha256", l_sha256}, {"sha256_file", l_sha256_file},
         {"broadcast_addresses", l_broadcast_addresses}, {"resolve", l_resolve}, {"path_mtu", l_path_mtu},
         {"name_ok", l_name_ok}, {"isatty", l_isatty}, {"term_width", l_term_width},
-        {"catch_signals", l_catch_signals}, {"signaled", l_signaled}, {"random_bytes", l_random_bytes},
+        {"catch_signals", l_catch_signals}, {"release_signals", l_release_signals}, {"signaled", l_signaled},
+        {"die", l_die}, {"random_bytes", l_random_bytes},
         {NULL, NULL}};
     luaL_newlib(L, funcs);
     ux_lua_link_open(L);

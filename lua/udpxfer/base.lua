@@ -29,6 +29,18 @@ function M.targets(opts)
   return out, nbcast
 end
 
+local O = require "udpxfer.options"
+
+--- The options every request to the servers takes (targets, discovery,
+-- key, chunk size) and the outcome callbacks.
+M.ASK = {
+  port = O.integer(1, 65535), servers = O.strings, broadcast = O.either(O.strings, O.no),
+  timeout = O.seconds, key = O.string, chunk_size = O.integer(core.MIN_CHUNK, core.MAX_CHUNK),
+  on_done = O.callback, on_error = O.callback,
+}
+--- With progress reports (M.progress).
+M.PROGRESS = { progress_interval = O.interval, on_progress = O.callback }
+
 local AUTO_CHUNK_MAX = 16384 -- beyond this, a lost datagram costs more than the headers save
 
 --- The chunk size for these targets ("ip:port" strings): the largest whose
@@ -128,14 +140,87 @@ function M.progress(self, keep)
   if not keep or keep(st) then cb(st) end
 end
 
---- Block until `step()` reports completion (or for ever, for a server until
--- `close()`). Returns what `result()` returns.
-function Pollable:run()
-  while not self.closed and not self:step() do
-    core.poll({ self:pollfd(), self:events() }, self:timeout())
+--- Every kind of object finishes but a server, which runs until closed.
+Pollable.finishes = true
+
+-- SIGINT or SIGTERM came while run() waited: every object stops as abort()
+-- stops it (partial files stay to be resumed, servers are told), and the
+-- process ends as the signal would have ended it.
+local function interrupted(objs, sig)
+  local cut = false -- a transfer left unfinished is said so; a server just stops
+  for _, o in ipairs(objs) do
+    cut = cut or (o.finishes and not o.outcome)
+    o:abort()
   end
-  return self:result()
+  core.release_signals()
+  if cut then
+    io.stderr:write(sig == 2 and "udpxfer: interrupted\n" or "udpxfer: terminated\n")
+    io.stderr:flush()
+  end
+  core.die(sig)
 end
-Pollable.wait = Pollable.run
+
+local function drive(objs)
+  local waiting = {}
+  for _, o in ipairs(objs) do waiting[o] = o.finishes or nil end
+  local forever = next(waiting) == nil
+  while true do
+    local fds, timeout, open = {}, nil, false
+    for _, o in ipairs(objs) do
+      if not o.closed and (waiting[o] or not o.finishes) then
+        if o:step() then waiting[o] = nil end
+        if not o.closed then
+          open = true
+          fds[#fds + 1], fds[#fds + 2] = o:pollfd(), o:events()
+          local t = o:timeout()
+          if t and (not timeout or t < timeout) then timeout = t end
+        end
+      end
+    end
+    if (forever and not open) or (not forever and next(waiting) == nil) then return end
+    local sig = core.signaled()
+    if sig then interrupted(objs, sig) end
+    local ok, msg = core.poll(fds, timeout)
+    if not ok then error("udpxfer.run: " .. tostring(msg), 0) end
+  end
+end
+
+--- Drive any set of pollable objects (fetches, servers, syncs, listings,
+-- streams) in one loop until every one of them that finishes has finished
+-- (a server never does: it is stepped meanwhile and left running; given
+-- only servers, it runs until they are closed, e.g. from a callback).
+-- SIGINT and SIGTERM while it waits end the objects as `abort()` does
+-- (partial files stay to be resumed, servers are told), print one line if
+-- a transfer was cut short, and end the process as the signal would (exit
+-- status 130 or 143).
+-- Returns the result of each object that finishes, in the order given
+-- (true when given only servers), or, if one failed, the first failure's
+-- nil, message, code.
+function M.run(...)
+  local objs = { ... }
+  for i, o in ipairs(objs) do
+    if type(o) ~= "table" or type(o.step) ~= "function" then
+      error(("udpxfer.run: argument %d is not a udpxfer object"):format(i), 2)
+    end
+  end
+  core.catch_signals()
+  local ok, err = pcall(drive, objs)
+  core.release_signals()
+  if not ok then error(err, 0) end
+  local out = {}
+  for _, o in ipairs(objs) do
+    if o.finishes then
+      local res, msg, code = o:result()
+      if not res then return nil, msg, code end
+      out[#out + 1] = res
+    end
+  end
+  if #out == 0 then return true end
+  return table.unpack(out)
+end
+
+--- Block until `step()` reports completion (or for ever, for a server until
+-- `close()`), as `udpxfer.run(self)`. Returns what `result()` returns.
+function Pollable:run() return M.run(self) end
 
 return M

@@ -27,10 +27,15 @@
 --   pending   not finished yet (`result()` while running)
 --   unsafe    a listing names a path that would leave the folder, or is malformed
 -- (`udpxfer.core.ERRORS` lists them too.)
+if _VERSION ~= "Lua 5.4" then
+  error(("udpxfer needs Lua 5.4, not %s: run lua5.4 (make deps makes it the 'lua' command)"):format(_VERSION), 0)
+end
 local base = require "udpxfer.base"
+local options = require "udpxfer.options"
 
 local core = base.core
 local class, call, progress, Pollable = base.class, base.call, base.progress, base.Pollable
+local O = options
 
 local M = {
   DEFAULT_PORT = core.DEFAULT_PORT,
@@ -38,24 +43,42 @@ local M = {
   core = core,
   targets = base.targets,
   chunk_size_for = base.chunk_size_for,
+  run = base.run,
 }
+
+local GET = options.merge(base.ASK, base.PROGRESS, {
+  name = O.string, out = O.string, as = O.string, root = O.either(O.string, O.userdata), path = O.string,
+  memory = O.boolean, basis = O.string, durable = O.boolean, resume = O.boolean,
+  idle_timeout = O.seconds, sha256 = O.sha256, window = O.integer(1, 65536), limit_rate = O.rate,
+  legacy = O.boolean, ignore_servers = O.strings, verify = O.boolean, link = O.userdata,
+  on_offer = O.callback, on_preparing = O.callback, on_start = O.callback, on_drop = O.callback,
+  on_retry = O.callback,
+})
 
 -- Client ---------------------------------------------------------------------
 
 local Get = class(Pollable)
 
---- Start fetching a file. Options: `name` (required), `out` (directory, default
--- "."), `port`, `servers` (list of "host[:port]"), `broadcast` (list; nil for
--- the defaults, false for none), `chunk_size` (default `chunk_size_for(targets)`), `timeout` (discovery, s),
--- `idle_timeout` (s), `sha256` (hex: the version to take), `window`,
--- `limit_rate` (bytes/s from all servers together),
--- `legacy` (speak the original tool's protocol: "get NAME", 1 KiB chunks),
--- `exclude` (list of "ip:port": servers to ignore), `verify` (check every
--- chunk against the tree from the start: see below), `progress_interval`
--- (s), and callbacks `on_offer`,
--- `on_preparing` (a server is still hashing the file: `{server=}`, once per
--- server; the fetch waits for it), `on_start`, `on_drop`, `on_retry`,
--- `on_progress`, `on_done`, `on_error`.
+--- Start fetching a file. Options (an unknown name or a wrong type raises):
+-- `name` (required: the file's name on the servers), where it goes: `out`
+-- (a folder, default ".") and `as` (the file name there, default NAME's
+-- last part), or `root` (a folder path or `udpxfer.core.dir` object) and
+-- `path` (relative to it), or `memory = true` (kept for `result().data`,
+-- up to 256 MiB); `basis` (a local file whose matching chunks are copied
+-- instead of fetched), `durable` (fsync before the rename, default true);
+-- discovery: `port`, `servers` (list of "host[:port]"), `broadcast` (list;
+-- nil for every interface's, false for none), `timeout` (s); `chunk_size`
+-- (default `chunk_size_for(targets)`), `idle_timeout` (s), `sha256` (hex:
+-- the version to take), `window` (chunks in flight per server),
+-- `limit_rate` (bytes/s from all servers together), `legacy` (speak the
+-- original tool's protocol: "get NAME", 1 KiB chunks), `ignore_servers`
+-- (list of "ip:port"), `verify` (check every chunk against the tree from
+-- the start: see below), `key` (the shared key), `link` (a
+-- `udpxfer.core.link()` shared with other fetches; its owner steps it),
+-- `progress_interval` (s), and callbacks `on_offer`, `on_preparing` (a
+-- server is still hashing the file: `{server=}`, once per server; the
+-- fetch waits for it), `on_start`, `on_drop`, `on_retry`, `on_progress`,
+-- `on_done`, `on_error`.
 -- `resume` (default true): a partial file that an interrupted, killed or
 -- timed-out fetch of the name left in the output folder is the local copy
 -- this one reuses chunks from, each checked against the offer's chunk-hash
@@ -74,8 +97,7 @@ local Get = class(Pollable)
 -- The "done" event lists the servers so proven wrong as `dropped`.
 -- Returns the transfer object, or nil, message, code.
 function M.get(opts)
-  assert(type(opts) == "table", "udpxfer.get expects a table of options")
-  assert(type(opts.name) == "string", "udpxfer.get: name (string) is required")
+  options.check("udpxfer.get", opts, GET, { "name" })
   local targets, nbcast = base.targets(opts)
   if not targets then return nil, nbcast, "usage" end
   if #targets == 0 then return nil, "no broadcast address or server to ask", "usage" end
@@ -86,14 +108,14 @@ function M.get(opts)
     link, own = l, true
   end
   local args = {
-    name = opts.name, kind = opts.kind, out = opts.out or ".", as = opts.as, root = opts.root, path = opts.path,
+    name = opts.name, out = opts.out or ".", as = opts.as, root = opts.root, path = opts.path,
     memory = opts.memory, basis = opts.basis, durable = opts.durable,
     resume = opts.resume ~= false and not opts.legacy,
     targets = targets, unicast = nbcast == 0, link = link,
     chunk_size = opts.chunk_size or (not opts.legacy and base.chunk_size_for(targets, opts.key) or nil),
     discover_timeout = opts.timeout,
     idle_timeout = opts.idle_timeout, sha256 = opts.sha256, window = opts.window,
-    legacy = opts.legacy, exclude = opts.exclude, limit_rate = opts.limit_rate, key = opts.key,
+    legacy = opts.legacy, exclude = opts.ignore_servers, limit_rate = opts.limit_rate, key = opts.key,
     verify = opts.verify,
   }
   local obj, msg, code = core.client(args)
@@ -174,6 +196,17 @@ end
 -- Server ---------------------------------------------------------------------
 
 local Serve = class(Pollable)
+Serve.finishes = false
+
+local SERVE = {
+  dir = O.string, shares = O.names, port = O.integer(0, 65535), bind = O.string, interface = O.string,
+  max_chunk = O.integer(core.MIN_CHUNK, core.MAX_CHUNK), idle_timeout = O.seconds,
+  max_sessions = O.integer(1, 65536), host_sessions = O.integer(1, 65536), host_requests = O.number(1, 1e9),
+  host_rate = O.rate, max_rate = O.rate, legacy = O.boolean,
+  legacy_mbit = O.number(0.001, 1e6), corrupt_percent = O.number(0, 100), lie_percent = O.number(0, 100),
+  async_hash_min = O.bytes, key = O.string, on_request = O.callback, on_start = O.callback,
+  on_done = O.callback,
+}
 
 --- Serve every regular file under `dir` (the tree "."), and under each of
 -- `shares` ({ NAME = PATH }: the tree NAME, its files "NAME/..."), and
@@ -195,6 +228,7 @@ local Serve = class(Pollable)
 -- "notfound", "refused", "preparing" or "io"), `on_start`, `on_done`.
 -- Returns the server object, or nil, message, code.
 function M.serve(opts)
+  options.check("udpxfer.serve", opts or {}, SERVE)
   opts = opts or {}
   local obj, msg, code = core.server {
     dir = opts.dir or "./data", shares = opts.shares, port = opts.port or M.DEFAULT_PORT, bind = opts.bind,
@@ -264,6 +298,14 @@ function Stream:abort()
   self:close()
 end
 
+local STREAM = {
+  port = O.integer(0, 65535), fd = O.fd, timeout = O.seconds, idle_timeout = O.seconds,
+  buffer = O.integer(1, 1099511627776), key = O.string, progress_interval = O.interval, on_connect = O.callback,
+  on_log = O.callback, on_progress = O.callback, on_done = O.callback, on_error = O.callback,
+}
+local SEND = options.merge(STREAM, { host = O.string, data = O.string, mss = O.integer(64, 65000) })
+local RECV = options.merge(STREAM, { bind = O.string, on_data = O.callback, on_complete = O.callback })
+
 local function stream_common(opts)
   return {
     fd = opts.fd, trace = opts.on_log ~= nil, buffer = opts.buffer, idle_timeout = opts.idle_timeout,
@@ -281,7 +323,7 @@ local Send = class(Stream)
 -- `on_connect`, `on_log` (one SEND/RECV/DROP line per datagram),
 -- `on_progress`, `on_done`, `on_error`. Returns the stream, or nil, message, code.
 function M.send(opts)
-  assert(type(opts) == "table" and type(opts.host) == "string", "udpxfer.send: host (string) is required")
+  options.check("udpxfer.send", opts, SEND, { "host" })
   local peer, err = core.resolve(opts.host, opts.port or core.STREAM_PORT)
   if not peer then return nil, ("%s: %s"):format(opts.host, err), "usage" end
   local o = stream_common(opts)
@@ -319,6 +361,7 @@ local Recv = class(Stream)
 -- `on_complete` (every byte is out and the stream's SHA-256 matched),
 -- `on_done`, `on_error`. Returns the stream, or nil, message, code.
 function M.recv(opts)
+  options.check("udpxfer.recv", opts or {}, RECV)
   opts = opts or {}
   local o = stream_common(opts)
   o.port, o.bind, o.listen_timeout = opts.port or core.STREAM_PORT, opts.bind, opts.timeout

@@ -3,6 +3,7 @@
 -- servers offering it), checked, and merged, so each entry says how many
 -- servers have it as shown.
 local base = require "udpxfer.base"
+local options = require "udpxfer.options"
 
 local core, call = base.core, base.call
 
@@ -12,12 +13,16 @@ local List = base.class(base.Pollable)
 
 --- Start listing. Options: `remote` (default "."; "" lists the trees: "."
 -- and the shares), `port`, `servers`, `broadcast` (as for `get`),
--- `timeout` (s), callbacks `on_done`, `on_error`. The result: { type =
+-- `timeout` (s), `chunk_size`, `key`, callbacks `on_done`, `on_error` (an
+-- unknown option or a wrong type raises). The result: { type =
 -- "done", remote, servers (how many answered), versions, entries = { {path,
 -- type ("dir", "file", "link"), mode, mtime (ns), size, sha256, target,
 -- servers (how many have it so)}, ... } } with the folder itself first as
 -- ".". Returns the pollable listing, or nil, message, code.
+local LIST = options.merge(base.ASK, { remote = options.string })
+
 function M.new(opts)
+  options.check("udpxfer.list", opts or {}, LIST)
   opts = opts or {}
   local targets, nbcast = base.targets(opts)
   if not targets then return nil, nbcast, "usage" end

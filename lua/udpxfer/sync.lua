@@ -11,6 +11,7 @@ local base = require "udpxfer.base"
 local glob = require "udpxfer.glob"
 local index = require "udpxfer.index"
 local plan = require "udpxfer.plan"
+local options = require "udpxfer.options"
 
 local core, call = base.core, base.call
 
@@ -45,16 +46,22 @@ end
 -- which must exist), `delete` (remove what the listing lacks), `dry_run`
 -- (change nothing, report what would change), `exclude` (a list of globs:
 -- udpxfer.glob), `port`, `servers`, `broadcast` (as for `get`),
--- `timeout` (for the listing, s), `chunk_size`, `limit_rate` (bytes/s,
--- shared by the fetches under way), and callbacks `on_file`
--- ({path, action, size, bytes, reused} per entry acted on; action one of
--- "mkdir", "link", "fetch", "copy", "create", "meta", "delete", "skip",
--- "error"), `on_progress` (the stats), `on_done` (the summary), `on_error`.
+-- `timeout` (for the listing, s), `chunk_size`, `key`, `limit_rate`
+-- (bytes/s: what all its fetches together ask for), `progress_interval`
+-- (s), and callbacks `on_file` ({path, action, size, bytes, reused} per
+-- entry acted on; action one of "mkdir", "link", "fetch", "copy",
+-- "create", "meta", "delete", "skip", "error"), `on_preparing` (a server
+-- is still hashing: {server=}), `on_progress` (the stats), `on_done` (the
+-- summary), `on_error`. An unknown option or a wrong type raises.
 -- Returns the pollable sync, or nil, message, code.
+local O = options
+local SYNC = options.merge(base.ASK, base.PROGRESS, {
+  remote = O.string, dir = O.string, delete = O.boolean, dry_run = O.boolean, exclude = O.strings,
+  limit_rate = O.rate, on_file = O.callback, on_preparing = O.callback,
+})
+
 function M.new(opts)
-  assert(type(opts) == "table", "udpxfer.sync expects a table of options")
-  assert(type(opts.remote) == "string", "udpxfer.sync: remote (string) is required")
-  assert(type(opts.dir) == "string", "udpxfer.sync: dir (string) is required")
+  options.check("udpxfer.sync", opts, SYNC, { "remote", "dir" })
   local targets, nbcast = base.targets(opts)
   if not targets then return nil, nbcast, "usage" end
   if #targets == 0 then return nil, "no broadcast address or server to ask", "usage" end
@@ -74,7 +81,7 @@ function M.new(opts)
       bytes_done = 0, files_done = 0, files_todo = 0 },
     chunk_size = opts.chunk_size or base.chunk_size_for(targets, opts.key),
   }, Sync)
-  if opts.limit_rate then link:set_limit(opts.limit_rate) end -- what all fetches together ask for
+  if opts.limit_rate then link:set_limit(math.floor(opts.limit_rate)) end -- what all fetches together ask for
   self.index, self.listings = index.load(dir)
   local obj, emsg, ecode = core.client {
     kind = "listing", name = opts.remote, link = link, targets = targets, basis_data = self.listings[opts.remote],
@@ -168,7 +175,7 @@ local function start_fetch(self, f)
     resume = self.partials[e.path] ~= nil, -- a fetch looks for partial files only where the scan saw one
     mode = e.mode, mtime = e.mtime,
     durable = false, link = self.link, targets = self.servers, unicast = true, verify = f.verify,
-    chunk_size = self.chunk_size, discover_timeout = self.opts.file_timeout or 5, idle_timeout = 5,
+    chunk_size = self.chunk_size, discover_timeout = 5, idle_timeout = 5,
     key = self.opts.key,
   }
   if not obj then return error_entry(self, e.path, msg, code) end
