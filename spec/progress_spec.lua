@@ -18,7 +18,7 @@ describe("progress", function()
   end)
   it("draws a bar with bytes, rate and ETA", function()
     local st = { size = 1000, bytes = 500, elapsed = 1, servers = { { active = true } } }
-    assert.are.equal("f [############            ]  50% 500 B / 1000 B  500 B/s  ETA 0:01  1 server",
+    assert.are.equal("f [############            ]  50%  500 B / 1000 B  500 B/s  ETA 0:01  1 server",
       progress.line("f", st, 100))
   end)
 
@@ -30,6 +30,21 @@ describe("progress", function()
     end
     local narrow = progress.line(("long/name/"):rep(10) .. "file.bin", st, 70)
     assert.matches("^%.%..*file%.bin  50%% ", narrow)
+  end)
+
+  it("drops whole fields on a narrow terminal, the least useful first: the ETA stays at 40 columns", function()
+    local st = { size = 3 * 1024 ^ 3, bytes = 1024 ^ 3, elapsed = 10, servers = { { active = true } } }
+    local line = progress.line("some/folder/movie.mkv", st, 40)
+    assert.matches("  33%%  [%d.]+ MiB/s  ETA 0:20$", line)
+    assert.is_true(#line <= 39)
+    line = progress.sync_line(".", { files_done = 3, files_todo = 10, bytes_done = 1024 ^ 3, bytes_total = 3 * 1024 ^ 3,
+      elapsed = 10 }, 40)
+    assert.matches("3/10 files  [%d.]+ MiB/s  ETA 0:20$", line)
+    for w = 12, 120 do
+      local l = progress.line(("long/name/"):rep(10) .. "file.bin", st, w)
+      assert.is_true(#l <= w - 1, ("%d columns: %q"):format(w, l))
+      assert.matches("%d%%", l) -- the percentage is never cut
+    end
   end)
 
   it("draws a sync's line: files and bytes done and to do, rate, ETA", function()

@@ -421,7 +421,10 @@ describe("udpxfer sync (the command), killed and run again", function()
     os.execute("mkdir " .. q(dst))
     local code, out, err = H.run(cmd(dst))
     assert.are.equal(0, code, err)
-    assert.matches("^%. %-> .*: 1013 files, %d+ changed, 0 deleted; fetched [%d.]+ MiB, reused 0 B, [%d.]+ MiB on the wire, in [%d.]+ s\n$", out)
+    assert.matches("^%. %-> .*: 1013 files, %d+ changed, 0 deleted; fetched [%d.]+ MiB, reused 0 B, [%d.]+ MiB on the wire, in [%d.]+ s; 2 links skipped %(they lead out of the tree; %-v names them%)\n$", out)
+    assert.are.equal("", err) -- the links it skips are the listing's, every run: counted, not listed
+    code, _, err = H.run(cmd(dst) .. " -v")
+    assert.are.equal(0, code, err)
     assert.matches("skip abs: link target leaves the tree: /etc/passwd", err)
   end)
 

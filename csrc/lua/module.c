@@ -16,6 +16,7 @@
 #include "engine/wire.h"
 #include "host/clock.h"
 #include "host/filehash.h"
+#include "host/mkpath.h"
 #include "host/random.h"
 #include "host/signals.h"
 
@@ -186,6 +187,18 @@ static int l_die(lua_State *L)
     ux_signals_die((int)sig);
 }
 
+/* mkdirs(path) -> true: PATH and the folders above it exist (made 0755
+ * as needed), or nil, message, code. */
+static int l_mkdirs(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int err = ux_mkpath(path, 0755);
+    if (err)
+        return push_errno(L, path, err, UX_ERR_IO);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* random_bytes(n) -> n bytes from the CSPRNG (keys). */
 static int l_random_bytes(lua_State *L)
 {
@@ -213,7 +226,7 @@ int luaopen_udpxfer_core(lua_State *L)
         {"broadcast_addresses", l_broadcast_addresses}, {"resolve", l_resolve}, {"path_mtu", l_path_mtu},
         {"name_ok", l_name_ok}, {"isatty", l_isatty}, {"term_width", l_term_width},
         {"catch_signals", l_catch_signals}, {"release_signals", l_release_signals}, {"signaled", l_signaled},
-        {"die", l_die}, {"random_bytes", l_random_bytes},
+        {"die", l_die}, {"random_bytes", l_random_bytes}, {"mkdirs", l_mkdirs},
         {NULL, NULL}};
     luaL_newlib(L, funcs);
     ux_lua_link_open(L);

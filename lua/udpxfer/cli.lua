@@ -333,7 +333,12 @@ end
 -- ---- sync (and get -r) ----
 
 local function sync_cmd(remote, dir, opt, out, err, delete)
+  if opt.create_dirs then
+    local ok, msg = core.mkdirs(dir)
+    if not ok then return fail(err, msg, "io") end
+  end
   local talk, line = not opt.quiet and not opt.json, status_line(err)
+  local skipped = 0
   local tty = talk and core.isatty(2)
   local s, msg, code = udpxfer.sync {
     remote = remote, dir = dir, delete = delete, dry_run = opt.dry_run, exclude = opt.exclude,
@@ -341,9 +346,11 @@ local function sync_cmd(remote, dir, opt, out, err, delete)
     chunk_size = opt.chunk_size, limit_rate = opt.limit_rate, progress_interval = opt.json and 0.5 or 0.1,
     key = opt.key_file,
     on_file = function(ev)
+      if ev.action == "skip" then skipped = skipped + 1 end
       if opt.json then return emit(opt, out, ev) end
       if not talk then return end
-      if ev.action == "error" or ev.action == "skip" or opt.verbose or opt.dry_run then
+      -- a skipped link is the listing's, every time: said once per run in the summary
+      if ev.action == "error" or (ev.action == "skip" and opt.verbose) or opt.verbose or opt.dry_run then
         line.clear()
         err:write(("%s%s %s%s\n"):format(opt.dry_run and "would " or "", ev.action, clean(ev.path),
           ev.message and ": " .. clean(ev.message) or ""))
@@ -366,9 +373,12 @@ local function sync_cmd(remote, dir, opt, out, err, delete)
     emit(opt, out, { type = "error", message = emsg, code = ecode })
     return fail(err, emsg, ecode, rc)
   end
-  emit(opt, out, res, ("%s%s -> %s: %d files, %d changed, %d deleted; fetched %s, reused %s, %s on the wire, in %.2f s")
+  emit(opt, out, res, ("%s%s -> %s: %d files, %d changed, %d deleted; fetched %s, reused %s, %s on the wire, in %.2f s%s")
     :format(opt.dry_run and "(dry run) " or "", remote, dir, res.files, res.changed, res.deleted,
-      progress.bytes(res.bytes_fetched), progress.bytes(res.bytes_reused), progress.bytes(res.bytes_wire), res.elapsed))
+      progress.bytes(res.bytes_fetched), progress.bytes(res.bytes_reused), progress.bytes(res.bytes_wire), res.elapsed,
+      skipped > 0 and not opt.verbose
+        and ("; %d link%s skipped (they lead out of the tree; -v names them)"):format(skipped, skipped == 1 and "" or "s")
+        or ""))
   return M.EXIT.ok
 end
 
@@ -383,12 +393,13 @@ local function destination(name, opt, several)
   local st = core.dir(o)
   if st then st:close() end
   local is_dir = st ~= nil or o:sub(-1) == "/"
-  if opt.create_dirs and (several or opt.parents or o:sub(-1) == "/") and not st then
-    os.execute("mkdir -p -- '" .. o:gsub("'", "'\\''") .. "'")
+  if opt.create_dirs and not st then -- --create-dirs: -o names a folder, made here
+    local ok, msg = core.mkdirs(o)
+    if not ok then return nil, msg, "io" end
     is_dir = true
   end
   if not is_dir then
-    if several then return nil, ("-o %s must be a folder to take several files"):format(o) end
+    if several then return nil, ("-o %s must be a folder to take several files (or add --create-dirs)"):format(o) end
     local folder, base = o:match("^(.*)/([^/]+)$")
     return { out = folder or ".", as = base or o }
   end
@@ -421,11 +432,20 @@ local function destination(name, opt, several)
   return { out = o }
 end
 
+-- NAME was not found: is it a folder the servers have? (One listing
+-- request, only after a failure.)
+local function folder_hint(name, opt)
+  local l = udpxfer.list { remote = name, port = opt.port, servers = opt.server,
+    broadcast = broadcast_list(opt.broadcast), timeout = math.min(opt.timeout, 2), key = opt.key_file }
+  local res = l and l:run()
+  if l then l:close() end
+  return res and (" (a folder on the servers: udpxfer get -r %s DIR fetches it)"):format(name) or ""
+end
+
 local function get_one(name, opt, out, err, several)
-  if opt.out == "-" and several then return fail(err, "-o - takes one NAME", "usage") end
-  local to, why = { memory = true }, nil
-  if opt.out ~= "-" then to, why = destination(name, opt, several) end
-  if not to then return fail(err, why, "usage") end
+  local to, why, wcode = { memory = true }, nil, nil
+  if opt.out ~= "-" then to, why, wcode = destination(name, opt, several) end
+  if not to then return fail(err, why, wcode or "usage") end
   local talk, line = not opt.quiet and not opt.json, status_line(err)
   local tty = talk and core.isatty(2)
   local g, msg, code = udpxfer.get {
@@ -473,6 +493,7 @@ local function get_one(name, opt, out, err, several)
   line.clear()
   if not res then
     g:close()
+    if ecode == "notfound" then emsg = emsg .. folder_hint(name, opt) end
     emit(opt, out, { type = "error", message = emsg, code = ecode, name = name }, nil)
     return fail(err, ("%s: %s"):format(name, emsg), ecode, rc)
   end
@@ -506,6 +527,15 @@ local function get(opt, out, err)
     if #opt.name ~= 2 then return fail(err, "get -r takes REMOTE DIR (see 'udpxfer get --help')", "usage") end
     return sync_cmd(opt.name[1], opt.name[2], opt, out, err, false)
   end
+  if opt.out == "-" and #opt.name > 1 then return fail(err, "-o - takes one NAME", "usage") end
+  if opt.out and opt.out ~= "-" and #opt.name > 1 and not opt.create_dirs then
+    local d = core.dir(opt.out) -- said once, not per name
+    if not d then
+      return fail(err, ("-o %s must be a folder to take several files (or add --create-dirs)"):format(opt.out), "usage")
+    end
+    d:close()
+  end
+  if opt.out == "-" and opt.json then out = err end -- stdout carries the file
   local rc = M.EXIT.ok
   for _, name in ipairs(opt.name) do
     local r = get_one(name, opt, out, err, #opt.name > 1)
@@ -637,11 +667,33 @@ local function help_topic(argv, cmds)
   end
 end
 
+-- An option's value that looks like a negative number ("--timeout -1")
+-- is joined to it ("--timeout=-1"), so the parser takes it as the value
+-- (and the value's check says what is wrong) instead of an unknown option.
+local function join_negatives(argv)
+  local out, i = {}, 1
+  while i <= #argv do
+    local a, v = argv[i], argv[i + 1]
+    if a == "--" then
+      table.move(argv, i, #argv, #out + 1, out)
+      break
+    end
+    if v and v:match("^%-[%d.]") and a:match("^%-%-?%a[%w-]*$") then
+      out[#out + 1] = (a:sub(2, 2) == "-" and a .. "=" or a) .. v
+      i = i + 2
+    else
+      out[#out + 1] = a
+      i = i + 1
+    end
+  end
+  return out
+end
+
 --- Run the CLI. `argv` is a list of strings; `out`/`err` default to
 -- io.stdout/io.stderr. Returns the exit code.
 function M.main(argv, out, err)
   out, err = out or io.stdout, err or io.stderr
-  argv = argv or {}
+  argv = join_negatives(argv or {})
   local parser, cmds = build()
   for _, a in ipairs(argv) do
     if a == "--" then break end
@@ -661,9 +713,14 @@ function M.main(argv, out, err)
     out:write("udpxfer ", M.VERSION, "\n")
     return M.EXIT.ok
   end
-  if not opt.command or opt.command == "help" then
+  if opt.command == "help" and (not opt.topic or cmds[opt.topic]) then
     out:write(((opt.topic and cmds[opt.topic]) or parser):get_help(), "\n")
     return M.EXIT.ok
+  end
+  if not opt.command or opt.command == "help" then -- nothing to do: the usage, and a usage error
+    err:write(parser:get_usage(), "\n")
+    if opt.topic then err:write(("udpxfer: no command %q (see 'udpxfer --help')\n"):format(opt.topic)) end
+    return M.EXIT.usage
   end
   core.catch_signals() -- from here on SIGINT/SIGTERM end a command cleanly, however early they come
   return commands[opt.command](opt, out, err)
