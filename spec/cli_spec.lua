@@ -70,12 +70,27 @@ describe("udpxfer command", function()
   end)
 
   it("exits 3 within the timeout when no server answers", function()
+    local silent = assert(require("socket").udp()) -- takes the requests, answers none
+    assert(silent:setsockname("127.0.0.1", 0))
+    finally(function() silent:close() end)
     local t0 = H.core.now()
-    local code, _, err = udpx(("get hello.txt --port 9 --server 127.0.0.1 --broadcast none --timeout 1 --out %s")
-      :format(dir .. "/out"))
+    local code, _, err = udpx(("get hello.txt --port %d --server 127.0.0.1 --broadcast none --timeout 1 --out %s")
+      :format(select(2, silent:getsockname()), dir .. "/out"))
     assert.are.equal(3, code)
     assert.matches("no server answered", err)
+    assert.is_true(H.core.now() - t0 >= 1)
     assert.is_true(H.core.now() - t0 < 5)
+  end)
+
+  it("exits 3 at once when the host says nothing listens on a --server's port", function()
+    for _, server in ipairs { "127.0.0.1", "[::1]" } do
+      local t0 = H.core.now()
+      local code, _, err = udpx(("get hello.txt --port 9 --server %s --broadcast none --timeout 10 --out %s")
+        :format(server, dir .. "/out"))
+      assert.are.equal(3, code)
+      assert.matches("^udpxfer: hello%.txt: no server answered: nothing listens on [^ ]+:9 %(port unreachable%)\n$", err)
+      assert.is_true(H.core.now() - t0 < 3, ("took %.1f s of a 10 s timeout"):format(H.core.now() - t0))
+    end
   end)
 
   it("exits 2 with one line, no traceback, on a usage error or a bad value", function()

@@ -211,3 +211,30 @@ describe("LAN test bed", function()
     assert.is_true(lost > 0, "losses happened and were recovered")
   end)
 end)
+
+describe("default broadcast addresses", function()
+  if not usable then
+    it("needs root and network namespaces", function() pending("skipped: " .. why) end)
+    return
+  end
+
+  it("are each subnet's directed broadcast, computed from the netmask for an address added without brd", function()
+    local ns = "uxbrd" .. (os.time() % 100000)
+    finally(function() os.execute("ip netns del " .. ns .. " 2>/dev/null") end)
+    for _, c in ipairs {
+      "ip netns add " .. ns, "ip -n " .. ns .. " link add v0 type veth peer name v1",
+      "ip -n " .. ns .. " link set v0 up", "ip -n " .. ns .. " link set v1 up",
+      "ip -n " .. ns .. " addr add 10.78.0.1/24 dev v0",          -- no brd
+      "ip -n " .. ns .. " addr add 10.79.0.1/24 brd + dev v0",    -- brd 10.79.0.255
+      "ip -n " .. ns .. " addr add 10.80.0.1/31 dev v0" } do      -- none at all
+      assert(os.execute(c), c)
+    end
+    local code, out = H.run(("ip netns exec %s %s -e 'package.cpath = \"lua/?.so;\" .. package.cpath; "
+      .. "print(table.concat(require(\"udpxfer.core\").broadcast_addresses(10526), \" \"))'"):format(ns, H.LUA))
+    assert.are.equal(0, code)
+    local got = {}
+    for a in out:gmatch("%S+") do got[a] = true end
+    assert.are.same({ ["255.255.255.255:10526"] = true, ["10.78.0.255:10526"] = true, ["10.79.0.255:10526"] = true },
+      got)
+  end)
+end)

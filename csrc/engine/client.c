@@ -98,6 +98,18 @@ int ux_client_add_target(struct ux_client *c, const struct ux_addr *a)
     return 0;
 }
 
+void ux_client_unreachable(struct ux_client *c, uint64_t now, const struct ux_addr *to)
+{
+    (void)now;
+    if (c->state != UXC_DISCOVER)
+        return; /* unauthenticated: it ends nothing a server has answered for */
+    for (int i = 0; i < c->ntargets; i++)
+        if (!c->unreachable[i] && ux_addr_equal(&c->targets[i], to)) {
+            c->unreachable[i] = 1;
+            c->nunreachable++;
+        }
+}
+
 static struct ux_peer *find_peer(struct ux_client *c, const struct ux_addr *a, int create)
 {
     for (int i = 0; i < c->npeers; i++)
@@ -276,10 +288,21 @@ uint64_t uxc_discovery_end(const struct ux_client *c)
  * with ERRORS, said no? */
 static int all_answered(const struct ux_client *c, int errors)
 {
-    int n = 0;
+    int n = c->nunreachable;
     for (int i = 0; i < c->npeers; i++)
         n += c->peers[i].has_offer || c->peers[i].excluded || (errors && c->peers[i].answered);
     return c->cfg.unicast && n >= c->ntargets;
+}
+
+/* Every target asked by address said nothing listens there. */
+static void fail_unreachable(struct ux_client *c)
+{
+    char where[80] = "";
+    ux_addr_format(&c->targets[0], where, sizeof where);
+    char msg[160];
+    snprintf(msg, sizeof msg, "no server answered: nothing listens on %s%s (port unreachable)", where,
+             c->ntargets > 1 ? " and the others asked" : "");
+    uxc_fail(c, UX_ERR_NOSERVER, msg);
 }
 
 static void tick_discovery(struct ux_client *c, uint64_t now)
@@ -294,6 +317,10 @@ static void tick_discovery(struct ux_client *c, uint64_t now)
             else if (now >= uxc_discovery_end(c))
                 uxc_fail(c, UX_ERR_VERSION, "no server offers the requested SHA-256");
         }
+        return;
+    }
+    if (!c->first_error_at && c->cfg.unicast && c->ntargets && c->nunreachable >= c->ntargets) {
+        fail_unreachable(c);
         return;
     }
     if (c->first_error_at && (now >= c->first_error_at + NOTFOUND_GRACE_US || all_answered(c, 1))) {

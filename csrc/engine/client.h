@@ -164,6 +164,8 @@ struct ux_client {
     int no_version;          /* the offers so far hold no version to take */
     struct ux_addr targets[UX_MAX_TARGETS];
     int ntargets;
+    uint8_t unreachable[UX_MAX_TARGETS]; /* the host said nothing listens there */
+    int nunreachable;
     int target_cursor;       /* next target to send the current round to */
     int round;
     uint64_t next_round_at;
@@ -210,6 +212,9 @@ struct ux_client {
 int ux_client_init(struct ux_client *c, const struct ux_client_cfg *cfg, uint64_t now);
 void ux_client_free(struct ux_client *c);
 int ux_client_add_target(struct ux_client *c, const struct ux_addr *a);
+/* A datagram to TO came back as undeliverable (ICMP port or host
+ * unreachable): while discovering, a target that will never answer. */
+void ux_client_unreachable(struct ux_client *c, uint64_t now, const struct ux_addr *to);
 /* Ignore the server at A: its offers count neither as votes nor as
  * sources. Returns -1 if the peer table is full. */
 int ux_client_exclude(struct ux_client *c, const struct ux_addr *a);

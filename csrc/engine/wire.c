@@ -415,3 +415,13 @@ int ux_decode(const uint8_t *buf, size_t len, struct ux_msg *m)
     default: return -1;
     }
 }
+
+uint64_t ux_wire_xid(const uint8_t *p, size_t len)
+{
+    if (len < UX_HDR_LEN || p[0] != UX_MAGIC0 || p[1] != UX_MAGIC1)
+        return 0;
+    uint64_t x = 0;
+    for (int i = 8; i < 16; i++)
+        x = x << 8 | p[i];
+    return x;
+}

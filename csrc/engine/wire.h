@@ -202,6 +202,9 @@ size_t ux_encode(const struct ux_msg *m, uint8_t *buf, size_t cap);
 /* DATA is encoded in place by the sender to avoid a copy: writes the header
  * and returns its length; len bytes of chunk data go after it. FLAGS:
  * UX_FLAG_TREE for a tree node's children, UX_FLAG_BARE for no hash. */
+/* The transfer id in the header of datagram P (LEN bytes), or 0 if P is
+ * not one of ours: routing only, nothing is checked. */
+uint64_t ux_wire_xid(const uint8_t *p, size_t len);
 size_t ux_encode_data_header(uint8_t *buf, uint8_t flags, uint64_t xid, uint32_t seq, uint32_t index,
                              const uint8_t hash[UX_CHUNK_HASH_LEN], size_t len);
 

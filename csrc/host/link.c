@@ -19,7 +19,7 @@ int ux_link_open(struct ux_link *l, const struct ux_addr *bind, const char **why
 {
     memset(l, 0, sizeof *l);
     l->poller.epfd = -1;
-    int err = ux_io_open(&l->io, bind, LINK_CAP, UX_IO_GRO, why);
+    int err = ux_io_open(&l->io, bind, LINK_CAP, UX_IO_GRO | UX_IO_ERRORS, why);
     if (!err && (err = ux_poller_open(&l->poller)))
         *why = "cannot create an epoll set";
     if (!err && (err = ux_poller_watch(&l->poller, l->io.fd, EPOLLIN)))

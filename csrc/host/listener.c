@@ -27,16 +27,11 @@ static int broadcast_of(const struct ux_addr *a, struct ux_addr *out)
         return -1;
     int found = -1;
     for (struct ifaddrs *i = ifs; i && found; i = i->ifa_next) {
-        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !i->ifa_netmask ||
+        struct sockaddr_in b = {.sin_family = AF_INET, .sin_port = want->sin_port};
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
             ((const struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr != want->sin_addr.s_addr)
             continue;
-        uint32_t mask = ntohl(((const struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr);
-        struct sockaddr_in b = {.sin_family = AF_INET, .sin_port = want->sin_port};
-        if ((i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr)
-            b.sin_addr = ((const struct sockaddr_in *)i->ifa_broadaddr)->sin_addr;
-        else if (~mask > 1) /* a /31 or /32 has no broadcast address */
-            b.sin_addr.s_addr = htonl(ntohl(want->sin_addr.s_addr) | ~mask);
-        else
+        if (ux_directed_broadcast(i, &b.sin_addr))
             break;
         memset(out, 0, sizeof *out);
         memcpy(&out->ss, &b, sizeof b);

@@ -1,7 +1,10 @@
 #include "net.h"
 
+#include "engine/wire.h"
+
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/errqueue.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netdb.h>
@@ -84,6 +87,12 @@ int ux_io_open_dev(struct ux_io *io, const struct ux_addr *bind_to, const char *
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
         io->dual = IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&bind_to->ss)->sin6_addr);
     }
+    if (flags & UX_IO_ERRORS) {
+        setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one);
+        if (bind_to->ss.ss_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one);
+        io->errors = 1;
+    }
     set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF);
     set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF);
     /* Segmentation offload: one pass through the stack for up to 64
@@ -158,6 +167,41 @@ static void map_v4(const struct ux_addr *a, struct sockaddr_in6 *out)
     memcpy(&out->sin6_addr.s6_addr[12], &s4->sin_addr, 4);
 }
 
+/* Take what the error queue holds: each entry is a datagram we sent (its
+ * header is enough) to an address that refused it. */
+static void take_bounces(struct ux_io *io)
+{
+    for (int tries = 0; tries < 64; tries++) {
+        uint8_t head[UX_HDR_LEN];
+        union {
+            char buf[512];
+            struct cmsghdr align;
+        } ctl;
+        struct ux_addr to;
+        memset(&to, 0, sizeof to);
+        struct iovec iov = {head, sizeof head};
+        struct msghdr h = {.msg_name = &to.ss, .msg_namelen = sizeof to.ss, .msg_iov = &iov, .msg_iovlen = 1,
+                           .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+        ssize_t n = recvmsg(io->fd, &h, MSG_ERRQUEUE | MSG_DONTWAIT);
+        if (n < 0)
+            return;
+        int refused = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c))
+            if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+                (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
+                struct sock_extended_err ee;
+                memcpy(&ee, CMSG_DATA(c), sizeof ee);
+                refused = ee.ee_origin == SO_EE_ORIGIN_ICMP || ee.ee_origin == SO_EE_ORIGIN_ICMP6;
+            }
+        if (!refused || io->nbounce == UX_BOUNCES)
+            continue;
+        to.len = h.msg_namelen;
+        if (io->dual)
+            unmap_v4(&to);
+        io->bounce[io->nbounce++] = (struct ux_bounce){to, ux_wire_xid(head, (size_t)n)};
+    }
+}
+
 int ux_io_recv(struct ux_io *io)
 {
     for (int i = 0; i < UX_BATCH; i++) {
@@ -173,6 +217,10 @@ int ux_io_recv(struct ux_io *io)
         }
     }
     int n = recvmmsg(io->fd, io->rmsg, UX_BATCH, MSG_DONTWAIT, NULL);
+    if (n < 0 && io->errors && errno != EAGAIN && errno != EINTR) {
+        take_bounces(io); /* the socket reported a refusal: it is in the error queue */
+        n = recvmmsg(io->fd, io->rmsg, UX_BATCH, MSG_DONTWAIT, NULL);
+    }
     int k = 0;
     for (int i = 0; i < n; i++) {
         struct msghdr *h = &io->rmsg[i].msg_hdr;
@@ -326,6 +374,28 @@ int ux_io_flush(struct ux_io *io)
     return 1;
 }
 
+int ux_directed_broadcast(const struct ifaddrs *i, struct in_addr *out)
+{
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+        return -1;
+    struct in_addr own = ((const struct sockaddr_in *)i->ifa_addr)->sin_addr;
+    if ((i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr) {
+        /* an address added without `brd` reports its own address (or none) here */
+        struct in_addr b = ((const struct sockaddr_in *)i->ifa_broadaddr)->sin_addr;
+        if (b.s_addr != own.s_addr && b.s_addr != htonl(INADDR_ANY)) {
+            *out = b;
+            return 0;
+        }
+    }
+    if (!i->ifa_netmask)
+        return -1;
+    uint32_t mask = ntohl(((const struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr);
+    if (~mask <= 1)
+        return -1; /* a /31 or /32 has no broadcast address */
+    out->s_addr = htonl(ntohl(own.s_addr) | ~mask);
+    return 0;
+}
+
 int ux_broadcast_addresses(struct ux_addr *out, int max, int port)
 {
     int n = 0;
@@ -335,14 +405,14 @@ int ux_broadcast_addresses(struct ux_addr *out, int max, int port)
     if (getifaddrs(&ifs))
         return n;
     for (i = ifs; i && n < max; i = i->ifa_next) {
-        if (!i->ifa_broadaddr || !i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
-            !(i->ifa_flags & IFF_BROADCAST) || !(i->ifa_flags & IFF_UP))
+        struct in_addr b;
+        if (!(i->ifa_flags & IFF_UP) || !(i->ifa_flags & IFF_BROADCAST) || ux_directed_broadcast(i, &b))
             continue;
+        struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = b};
         struct ux_addr *a = &out[n++];
         memset(a, 0, sizeof *a);
-        memcpy(&a->ss, i->ifa_broadaddr, sizeof(struct sockaddr_in));
-        ((struct sockaddr_in *)&a->ss)->sin_port = htons((uint16_t)port);
-        a->len = sizeof(struct sockaddr_in);
+        memcpy(&a->ss, &sin, sizeof sin);
+        a->len = sizeof sin;
     }
     freeifaddrs(ifs);
     return n;

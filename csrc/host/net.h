@@ -14,7 +14,15 @@
 #define UX_GRO_BUF 65536
 
 enum { UX_IO_SHARED = 1, /* other sockets may bind the address too (servers' broadcast sockets) */
-       UX_IO_GRO = 2 };  /* receive coalesced datagrams (bulk receivers) */
+       UX_IO_GRO = 2,     /* receive coalesced datagrams (bulk receivers) */
+       UX_IO_ERRORS = 4 }; /* hear of datagrams the network refused (ICMP unreachable) */
+
+/* A datagram we sent that came back undeliverable. */
+struct ux_bounce {
+    struct ux_addr to;   /* where it went */
+    uint64_t xid;        /* the transfer id in its header (0: not ours) */
+};
+#define UX_BOUNCES 16
 
 struct ux_dgram {
     uint8_t *p;
@@ -48,6 +56,9 @@ struct ux_io {
     struct ux_addr saddr[UX_SQUEUE];
     int spend, soff;            /* queued datagrams, first unsent */
     uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes, tx_blocked, tx_gso;
+    int errors;                 /* UX_IO_ERRORS: the error queue is on */
+    struct ux_bounce bounce[UX_BOUNCES]; /* undeliverable since the last ux_io_recv took them */
+    int nbounce;
 };
 
 /* Open a non-blocking UDP socket bound to BIND (NULL: any address, IPv6
@@ -60,7 +71,8 @@ int ux_io_open_dev(struct ux_io *io, const struct ux_addr *bind, const char *dev
                    const char **why);
 void ux_io_close(struct ux_io *io);
 /* Receive without blocking; returns the number of datagrams in io->rq
- * (coalesced ones already split). */
+ * (coalesced ones already split). With UX_IO_ERRORS, datagrams the network
+ * refused are in io->bounce meanwhile (the caller takes them: nbounce = 0). */
 int ux_io_recv(struct ux_io *io);
 /* Datagrams handed back by the engine wait in io->rq: receive nothing more until they are taken. */
 static inline int ux_io_held(const struct ux_io *io) { return io->rnext < io->rheld; }
@@ -74,6 +86,12 @@ void ux_io_queue(struct ux_io *io, size_t len, const uint8_t *tail, size_t tail_
 int ux_io_flush(struct ux_io *io);
 /* Fill OUT with broadcast addresses of up interfaces plus 255.255.255.255. */
 int ux_broadcast_addresses(struct ux_addr *out, int max, int port);
+/* The directed broadcast address of interface address I (IPv4): its
+ * `brd`, or computed from its netmask when it has none (loopback, or an
+ * address added without one). Returns 0, or -1 for /31, /32 or not IPv4. */
+struct ifaddrs;
+struct in_addr;
+int ux_directed_broadcast(const struct ifaddrs *i, struct in_addr *out);
 /* Resolve HOST[:PORT] (numeric or a name). */
 int ux_resolve(const char *spec, int default_port, struct ux_addr *out);
 /* The MTU of the route to A (the kernel's, from a connected socket; no

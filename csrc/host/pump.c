@@ -8,16 +8,6 @@
  * pace: at 1 GB/s, 16 full rounds take 10-50 ms. */
 #define PUMP_BUDGET_US 5000
 
-static uint64_t xid_of(const uint8_t *p, size_t len)
-{
-    if (len < UX_HDR_LEN || p[0] != UX_MAGIC0 || p[1] != UX_MAGIC1)
-        return 0;
-    uint64_t x = 0;
-    for (int i = 8; i < 16; i++)
-        x = x << 8 | p[i];
-    return x;
-}
-
 /* The endpoint for a datagram carrying XID: the last one hit if it
  * matches (a batch is mostly one transfer's), else a scan. */
 static struct ux_endpoint *route(struct ux_endpoint *eps, int n, uint64_t xid, int *last)
@@ -42,7 +32,7 @@ static int feed(struct ux_io *io, struct ux_endpoint *eps, int n_eps, int n, uin
     int last = 0;
     for (int i = io->rnext; i < n; i++) {
         const struct ux_dgram *d = &io->rq[i];
-        struct ux_endpoint *ep = route(eps, n_eps, xid_of(d->p, d->len), &last);
+        struct ux_endpoint *ep = route(eps, n_eps, ux_wire_xid(d->p, d->len), &last);
         if (ep && ep->in(ep->eng, now, d->p, d->len, &io->raddr[d->from])) {
             io->rnext = i; /* this one and the rest of the batch wait */
             io->rheld = n;
@@ -51,6 +41,16 @@ static int feed(struct ux_io *io, struct ux_endpoint *eps, int n_eps, int n, uin
     }
     io->rnext = io->rheld = 0;
     return 0;
+}
+
+/* Tell each endpoint of its datagrams that came back undeliverable. */
+static void bounce(struct ux_io *io, struct ux_endpoint *eps, int n, uint64_t now)
+{
+    for (int b = 0; b < io->nbounce; b++)
+        for (int i = 0; i < n; i++)
+            if (io->bounce[b].xid && eps[i].xid == io->bounce[b].xid && eps[i].bounced)
+                eps[i].bounced(eps[i].eng, now, &io->bounce[b].to);
+    io->nbounce = 0;
 }
 
 /* Queue what the endpoints have to send, one datagram each in turn, until
@@ -89,6 +89,8 @@ void ux_pump_many(struct ux_io *io, struct ux_endpoint *eps, int n, int *rr)
         uint64_t now = ux_now_us();
         if (!held)
             io->rnext = 0;
+        if (io->nbounce)
+            bounce(io, eps, n, now);
         feed(io, eps, n, got, now);
         int produced = produce(io, eps, n, rr, now);
         if (produced && !ux_io_flush(io))
@@ -100,7 +102,7 @@ void ux_pump_many(struct ux_io *io, struct ux_endpoint *eps, int n, int *rr)
 
 void ux_pump(struct ux_io *io, void *eng, ux_input_fn in, ux_output_fn out)
 {
-    struct ux_endpoint ep = {eng, in, out, NULL, 0};
+    struct ux_endpoint ep = {eng, in, out, NULL, 0, NULL};
     int rr = 0;
     ux_pump_many(io, &ep, 1, &rr);
 }

@@ -25,6 +25,8 @@ struct ux_endpoint {
     ux_output_fn out;
     uint64_t (*deadline)(void *eng); /* when it must run again (UINT64_MAX: no need) */
     uint64_t xid; /* the transfer id its datagrams carry; 0: every datagram no other takes */
+    /* One of its datagrams to TO came back undeliverable (UX_IO_ERRORS); may be NULL. */
+    void (*bounced)(void *eng, uint64_t now, const struct ux_addr *to);
 };
 
 /* Receive, feed, send: a bounded number of rounds and about 5 ms at most.

@@ -125,6 +125,11 @@ static size_t c_output(void *e, uint64_t now, uint8_t *b, size_t cap, struct ux_
     return ux_client_output(&((struct client_obj *)e)->eng, now, b, cap, a);
 }
 
+static void c_bounced(void *e, uint64_t now, const struct ux_addr *to)
+{
+    ux_client_unreachable(&((struct client_obj *)e)->eng, now, to);
+}
+
 /* While the commit runs, the sink's descriptor is the one to wait on. */
 static uint64_t c_deadline(void *e)
 {
@@ -401,7 +406,7 @@ static int l_client(lua_State *L)
     add_addresses(L, &o->eng, "targets", ux_client_add_target);
     add_addresses(L, &o->eng, "exclude", ux_client_exclude);
     if (!o->sim) {
-        struct ux_endpoint ep = {o, c_input, c_output, c_deadline, cfg.legacy ? 0 : o->eng.xid};
+        struct ux_endpoint ep = {o, c_input, c_output, c_deadline, cfg.legacy ? 0 : o->eng.xid, c_bounced};
         if (ux_link_attach(&o->link->link, &ep)) {
             client_release(o);
             return push_fail(L, "out of memory", UX_ERR_IO);
