@@ -59,9 +59,9 @@ build/$(1)/lua/%.o: csrc/lua/%.c $$(HDR)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $(2) $$(BASE) -I$$(LUA_INCDIR) -c $$< -o $$@
 build/$(1)/libengine.a: $$($(1)_ENGINE)
-	ar rcs $$@ $$^
+	rm -f $$@ && ar rcs $$@ $$^
 build/$(1)/libhost.a: $$($(1)_HOST)
-	ar rcs $$@ $$^
+	rm -f $$@ && ar rcs $$@ $$^
 endef
 $(eval $(call objects,rel,$(CFLAGS)))
 $(eval $(call objects,san,-O1 -g $(SANITIZE)))

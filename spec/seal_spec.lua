@@ -57,6 +57,38 @@ describe("shared-key mode over the simulated link", function()
     end)
   end
 
+  it("a server reports what fails authentication once a minute per host and 16 hosts a minute at most", function()
+    local dir = H.tmpdir()
+    finally(function() H.rmrf(dir) end)
+    local server = assert(core.server { dir = dir, sim = true, key = KEY })
+    local function request(key)
+      local c = assert(core.client { name = "x", out = dir, targets = { SERVER }, sim = true, key = key })
+      local pkt = c:output(0)
+      c:close()
+      return pkt
+    end
+    local wrong, plain = request(OTHER), request(nil)
+    local function reports()
+      local t = {}
+      for _, ev in ipairs(server:drain()) do
+        if ev.type == "unauthentic" then t[#t + 1] = ev end
+      end
+      return t
+    end
+    for i = 1, 100 do server:input(wrong, "10.0.0.9:5000", i * 0.3) end
+    for i = 1, 10 do server:input(plain, "10.0.0.9:5001", 30 + i * 0.1) end
+    local r = reports()
+    assert.are.equal(1, #r)
+    assert.are.same({ "10.0.0.9:5000", 1, 0 }, { r[1].client, r[1].sealed, r[1].keyless })
+    server:input(wrong, "10.0.0.9:5000", 61)
+    r = reports()
+    assert.are.equal(1, #r)
+    assert.are.same({ 100, 10 }, { r[1].sealed, r[1].keyless }) -- all since the last report
+    for h = 1, 40 do server:input(plain, ("10.0.1.%d:7"):format(h), 200 + h * 0.01) end
+    assert.are.equal(16, #reports())
+    server:close()
+  end)
+
   it("a keyless server does not answer a keyed client", function()
     local final, _, _, sst = fetch(content, { client_key = KEY })
     assert.are.equal("noserver", final.code)
@@ -176,5 +208,46 @@ describe("shared-key mode from the command line", function()
     assert.are.equal(2, code)
     assert.matches("^udpxfer: legacy mode cannot use a key", err)
     assert.are.equal(1, select(2, err:gsub("\n", "")))
+    local t0 = H.core.now()
+    code, _, err = H.run(H.UDPXFER .. " get x --broadcast none --server 127.0.0.1 --key-file /dev/zero")
+    assert.are.equal(2, code)
+    assert.matches("^udpxfer: %-%-key%-file /dev/zero must hold 64 hex digits", err)
+    assert.is_true(H.core.now() - t0 < 5, "/dev/zero was read to no end")
+  end)
+
+  it("keygen -o KEY makes a key only its owner can read; to a file others can read, it warns", function()
+    H.write(dir .. "/was-open", "old\n")
+    os.execute("chmod 644 " .. dir .. "/was-open")
+    for _, name in ipairs { "new-key", "was-open" } do
+      local code, out, err = H.run(("%s keygen -o %s"):format(H.UDPXFER, dir .. "/" .. name))
+      assert.are.same({ 0, "", "" }, { code, out, err })
+      assert.matches("^%x+\n$", H.read(dir .. "/" .. name))
+      assert.are.equal("600", H.sh("stat -c %a " .. dir .. "/" .. name):match("%d+"))
+    end
+    local code, _, err = H.run(("umask 022 && %s keygen > %s"):format(H.UDPXFER, dir .. "/open-key"))
+    assert.are.equal(0, code)
+    assert.matches("^udpxfer: warning: the key went to a file others can read %(mode 644%): chmod 600 it", err)
+    local _, _, perr = H.run(H.UDPXFER .. " keygen | cat >/dev/null")
+    assert.are.equal("", perr)
+  end)
+
+  it("a keyed server logs a client with the wrong key, or none, once per host and minute", function()
+    H.write(dir .. "/k1", KEY .. "\n")
+    H.write(dir .. "/k2", OTHER .. "\n")
+    os.execute("mkdir -p " .. dir .. "/srv")
+    local pid, port, pipe = H.start_server(dir .. "/srv", "--key-file " .. dir .. "/k1")
+    local base = ("%s get x --port %d --server 127.0.0.1 --broadcast none --timeout 0.5 -q "):format(H.UDPXFER, port)
+    local _, _, err = H.run(base .. "--key-file " .. dir .. "/k2")
+    assert.matches("no server answered %(a server with another key stays silent: its log says so%)", err)
+    H.run(base)
+    H.kill(pid)
+    local lines = {}
+    for line in pipe:lines() do
+      if line:find('"type":"unauthentic"', 1, true) then lines[#lines + 1] = require("dkjson").decode(line) end
+    end
+    pipe:close()
+    assert.are.equal(1, #lines)
+    assert.matches("^127%.0%.0%.1:", lines[1].client)
+    assert.are.equal(1, lines[1].sealed)
   end)
 end)

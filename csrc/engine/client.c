@@ -331,8 +331,10 @@ static void tick_discovery(struct ux_client *c, uint64_t now)
         return;
     }
     if (now >= uxc_discovery_end(c))
-        uxc_fail(c, UX_ERR_NOSERVER, c->preparing_at ? "the server was still preparing the file (hashing it)"
-                                               : "no server answered");
+        uxc_fail(c, UX_ERR_NOSERVER,
+                 c->preparing_at ? "the server was still preparing the file (hashing it)"
+                 : c->keyed      ? "no server answered (a server with another key stays silent: its log says so)"
+                                 : "no server answered");
 }
 
 void uxc_tick(struct ux_client *c, uint64_t now)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "authlog.h"
 #include "guard.h"
 #include "hash.h"
 #include "legacy.h"
@@ -114,7 +115,8 @@ struct ux_session {
 enum ux_server_event_type {
     UXSV_EV_REQUEST, /* a request was answered: code */
     UXSV_EV_START,   /* a session opened: its first NEED came */
-    UXSV_EV_END      /* a session ended: reason */
+    UXSV_EV_END,     /* a session ended: reason */
+    UXSV_EV_UNAUTHENTIC /* datagrams from addr failed authentication: sealed, keyless (authlog.h) */
 };
 
 /* Why a session ended. */
@@ -137,6 +139,7 @@ struct ux_server_event {
     uint64_t bytes_sent;
     uint32_t chunks_sent;
     uint64_t elapsed_us;
+    uint32_t sealed, keyless;    /* UNAUTHENTIC: counts since the last such event for the host */
 };
 
 struct ux_reply {
@@ -169,6 +172,7 @@ struct ux_server {
     /* key mode (server_seal.c) */
     int keyed;
     struct ux_keyring keys;
+    struct ux_authlog authlog; /* what failed authentication, for the log */
     uint64_t pn;               /* packet numbers it seals under, for every session */
     uint8_t *plain;            /* the datagram being taken in, opened */
     struct ux_aead *in_aead;   /* the key that opened it (NULL: the discovery key) */

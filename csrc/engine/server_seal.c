@@ -74,6 +74,19 @@ static struct ux_aead *session_key(struct ux_server *s, const struct ux_sealed *
     return ux_session_key(&s->keys, "transfer", xid, sp->nc, ns);
 }
 
+/* A datagram from FROM failed authentication: counted, and reported when due. */
+static void unauthentic(struct ux_server *s, const struct ux_addr *from, int keyless, uint64_t now)
+{
+    struct ux_authlog_report r;
+    if (!ux_authlog_note(&s->authlog, from, keyless, now, &r))
+        return;
+    struct ux_server_event *e = uxs_event(s, UXSV_EV_UNAUTHENTIC, &r.host);
+    if (e) {
+        e->sealed = r.sealed;
+        e->keyless = r.keyless;
+    }
+}
+
 const uint8_t *uxs_unseal(struct ux_server *s, const uint8_t *pkt, size_t *len, const struct ux_addr *from,
                           uint64_t now)
 {
@@ -81,8 +94,11 @@ const uint8_t *uxs_unseal(struct ux_server *s, const uint8_t *pkt, size_t *len, 
     s->in_aead = NULL;
     s->in_owned = 0;
     s->in_session = NULL;
-    if (ux_sealed_parts(pkt, *len, &sp))
+    if (ux_sealed_parts(pkt, *len, &sp)) {
+        if (*len >= UX_HDR_LEN && pkt[0] == UX_MAGIC0 && pkt[1] == UX_MAGIC1 && pkt[3] == UX_REQUEST)
+            unauthentic(s, from, 1, now); /* a client without the key */
         return NULL;
+    }
     struct ux_aead *a = s->keys.disc;
     if (sp.flags & UX_FLAG_SESSION) {
         if (!sp.nc || sp.dir != UX_DIR_CLIENT || !(a = session_key(s, &sp, xid_of(pkt), from, now)))
@@ -96,6 +112,7 @@ const uint8_t *uxs_unseal(struct ux_server *s, const uint8_t *pkt, size_t *len, 
     size_t n = ux_open(a, pkt, *len, s->plain, PLAIN_CAP);
     if (!n) {
         s->keys.failed++;
+        unauthentic(s, from, 0, now);
         uxs_unsealed_done(s);
         return NULL;
     }

@@ -189,6 +189,11 @@ static int drain_server(lua_State *L, struct server_obj *o)
             set_int(L, "chunks_sent", ev.chunks_sent);
             set_num(L, "elapsed", (double)ev.elapsed_us / 1e6);
             break;
+        case UXSV_EV_UNAUTHENTIC:
+            set_str(L, "type", "unauthentic");
+            set_int(L, "sealed", ev.sealed);
+            set_int(L, "keyless", ev.keyless);
+            break;
         }
         lua_rawseti(L, -2, ++n);
     }

@@ -16,7 +16,7 @@
 #include "engine/wire.h"
 #include "host/clock.h"
 #include "host/filehash.h"
-#include "host/mkpath.h"
+#include "host/userfiles.h"
 #include "host/random.h"
 #include "host/signals.h"
 
@@ -199,6 +199,28 @@ static int l_mkdirs(lua_State *L)
     return 1;
 }
 
+/* write_private(path, data) -> true: PATH holds DATA, mode 0600, or nil, message, code. */
+static int l_write_private(lua_State *L)
+{
+    size_t n;
+    const char *path = luaL_checkstring(L, 1), *data = luaL_checklstring(L, 2, &n);
+    int err = ux_write_private(path, data, n);
+    if (err)
+        return push_errno(L, path, err, UX_ERR_IO);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* file_mode(fd) -> the permission bits of the regular file open as FD, or nil. */
+static int l_file_mode(lua_State *L)
+{
+    int mode = ux_fd_file_mode((int)luaL_checkinteger(L, 1));
+    if (mode < 0)
+        return 0;
+    lua_pushinteger(L, mode);
+    return 1;
+}
+
 /* random_bytes(n) -> n bytes from the CSPRNG (keys). */
 static int l_random_bytes(lua_State *L)
 {
@@ -227,6 +249,7 @@ int luaopen_udpxfer_core(lua_State *L)
         {"name_ok", l_name_ok}, {"isatty", l_isatty}, {"term_width", l_term_width},
         {"catch_signals", l_catch_signals}, {"release_signals", l_release_signals}, {"signaled", l_signaled},
         {"die", l_die}, {"random_bytes", l_random_bytes}, {"mkdirs", l_mkdirs},
+        {"write_private", l_write_private}, {"file_mode", l_file_mode},
         {NULL, NULL}};
     luaL_newlib(L, funcs);
     ux_lua_link_open(L);

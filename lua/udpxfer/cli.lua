@@ -61,11 +61,11 @@ end
 local function key_file(path)
   local f, err = io.open(path, "rb")
   if not f then return nil, ("--key-file: cannot read %s"):format(err) end
-  local text = f:read("a") or ""
+  local text = f:read(256) or "" -- a key is 64 digits: /dev/zero is not read to its end
   f:close()
   local hex = text:match("^%s*(%x+)%s*$")
   if not hex or #hex ~= 64 then
-    return nil, ("--key-file %s must hold 64 hex digits (make one with: udpxfer keygen > KEY)"):format(path)
+    return nil, ("--key-file %s must hold 64 hex digits (make one with: udpxfer keygen -o KEY)"):format(path)
   end
   return hex:lower()
 end
@@ -204,7 +204,8 @@ local function build()
   send:flag("-v --verbose", "Log every datagram (SEND/RECV/DROP) to stderr.")
   send:flag("-q --quiet", "Print nothing but errors.")
 
-  p:command("keygen", "Print a new random shared key (64 hex digits) for --key-file.")
+  local keygen = p:command("keygen", "Make a new random shared key (64 hex digits) for --key-file.")
+  keygen:option("-o --output", "Write it to FILE, readable by you only (default: print it)."):argname("<file>")
   p:command("help", "Show this help, or a command's: udpxfer help get."):argument("topic"):args("?")
   return p, { serve = serve, server = serve, get = get, ls = ls, sync = sync, recv = recv, send = send }
 end
@@ -309,6 +310,11 @@ local function serve(opt, out, err)
       ev.time = stamp()
       emit(opt, out, ev, ("%s done %s %s %s sent %s in %.2fs"):format(ev.time, ev.client, quoted(ev.name),
         ev.reason, progress.bytes(ev.bytes_sent), ev.elapsed))
+    end,
+    on_unauthentic = function(ev)
+      ev.time, ev.name, ev.size = stamp(), nil, nil
+      emit(opt, out, ev, ("%s unauthentic %s %d sealed under another key, %d without a key (a client with the "
+        .. "wrong --key-file?)"):format(ev.time, ev.client, ev.sealed, ev.keyless))
     end,
   }
   if not srv then return fail(err, msg, code) end
@@ -649,10 +655,22 @@ local function send(opt, _, err)
   return stream_end(s, opt, err, "sent")
 end
 
-local function keygen(_, out, err)
+local function keygen(opt, out, err)
   local key, msg, code = core.random_bytes(32)
   if not key then return fail(err, msg, code) end
-  out:write((key:gsub(".", function(c) return ("%02x"):format(c:byte()) end)), "\n")
+  local text = key:gsub(".", function(c) return ("%02x"):format(c:byte()) end) .. "\n"
+  if opt.output then
+    local ok, wmsg = core.write_private(opt.output, text)
+    if not ok then return fail(err, wmsg, "io") end
+    return M.EXIT.ok
+  end
+  out:write(text)
+  out:flush()
+  local mode = out == io.stdout and core.file_mode(1)
+  if mode and mode & 0x3f ~= 0 then -- 077: group or others may read or write it
+    err:write(("udpxfer: warning: the key went to a file others can read (mode %o): chmod 600 it, "
+      .. "or make it with udpxfer keygen -o KEY\n"):format(mode))
+  end
   return M.EXIT.ok
 end
 

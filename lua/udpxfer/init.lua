@@ -205,7 +205,7 @@ local SERVE = {
   host_rate = O.rate, max_rate = O.rate, legacy = O.boolean,
   legacy_mbit = O.number(0.001, 1e6), corrupt_percent = O.number(0, 100), lie_percent = O.number(0, 100),
   async_hash_min = O.bytes, key = O.string, on_request = O.callback, on_start = O.callback,
-  on_done = O.callback,
+  on_done = O.callback, on_unauthentic = O.callback,
 }
 
 --- Serve every regular file under `dir` (the tree "."), and under each of
@@ -225,7 +225,10 @@ local SERVE = {
 -- same before hashing: the chunk hashes match the wrong bytes), `async_hash_min`
 -- (files this large, default 64 MiB, are hashed off the loop; requests for
 -- one meanwhile get "preparing"), callbacks `on_request` (`status` "ok",
--- "notfound", "refused", "preparing" or "io"), `on_start`, `on_done`.
+-- "notfound", "refused", "preparing" or "io"), `on_start`, `on_done`,
+-- `on_unauthentic` (with a key: `{client=, sealed=, keyless=}`, datagrams
+-- from that host sealed under another key or not sealed, counted since the
+-- last report; at most once a minute per host and 16 times in all).
 -- Returns the server object, or nil, message, code.
 function M.serve(opts)
   options.check("udpxfer.serve", opts or {}, SERVE)
@@ -242,7 +245,8 @@ function M.serve(opts)
   return setmetatable({ obj = obj, opts = opts }, Serve)
 end
 
-local server_handlers = { request = "on_request", start = "on_start", done = "on_done" }
+local server_handlers = { request = "on_request", start = "on_start", done = "on_done",
+  unauthentic = "on_unauthentic" }
 
 --- Do whatever is due without blocking; dispatch callbacks.
 -- Returns true only once the server is closed.
