@@ -142,32 +142,57 @@ int ux_local_symlink(int root, const char *rel, const char *target, size_t tlen)
     return err;
 }
 
+/* Change the mode of BASE in DFD itself, never of what a link there points
+ * to: the entry is opened O_PATH|O_NOFOLLOW, checked, and changed through
+ * that descriptor (its /proc/self/fd link names that very inode), so an
+ * entry swapped for a symlink after the check changes nothing outside. */
+static int chmod_entry(int dfd, const char *base, mode_t mode)
+{
+    int fd = openat(dfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    struct stat st;
+    int err = fstat(fd, &st) ? errno : 0;
+    if (!err && !S_ISLNK(st.st_mode)) { /* a link has no mode of its own on Linux */
+        char proc[40];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        err = chmod(proc, mode) ? errno : 0;
+    }
+    close(fd);
+    return err;
+}
+
 int ux_local_chmod(int root, const char *rel, uint32_t mode)
 {
     const char *base;
     int dfd = open_parent(root, rel, &base);
     if (dfd < 0)
         return errno;
-    struct stat st;
-    int err = fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) ? errno : 0;
-    if (!err && !S_ISLNK(st.st_mode) && fchmodat(dfd, base, (mode_t)(mode & 07777), 0))
-        err = errno; /* a link has no mode of its own on Linux */
+    int err = chmod_entry(dfd, base, (mode_t)(mode & 07777));
     close(dfd);
     return err;
 }
 
-int ux_local_utime(int root, const char *rel, int64_t mtime_ns)
+static void times_of(int64_t mtime_ns, struct timespec ts[2])
 {
-    const char *base;
-    int dfd = open_parent(root, rel, &base);
-    if (dfd < 0)
-        return errno;
-    struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT},
-                             {.tv_sec = mtime_ns / 1000000000, .tv_nsec = mtime_ns % 1000000000}};
+    ts[0] = (struct timespec){.tv_nsec = UTIME_OMIT};
+    ts[1] = (struct timespec){.tv_sec = mtime_ns / 1000000000, .tv_nsec = mtime_ns % 1000000000};
     if (ts[1].tv_nsec < 0) {
         ts[1].tv_sec--;
         ts[1].tv_nsec += 1000000000;
     }
+}
+
+int ux_local_utime(int root, const char *rel, int64_t mtime_ns)
+{
+    struct timespec ts[2];
+    times_of(mtime_ns, ts);
+    if (!strcmp(rel, "."))
+        return futimens(root, ts) ? errno : 0;
+    const char *base;
+    int dfd = open_parent(root, rel, &base);
+    if (dfd < 0)
+        return errno;
     int err = utimensat(dfd, base, ts, AT_SYMLINK_NOFOLLOW) ? errno : 0;
     close(dfd);
     return err;

@@ -33,7 +33,9 @@ int ux_local_stat(int root, const char *rel, struct stat *st);
 int ux_local_mkdir(int root, const char *rel, uint32_t mode);
 /* REL becomes a symlink to TARGET, replacing a link or file there. */
 int ux_local_symlink(int root, const char *rel, const char *target, size_t tlen);
+/* The mode of REL itself (nothing for a link; never what it points to). */
 int ux_local_chmod(int root, const char *rel, uint32_t mode);
+/* The mtime of REL itself (a link's own); "." is the folder ROOT. */
 int ux_local_utime(int root, const char *rel, int64_t mtime_ns);
 /* Remove a file, link or empty folder. */
 int ux_local_remove(int root, const char *rel);
