@@ -48,3 +48,57 @@ describe("sync against a local user racing it", function()
       :format(runs, swaps, core.now() - started, seed))
   end)
 end)
+
+describe("sync's modes", function()
+  local root, dst
+
+  before_each(function()
+    root = H.tmpdir()
+    dst = root .. "/dst"
+    os.execute("mkdir -m 700 " .. q(dst))
+  end)
+  after_each(function() H.rmrf(root) end)
+
+  local SHA = core.sha256("x")
+  local LISTING = H.listing({
+    "d\t2775\t0\tg",
+    "f\t4755\t0\t1\t" .. SHA .. "\ts",
+    "d\t1777\t0\tt",
+    "f\t6644\t0\t1\t" .. SHA .. "\tt/u",
+  }, "7777")
+
+  it("applies the permission bits alone, and never sets DIR's own mode", function()
+    local res, msg = H.sync_listing(dst, LISTING, { s = "x", ["t/u"] = "x" })
+    assert.is_table(res, msg)
+    assert.are.same({ 448, 509, 493, 511, 420 },
+      { H.mode(dst), H.mode(dst .. "/g"), H.mode(dst .. "/s"), H.mode(dst .. "/t"), H.mode(dst .. "/t/u") })
+    local again = H.sync_listing(dst, LISTING, { s = "x", ["t/u"] = "x" })
+    assert.are.equal(0, again.changed, "the modes it applies are the modes it compares")
+  end)
+
+  it("applies setuid, setgid and sticky bits with perms_all, still not DIR's mode", function()
+    local res, msg = H.sync_listing(dst, LISTING, { s = "x", ["t/u"] = "x" }, { perms_all = true })
+    assert.is_table(res, msg)
+    assert.are.same({ 448, 1533, 2541, 1023, 3492 },
+      { H.mode(dst), H.mode(dst .. "/g"), H.mode(dst .. "/s"), H.mode(dst .. "/t"), H.mode(dst .. "/t/u") })
+  end)
+
+  it("takes --perms-all on sync and get -r, and drops the bits without it", function()
+    local src = root .. "/src"
+    os.execute(("mkdir %s && echo hi > %s/s && chmod 4755 %s/s"):format(q(src), q(src), q(src)))
+    local pid, port, pipe = H.start_server(src, nil, nil, true)
+    local function run(cmd, dir, extra)
+      os.execute("mkdir -p " .. q(dir))
+      return H.run(("%s %s %s --server 127.0.0.1:%d --broadcast none -q %s"):format(H.UDPXFER, cmd, q(dir), port, extra))
+    end
+    local c1, _, e1 = run("sync .", root .. "/plain", "")
+    local c2, _, e2 = run("sync .", root .. "/all", "--perms-all")
+    local c3, _, e3 = run("get -r .", root .. "/getr", "--perms-all")
+    H.kill(pid)
+    pipe:close()
+    assert.are.same({ 0, 0, 0 }, { c1, c2, c3 }, (e1 or "") .. (e2 or "") .. (e3 or ""))
+    assert.are.equal(493, H.mode(root .. "/plain/s"))
+    assert.are.equal(2541, H.mode(root .. "/all/s"))
+    assert.are.equal(2541, H.mode(root .. "/getr/s"))
+  end)
+end)

@@ -144,19 +144,12 @@ static int ld_utime(lua_State *L)
     return result(L, ux_local_utime(o->fd, rel, (int64_t)luaL_checkinteger(L, 3)), rel);
 }
 
-/* The folder's own mode and mtime ("." cannot be a path argument). */
+/* set_self(mtime): the folder's own mtime ("." cannot be a path
+ * argument). Its mode and owner are the user's: a listing never sets them. */
 static int ld_set_self(lua_State *L)
 {
     struct dir_obj *o = check_dir(L, 1);
-    uint32_t mode = (uint32_t)luaL_checkinteger(L, 2);
-    int64_t mtime = (int64_t)luaL_checkinteger(L, 3);
-    struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_sec = mtime / 1000000000, .tv_nsec = mtime % 1000000000}};
-    if (ts[1].tv_nsec < 0) {
-        ts[1].tv_sec--;
-        ts[1].tv_nsec += 1000000000;
-    }
-    int err = fchmod(o->fd, (mode_t)(mode & 07777)) ? errno : futimens(o->fd, ts) ? errno : 0;
-    return result(L, err, "the folder");
+    return result(L, ux_local_utime(o->fd, ".", (int64_t)luaL_checkinteger(L, 2)), "the folder");
 }
 
 static int ld_remove(lua_State *L)

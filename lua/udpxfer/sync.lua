@@ -44,7 +44,9 @@ end
 -- "." for its root, or a share name), `dir` (required: the local folder,
 -- which must exist), `delete` (remove what the listing lacks), `dry_run`
 -- (change nothing, report what would change), `exclude` (a list of globs:
--- udpxfer.glob), `port`, `servers`, `broadcast` (as for `get`),
+-- udpxfer.glob), `perms_all` (apply the listing's setuid, setgid and
+-- sticky bits too; by default only the permission bits, 0777, are
+-- applied, as rsync drops the others), `port`, `servers`, `broadcast` (as for `get`),
 -- `timeout` (for the listing, s), `chunk_size`, `limit_rate` (bytes/s,
 -- shared by the fetches under way), and callbacks `on_file`
 -- ({path, action, size, bytes, reused} per entry acted on; action one of
@@ -55,6 +57,7 @@ function M.new(opts)
   assert(type(opts) == "table", "udpxfer.sync expects a table of options")
   assert(type(opts.remote) == "string", "udpxfer.sync: remote (string) is required")
   assert(type(opts.dir) == "string", "udpxfer.sync: dir (string) is required")
+  assert(opts.perms_all == nil or type(opts.perms_all) == "boolean", "udpxfer.sync: perms_all must be a boolean")
   local targets, nbcast = base.targets(opts)
   if not targets then return nil, nbcast, "usage" end
   if #targets == 0 then return nil, "no broadcast address or server to ask", "usage" end
@@ -350,7 +353,7 @@ local function finish(self)
         and not settled(self, e) then dirs[#dirs + 1] = e end
     end
     for i = #dirs, 1, -1 do set_meta(self, dirs[i]) end
-    if p.root then d:set_self(p.root.mode, p.root.mtime) end
+    if p.root then d:set_self(p.root.mtime) end -- its mode and owner stay the user's
     if next(self.touched) or p.checked > 0 or self.listing_changed then
       local ok, err = index.save(d, p.index, self.listings)
       if ok then ok, err = d:sync() end
@@ -386,9 +389,18 @@ local function remove_leftovers(self, own, p)
   end
 end
 
+-- The modes a sync applies: the permission bits alone unless `perms_all`
+-- (a LAN host that wins the vote must not plant setuid files). DIR's own
+-- mode is never set (only its mtime): it is the user's.
+local function own_modes(self, entries)
+  if self.opts.perms_all then return end
+  for _, e in ipairs(entries) do e.mode = e.mode & 0x1ff end -- 0777
+end
+
 local function begin(self, text)
   local entries, msg, code = core.listing_decode(text)
   if not entries then return fail(self, msg, code) end
+  own_modes(self, entries)
   self.entries = entries
   local locals, lmsg = self.dir:scan()
   if not locals then return fail(self, lmsg, "io") end
