@@ -102,3 +102,102 @@ describe("sync's modes", function()
     assert.are.equal(2541, H.mode(root .. "/getr/s"))
   end)
 end)
+
+describe("links a listing creates", function()
+  local plan = require "udpxfer.plan"
+
+  it("are safe only with every .. first, climbing no higher than the link's folder", function()
+    local cases = {
+      { "lnk", "a.txt", true }, { "sub/up", "../a.txt", true }, { "a/b/L", "../..", true },
+      { "a/b/L", "../../x/y/z", true }, { "x", "./a/./b", true }, { "a/L", ".././b", true },
+      { "abs", "/etc/passwd", false }, { "esc", "../x", false }, { "a/b/L", "../../..", false },
+      { "empty", "", false },
+      { "passwd", "a/b/c/d/e/f/g/h/L/../../../../../../../../etc/passwd", false },
+      { "x", "a/../b", false }, { "x", "a/..", false }, { "s/x", "../a/../../b", false },
+    }
+    for _, c in ipairs(cases) do
+      assert.are.equal(c[3], plan.safe_link(c[1], c[2]), c[1] .. " -> " .. c[2])
+    end
+  end)
+
+  -- Where TARGET, a link's text in folder DIR (a list of names), leads,
+  -- following the listed links (LINKS: { [path] = target }) as the kernel
+  -- would: the names of the place, false once it climbs above the tree,
+  -- "loop" after 40 links (as Linux). Unlisted names are taken as folders.
+  local function resolve(links, dir, target, budget)
+    local at = { table.unpack(dir) }
+    for part in target:gmatch("[^/]+") do
+      if part == ".." then
+        if #at == 0 then return false end
+        at[#at] = nil
+      elseif part ~= "." then
+        at[#at + 1] = part
+        local t = links[table.concat(at, "/")]
+        if t then
+          if budget == 0 then return "loop" end -- it fails (ELOOP), it does not escape
+          at[#at] = nil
+          local r = resolve(links, at, t, budget - 1)
+          if type(r) ~= "table" then return r end
+          at = r
+        end
+      end
+    end
+    return at
+  end
+
+  it("never lead outside the tree when followed through each other (seeded random listings)", function()
+    math.randomseed(23)
+    local names, kept, cases = { "a", "b", "L", "M" }, 0, 3000
+    for _ = 1, cases do
+      -- folders a, a/b, b; links at random places to random texts
+      local dirs = { {}, { "a" }, { "a", "b" }, { "b" } }
+      local links, order = {}, {}
+      for _ = 1, math.random(1, 4) do
+        local dir = dirs[math.random(#dirs)]
+        local path = table.concat(dir, "/") .. (#dir > 0 and "/" or "") .. ({ "L", "M", "N" })[math.random(3)]
+        local parts = {}
+        for _ = 1, math.random(1, 6) do
+          local r = math.random(6)
+          parts[#parts + 1] = r <= 2 and ".." or r == 3 and "." or names[math.random(#names)]
+        end
+        if not links[path] then
+          links[path], order[#order + 1] = table.concat(parts, "/"), { dir = dir, path = path }
+        end
+      end
+      local safe = {}
+      for path, t in pairs(links) do
+        if plan.safe_link(path, t) then safe[path] = t end
+      end
+      for _, l in ipairs(order) do
+        if safe[l.path] then
+          kept = kept + 1
+          assert(resolve(safe, l.dir, safe[l.path], 40), ("%s -> %s leads out through %s"):format(l.path, safe[l.path],
+            require("dkjson").encode(safe)))
+        end
+      end
+    end
+    assert.is_true(kept > 1000, "links kept: " .. kept)
+  end)
+
+  it("skips a link that leads out through another link, end to end", function()
+    local root = H.tmpdir()
+    local dst = root .. "/dst"
+    os.execute("mkdir " .. q(dst))
+    local lines, path = {}, ""
+    for _, d in ipairs { "a", "b", "c", "d", "e", "f", "g", "h" } do
+      path = path == "" and d or path .. "/" .. d
+      lines[#lines + 1] = "d\t755\t0\t" .. path
+    end
+    lines[#lines + 1] = "l\t777\t0\t../../../../../../../..\t" .. path .. "/L"
+    lines[#lines + 1] = "l\t777\t0\t" .. path .. "/L/../../../../../../../../etc/passwd\tpasswd"
+    local res, msg, code, events = H.sync_listing(dst, H.listing(lines))
+    local skipped = {}
+    for _, ev in ipairs(events) do if ev.action == "skip" then skipped[ev.path] = ev.message end end
+    local made = H.sh("readlink " .. q(dst .. "/passwd"))
+    H.rmrf(root)
+    assert.is_table(res, msg, code)
+    assert.are.equal("", made, "no link made at passwd")
+    assert.matches("leaves the tree", skipped["passwd"])
+    assert.is_nil(skipped[path .. "/L"], "a link to the tree's root is kept")
+  end)
+end)

@@ -8,17 +8,24 @@ local index = require "udpxfer.index"
 
 local M = {}
 
---- Is link TARGET, at PATH in the tree, relative and kept inside the tree?
--- (rsync's --safe-links, judged on the text alone.)
+--- Is link TARGET, at PATH in the tree, safe to create: relative, and
+-- resolving inside the tree whatever the other entries are? Its ".."
+-- parts must all come first (rsync's rule since CVE-2024-12088), climbing
+-- no higher than the link's own folder. They then climb through real
+-- folders (every listed entry's parent is a listed folder, made as a real
+-- one), and the rest only descends: a link met on the way resolves inside
+-- by the same rule, so no chain of links leads out, in this listing or
+-- combined with the links a later one creates. `a/../b` is refused too.
 function M.safe_link(path, target)
   if target:sub(1, 1) == "/" or target == "" then return false end
   local depth = select(2, path:gsub("/", "")) -- folders above the link
+  local descended = false
   for part in target:gmatch("[^/]+") do
     if part == ".." then
       depth = depth - 1
-      if depth < 0 then return false end
+      if descended or depth < 0 then return false end
     elseif part ~= "." then
-      depth = depth + 1
+      descended = true
     end
   end
   return true
