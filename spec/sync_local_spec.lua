@@ -201,3 +201,42 @@ describe("links a listing creates", function()
     assert.is_nil(skipped[path .. "/L"], "a link to the tree's root is kept")
   end)
 end)
+
+describe("sync's local copies", function()
+  local index = require "udpxfer.index"
+
+  it("are checked against the listed SHA-256: a source that changed is not copied, the file is fetched", function()
+    local root = H.tmpdir()
+    local dst = root .. "/dst"
+    os.execute("mkdir " .. q(dst))
+    local good = "the listed content\n"
+    -- The index vouches for mine.txt holding GOOD, but it holds other
+    -- bytes with the same stat: what a rename over it after the scan gives.
+    -- honest.txt holds what the index says.
+    H.write(dst .. "/mine.txt", "planted content!!!\n")
+    H.write(dst .. "/honest.txt", "honest\n")
+    local d = assert(core.dir(dst))
+    local idx = {}
+    for name, sha in pairs { ["mine.txt"] = core.sha256(good), ["honest.txt"] = core.sha256("honest\n") } do
+      local st = assert(d:stat(name))
+      idx[name] = { size = st.size, mtime = st.mtime, ino = st.ino, ctime = st.ctime, sha256 = sha }
+    end
+    assert(index.save(d, idx, {}))
+    d:close()
+    local text = H.listing({
+      ("f\t644\t0\t%d\t%s\tcopy.txt"):format(#good, core.sha256(good)),
+      ("f\t644\t0\t7\t%s\thonest-copy.txt"):format(core.sha256("honest\n")),
+    })
+    local res, msg, code, events = H.sync_listing(dst, text, { ["copy.txt"] = good })
+    local got, honest = H.read(dst .. "/copy.txt"), H.read(dst .. "/honest-copy.txt")
+    H.rmrf(root)
+    assert.is_table(res, msg, code)
+    assert.are.equal(good, got)
+    assert.are.equal("honest\n", honest)
+    local actions = {}
+    for _, ev in ipairs(events) do actions[ev.path] = ev.action end
+    assert.are.same({ ["copy.txt"] = "fetch", ["honest-copy.txt"] = "copy" }, actions)
+    assert.are.equal(#good, res.bytes_fetched)
+    assert.are.equal(7, res.bytes_reused)
+  end)
+end)

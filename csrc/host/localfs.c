@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "beneath.h"
+#include "engine/hash.h"
 #include "partial.h"
 #include "engine/names.h"
 #include "random.h"
@@ -298,15 +299,47 @@ static int finish_temp(int dfd, int fd, const char *tmp, const char *base, int e
     return err;
 }
 
-int ux_local_copy(int root, const char *from, const char *to, uint32_t mode)
+/* Copy IN to OUT, hashing what is copied; EBADMSG unless it has SHA256
+ * (when set): the source may have changed since anyone looked at it. */
+static int copy_verified(int in, int out, const uint8_t *sha256)
 {
-    int in = ux_open_beneath(root, from, O_RDONLY, UX_NO_SYMLINKS);
+    enum { STEP = 1 << 20 };
+    char *buf = malloc(STEP);
+    struct ux_sha *sha = ux_sha_new();
+    int err = buf && sha && ux_sha_init(sha) == 0 ? 0 : ENOMEM;
+    while (!err) {
+        ssize_t n = read(in, buf, STEP);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            err = n < 0 ? errno : 0;
+            break;
+        }
+        err = ux_sha_update(sha, buf, (size_t)n) ? EIO : write_all(out, buf, (size_t)n);
+    }
+    uint8_t got[UX_SHA256_LEN];
+    if (!err && sha256 && (ux_sha_final(sha, got) || !ux_equal(got, sha256, UX_SHA256_LEN)))
+        err = EBADMSG;
+    ux_sha_free(sha);
+    free(buf);
+    return err;
+}
+
+int ux_local_copy(int root, const char *from, const char *to, uint32_t mode, const uint8_t *sha256)
+{
+    /* O_NONBLOCK: a FIFO swapped in for the source cannot hold the open. */
+    int in = ux_open_beneath(root, from, O_RDONLY | O_NONBLOCK, UX_NO_SYMLINKS);
     if (in < 0)
         return errno;
+    struct stat st;
+    if (fstat(in, &st) || !S_ISREG(st.st_mode)) {
+        close(in);
+        return EINVAL;
+    }
     int dfd, err = 0;
     const char *base;
     char tmp[256];
-    int out = open_temp(root, to, mode | 0600, &dfd, &base, tmp, sizeof tmp);
+    int out = open_temp(root, to, (mode & 0777) | 0600, &dfd, &base, tmp, sizeof tmp);
     if (out < 0) {
         err = errno;
         if (dfd >= 0)
@@ -314,17 +347,7 @@ int ux_local_copy(int root, const char *from, const char *to, uint32_t mode)
         close(in);
         return err;
     }
-    for (;;) {
-        ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
-        if (n == 0)
-            break;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            err = errno;
-            break;
-        }
-    }
+    err = copy_verified(in, out, sha256);
     close(in);
     if (!err && fchmod(out, (mode_t)(mode & 07777)))
         err = errno;

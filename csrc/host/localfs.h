@@ -41,8 +41,10 @@ int ux_local_utime(int root, const char *rel, int64_t mtime_ns);
 int ux_local_remove(int root, const char *rel);
 /* Remove REL and, for a folder, everything in it (never following a link). */
 int ux_local_remove_tree(int root, const char *rel);
-/* TO (replaced atomically) becomes a copy of FROM with MODE. */
-int ux_local_copy(int root, const char *from, const char *to, uint32_t mode);
+/* TO (replaced atomically) becomes a copy of FROM (a regular file) with
+ * MODE. With SHA256 (32 bytes), the bytes copied are hashed on the way
+ * and TO is left alone (EBADMSG) unless they have it. */
+int ux_local_copy(int root, const char *from, const char *to, uint32_t mode, const uint8_t *sha256);
 /* REL's bytes, up to MAX, into a malloc'd *DATA. */
 int ux_local_read(int root, const char *rel, size_t max, char **data, size_t *len);
 /* REL (replaced atomically, synced) holds DATA. */

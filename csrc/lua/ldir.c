@@ -167,11 +167,21 @@ static int ld_remove_tree(lua_State *L)
     return result(L, err == ENOENT ? 0 : err, rel);
 }
 
+/* copy(from, to[, mode[, sha256]]): with SHA256 (hex), the copy must have
+ * it, else nil, message, "corrupt" and TO is left alone. */
 static int ld_copy(lua_State *L)
 {
     struct dir_obj *o = check_dir(L, 1);
     const char *from = rel_arg(L, 2), *to = rel_arg(L, 3);
-    return result(L, ux_local_copy(o->fd, from, to, (uint32_t)luaL_optinteger(L, 4, 0644)), to);
+    uint32_t mode = (uint32_t)luaL_optinteger(L, 4, 0644);
+    size_t hlen;
+    const char *hex = luaL_optlstring(L, 5, NULL, &hlen);
+    uint8_t sha[UX_SHA256_LEN];
+    luaL_argcheck(L, !hex || parse_hex(hex, hlen, sha, UX_SHA256_LEN) == 0, 5, "64 hex digits expected");
+    int err = ux_local_copy(o->fd, from, to, mode, hex ? sha : NULL);
+    if (err == EBADMSG)
+        return push_errno(L, "the local copy's source changed (SHA-256 mismatch)", err, UX_ERR_CORRUPT);
+    return result(L, err, to);
 }
 
 static int ld_read(lua_State *L)

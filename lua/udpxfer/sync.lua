@@ -298,7 +298,9 @@ local function local_steps(self, p)
           report(self, s.e.path, action, { size = s.e.size })
         else
           local ok, err = fn(s)
-          if ok then
+          if ok == "fetch" then
+            -- queued to be fetched instead
+          elseif ok then
             if s.e.type == "file" then self.totals.bytes_done = self.totals.bytes_done + (s.e.size or 0) end
             file_done(self, s.e, action, { size = s.e.size })
           else
@@ -310,9 +312,14 @@ local function local_steps(self, p)
   end
   each(p.links, "link", function(s) return d:symlink(s.e.path, s.e.target) end)
   each(p.empty, "create", function(s) return d:write(s.e.path, "") end)
+  -- A copy must have the listed SHA-256 (its source may have changed since
+  -- the index saw it): else the file is fetched.
   each(p.copies, "copy", function(s)
-    self.totals.bytes_reused = self.totals.bytes_reused + s.e.size
-    return d:copy(s.from, s.e.path, s.e.mode)
+    local ok, err, code = d:copy(s.from, s.e.path, s.e.mode, s.e.sha256)
+    if ok then self.totals.bytes_reused = self.totals.bytes_reused + s.e.size end
+    if code ~= "corrupt" then return ok, err end
+    queue(self, { e = s.e, old = s.old, basis = s.old and s.e.path or nil })
+    return "fetch"
   end)
   each(p.meta, "meta", function() return true end)
   for _, f in ipairs(p.fetches) do
