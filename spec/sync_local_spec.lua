@@ -240,3 +240,47 @@ describe("sync's local copies", function()
     assert.are.equal(7, res.bytes_reused)
   end)
 end)
+
+describe("sync --delete where the listing turns a folder into a file or a link", function()
+  local root, dst
+
+  before_each(function()
+    root = H.tmpdir()
+    dst = root .. "/dst"
+    os.execute(("mkdir -p %s/x/sub && echo log > %s/x/keep.log && echo t > %s/x/sub/other.txt")
+      :format(q(dst), q(dst), q(dst)))
+  end)
+  after_each(function() H.rmrf(root) end)
+
+  local SHA = core.sha256("x")
+  local AS_FILE = H.listing({ "f\t644\t0\t1\t" .. SHA .. "\tx" })
+  local AS_LINK = H.listing({ "l\t777\t0\ty\tx", "d\t755\t0\ty" })
+
+  local function events_of(events)
+    local t = {}
+    for _, ev in ipairs(events) do t[ev.path] = ev end
+    return t
+  end
+
+  for _, case in ipairs {
+    { "a file, with --exclude '*.log'", AS_FILE, { "*.log" } },
+    { "a link, with --exclude '*.log'", AS_LINK, { "*.log" } },
+    { "a file, with --exclude x/", AS_FILE, { "x/" } },
+  } do
+    it("keeps the excluded entries when it becomes " .. case[1] .. ": the entry is an error", function()
+      local res, msg, code, events = H.sync_listing(dst, case[2], { x = "x" }, { delete = true, exclude = case[3] })
+      assert.is_nil(res)
+      assert.are.equal("io", code)
+      assert.matches("excluded entries stay", msg)
+      assert.are.equal("error", events_of(events)["x"].action)
+      assert.are.equal("log\n", H.read(dst .. "/x/keep.log"))
+      assert.are.equal("t\n", H.read(dst .. "/x/sub/other.txt"))
+    end)
+  end
+
+  it("replaces the folder when nothing in it is excluded", function()
+    local res, msg = H.sync_listing(dst, AS_FILE, { x = "x" }, { delete = true, exclude = { "*.tmp" } })
+    assert.is_table(res, msg)
+    assert.are.equal("x", H.read(dst .. "/x"))
+  end)
+end)

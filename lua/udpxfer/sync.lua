@@ -250,12 +250,32 @@ local function remove_old(self, item)
   return ok
 end
 
+-- Local paths that are excluded or hold excluded entries.
+local function holding_excluded(self)
+  local set = {}
+  for path, st in pairs(self.locals) do
+    if plan.excluded_path(path, st.type == "dir", self.excluded) then
+      local at = path
+      while at and not set[at] do
+        set[at] = true
+        at = at:match("^(.*)/[^/]*$")
+      end
+    end
+  end
+  return set
+end
+
 -- Conflicts (a folder where a file goes, or the other way round) are
--- cleared with `delete`, else reported: what lies below stays untouched.
+-- cleared with `delete`, unless that would remove excluded entries; else
+-- reported: what lies below stays untouched.
 local function clear_conflicts(self, p)
   self.blocked = {}
+  local keep = self.opts.delete and #p.conflicts > 0 and holding_excluded(self) or {}
   for _, c in ipairs(p.conflicts) do
-    if self.opts.delete then
+    if keep[c.e.path] then
+      self.blocked[c.e.path] = true
+      error_entry(self, c.e.path, ("a %s is in the way, and excluded entries stay"):format(c.old.type), "io")
+    elseif self.opts.delete then
       if not self.opts.dry_run then remove_old(self, c) end
       report(self, c.e.path, "delete", { replaced = c.old.type })
       self.totals.deleted = self.totals.deleted + 1
@@ -347,11 +367,11 @@ end
 local function finish(self)
   local p, d, dry = self.plan, self.dir, self.opts.dry_run
   for _, del in ipairs(p.deletes) do
-    local ok = dry or d:remove(del.path)
+    local ok = not blocked(self, del.path) and (dry or d:remove(del.path))
     if ok then
       self.totals.deleted = self.totals.deleted + 1
       report(self, del.path, "delete")
-    end -- a folder still holding excluded entries stays
+    end -- a folder still holding excluded entries stays, and what a conflict blocks
   end
   if not dry then
     local dirs = {}
