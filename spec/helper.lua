@@ -67,9 +67,9 @@ end
 
 --- Names in DIR that are partial files a fetch of NAME left (`.NAME.udpxfer-XXXXXXXX`).
 function H.partials(dir, name)
-  local found = {}
+  local found, prefix = {}, H.core.partial_prefix(name)
   for _, n in ipairs(H.ls(dir)) do
-    if n:find("^%." .. name:gsub("%p", "%%%0") .. "%.udpxfer%-%x+$") then found[#found + 1] = n end
+    if n:sub(1, #prefix) == prefix and n:sub(#prefix + 1):find("^%x+$") then found[#found + 1] = n end
   end
   return found
 end

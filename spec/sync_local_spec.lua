@@ -284,3 +284,74 @@ describe("sync --delete where the listing turns a folder into a file or a link",
     assert.are.equal("x", H.read(dst .. "/x"))
   end)
 end)
+
+describe("fetches of one name, and of names alike", function()
+  local udpxfer = H.udpxfer
+  local MiB = 1024 * 1024
+  local root, src, out, srv
+
+  before_each(function()
+    root = H.tmpdir()
+    src, out = root .. "/src", root .. "/out"
+    os.execute(("mkdir %s %s"):format(q(src), q(out)))
+    srv = assert(udpxfer.serve { dir = src, port = 0 })
+  end)
+  after_each(function()
+    srv:close()
+    H.rmrf(root)
+  end)
+
+  local function get(name, extra)
+    local o = { name = name, out = out, broadcast = false, servers = { "127.0.0.1:" .. srv:port() } }
+    for k, v in pairs(extra or {}) do o[k] = v end
+    return assert(udpxfer.get(o))
+  end
+
+  local function drive(objs, done)
+    local all = { srv }
+    for _, g in ipairs(objs) do all[#all + 1] = g end
+    assert.is_true(H.drive(all, done, 30), "finished in time")
+  end
+
+  it("never take each other's temporary file: two gets of one name at once both succeed", function()
+    H.write_random(src .. "/big", 4 * MiB)
+    local started = false
+    local slow = get("big", { limit_rate = 2 * MiB, on_start = function() started = true end })
+    drive({ slow }, function() return started end)
+    local fast = get("big")
+    drive({ slow, fast }, function() return slow.outcome ~= nil and fast.outcome ~= nil end)
+    local r1, m1 = slow:result()
+    local r2, m2 = fast:result()
+    slow:close()
+    fast:close()
+    assert.is_table(r2, m2)
+    assert.is_table(r1, m1)
+    assert.are.equal(H.read(src .. "/big"), H.read(out .. "/big"))
+    assert.are.same({ "big" }, H.ls(out))
+  end)
+
+  for _, len in ipairs { 224, 241 } do
+    it(("keep the partial files of names of %d bytes that share their first 220 apart"):format(len), function()
+      local a = ("n"):rep(220) .. ("a"):rep(len - 220)
+      local b = ("n"):rep(220) .. ("b"):rep(len - 220)
+      H.write_random(src .. "/" .. a, 4 * MiB)
+      H.write_random(src .. "/" .. b, 64 * 1024)
+      local started = false
+      local ga = get(a, { limit_rate = MiB, on_start = function() started = true end })
+      drive({ ga }, function() return started and ga:stats().bytes > 0 end)
+      ga:abort() -- its partial file stays, to be resumed
+      local d = assert(core.dir(out))
+      local before = #d:scan()
+      local gb = get(b)
+      drive({ gb }, function() return gb.outcome ~= nil end)
+      local res, msg = gb:result()
+      gb:close()
+      local after = {}
+      for _, e in ipairs(d:scan()) do after[#after + 1] = e.path end
+      d:close()
+      assert.is_table(res, msg)
+      assert.are.equal(1, before)
+      assert.are.equal(2, #after, "a's partial file and b: " .. table.concat(after, " "))
+    end)
+  end
+end)

@@ -114,12 +114,13 @@ int ux_local_mkdir(int root, const char *rel, uint32_t mode)
     return err;
 }
 
-/* A fresh name for a temporary entry beside BASE, in udpxfer's own form. */
+/* A fresh name for a temporary link beside BASE, in udpxfer's own form. */
 static void temp_name(char *out, size_t cap, const char *base)
 {
     uint32_t r = 0;
     ux_host_random(NULL, &r, sizeof r);
-    snprintf(out, cap, UX_PARTIAL_PREFIX "%08x", base, r);
+    size_t n = ux_partial_prefix(base, out, cap);
+    snprintf(out + n, cap - n, "%08x", r);
 }
 
 int ux_local_symlink(int root, const char *rel, const char *target, size_t tlen)
@@ -275,15 +276,7 @@ static int write_all(int fd, const char *p, size_t n)
 static int open_temp(int root, const char *rel, uint32_t mode, int *dfd, const char **base, char *tmp, size_t cap)
 {
     *dfd = open_parent(root, rel, base);
-    if (*dfd < 0)
-        return -1;
-    for (int tries = 0; tries < 16; tries++) {
-        temp_name(tmp, cap, *base);
-        int fd = openat(*dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)(mode & 07777));
-        if (fd >= 0 || errno != EEXIST)
-            return fd;
-    }
-    return -1;
+    return *dfd < 0 ? -1 : ux_partial_create(*dfd, *base, (int)(mode & 0777), tmp, cap);
 }
 
 /* Close FD and move TMP over BASE in DFD, or remove it if ERR. */

@@ -274,8 +274,7 @@ static void find_partial(lua_State *L, struct client_obj *o, int legacy)
             ux_partial_remove(o->dirfd, o->base);
         return;
     }
-    if (ux_partial_find(o->dirfd, o->base, o->resumed, sizeof o->resumed) == 0)
-        o->basis_fd = openat(o->dirfd, o->resumed, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    o->basis_fd = ux_partial_find(o->dirfd, o->base, o->resumed, sizeof o->resumed); /* held while open */
     if (o->basis_fd < 0)
         o->resumed[0] = 0;
 }
@@ -419,7 +418,7 @@ static void commit_end(struct client_obj *o, int err, const char *why)
     if (!err) {
         o->finished = 1;
         if (o->resumed[0])
-            unlinkat(o->dirfd, o->resumed, 0);
+            ux_partial_drop(o->dirfd, o->resumed, o->basis_fd);
         return;
     }
     char msg[200];

@@ -13,6 +13,7 @@
 #include "host/beneath.h"
 #include "host/filehash.h"
 #include "host/localfs.h"
+#include "host/partial.h"
 
 static int l_dir(lua_State *L)
 {
@@ -169,6 +170,18 @@ static int ld_remove_tree(lua_State *L)
 
 /* copy(from, to[, mode[, sha256]]): with SHA256 (hex), the copy must have
  * it, else nil, message, "corrupt" and TO is left alone. */
+/* partial_prefix(base): the name udpxfer's temporary files beside a file
+ * BASE start with (8 hex digits follow). */
+static int l_partial_prefix(lua_State *L)
+{
+    char out[256];
+    size_t n = ux_partial_prefix(luaL_checkstring(L, 1), out, sizeof out);
+    if (!n)
+        return luaL_argerror(L, 1, "a name of at most 255 bytes expected");
+    lua_pushlstring(L, out, n);
+    return 1;
+}
+
 static int ld_copy(lua_State *L)
 {
     struct dir_obj *o = check_dir(L, 1);
@@ -253,4 +266,6 @@ void ux_lua_dir_open(lua_State *L)
     new_class(L, DIR_MT, methods, ld_close);
     lua_pushcfunction(L, l_dir);
     lua_setfield(L, -2, "dir");
+    lua_pushcfunction(L, l_partial_prefix);
+    lua_setfield(L, -2, "partial_prefix");
 }
