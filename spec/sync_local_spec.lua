@@ -355,3 +355,67 @@ describe("fetches of one name, and of names alike", function()
     end)
   end
 end)
+
+describe("sync and udpxfer's own names", function()
+  local root, dst
+
+  before_each(function()
+    root = H.tmpdir()
+    dst = root .. "/dst"
+    os.execute("mkdir " .. q(dst))
+  end)
+  after_each(function() H.rmrf(root) end)
+
+  local SHA = core.sha256("x")
+  local function file(path) return ("f\t644\t0\t1\t%s\t%s"):format(SHA, path) end
+
+  local function own_entries(dir)
+    local d = assert(core.dir(dir))
+    local t = {}
+    for _, e in ipairs(assert(d:scan())) do if e.own then t[e.path] = e.type end end
+    d:close()
+    return t
+  end
+
+  it("leaves entries named like temporary files alone unless they are stale files of listed names", function()
+    H.write(dst .. "/a", "x")
+    os.execute("touch -d @0 " .. q(dst .. "/a")) -- a is in place: not fetched
+    os.execute(("mkdir %s && echo keep > %s"):format(q(dst .. "/.photos.udpxfer-12345678"),
+      q(dst .. "/.photos.udpxfer-12345678/p.jpg")))
+    os.execute("ln -s a " .. q(dst .. "/.lnk.udpxfer-abcdef01"))
+    H.write(dst .. "/.notes.udpxfer-deadbeef", "mine")
+    H.write(dst .. "/.a.udpxfer-11111111", "stale")
+    H.write(dst .. "/.b.udpxfer-22222222", "x")
+    local text = H.listing({ file("a"), file("b") })
+    local res, msg = H.sync_listing(dst, text, { b = "x" })
+    assert.is_table(res, msg)
+    assert.are.equal("x", H.read(dst .. "/b"))
+    assert.are.same({ [".photos.udpxfer-12345678"] = "dir", [".lnk.udpxfer-abcdef01"] = "link",
+      [".notes.udpxfer-deadbeef"] = "file" }, own_entries(dst),
+      "the stale partial of a and b's partial (resumed) went, the rest stays")
+    assert.are.equal("keep\n", H.read(dst .. "/.photos.udpxfer-12345678/p.jpg"))
+    res, msg = H.sync_listing(dst, text, { b = "x" }, { delete = true })
+    assert.is_table(res, msg)
+    assert.are.same({ [".photos.udpxfer-12345678"] = "dir", [".lnk.udpxfer-abcdef01"] = "link" }, own_entries(dst),
+      "with delete, a file so named that the listing lacks goes too; folders and links stay")
+  end)
+
+  it("skips entries a listing names as udpxfer's own files, which no server lists", function()
+    local text = H.listing({
+      "d\t755\t0\t.d.udpxfer-abcdef01", file(".d.udpxfer-abcdef01/f"), file(".udpxfer-index"),
+      file(".x.udpxfer-12345678"), file("a"),
+    })
+    local files = { a = "x", [".x.udpxfer-12345678"] = "x", [".udpxfer-index"] = "x", [".d.udpxfer-abcdef01/f"] = "x" }
+    local res, msg, _, events = H.sync_listing(dst, text, files)
+    assert.is_table(res, msg)
+    local skipped = {}
+    for _, ev in ipairs(events) do if ev.action == "skip" then skipped[#skipped + 1] = ev.path end end
+    table.sort(skipped)
+    assert.are.same({ ".d.udpxfer-abcdef01", ".udpxfer-index", ".x.udpxfer-12345678" }, skipped)
+    assert.are.same({}, own_entries(dst))
+    assert.are.same({ ".udpxfer-index", "a" }, H.ls(dst))
+    local again = H.sync_listing(dst, text, files)
+    assert.are.equal(0, again.changed)
+    assert.are.equal(0, again.checked, "the index is udpxfer's own, and vouches for a")
+  end)
+end)

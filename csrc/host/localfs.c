@@ -214,6 +214,17 @@ int ux_local_remove(int root, const char *rel)
     return err;
 }
 
+int ux_local_remove_partial(int root, const char *rel)
+{
+    const char *base;
+    int dfd = open_parent(root, rel, &base);
+    if (dfd < 0)
+        return errno;
+    int err = ux_partial_remove_one(dfd, base);
+    close(dfd);
+    return err;
+}
+
 /* Empty folder FD (taken), never following a link, to DEPTH. */
 static int empty_dir(int fd, int depth)
 {

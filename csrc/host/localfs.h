@@ -39,6 +39,9 @@ int ux_local_chmod(int root, const char *rel, uint32_t mode);
 int ux_local_utime(int root, const char *rel, int64_t mtime_ns);
 /* Remove a file, link or empty folder. */
 int ux_local_remove(int root, const char *rel);
+/* Remove REL if it is a regular file no fetch holds (partial.h): a
+ * temporary file left behind, never a folder or a link. EBUSY if held. */
+int ux_local_remove_partial(int root, const char *rel);
 /* Remove REL and, for a folder, everything in it (never following a link). */
 int ux_local_remove_tree(int root, const char *rel);
 /* TO (replaced atomically) becomes a copy of FROM (a regular file) with

@@ -170,6 +170,16 @@ static int ld_remove_tree(lua_State *L)
 
 /* copy(from, to[, mode[, sha256]]): with SHA256 (hex), the copy must have
  * it, else nil, message, "corrupt" and TO is left alone. */
+/* dir:remove_partial(rel): remove REL if it is a regular file that no
+ * fetch holds (a temporary file left behind): true, or nil, message, code. */
+static int ld_remove_partial(lua_State *L)
+{
+    struct dir_obj *o = check_dir(L, 1);
+    const char *rel = rel_arg(L, 2);
+    int err = ux_local_remove_partial(o->fd, rel);
+    return result(L, err == ENOENT ? 0 : err, rel);
+}
+
 /* partial_prefix(base): the name udpxfer's temporary files beside a file
  * BASE start with (8 hex digits follow). */
 static int l_partial_prefix(lua_State *L)
@@ -179,6 +189,16 @@ static int l_partial_prefix(lua_State *L)
     if (!n)
         return luaL_argerror(L, 1, "a name of at most 255 bytes expected");
     lua_pushlstring(L, out, n);
+    return 1;
+}
+
+/* name_is_own(name): is NAME (one component) udpxfer's own: the index
+ * or a temporary file? Listings, scans and servers leave those out. */
+static int l_name_is_own(lua_State *L)
+{
+    size_t n;
+    const char *name = luaL_checklstring(L, 1, &n);
+    lua_pushboolean(L, ux_name_is_own(name, n));
     return 1;
 }
 
@@ -261,11 +281,13 @@ void ux_lua_dir_open(lua_State *L)
     static const luaL_Reg methods[] = {
         {"scan", ld_scan}, {"stat", ld_stat}, {"mkdir", ld_mkdir}, {"symlink", ld_symlink},
         {"chmod", ld_chmod}, {"utime", ld_utime}, {"set_self", ld_set_self}, {"remove", ld_remove},
-        {"remove_tree", ld_remove_tree}, {"copy", ld_copy}, {"read", ld_read}, {"write", ld_write},
+        {"remove_tree", ld_remove_tree}, {"remove_partial", ld_remove_partial}, {"copy", ld_copy}, {"read", ld_read}, {"write", ld_write},
         {"sha256", ld_sha256}, {"sync", ld_sync}, {"close", ld_close}, {NULL, NULL}};
     new_class(L, DIR_MT, methods, ld_close);
     lua_pushcfunction(L, l_dir);
     lua_setfield(L, -2, "dir");
     lua_pushcfunction(L, l_partial_prefix);
     lua_setfield(L, -2, "partial_prefix");
+    lua_pushcfunction(L, l_name_is_own);
+    lua_setfield(L, -2, "name_is_own");
 }

@@ -310,6 +310,9 @@ local function local_steps(self, p)
   for _, s in ipairs(p.unsafe) do
     report(self, s.e.path, "skip", { message = "link target leaves the tree: " .. s.e.target })
   end
+  for _, s in ipairs(p.own) do
+    report(self, s.e.path, "skip", { message = "a name udpxfer keeps for its own files" })
+  end
   local function each(list, action, fn)
     for _, s in ipairs(list) do
       if not blocked(self, s.e.path) then
@@ -403,16 +406,33 @@ local function finish(self)
   call(self.opts.on_done, summary)
 end
 
--- Temporary files of fetches that were interrupted or killed: those of a
--- file this sync fetches are left for that fetch to resume from (or to
--- remove), the rest removed.
+-- Temporary files that fetches interrupted or killed left behind (regular
+-- files only: a folder or link so named is the user's and stays). One of
+-- a file this sync fetches is left for that fetch to resume from (or to
+-- remove); one of another listed file (or, with `delete`, of any name) is
+-- removed, unless a fetch under way holds it.
 local function remove_leftovers(self, own, p)
-  local fetching = {}
+  local folders = {}
+  for _, st in ipairs(own) do
+    if st.type == "file" then folders[parent(st.path)] = true end
+  end
+  if not next(folders) then return end
+  local fetching, of = {}, {}
   for _, f in ipairs(p.fetches) do fetching[f.e.path] = true end
-  for _, path in ipairs(own) do
-    local folder, name = path:match("^(.-)/?%.([^/]+)%.udpxfer%-%x+$")
-    local target = name and (folder ~= "" and folder .. "/" .. name or name)
-    if target and fetching[target] then self.partials[target] = true else self.dir:remove_tree(path) end
+  for _, e in ipairs(self.entries) do
+    local folder = parent(e.path)
+    if e.type == "file" and folders[folder] and p.listed[e.path] then
+      local prefix = core.partial_prefix(e.path:match("[^/]+$"))
+      of[(folder == "." and "" or folder .. "/") .. prefix] = e.path
+    end
+  end
+  for _, st in ipairs(own) do
+    local target = st.type == "file" and of[st.path:sub(1, -9)]
+    if target and fetching[target] then
+      self.partials[target] = true
+    elseif st.type == "file" and (target or self.opts.delete) then
+      self.dir:remove_partial(st.path)
+    end
   end
 end
 
@@ -433,7 +453,7 @@ local function begin(self, text)
   if not locals then return fail(self, lmsg, "io") end
   local map, own = {}, {}
   for _, st in ipairs(locals) do
-    if not st.own then map[st.path] = st elseif st.path ~= index.NAME then own[#own + 1] = st.path end
+    if not st.own then map[st.path] = st elseif st.path ~= index.NAME then own[#own + 1] = st end
   end
   self.locals = map
   self.listing_changed = self.listings[self.opts.remote] ~= text
