@@ -419,3 +419,41 @@ describe("sync and udpxfer's own names", function()
     assert.are.equal(0, again.checked, "the index is udpxfer's own, and vouches for a")
   end)
 end)
+
+describe("sync and a local index that is not a file", function()
+  local root, src, dst, pid, port, pipe
+
+  setup(function()
+    root = H.tmpdir()
+    src = root .. "/src"
+    os.execute("mkdir " .. q(src))
+    H.write(src .. "/a", "alpha\n")
+    pid, port, pipe = H.start_server(src, nil, nil, true)
+  end)
+  teardown(function()
+    H.kill(pid)
+    pipe:close()
+    H.rmrf(root)
+  end)
+
+  local function sync(dir)
+    -- timeout: a sync that waits on the FIFO for ever ignores SIGTERM too
+    return H.run(("timeout -k 1 10 %s sync . %s --server 127.0.0.1:%d --broadcast none"):format(H.UDPXFER, q(dir), port))
+  end
+
+  for _, case in ipairs { { "a FIFO", "mkfifo" }, { "a folder", "mkdir" } } do
+    it("syncs with " .. case[1] .. " at DIR/.udpxfer-index, every time: one warning, and it stays", function()
+      dst = root .. "/" .. case[2]
+      os.execute(("mkdir %s && %s %s"):format(q(dst), case[2], q(dst .. "/.udpxfer-index")))
+      for run = 1, 2 do
+        local code, _, err = sync(dst)
+        assert.are.equal(0, code, ("run %d: %s"):format(run, err))
+        local _, n = err:gsub("%.udpxfer%-index: not a regular file", "")
+        assert.are.equal(1, n, err)
+      end
+      assert.are.equal("alpha\n", H.read(dst .. "/a"))
+      assert.are.equal(case[2] == "mkfifo" and "fifo" or "directory",
+        H.sh("stat -c %F " .. q(dst .. "/.udpxfer-index")):match("%a+"))
+    end)
+  end
+end)

@@ -360,7 +360,8 @@ int ux_local_copy(int root, const char *from, const char *to, uint32_t mode, con
 
 int ux_local_read(int root, const char *rel, size_t max, char **data, size_t *len)
 {
-    int fd = ux_open_beneath(root, rel, O_RDONLY, UX_NO_SYMLINKS);
+    /* O_NONBLOCK: a FIFO under the name (refused below) cannot hold the open. */
+    int fd = ux_open_beneath(root, rel, O_RDONLY | O_NONBLOCK, UX_NO_SYMLINKS);
     if (fd < 0)
         return errno;
     struct stat st;

@@ -48,7 +48,8 @@ int ux_local_remove_tree(int root, const char *rel);
  * MODE. With SHA256 (32 bytes), the bytes copied are hashed on the way
  * and TO is left alone (EBADMSG) unless they have it. */
 int ux_local_copy(int root, const char *from, const char *to, uint32_t mode, const uint8_t *sha256);
-/* REL's bytes, up to MAX, into a malloc'd *DATA. */
+/* REL's bytes, up to MAX, into a malloc'd *DATA. EINVAL if REL is not a
+ * regular file (a FIFO is refused, never waited on). */
 int ux_local_read(int root, const char *rel, size_t max, char **data, size_t *len);
 /* REL (replaced atomically, synced) holds DATA. */
 int ux_local_write(int root, const char *rel, const char *data, size_t len);

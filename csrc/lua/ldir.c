@@ -249,7 +249,7 @@ static int ld_sha256(lua_State *L)
 {
     struct dir_obj *o = check_dir(L, 1);
     const char *rel = rel_arg(L, 2);
-    int fd = ux_open_beneath(o->fd, rel, O_RDONLY, UX_NO_SYMLINKS);
+    int fd = ux_open_beneath(o->fd, rel, O_RDONLY | O_NONBLOCK, UX_NO_SYMLINKS); /* a FIFO fails, never waits */
     if (fd < 0)
         return push_errno(L, rel, errno, UX_ERR_IO);
     struct ux_sha *sha = ux_sha_new();

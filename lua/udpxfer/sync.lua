@@ -385,7 +385,8 @@ local function finish(self)
     for i = #dirs, 1, -1 do set_meta(self, dirs[i]) end
     if p.root then d:set_self(p.root.mtime) end -- its mode and owner stay the user's
     if next(self.touched) or p.checked > 0 or self.listing_changed then
-      local ok, err = index.save(d, p.index, self.listings)
+      local ok, err = true, nil
+      if not self.no_index then ok, err = index.save(d, p.index, self.listings) end
       if ok then ok, err = d:sync() end
       if not ok then return fail(self, err, "io") end
     end
@@ -456,6 +457,11 @@ local function begin(self, text)
     if not st.own then map[st.path] = st elseif st.path ~= index.NAME then own[#own + 1] = st end
   end
   self.locals = map
+  local ist = self.dir:stat(index.NAME)
+  if ist and ist.type ~= "file" then -- not ours: left as it is, and no index kept
+    self.no_index = true
+    report(self, index.NAME, "skip", { message = "not a regular file: no index is kept (files are checked by size and mtime)" })
+  end
   self.listing_changed = self.listings[self.opts.remote] ~= text
   self.listings[self.opts.remote] = text
   local p = plan.make(entries, map, self.index, self.dir,
