@@ -354,6 +354,26 @@ describe("fetches of one name, and of names alike", function()
       assert.are.equal(2, #after, "a's partial file and b: " .. table.concat(after, " "))
     end)
   end
+
+  it("hash no more of a partial file than the size offered, and count that work in the time", function()
+    H.write_random(src .. "/f", 3 * MiB)
+    -- A sparse partial file of 16 GiB whose first MiB is the file's.
+    local partial = out .. "/.f.udpxfer-12345678"
+    os.execute(("head -c %d %s > %s && truncate -s 16G %s"):format(MiB, q(src .. "/f"), q(partial), q(partial)))
+    local t0 = core.now()
+    local g = get("f")
+    drive({ g }, function() return g.outcome ~= nil end)
+    local wall = core.now() - t0
+    local res, msg = g:result()
+    local st = g:stats()
+    g:close()
+    assert.is_table(res, msg)
+    assert.are.equal(H.read(src .. "/f"), H.read(out .. "/f"))
+    assert.is_true(st.reused >= MiB, "the partial file's MiB reused: " .. st.reused)
+    assert.is_true(wall < 3, ("took %.2f s, elapsed says %.3f s"):format(wall, res.elapsed))
+    assert.is_true(res.elapsed >= wall - 0.1, ("elapsed %.3f s of %.3f s"):format(res.elapsed, wall))
+    assert.are.same({ "f" }, H.ls(out))
+  end)
 end)
 
 describe("sync and udpxfer's own names", function()
