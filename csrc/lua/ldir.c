@@ -168,8 +168,6 @@ static int ld_remove_tree(lua_State *L)
     return result(L, err == ENOENT ? 0 : err, rel);
 }
 
-/* copy(from, to[, mode[, sha256]]): with SHA256 (hex), the copy must have
- * it, else nil, message, "corrupt" and TO is left alone. */
 /* dir:remove_partial(rel): remove REL if it is a regular file that no
  * fetch holds (a temporary file left behind): true, or nil, message, code. */
 static int ld_remove_partial(lua_State *L)
@@ -187,7 +185,7 @@ static int l_partial_prefix(lua_State *L)
     char out[256];
     size_t n = ux_partial_prefix(luaL_checkstring(L, 1), out, sizeof out);
     if (!n)
-        return luaL_argerror(L, 1, "a name of at most 255 bytes expected");
+        return luaL_error(L, "cannot make a temporary name for %s", lua_tostring(L, 1));
     lua_pushlstring(L, out, n);
     return 1;
 }
@@ -202,6 +200,8 @@ static int l_name_is_own(lua_State *L)
     return 1;
 }
 
+/* copy(from, to[, mode[, sha256]]): with SHA256 (hex), the copy must have
+ * it, else nil, message, "corrupt" and TO is left alone. */
 static int ld_copy(lua_State *L)
 {
     struct dir_obj *o = check_dir(L, 1);

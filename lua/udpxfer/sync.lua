@@ -46,8 +46,8 @@ end
 -- (change nothing, report what would change), `exclude` (a list of globs:
 -- udpxfer.glob), `perms_all` (apply the listing's setuid, setgid and
 -- sticky bits too; by default only the permission bits, 0777, are
--- applied, as rsync drops the others), `port`, `servers`, `broadcast` (as for `get`),
--- `timeout` (for the listing, s), `chunk_size`, `limit_rate` (bytes/s,
+-- applied, as rsync drops the others; DIR's own mode is never set),
+-- `port`, `servers`, `broadcast` (as for `get`), `timeout` (for the listing, s), `chunk_size`, `limit_rate` (bytes/s,
 -- shared by the fetches under way), and callbacks `on_file`
 -- ({path, action, size, bytes, reused} per entry acted on; action one of
 -- "mkdir", "link", "fetch", "copy", "create", "meta", "delete", "skip",
@@ -440,7 +440,7 @@ end
 -- The modes a sync applies: the permission bits alone unless `perms_all`
 -- (a LAN host that wins the vote must not plant setuid files). DIR's own
 -- mode is never set (only its mtime): it is the user's.
-local function own_modes(self, entries)
+local function permission_bits(self, entries)
   if self.opts.perms_all then return end
   for _, e in ipairs(entries) do e.mode = e.mode & 0x1ff end -- 0777
 end
@@ -448,7 +448,7 @@ end
 local function begin(self, text)
   local entries, msg, code = core.listing_decode(text)
   if not entries then return fail(self, msg, code) end
-  own_modes(self, entries)
+  permission_bits(self, entries)
   self.entries = entries
   local locals, lmsg = self.dir:scan()
   if not locals then return fail(self, lmsg, "io") end
