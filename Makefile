@@ -73,7 +73,7 @@ $(ASAN_SO): $(san_LUA) build/san/libhost.a build/san/libengine.a
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(SANITIZE) -o $@ $(san_LUA) build/san/libhost.a build/san/libengine.a $(LDLIBS)
 
-test: deps all $(SMOKES) build/sink_test build/client_test
+test: deps all $(SMOKES) build/sink_test build/client_test build/swapper
 	@bash tools/run-tests.sh
 
 # The emulated-LAN cases alone (root and ip netns; they skip with a message elsewhere).
@@ -89,7 +89,7 @@ demo: deps all
 
 # The whole suite against the sanitised build, leaks checked, in Lua
 # processes run by a sanitised interpreter (the specs' shell tools are not).
-asan: deps $(ASAN_SO) build/lua-asan $(SMOKES) build/sink_test build/client_test
+asan: deps $(ASAN_SO) build/lua-asan $(SMOKES) build/sink_test build/client_test build/swapper
 	@UDPXFER_CPATH="build/asan/?.so" UDPXFER_LUA=$(CURDIR)/build/lua-asan \
 	 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp \
 	 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -123,6 +123,11 @@ build/smoke_%: csrc/fuzz/%.c csrc/fuzz/fuzz_common.h build/san/libengine.a $(HDR
 # The sink with its hash thread held at a gate (spec/sink_spec.lua).
 build/sink_test: csrc/test/sink_test.c build/san/libhost.a build/san/libengine.a $(HDR)
 	$(CC) $(WARN) -std=gnu11 -g -O1 $(SANITIZE) -Icsrc -o $@ $< build/san/libhost.a build/san/libengine.a $(LDLIBS)
+
+# A hostile local user swapping two entries of a folder (spec/sync_local_spec.lua).
+build/swapper: csrc/test/swapper.c
+	@mkdir -p build
+	$(CC) $(WARN) -std=gnu11 -D_GNU_SOURCE -O2 -o $@ $<
 
 # The client engine handing a chunk back (spec/engine_spec.lua).
 build/client_test: csrc/test/client_test.c build/san/libengine.a $(HDR)

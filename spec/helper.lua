@@ -67,9 +67,9 @@ end
 
 --- Names in DIR that are partial files a fetch of NAME left (`.NAME.udpxfer-XXXXXXXX`).
 function H.partials(dir, name)
-  local found = {}
+  local found, prefix = {}, H.core.partial_prefix(name)
   for _, n in ipairs(H.ls(dir)) do
-    if n:find("^%." .. name:gsub("%p", "%%%0") .. "%.udpxfer%-%x+$") then found[#found + 1] = n end
+    if n:sub(1, #prefix) == prefix and n:sub(#prefix + 1):find("^%x+$") then found[#found + 1] = n end
   end
   return found
 end
@@ -472,6 +472,35 @@ function H.fake_server(listing, files)
   function s:timeout() return nil end
   function s:close() u:close() end
   return s
+end
+
+--- A listing's text from LINES (entries after the folder itself, whose
+-- mode is ROOT_MODE, default 755).
+function H.listing(lines, root_mode)
+  local body = #lines > 0 and table.concat(lines, "\n") .. "\n" or ""
+  return ("udpxfer-listing 1\nd\t%s\t0\t.\n"):format(root_mode or "755") .. body
+end
+
+--- Sync DIR from a hand-written server (H.fake_server) offering listing
+-- TEXT and FILES ({ [name] = bytes }), with the sync options OPTS.
+-- Returns the result (or nil), message, code, and the file events.
+function H.sync_listing(dir, text, files, opts)
+  local fake = H.fake_server(text, files)
+  local o = { remote = ".", dir = dir, broadcast = false, servers = { "127.0.0.1:" .. fake.port } }
+  local events = {}
+  o.on_file = function(ev) events[#events + 1] = ev end
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local s = assert(H.udpxfer.sync(o))
+  assert(H.drive({ s, fake }, function() return s.outcome ~= nil end, 20), "the sync finished")
+  local res, msg, code = s:result()
+  s:close()
+  fake:close()
+  return res, msg, code, events
+end
+
+--- Mode bits of PATH (not following a link), as a number.
+function H.mode(path)
+  return tonumber(H.sh("stat -c %a " .. H.shell_quote(path)), 8)
 end
 
 --- What a folder holds, for comparing trees: { [path] = {type, mode,

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "beneath.h"
+#include "engine/hash.h"
 #include "partial.h"
 #include "engine/names.h"
 #include "random.h"
@@ -113,12 +114,13 @@ int ux_local_mkdir(int root, const char *rel, uint32_t mode)
     return err;
 }
 
-/* A fresh name for a temporary entry beside BASE, in udpxfer's own form. */
+/* A fresh name for a temporary link beside BASE, in udpxfer's own form. */
 static void temp_name(char *out, size_t cap, const char *base)
 {
     uint32_t r = 0;
     ux_host_random(NULL, &r, sizeof r);
-    snprintf(out, cap, UX_PARTIAL_PREFIX "%08x", base, r);
+    size_t n = ux_partial_prefix(base, out, cap);
+    snprintf(out + n, cap - n, "%08x", r);
 }
 
 int ux_local_symlink(int root, const char *rel, const char *target, size_t tlen)
@@ -142,32 +144,57 @@ int ux_local_symlink(int root, const char *rel, const char *target, size_t tlen)
     return err;
 }
 
+/* Change the mode of BASE in DFD itself, never of what a link there points
+ * to: the entry is opened O_PATH|O_NOFOLLOW, checked, and changed through
+ * that descriptor (its /proc/self/fd link names that very inode), so an
+ * entry swapped for a symlink after the check changes nothing outside. */
+static int chmod_entry(int dfd, const char *base, mode_t mode)
+{
+    int fd = openat(dfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    struct stat st;
+    int err = fstat(fd, &st) ? errno : 0;
+    if (!err && !S_ISLNK(st.st_mode)) { /* a link has no mode of its own on Linux */
+        char proc[40];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        err = chmod(proc, mode) ? errno : 0;
+    }
+    close(fd);
+    return err;
+}
+
 int ux_local_chmod(int root, const char *rel, uint32_t mode)
 {
     const char *base;
     int dfd = open_parent(root, rel, &base);
     if (dfd < 0)
         return errno;
-    struct stat st;
-    int err = fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) ? errno : 0;
-    if (!err && !S_ISLNK(st.st_mode) && fchmodat(dfd, base, (mode_t)(mode & 07777), 0))
-        err = errno; /* a link has no mode of its own on Linux */
+    int err = chmod_entry(dfd, base, (mode_t)(mode & 07777));
     close(dfd);
     return err;
 }
 
-int ux_local_utime(int root, const char *rel, int64_t mtime_ns)
+static void times_of(int64_t mtime_ns, struct timespec ts[2])
 {
-    const char *base;
-    int dfd = open_parent(root, rel, &base);
-    if (dfd < 0)
-        return errno;
-    struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT},
-                             {.tv_sec = mtime_ns / 1000000000, .tv_nsec = mtime_ns % 1000000000}};
+    ts[0] = (struct timespec){.tv_nsec = UTIME_OMIT};
+    ts[1] = (struct timespec){.tv_sec = mtime_ns / 1000000000, .tv_nsec = mtime_ns % 1000000000};
     if (ts[1].tv_nsec < 0) {
         ts[1].tv_sec--;
         ts[1].tv_nsec += 1000000000;
     }
+}
+
+int ux_local_utime(int root, const char *rel, int64_t mtime_ns)
+{
+    struct timespec ts[2];
+    times_of(mtime_ns, ts);
+    if (!strcmp(rel, "."))
+        return futimens(root, ts) ? errno : 0;
+    const char *base;
+    int dfd = open_parent(root, rel, &base);
+    if (dfd < 0)
+        return errno;
     int err = utimensat(dfd, base, ts, AT_SYMLINK_NOFOLLOW) ? errno : 0;
     close(dfd);
     return err;
@@ -183,6 +210,17 @@ int ux_local_remove(int root, const char *rel)
     int err = fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) ? errno : 0;
     if (!err && unlinkat(dfd, base, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0))
         err = errno;
+    close(dfd);
+    return err;
+}
+
+int ux_local_remove_partial(int root, const char *rel)
+{
+    const char *base;
+    int dfd = open_parent(root, rel, &base);
+    if (dfd < 0)
+        return errno;
+    int err = ux_partial_remove_one(dfd, base);
     close(dfd);
     return err;
 }
@@ -249,15 +287,7 @@ static int write_all(int fd, const char *p, size_t n)
 static int open_temp(int root, const char *rel, uint32_t mode, int *dfd, const char **base, char *tmp, size_t cap)
 {
     *dfd = open_parent(root, rel, base);
-    if (*dfd < 0)
-        return -1;
-    for (int tries = 0; tries < 16; tries++) {
-        temp_name(tmp, cap, *base);
-        int fd = openat(*dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)(mode & 07777));
-        if (fd >= 0 || errno != EEXIST)
-            return fd;
-    }
-    return -1;
+    return *dfd < 0 ? -1 : ux_partial_create(*dfd, *base, (int)(mode & 0777), tmp, cap);
 }
 
 /* Close FD and move TMP over BASE in DFD, or remove it if ERR. */
@@ -273,15 +303,47 @@ static int finish_temp(int dfd, int fd, const char *tmp, const char *base, int e
     return err;
 }
 
-int ux_local_copy(int root, const char *from, const char *to, uint32_t mode)
+/* Copy IN to OUT, hashing what is copied; EBADMSG unless it has SHA256
+ * (when set): the source may have changed since anyone looked at it. */
+static int copy_verified(int in, int out, const uint8_t *sha256)
 {
-    int in = ux_open_beneath(root, from, O_RDONLY, UX_NO_SYMLINKS);
+    enum { STEP = 1 << 20 };
+    char *buf = malloc(STEP);
+    struct ux_sha *sha = ux_sha_new();
+    int err = buf && sha && ux_sha_init(sha) == 0 ? 0 : ENOMEM;
+    while (!err) {
+        ssize_t n = read(in, buf, STEP);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            err = n < 0 ? errno : 0;
+            break;
+        }
+        err = ux_sha_update(sha, buf, (size_t)n) ? EIO : write_all(out, buf, (size_t)n);
+    }
+    uint8_t got[UX_SHA256_LEN];
+    if (!err && sha256 && (ux_sha_final(sha, got) || !ux_equal(got, sha256, UX_SHA256_LEN)))
+        err = EBADMSG;
+    ux_sha_free(sha);
+    free(buf);
+    return err;
+}
+
+int ux_local_copy(int root, const char *from, const char *to, uint32_t mode, const uint8_t *sha256)
+{
+    /* O_NONBLOCK: a FIFO swapped in for the source cannot hold the open. */
+    int in = ux_open_beneath(root, from, O_RDONLY | O_NONBLOCK, UX_NO_SYMLINKS);
     if (in < 0)
         return errno;
+    struct stat st;
+    if (fstat(in, &st) || !S_ISREG(st.st_mode)) {
+        close(in);
+        return EINVAL;
+    }
     int dfd, err = 0;
     const char *base;
     char tmp[256];
-    int out = open_temp(root, to, mode | 0600, &dfd, &base, tmp, sizeof tmp);
+    int out = open_temp(root, to, (mode & 0777) | 0600, &dfd, &base, tmp, sizeof tmp);
     if (out < 0) {
         err = errno;
         if (dfd >= 0)
@@ -289,17 +351,7 @@ int ux_local_copy(int root, const char *from, const char *to, uint32_t mode)
         close(in);
         return err;
     }
-    for (;;) {
-        ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
-        if (n == 0)
-            break;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            err = errno;
-            break;
-        }
-    }
+    err = copy_verified(in, out, sha256);
     close(in);
     if (!err && fchmod(out, (mode_t)(mode & 07777)))
         err = errno;
@@ -308,7 +360,8 @@ int ux_local_copy(int root, const char *from, const char *to, uint32_t mode)
 
 int ux_local_read(int root, const char *rel, size_t max, char **data, size_t *len)
 {
-    int fd = ux_open_beneath(root, rel, O_RDONLY, UX_NO_SYMLINKS);
+    /* O_NONBLOCK: a FIFO under the name (refused below) cannot hold the open. */
+    int fd = ux_open_beneath(root, rel, O_RDONLY | O_NONBLOCK, UX_NO_SYMLINKS);
     if (fd < 0)
         return errno;
     struct stat st;

@@ -33,15 +33,23 @@ int ux_local_stat(int root, const char *rel, struct stat *st);
 int ux_local_mkdir(int root, const char *rel, uint32_t mode);
 /* REL becomes a symlink to TARGET, replacing a link or file there. */
 int ux_local_symlink(int root, const char *rel, const char *target, size_t tlen);
+/* The mode of REL itself (nothing for a link; never what it points to). */
 int ux_local_chmod(int root, const char *rel, uint32_t mode);
+/* The mtime of REL itself (a link's own); "." is the folder ROOT. */
 int ux_local_utime(int root, const char *rel, int64_t mtime_ns);
 /* Remove a file, link or empty folder. */
 int ux_local_remove(int root, const char *rel);
+/* Remove REL if it is a regular file no fetch holds (partial.h): a
+ * temporary file left behind, never a folder or a link. EBUSY if held. */
+int ux_local_remove_partial(int root, const char *rel);
 /* Remove REL and, for a folder, everything in it (never following a link). */
 int ux_local_remove_tree(int root, const char *rel);
-/* TO (replaced atomically) becomes a copy of FROM with MODE. */
-int ux_local_copy(int root, const char *from, const char *to, uint32_t mode);
-/* REL's bytes, up to MAX, into a malloc'd *DATA. */
+/* TO (replaced atomically) becomes a copy of FROM (a regular file) with
+ * MODE. With SHA256 (32 bytes), the bytes copied are hashed on the way
+ * and TO is left alone (EBADMSG) unless they have it. */
+int ux_local_copy(int root, const char *from, const char *to, uint32_t mode, const uint8_t *sha256);
+/* REL's bytes, up to MAX, into a malloc'd *DATA. EINVAL if REL is not a
+ * regular file (a FIFO is refused, never waited on). */
 int ux_local_read(int root, const char *rel, size_t max, char **data, size_t *len);
 /* REL (replaced atomically, synced) holds DATA. */
 int ux_local_write(int root, const char *rel, const char *data, size_t len);

@@ -246,18 +246,8 @@ static void reset(struct ux_sink *k)
 
 static int make_temp(struct ux_sink *k)
 {
-    for (int tries = 0; tries < 16; tries++) {
-        uint32_t r;
-        if (ux_host_random(NULL, &r, sizeof r))
-            return EIO;
-        snprintf(k->tmp, sizeof k->tmp, UX_PARTIAL_PREFIX "%08x", k->final, r);
-        k->fd = openat(k->dirfd, k->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        if (k->fd >= 0)
-            return 0;
-        if (errno != EEXIST)
-            return errno;
-    }
-    return EEXIST;
+    k->fd = ux_partial_create(k->dirfd, k->final, 0644, k->tmp, sizeof k->tmp);
+    return k->fd < 0 ? errno : 0;
 }
 
 int ux_sink_open(struct ux_sink *k, int dirfd, const char *base, uint64_t size, int durable, const char **why)

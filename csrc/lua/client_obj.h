@@ -32,6 +32,8 @@ struct client_obj {
     size_t basis_len;
     struct ux_tree basis;
     int has_basis;
+    int basis_pending;             /* its tree is made once the offer says the size (c_on_start) */
+    uint64_t basis_size;
     uint8_t *copy;                 /* a buffer for copying from it */
     /* resuming: the partial file of an earlier fetch is the local copy,
      * removed once this fetch is in place; KEEP: abort(msg, true) and a

@@ -37,9 +37,26 @@ static struct client_obj *check_client(lua_State *L)
 
 /* ---- the output ---- */
 
+/* The basis's tree, now that the offer says the size: no byte beyond
+ * it is read (a partial file may be far larger, or sparse), and the work
+ * counts in the fetch's time. A basis that cannot be read is an empty
+ * one: every chunk is fetched, and checked against its leaf. */
+static void hash_basis(struct client_obj *o, uint64_t size)
+{
+    if (!o->basis_pending)
+        return;
+    o->basis_pending = 0;
+    struct ux_sha *sha = ux_sha_new();
+    uint64_t len = o->basis_size < size ? o->basis_size : size;
+    if (!sha || ux_tree_fd(&o->basis, sha, o->basis_fd, len, o->eng.chunk_size, NULL, NULL, NULL))
+        ux_tree_free(&o->basis);
+    ux_sha_free(sha);
+}
+
 static int c_on_start(void *ud, uint64_t size, const char **why)
 {
     struct client_obj *o = ud;
+    hash_basis(o, size);
     if (o->memory) {
         *why = "cannot keep the file in memory";
         if (size > MEMORY_MAX)
@@ -279,8 +296,7 @@ static void find_partial(lua_State *L, struct client_obj *o, int legacy)
             ux_partial_remove(o->dirfd, o->base);
         return;
     }
-    if (ux_partial_find(o->dirfd, o->base, o->resumed, sizeof o->resumed) == 0)
-        o->basis_fd = openat(o->dirfd, o->resumed, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    o->basis_fd = ux_partial_find(o->dirfd, o->base, o->resumed, sizeof o->resumed); /* held while open */
     if (o->basis_fd < 0)
         o->resumed[0] = 0;
 }
@@ -302,22 +318,20 @@ static void open_basis(lua_State *L, struct client_obj *o, uint32_t cs)
     }
     if (basis && o->basis_fd < 0) {
         int rfd = root_fd(L, &label);
-        o->basis_fd = rfd == -2 ? open(basis, O_RDONLY | O_CLOEXEC)
-                                : rfd < 0 ? -1 : ux_open_beneath(rfd, basis, O_RDONLY, UX_NO_SYMLINKS);
+        /* O_NONBLOCK: a FIFO swapped in for the local copy cannot hold the open */
+        o->basis_fd = rfd == -2 ? open(basis, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+                                : rfd < 0 ? -1 : ux_open_beneath(rfd, basis, O_RDONLY | O_NONBLOCK, UX_NO_SYMLINKS);
         if (rfd >= 0)
             close(rfd);
     }
-    if (o->basis_fd < 0) {
-        o->has_basis = opt_bool(L, "verify"); /* an empty tree: every chunk is checked */
+    struct stat st;
+    if (o->basis_fd >= 0 && fstat(o->basis_fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        (o->memory || (o->copy = malloc(UX_SLAB)))) {
+        o->has_basis = o->basis_pending = 1; /* its tree: hash_basis */
+        o->basis_size = (uint64_t)st.st_size;
         return;
     }
-    struct stat st;
-    struct ux_sha *sha = ux_sha_new();
-    if (sha && fstat(o->basis_fd, &st) == 0 && S_ISREG(st.st_mode) &&
-        ux_tree_fd(&o->basis, sha, o->basis_fd, (uint64_t)st.st_size, cs, NULL, NULL, NULL) == 0 &&
-        (o->memory || (o->copy = malloc(UX_SLAB))))
-        o->has_basis = 1;
-    ux_sha_free(sha);
+    o->has_basis = opt_bool(L, "verify"); /* an empty tree: every chunk is checked */
 }
 
 static int l_client(lua_State *L)
@@ -425,7 +439,7 @@ static void commit_end(struct client_obj *o, int err, const char *why)
     if (!err) {
         o->finished = 1;
         if (o->resumed[0])
-            unlinkat(o->dirfd, o->resumed, 0);
+            ux_partial_drop(o->dirfd, o->resumed, o->basis_fd);
         return;
     }
     char msg[200];

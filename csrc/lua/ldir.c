@@ -13,6 +13,7 @@
 #include "host/beneath.h"
 #include "host/filehash.h"
 #include "host/localfs.h"
+#include "host/partial.h"
 
 static int l_dir(lua_State *L)
 {
@@ -144,19 +145,12 @@ static int ld_utime(lua_State *L)
     return result(L, ux_local_utime(o->fd, rel, (int64_t)luaL_checkinteger(L, 3)), rel);
 }
 
-/* The folder's own mode and mtime ("." cannot be a path argument). */
+/* set_self(mtime): the folder's own mtime ("." cannot be a path
+ * argument). Its mode and owner are the user's: a listing never sets them. */
 static int ld_set_self(lua_State *L)
 {
     struct dir_obj *o = check_dir(L, 1);
-    uint32_t mode = (uint32_t)luaL_checkinteger(L, 2);
-    int64_t mtime = (int64_t)luaL_checkinteger(L, 3);
-    struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_sec = mtime / 1000000000, .tv_nsec = mtime % 1000000000}};
-    if (ts[1].tv_nsec < 0) {
-        ts[1].tv_sec--;
-        ts[1].tv_nsec += 1000000000;
-    }
-    int err = fchmod(o->fd, (mode_t)(mode & 07777)) ? errno : futimens(o->fd, ts) ? errno : 0;
-    return result(L, err, "the folder");
+    return result(L, ux_local_utime(o->fd, ".", (int64_t)luaL_checkinteger(L, 2)), "the folder");
 }
 
 static int ld_remove(lua_State *L)
@@ -174,11 +168,53 @@ static int ld_remove_tree(lua_State *L)
     return result(L, err == ENOENT ? 0 : err, rel);
 }
 
+/* dir:remove_partial(rel): remove REL if it is a regular file that no
+ * fetch holds (a temporary file left behind): true, or nil, message, code. */
+static int ld_remove_partial(lua_State *L)
+{
+    struct dir_obj *o = check_dir(L, 1);
+    const char *rel = rel_arg(L, 2);
+    int err = ux_local_remove_partial(o->fd, rel);
+    return result(L, err == ENOENT ? 0 : err, rel);
+}
+
+/* partial_prefix(base): the name udpxfer's temporary files beside a file
+ * BASE start with (8 hex digits follow). */
+static int l_partial_prefix(lua_State *L)
+{
+    char out[256];
+    size_t n = ux_partial_prefix(luaL_checkstring(L, 1), out, sizeof out);
+    if (!n)
+        return luaL_error(L, "cannot make a temporary name for %s", lua_tostring(L, 1));
+    lua_pushlstring(L, out, n);
+    return 1;
+}
+
+/* name_is_own(name): is NAME (one component) udpxfer's own: the index
+ * or a temporary file? Listings, scans and servers leave those out. */
+static int l_name_is_own(lua_State *L)
+{
+    size_t n;
+    const char *name = luaL_checklstring(L, 1, &n);
+    lua_pushboolean(L, ux_name_is_own(name, n));
+    return 1;
+}
+
+/* copy(from, to[, mode[, sha256]]): with SHA256 (hex), the copy must have
+ * it, else nil, message, "corrupt" and TO is left alone. */
 static int ld_copy(lua_State *L)
 {
     struct dir_obj *o = check_dir(L, 1);
     const char *from = rel_arg(L, 2), *to = rel_arg(L, 3);
-    return result(L, ux_local_copy(o->fd, from, to, (uint32_t)luaL_optinteger(L, 4, 0644)), to);
+    uint32_t mode = (uint32_t)luaL_optinteger(L, 4, 0644);
+    size_t hlen;
+    const char *hex = luaL_optlstring(L, 5, NULL, &hlen);
+    uint8_t sha[UX_SHA256_LEN];
+    luaL_argcheck(L, !hex || parse_hex(hex, hlen, sha, UX_SHA256_LEN) == 0, 5, "64 hex digits expected");
+    int err = ux_local_copy(o->fd, from, to, mode, hex ? sha : NULL);
+    if (err == EBADMSG)
+        return push_errno(L, "the local copy's source changed (SHA-256 mismatch)", err, UX_ERR_CORRUPT);
+    return result(L, err, to);
 }
 
 static int ld_read(lua_State *L)
@@ -213,7 +249,7 @@ static int ld_sha256(lua_State *L)
 {
     struct dir_obj *o = check_dir(L, 1);
     const char *rel = rel_arg(L, 2);
-    int fd = ux_open_beneath(o->fd, rel, O_RDONLY, UX_NO_SYMLINKS);
+    int fd = ux_open_beneath(o->fd, rel, O_RDONLY | O_NONBLOCK, UX_NO_SYMLINKS); /* a FIFO fails, never waits */
     if (fd < 0)
         return push_errno(L, rel, errno, UX_ERR_IO);
     struct ux_sha *sha = ux_sha_new();
@@ -245,9 +281,13 @@ void ux_lua_dir_open(lua_State *L)
     static const luaL_Reg methods[] = {
         {"scan", ld_scan}, {"stat", ld_stat}, {"mkdir", ld_mkdir}, {"symlink", ld_symlink},
         {"chmod", ld_chmod}, {"utime", ld_utime}, {"set_self", ld_set_self}, {"remove", ld_remove},
-        {"remove_tree", ld_remove_tree}, {"copy", ld_copy}, {"read", ld_read}, {"write", ld_write},
+        {"remove_tree", ld_remove_tree}, {"remove_partial", ld_remove_partial}, {"copy", ld_copy}, {"read", ld_read}, {"write", ld_write},
         {"sha256", ld_sha256}, {"sync", ld_sync}, {"close", ld_close}, {NULL, NULL}};
     new_class(L, DIR_MT, methods, ld_close);
     lua_pushcfunction(L, l_dir);
     lua_setfield(L, -2, "dir");
+    lua_pushcfunction(L, l_partial_prefix);
+    lua_setfield(L, -2, "partial_prefix");
+    lua_pushcfunction(L, l_name_is_own);
+    lua_setfield(L, -2, "name_is_own");
 }

@@ -154,6 +154,7 @@ local function build()
   get:flag("-f --force", "Replace OUT/f even when NAME has folders (without --parents, a/f and b/f both land there).")
   get:flag("-r --recursive", "Fetch the folder REMOTE into DIR, as `sync` without --delete.")
   get:option("--exclude", "With -r: leave out what matches GLOB (repeatable)."):count("*"):argname("<glob>")
+  get:flag("--perms-all", "With -r: apply setuid, setgid and sticky bits from the listing too.")
   discovery(get)
   get:option("--chunk-size", "Bytes per chunk (default: the largest the route's MTU carries whole).")
     :convert(chunk_size)
@@ -175,6 +176,7 @@ local function build()
   sync:flag("-n --dry-run", "Change nothing; print what would change.")
   sync:option("--exclude", "Leave out what matches GLOB (repeatable; rsync's syntax)."):count("*")
     :argname("<glob>")
+  sync:flag("--perms-all", "Apply setuid, setgid and sticky bits from the listing too (dropped by default).")
   sync:flag("-v --verbose", "Print each change.")
   discovery(sync)
   sync:option("--chunk-size", "Bytes per chunk."):convert(chunk_size)
@@ -348,15 +350,16 @@ local function sync_cmd(remote, dir, opt, out, err, delete)
   local tty = talk and core.isatty(2)
   local s, msg, code = udpxfer.sync {
     remote = remote, dir = dir, delete = delete, dry_run = opt.dry_run, exclude = opt.exclude,
+    perms_all = opt.perms_all or nil,
     port = opt.port, servers = opt.server, broadcast = broadcast_list(opt.broadcast), timeout = opt.timeout,
     chunk_size = opt.chunk_size, limit_rate = opt.limit_rate, progress_interval = opt.json and 0.5 or 0.1,
     key = opt.key_file,
     on_file = function(ev)
-      if ev.action == "skip" then skipped = skipped + 1 end
+      if ev.unsafe_link then skipped = skipped + 1 end
       if opt.json then return emit(opt, out, ev) end
       if not talk then return end
       -- a skipped link is the listing's, every time: said once per run in the summary
-      if ev.action == "error" or (ev.action == "skip" and opt.verbose) or opt.verbose or opt.dry_run then
+      if ev.action == "error" or (ev.action == "skip" and not ev.unsafe_link) or opt.verbose or opt.dry_run then
         line.clear()
         err:write(("%s%s %s%s\n"):format(opt.dry_run and "would " or "", ev.action, clean(ev.path),
           ev.message and ": " .. clean(ev.message) or ""))

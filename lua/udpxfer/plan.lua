@@ -4,40 +4,53 @@
 -- steps, in the order they can run. Nothing here touches the folder
 -- except reading it (and hashing a local file whose size and mtime match
 -- but which the index does not know).
+local core = require "udpxfer.core"
 local index = require "udpxfer.index"
 
 local M = {}
 
---- Is link TARGET, at PATH in the tree, relative and kept inside the tree?
--- (rsync's --safe-links, judged on the text alone.)
+--- Is link TARGET, at PATH in the tree, safe to create: relative, and
+-- resolving inside the tree whatever the other entries are? Its ".."
+-- parts must all come first (rsync's rule since CVE-2024-12088), climbing
+-- no higher than the link's own folder. They then climb through real
+-- folders (every listed entry's parent is a listed folder, made as a real
+-- one), and the rest only descends: a link met on the way resolves inside
+-- by the same rule, so no chain of links leads out, in this listing or
+-- combined with the links a later one creates. `a/../b` is refused too.
 function M.safe_link(path, target)
   if target:sub(1, 1) == "/" or target == "" then return false end
   local depth = select(2, path:gsub("/", "")) -- folders above the link
+  local descended = false
   for part in target:gmatch("[^/]+") do
     if part == ".." then
       depth = depth - 1
-      if depth < 0 then return false end
+      if descended or depth < 0 then return false end
     elseif part ~= "." then
-      depth = depth + 1
+      descended = true
     end
   end
   return true
 end
 
 -- Entries of the listing to act on: excluded ones (and everything below
--- an excluded folder) left out.
+-- an excluded folder) left out, and those named as udpxfer's own files
+-- (its index, temporary files), which no server lists: returned apart.
 local function wanted(entries, excluded)
-  local out, cut = {}, {}
+  local out, own, cut = {}, {}, {}
   for _, e in ipairs(entries) do
     local parent = e.path:match("^(.*)/[^/]*$")
     local skip = e.path ~= "." and ((parent and cut[parent]) or excluded(e.path, e.type == "dir"))
+    if not skip and e.path ~= "." and core.name_is_own(e.path:match("[^/]+$")) then
+      own[#own + 1] = { e = e }
+      skip = true
+    end
     if skip then
       if e.type == "dir" then cut[e.path] = true end
     else
       out[#out + 1] = e
     end
   end
-  return out
+  return out, own
 end
 
 --- Is PATH, or a folder above it, excluded?
@@ -65,13 +78,15 @@ end
 -- the index does not know); OPTS: delete, excluded (a glob matcher).
 -- Returns { root = entry, dirs = {...}, links = {...}, empty = {...},
 -- copies = {...}, fetches = {...}, meta = {...}, deletes = {...},
--- conflicts = {...}, unsafe = {...}, unchanged = n, files = n, index = idx },
+-- conflicts = {...}, unsafe = {...}, own = {...}, unchanged = n, files = n, index = idx },
 -- each step naming its entry (`e`) and the local stat it replaces (`old`).
 function M.make(entries, locals, idx, dir, opts)
   local p = { dirs = {}, links = {}, empty = {}, copies = {}, fetches = {}, meta = {}, deletes = {},
     conflicts = {}, unsafe = {}, unchanged = 0, checked = 0, files = 0, index = idx, listed = {} }
   local hashes = by_hash(idx, locals)
-  for _, e in ipairs(wanted(entries, opts.excluded)) do
+  local list
+  list, p.own = wanted(entries, opts.excluded)
+  for _, e in ipairs(list) do
     local old = locals[e.path]
     p.listed[e.path] = true
     if e.path == "." then

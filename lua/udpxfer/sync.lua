@@ -45,19 +45,23 @@ end
 -- "." for its root, or a share name), `dir` (required: the local folder,
 -- which must exist), `delete` (remove what the listing lacks), `dry_run`
 -- (change nothing, report what would change), `exclude` (a list of globs:
--- udpxfer.glob), `port`, `servers`, `broadcast` (as for `get`),
--- `timeout` (for the listing, s), `chunk_size`, `key`, `limit_rate`
--- (bytes/s: what all its fetches together ask for), `progress_interval`
--- (s), and callbacks `on_file` ({path, action, size, bytes, reused} per
--- entry acted on; action one of "mkdir", "link", "fetch", "copy",
--- "create", "meta", "delete", "skip", "error"), `on_preparing` (a server
--- is still hashing: {server=}), `on_progress` (the stats), `on_done` (the
--- summary), `on_error`. An unknown option or a wrong type raises.
+-- udpxfer.glob), `perms_all` (apply the listing's setuid, setgid and
+-- sticky bits too; by default only the permission bits, 0777, are
+-- applied, as rsync drops the others; DIR's own mode is never set),
+-- `port`, `servers`, `broadcast` (as for `get`), `timeout` (for the
+-- listing, s), `chunk_size`, `key`, `limit_rate` (bytes/s: what all its
+-- fetches together ask for), `progress_interval` (s), and callbacks
+-- `on_file` ({path, action, size, bytes, reused} per entry acted on;
+-- action one of "mkdir", "link", "fetch", "copy", "create", "meta",
+-- "delete", "skip" (`unsafe_link` for a link the listing has that leads
+-- out of the tree), "error"), `on_preparing` (a server is still hashing:
+-- {server=}), `on_progress` (the stats), `on_done` (the summary),
+-- `on_error`. An unknown option or a wrong type raises.
 -- Returns the pollable sync, or nil, message, code.
 local O = options
 local SYNC = options.merge(base.ASK, base.PROGRESS, {
   remote = O.string, dir = O.string, delete = O.boolean, dry_run = O.boolean, exclude = O.strings,
-  limit_rate = O.rate, on_file = O.callback, on_preparing = O.callback,
+  limit_rate = O.rate, perms_all = O.boolean, on_file = O.callback, on_preparing = O.callback,
 })
 
 function M.new(opts)
@@ -251,12 +255,32 @@ local function remove_old(self, item)
   return ok
 end
 
+-- Local paths that are excluded or hold excluded entries.
+local function holding_excluded(self)
+  local set = {}
+  for path, st in pairs(self.locals) do
+    if plan.excluded_path(path, st.type == "dir", self.excluded) then
+      local at = path
+      while at and not set[at] do
+        set[at] = true
+        at = at:match("^(.*)/[^/]*$")
+      end
+    end
+  end
+  return set
+end
+
 -- Conflicts (a folder where a file goes, or the other way round) are
--- cleared with `delete`, else reported: what lies below stays untouched.
+-- cleared with `delete`, unless that would remove excluded entries; else
+-- reported: what lies below stays untouched.
 local function clear_conflicts(self, p)
   self.blocked = {}
+  local keep = self.opts.delete and #p.conflicts > 0 and holding_excluded(self) or {}
   for _, c in ipairs(p.conflicts) do
-    if self.opts.delete then
+    if keep[c.e.path] then
+      self.blocked[c.e.path] = true
+      error_entry(self, c.e.path, ("a %s is in the way, and excluded entries stay"):format(c.old.type), "io")
+    elseif self.opts.delete then
       if not self.opts.dry_run then remove_old(self, c) end
       report(self, c.e.path, "delete", { replaced = c.old.type })
       self.totals.deleted = self.totals.deleted + 1
@@ -289,7 +313,10 @@ local function local_steps(self, p)
     end
   end
   for _, s in ipairs(p.unsafe) do
-    report(self, s.e.path, "skip", { message = "link target leaves the tree: " .. s.e.target })
+    report(self, s.e.path, "skip", { message = "link target leaves the tree: " .. s.e.target, unsafe_link = true })
+  end
+  for _, s in ipairs(p.own) do
+    report(self, s.e.path, "skip", { message = "a name udpxfer keeps for its own files" })
   end
   local function each(list, action, fn)
     for _, s in ipairs(list) do
@@ -299,7 +326,9 @@ local function local_steps(self, p)
           report(self, s.e.path, action, { size = s.e.size })
         else
           local ok, err = fn(s)
-          if ok then
+          if ok == "fetch" then
+            -- queued to be fetched instead
+          elseif ok then
             if s.e.type == "file" then self.totals.bytes_done = self.totals.bytes_done + (s.e.size or 0) end
             file_done(self, s.e, action, { size = s.e.size })
           else
@@ -311,8 +340,9 @@ local function local_steps(self, p)
   end
   each(p.links, "link", function(s) return d:symlink(s.e.path, s.e.target) end)
   each(p.empty, "create", function(s) return d:write(s.e.path, "") end)
-  -- a copy whose source went meanwhile (a conflict cleared above, a local
-  -- user) is fetched instead
+  -- A copy must have the listed SHA-256 (its source may have changed since
+  -- the index saw it, or gone: a conflict cleared above, a local user):
+  -- else the file is fetched.
   local copies = {}
   for _, s in ipairs(p.copies) do
     if dry or not blocked(self, s.e.path) and d:stat(s.from) then
@@ -322,9 +352,11 @@ local function local_steps(self, p)
     end
   end
   each(copies, "copy", function(s)
-    local ok, err = d:copy(s.from, s.e.path, s.e.mode)
+    local ok, err, code = d:copy(s.from, s.e.path, s.e.mode, s.e.sha256)
     if ok then self.totals.bytes_reused = self.totals.bytes_reused + s.e.size end
-    return ok, err
+    if code ~= "corrupt" then return ok, err end
+    queue(self, { e = s.e, old = s.old, basis = s.old and s.e.path or nil })
+    return "fetch"
   end)
   each(p.meta, "meta", function() return true end)
   for _, f in ipairs(p.fetches) do
@@ -352,11 +384,11 @@ end
 local function finish(self)
   local p, d, dry = self.plan, self.dir, self.opts.dry_run
   for _, del in ipairs(p.deletes) do
-    local ok = dry or d:remove(del.path)
+    local ok = not blocked(self, del.path) and (dry or d:remove(del.path))
     if ok then
       self.totals.deleted = self.totals.deleted + 1
       report(self, del.path, "delete")
-    end -- a folder still holding excluded entries stays
+    end -- a folder still holding excluded entries stays, and what a conflict blocks
   end
   if not dry then
     local dirs = {}
@@ -366,12 +398,14 @@ local function finish(self)
     end
     for i = #dirs, 1, -1 do set_meta(self, dirs[i]) end
     if next(self.touched) or p.checked > 0 or self.listing_changed then
-      local ok, err = index.save(d, p.index, self.listings)
-      if ok and p.root then ok, err = d:set_self(p.root.mode, p.root.mtime) end -- after the index: it changes the time
+      local ok, err = true, nil
+      if not self.no_index then ok, err = index.save(d, p.index, self.listings) end
+      -- after the index, which changes the time; its mode and owner stay the user's
+      if ok and p.root then ok, err = d:set_self(p.root.mtime) end
       if ok then ok, err = d:sync() end
       if not ok then return fail(self, err, "io") end
     elseif p.root then
-      d:set_self(p.root.mode, p.root.mtime)
+      d:set_self(p.root.mtime)
     end
   end
   local t = self.totals
@@ -390,30 +424,61 @@ local function finish(self)
   call(self.opts.on_done, summary)
 end
 
--- Temporary files of fetches that were interrupted or killed: those of a
--- file this sync fetches are left for that fetch to resume from (or to
--- remove), the rest removed.
+-- Temporary files that fetches interrupted or killed left behind (regular
+-- files only: a folder or link so named is the user's and stays). One of
+-- a file this sync fetches is left for that fetch to resume from (or to
+-- remove); one of another listed file (or, with `delete`, of any name) is
+-- removed, unless a fetch under way holds it.
 local function remove_leftovers(self, own, p)
-  local fetching = {}
-  for _, f in ipairs(p.fetches) do fetching[f.e.path] = true end
-  for _, path in ipairs(own) do
-    local folder, name = path:match("^(.-)/?%.([^/]+)%.udpxfer%-%x+$")
-    local target = name and (folder ~= "" and folder .. "/" .. name or name)
-    if target and fetching[target] then self.partials[target] = true else self.dir:remove_tree(path) end
+  local folders = {}
+  for _, st in ipairs(own) do
+    if st.type == "file" then folders[parent(st.path)] = true end
   end
+  if not next(folders) then return end
+  local fetching, of = {}, {}
+  for _, f in ipairs(p.fetches) do fetching[f.e.path] = true end
+  for _, e in ipairs(self.entries) do
+    local folder = parent(e.path)
+    if e.type == "file" and folders[folder] and p.listed[e.path] then
+      local prefix = core.partial_prefix(e.path:match("[^/]+$"))
+      of[(folder == "." and "" or folder .. "/") .. prefix] = e.path
+    end
+  end
+  for _, st in ipairs(own) do
+    local target = st.type == "file" and of[st.path:sub(1, -9)]
+    if target and fetching[target] then
+      self.partials[target] = true
+    elseif st.type == "file" and (target or self.opts.delete) then
+      self.dir:remove_partial(st.path)
+    end
+  end
+end
+
+-- The modes a sync applies: the permission bits alone unless `perms_all`
+-- (a LAN host that wins the vote must not plant setuid files). DIR's own
+-- mode is never set (only its mtime): it is the user's.
+local function permission_bits(self, entries)
+  if self.opts.perms_all then return end
+  for _, e in ipairs(entries) do e.mode = e.mode & 0x1ff end -- 0777
 end
 
 local function begin(self, text)
   local entries, msg, code = core.listing_decode(text)
   if not entries then return fail(self, msg, code) end
+  permission_bits(self, entries)
   self.entries = entries
   local locals, lmsg = self.dir:scan()
   if not locals then return fail(self, lmsg, "io") end
   local map, own = {}, {}
   for _, st in ipairs(locals) do
-    if not st.own then map[st.path] = st elseif st.path ~= index.NAME then own[#own + 1] = st.path end
+    if not st.own then map[st.path] = st elseif st.path ~= index.NAME then own[#own + 1] = st end
   end
   self.locals = map
+  local ist = self.dir:stat(index.NAME)
+  if ist and ist.type ~= "file" then -- not ours: left as it is, and no index kept
+    self.no_index = true
+    report(self, index.NAME, "skip", { message = "not a regular file: no index is kept (files are checked by size and mtime)" })
+  end
   self.listing_changed = self.listings[self.opts.remote] ~= text
   self.listings[self.opts.remote] = text
   local p = plan.make(entries, map, self.index, self.dir,
