@@ -63,6 +63,17 @@ function M.chunk_size_for(targets, keyed)
   return math.max(64, math.min(best, AUTO_CHUNK_MAX))
 end
 
+--- A fetch whose whole file fails its SHA-256 although every chunk passed
+-- was fed wrong bytes hashed with them (a server that lies, or, keyless,
+-- chunks forged under a server's address): the hash beside a chunk cannot
+-- say by whom. It is tried once more with every chunk checked against its
+-- leaf of the offered chunk-hash tree, so whoever sends a wrong chunk is
+-- caught at that chunk. Is a fetch that ended with event EV (VERIFIED:
+-- already checked so) to be tried so?
+function M.retry_verified(ev, verified)
+  return ev.code == "corrupt" and not verified
+end
+
 --- Call CB with the arguments, if there is one.
 function M.call(cb, ...)
   if cb then cb(...) end

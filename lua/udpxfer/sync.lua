@@ -215,12 +215,8 @@ local function finish_fetch(self, f, k)
   return st
 end
 
--- A fetch whose whole file failed its hash though every chunk passed (wrong
--- bytes hashed with them): once more, every chunk checked against its leaf
--- of the tree, so whoever sends a wrong one is caught at that chunk (see
--- udpxfer.get).
+-- Once more, every chunk checked against the tree (base.retry_verified).
 local function retry(self, f)
-  if f.verify then return false end
   f.verify = true
   queue(self, f, true)
   return true
@@ -238,7 +234,7 @@ local function step_fetch(self, f, k)
       if ev.code == "notfound" or ev.code == "version" then
         -- the servers no longer have what their listing named: the tree changed meanwhile
         error_entry(self, f.e.path, "changed on the server since the listing (sync again)", "stale")
-      elseif not (ev.code == "corrupt" and retry(self, f)) then
+      elseif not (base.retry_verified(ev, f.verify) and retry(self, f)) then
         error_entry(self, f.e.path, ev.message, ev.code)
       end
       return true
