@@ -54,6 +54,12 @@ function M.save(dir, t, listings)
   return dir:write(M.NAME, table.concat(out))
 end
 
+--- The index's record of a local file: ST its stat (dir:stat, dir:scan),
+-- SHA256 (hex) what it holds.
+function M.record(st, sha256)
+  return { size = st.size, mtime = st.mtime, ino = st.ino, ctime = st.ctime, sha256 = sha256 }
+end
+
 --- Does local stat ST still describe the version index entry E recorded?
 function M.current(e, st)
   return e ~= nil and st ~= nil and st.type == "file" and e.size == st.size and e.mtime == st.mtime

@@ -1,9 +1,9 @@
 --- What a sync must do to make a local folder match a listing: compare
 -- the listing's entries with the folder's (and with its index, which says
 -- which local files are unchanged without reading them) and return the
--- steps, in the order they can run. Nothing here touches the folder
--- except reading it (and hashing a local file whose size and mtime match
--- but which the index does not know).
+-- steps, in the order they can run. Pure: nothing here reads or touches
+-- the folder (a local file the index does not know, of the listed size
+-- and mtime, is hashed by the caller first: M.to_check).
 local core = require "udpxfer.core"
 local index = require "udpxfer.index"
 
@@ -73,16 +73,32 @@ local function by_hash(idx, locals)
   return t
 end
 
+--- Local files the index cannot vouch for but which may be the listed
+-- version (its size and mtime): hashed by the caller and recorded in the
+-- index (index.record) before M.make, so an unchanged copy is not fetched.
+-- ENTRIES, LOCALS, IDX, EXCLUDED as for M.make. Returns { {path, st}, ... }.
+function M.to_check(entries, locals, idx, excluded)
+  local out = {}
+  for _, e in ipairs((wanted(entries, excluded))) do
+    local old = locals[e.path]
+    if e.type == "file" and old and old.type == "file" and not index.current(idx[e.path], old)
+      and old.size == e.size and old.mtime == e.mtime then
+      out[#out + 1] = { path = e.path, st = old }
+    end
+  end
+  return out
+end
+
 --- The plan. ENTRIES: the decoded listing; LOCALS: { [path] = stat } of
--- the folder (dir:scan()); IDX: its index; DIR: the folder (to hash a file
--- the index does not know); OPTS: delete, excluded (a glob matcher).
--- Returns { root = entry, dirs = {...}, links = {...}, empty = {...},
--- copies = {...}, fetches = {...}, meta = {...}, deletes = {...},
--- conflicts = {...}, unsafe = {...}, own = {...}, unchanged = n, files = n, index = idx },
--- each step naming its entry (`e`) and the local stat it replaces (`old`).
-function M.make(entries, locals, idx, dir, opts)
-  local p = { dirs = {}, links = {}, empty = {}, copies = {}, fetches = {}, meta = {}, deletes = {},
-    conflicts = {}, unsafe = {}, unchanged = 0, checked = 0, files = 0, index = idx, listed = {} }
+-- the folder (dir:scan()); IDX: its index; OPTS: delete, excluded (a glob
+-- matcher). Returns { root = entry, dirs = {...}, symlinks = {...},
+-- empty = {...}, copies = {...}, fetches = {...}, meta = {...}, deletes =
+-- {...}, conflicts = {...}, unsafe = {...}, own = {...}, unchanged = n,
+-- files = n, listed = { [path] = true } }, each step naming its entry
+-- (`e`) and the local stat it replaces (`old`).
+function M.make(entries, locals, idx, opts)
+  local p = { dirs = {}, symlinks = {}, empty = {}, copies = {}, fetches = {}, meta = {}, deletes = {},
+    conflicts = {}, unsafe = {}, unchanged = 0, files = 0, listed = {} }
   local hashes = by_hash(idx, locals)
   local list
   list, p.own = wanted(entries, opts.excluded)
@@ -99,9 +115,9 @@ function M.make(entries, locals, idx, dir, opts)
         p.unsafe[#p.unsafe + 1] = { e = e }
       elseif old and old.type == "dir" then
         p.conflicts[#p.conflicts + 1] = { e = e, old = old }
-        p.links[#p.links + 1] = { e = e }
+        p.symlinks[#p.symlinks + 1] = { e = e }
       elseif not old or old.type ~= "link" or old.target ~= e.target then
-        p.links[#p.links + 1] = { e = e, old = old }
+        p.symlinks[#p.symlinks + 1] = { e = e, old = old }
       elseif old.mtime ~= e.mtime then
         p.meta[#p.meta + 1] = { e = e, old = old }
       else
@@ -109,7 +125,7 @@ function M.make(entries, locals, idx, dir, opts)
       end
     else
       p.files = p.files + 1
-      M.file(p, e, old, idx, hashes, dir)
+      M.file(p, e, old, idx, hashes)
     end
   end
   if opts.delete then
@@ -125,29 +141,15 @@ function M.make(entries, locals, idx, dir, opts)
   return p
 end
 
--- Is the local file OLD at E's path already E's content? The index says
--- so for a file it vouches for; a file it does not know, of the same size
--- and mtime, is hashed.
-local function same_content(p, e, old, idx, dir)
-  local known = idx[e.path]
-  if index.current(known, old) then return known.sha256 == e.sha256 end
-  if old.size ~= e.size or old.mtime ~= e.mtime then return false end
-  local sha = dir:sha256(e.path)
-  p.checked = p.checked + 1
-  if sha == e.sha256 then
-    idx[e.path] = { size = old.size, mtime = old.mtime, ino = old.ino, ctime = old.ctime, sha256 = sha }
-    return true
-  end
-  return false
-end
-
 --- The step for file entry E, whose local counterpart is OLD (or nil).
-function M.file(p, e, old, idx, hashes, dir)
+function M.file(p, e, old, idx, hashes)
   if old and old.type ~= "file" then
     p.conflicts[#p.conflicts + 1] = { e = e, old = old }
     old = nil
   end
-  if old and same_content(p, e, old, idx, dir) then
+  -- the index vouches for what the local file holds (M.to_check saw to the others)
+  local known = old and idx[e.path]
+  if old and index.current(known, old) and known.sha256 == e.sha256 then
     if old.mode ~= e.mode or old.mtime ~= e.mtime then
       p.meta[#p.meta + 1] = { e = e, old = old }
     else

@@ -142,7 +142,7 @@ local function set_meta(self, e)
   if e.type == "file" then
     local st = self.dir:stat(e.path)
     if st then
-      self.plan.index[e.path] = { size = st.size, mtime = st.mtime, ino = st.ino, ctime = st.ctime, sha256 = e.sha256 }
+      self.index[e.path] = index.record(st, e.sha256)
     end
   end
   return true
@@ -156,7 +156,7 @@ end
 -- E is in place. ST: its stat if the fetch set its mode and mtime already.
 local function file_done(self, e, action, extra, st)
   if st then
-    self.plan.index[e.path] = { size = st.size, mtime = st.mtime, ino = st.ino, ctime = st.ctime, sha256 = e.sha256 }
+    self.index[e.path] = index.record(st, e.sha256)
   else
     local ok, err = set_meta(self, e)
     if not ok then return error_entry(self, e.path, err, "io") end
@@ -334,7 +334,7 @@ local function local_steps(self, p)
       end
     end
   end
-  each(p.links, "link", function(s) return d:symlink(s.e.path, s.e.target) end)
+  each(p.symlinks, "link", function(s) return d:symlink(s.e.path, s.e.target) end)
   each(p.empty, "create", function(s) return d:write(s.e.path, "") end)
   -- A copy must have the listed SHA-256 (its source may have changed since
   -- the index saw it, or gone: a conflict cleared above, a local user):
@@ -393,9 +393,9 @@ local function finish(self)
         and not settled(self, e) then dirs[#dirs + 1] = e end
     end
     for i = #dirs, 1, -1 do set_meta(self, dirs[i]) end
-    if next(self.touched) or p.checked > 0 or self.listing_changed then
+    if next(self.touched) or self.checked > 0 or self.listing_changed then
       local ok, err = true, nil
-      if not self.no_index then ok, err = index.save(d, p.index, self.listings) end
+      if not self.no_index then ok, err = index.save(d, self.index, self.listings) end
       -- after the index, which changes the time; its mode and owner stay the user's
       if ok and p.root then ok, err = d:set_self(p.root.mtime) end
       if ok then ok, err = d:sync() end
@@ -407,7 +407,7 @@ local function finish(self)
   local t = self.totals
   local summary = {
     type = "done", files = t.files, changed = t.changed, deleted = t.deleted, unchanged = p.unchanged,
-    checked = p.checked,
+    checked = self.checked,
     errors = #self.errors, bytes_fetched = t.bytes_fetched, bytes_reused = t.bytes_reused,
     bytes_wire = self.link:stats().rx_bytes, elapsed = core.now() - self.started, servers = #self.servers,
     dry_run = dry or nil,
@@ -477,14 +477,19 @@ local function begin(self, text)
   end
   self.listing_changed = self.listings[self.opts.remote] ~= text
   self.listings[self.opts.remote] = text
-  local p = plan.make(entries, map, self.index, self.dir,
-    { delete = self.opts.delete, excluded = self.excluded })
+  self.checked = 0
+  for _, c in ipairs(plan.to_check(entries, map, self.index, self.excluded)) do
+    local sha = self.dir:sha256(c.path) -- of the listed size and mtime: the listed version?
+    self.checked = self.checked + 1
+    if sha then self.index[c.path] = index.record(c.st, sha) end
+  end
+  local p = plan.make(entries, map, self.index, { delete = self.opts.delete, excluded = self.excluded })
   if not self.opts.dry_run then remove_leftovers(self, own, p) end
   self.plan = p
   self.totals.files = p.files
   for _, f in ipairs(p.fetches) do self.totals.bytes_total = self.totals.bytes_total + f.e.size end
   for _, c in ipairs(p.copies) do self.totals.bytes_total = self.totals.bytes_total + c.e.size end
-  self.totals.files_todo = #p.fetches + #p.copies + #p.empty + #p.links + #p.meta
+  self.totals.files_todo = #p.fetches + #p.copies + #p.empty + #p.symlinks + #p.meta
   clear_conflicts(self, p)
   local_steps(self, p)
   self.phase = "fetch"

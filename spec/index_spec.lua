@@ -1,0 +1,56 @@
+-- The local index of a synced folder (udpxfer.index).
+local H = require "spec.helper"
+local index = require "udpxfer.index"
+
+describe("index", function()
+  local dir, d
+
+  before_each(function()
+    dir = H.tmpdir()
+    d = assert(H.core.dir(dir))
+  end)
+  after_each(function()
+    d:close()
+    H.rmrf(dir)
+  end)
+
+  local SHA = ("ab"):rep(32)
+  local st = { type = "file", size = 5, mtime = 1700000000123456789, ino = 42, ctime = 1700000001000000000 }
+
+  it("builds a file's record from its stat and hash", function()
+    assert.are.same({ size = 5, mtime = st.mtime, ino = 42, ctime = st.ctime, sha256 = SHA }, index.record(st, SHA))
+  end)
+
+  it("vouches for a file only while its size, mtime, inode and ctime are the recorded ones", function()
+    local r = index.record(st, SHA)
+    assert.is_true(index.current(r, st))
+    for k, v in pairs { size = 6, mtime = st.mtime + 1, ino = 43, ctime = st.ctime + 1 } do
+      local other = {}
+      for kk, vv in pairs(st) do other[kk] = vv end
+      other[k] = v
+      assert.is_false(index.current(r, other), k)
+    end
+    assert.is_false(index.current(r, { type = "dir", size = 5, mtime = st.mtime, ino = 42, ctime = st.ctime }))
+    assert.is_false(index.current(nil, st))
+    assert.is_false(index.current(r, nil))
+  end)
+
+  it("saves and loads records and listings as they were, names with any bytes included", function()
+    local t = { ["a"] = index.record(st, SHA), ["sub/ü n\ti"] = index.record(st, ("0f"):rep(32)) }
+    local listings = { ["."] = "udpxfer-listing 1\nd\t493\t0\t.\n", docs = ("x"):rep(100000) }
+    assert.is_true(index.save(d, t, listings))
+    local t2, l2 = index.load(d)
+    assert.are.same(t, t2)
+    assert.are.same(listings, l2)
+  end)
+
+  it("is empty when missing, truncated, damaged or of another format: never an error", function()
+    assert.are.same({ {}, {} }, { index.load(d) })
+    assert.is_true(index.save(d, { a = index.record(st, SHA) }, { ["."] = "L" }))
+    local whole = H.read(dir .. "/" .. index.NAME)
+    for _, bad in ipairs { whole:sub(1, #whole - 3), whole .. "z", "udpxfer-index 1\n", "" } do
+      H.write(dir .. "/" .. index.NAME, bad)
+      assert.are.same({ {}, {} }, { index.load(d) })
+    end
+  end)
+end)
