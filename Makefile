@@ -4,18 +4,22 @@
 # The rockspec builds through this Makefile; the fuzzers and C tests link
 # the engine (and host) archives made from the same lists.
 LUA        ?= lua5.4
-LUA_INCDIR ?= /usr/include/lua5.4
+# Lua's headers and static library, as pkg-config knows them (Debian's
+# liblua5.4-dev), else Debian's paths.
+LUA_PC      = $(shell pkg-config --silence-errors --cflags-only-I lua5.4)
+LUA_INCDIR ?= $(if $(LUA_PC),$(patsubst -I%,%,$(firstword $(LUA_PC))),/usr/include/lua5.4)
+LUA_LIBDIR ?= $(or $(shell pkg-config --silence-errors --variable=libdir lua5.4),/usr/lib/$(shell $(CC) -dumpmachine))
 CC         ?= cc
 CFLAGS     ?= -O2 -g
 WARN        = -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes
-BASE        = $(WARN) -std=gnu11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -Icsrc $(if $(OPENSSL_INCDIR),-I$(OPENSSL_INCDIR))
+# -MMD: each object's header dependencies, read back below
+BASE        = $(WARN) -std=gnu11 -D_GNU_SOURCE -MMD -MP -fPIC -fvisibility=hidden -Icsrc $(if $(OPENSSL_INCDIR),-I$(OPENSSL_INCDIR))
 LDLIBS      = $(if $(OPENSSL_LIBDIR),-L$(OPENSSL_LIBDIR)) -lcrypto -lpthread
 SANITIZE    = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 ENGINE_SRC := $(sort $(wildcard csrc/engine/*.c))
 HOST_SRC   := $(sort $(wildcard csrc/host/*.c))
 LUA_SRC    := $(sort $(wildcard csrc/lua/*.c))
-HDR        := $(wildcard csrc/*/*.h)
 SO          = lua/udpxfer/core.so
 ASAN_SO     = build/asan/udpxfer/core.so
 BUSTED      = $(LUA) /usr/bin/busted
@@ -49,13 +53,13 @@ define objects
 $(1)_ENGINE := $$(patsubst csrc/%.c,build/$(1)/%.o,$$(ENGINE_SRC))
 $(1)_HOST   := $$(patsubst csrc/%.c,build/$(1)/%.o,$$(HOST_SRC))
 $(1)_LUA    := $$(patsubst csrc/%.c,build/$(1)/%.o,$$(LUA_SRC))
-build/$(1)/engine/%.o: csrc/engine/%.c $$(HDR)
+build/$(1)/engine/%.o: csrc/engine/%.c
 	@mkdir -p $$(dir $$@)
 	$$(CC) $(2) $$(BASE) -c $$< -o $$@
-build/$(1)/host/%.o: csrc/host/%.c $$(HDR)
+build/$(1)/host/%.o: csrc/host/%.c
 	@mkdir -p $$(dir $$@)
 	$$(CC) $(2) $$(BASE) -c $$< -o $$@
-build/$(1)/lua/%.o: csrc/lua/%.c $$(HDR)
+build/$(1)/lua/%.o: csrc/lua/%.c
 	@mkdir -p $$(dir $$@)
 	$$(CC) $(2) $$(BASE) -I$$(LUA_INCDIR) -c $$< -o $$@
 build/$(1)/libengine.a: $$($(1)_ENGINE)
@@ -99,14 +103,14 @@ asan: deps $(ASAN_SO) build/lua-asan $(SMOKES) build/sink_test build/client_test
 build/lua-asan: csrc/test/lua_asan.c
 	@mkdir -p build
 	$(CC) $(WARN) -std=gnu11 -g -O1 $(SANITIZE) -I$(LUA_INCDIR) -o $@ $< -Wl,-E -Wl,--whole-archive \
-	  /usr/lib/x86_64-linux-gnu/liblua5.4.a -Wl,--no-whole-archive -lm -ldl
+	  $(LUA_LIBDIR)/liblua5.4.a -Wl,--no-whole-archive -lm -ldl
 
 valgrind: deps all
 	@sh tools/valgrind.sh
 
 
 # libFuzzer when clang has it, else the standalone driver (gcc + ASan/UBSan).
-build/fuzz_%: csrc/fuzz/fuzz_%.c csrc/fuzz/fuzz_common.h $(ENGINE_SRC) $(HDR)
+build/fuzz_%: csrc/fuzz/fuzz_%.c csrc/fuzz/fuzz_common.h $(ENGINE_SRC) $(wildcard csrc/engine/*.h)
 	@mkdir -p build
 	@if command -v clang >/dev/null 2>&1 && \
 	    clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc -o $@ $< $(ENGINE_SRC) -lcrypto 2>/dev/null; then \
@@ -117,11 +121,11 @@ build/fuzz_%: csrc/fuzz/fuzz_%.c csrc/fuzz/fuzz_common.h $(ENGINE_SRC) $(HDR)
 	fi
 
 # The standalone driver, always: the bounded runs `make test` includes.
-build/smoke_%: csrc/fuzz/%.c csrc/fuzz/fuzz_common.h build/san/libengine.a $(HDR)
+build/smoke_%: csrc/fuzz/%.c csrc/fuzz/fuzz_common.h build/san/libengine.a $(wildcard csrc/engine/*.h)
 	$(CC) $(WARN) -std=gnu11 -g -O1 $(SANITIZE) -DUX_STANDALONE_FUZZ -Icsrc -o $@ $< build/san/libengine.a -lcrypto
 
 # The sink with its hash thread held at a gate (spec/sink_spec.lua).
-build/sink_test: csrc/test/sink_test.c build/san/libhost.a build/san/libengine.a $(HDR)
+build/sink_test: csrc/test/sink_test.c build/san/libhost.a build/san/libengine.a $(wildcard csrc/*/*.h)
 	$(CC) $(WARN) -std=gnu11 -g -O1 $(SANITIZE) -Icsrc -o $@ $< build/san/libhost.a build/san/libengine.a $(LDLIBS)
 
 # A hostile local user swapping two entries of a folder (spec/sync_local_spec.lua).
@@ -130,7 +134,7 @@ build/swapper: csrc/test/swapper.c
 	$(CC) $(WARN) -std=gnu11 -D_GNU_SOURCE -O2 -o $@ $<
 
 # The client engine handing a chunk back (spec/engine_spec.lua).
-build/client_test: csrc/test/client_test.c build/san/libengine.a $(HDR)
+build/client_test: csrc/test/client_test.c build/san/libengine.a $(wildcard csrc/engine/*.h)
 	$(CC) $(WARN) -std=gnu11 -g -O1 $(SANITIZE) -Icsrc -o $@ $< build/san/libengine.a -lcrypto
 
 fuzz:
@@ -155,3 +159,5 @@ rock:
 
 clean:
 	rm -rf build $(SO)
+
+-include $(wildcard build/*/*/*.d)

@@ -58,7 +58,7 @@ static const char *close_name(unsigned r)
     return r < sizeof names / sizeof names[0] ? names[r] : "?";
 }
 
-/* "SEND <seq> <ack> <conn> <KIND> ..." as in the seed's log. */
+/* "SEND <seq> <ack> <conn> <KIND> ..." as the original tool logs them. */
 void ux_stream_trace(struct ux_stream_common *c, const char *dir, const struct ux_msg *m,
                      const char *note)
 {

@@ -41,7 +41,7 @@ struct ux_stream_event {
     enum ux_stream_event_type type;
 };
 
-/* One line per datagram, formatted like the seed's SEND/RECV/DROP log. */
+/* One line per datagram, formatted like the original tool's SEND/RECV/DROP log. */
 typedef void (*ux_trace_fn)(void *ud, const char *line);
 
 struct ux_stream_stats {

@@ -202,6 +202,9 @@ size_t ux_encode(const struct ux_msg *m, uint8_t *buf, size_t cap);
 /* DATA is encoded in place by the sender to avoid a copy: writes the header
  * and returns its length; len bytes of chunk data go after it. FLAGS:
  * UX_FLAG_TREE for a tree node's children, UX_FLAG_BARE for no hash. */
+/* The file server's UDP port (the original tool's). */
+#define UX_DEFAULT_PORT 10526
+
 /* The transfer id in the header of datagram P (LEN bytes), or 0 if P is
  * not one of ours: routing only, nothing is checked. */
 uint64_t ux_wire_xid(const uint8_t *p, size_t len);

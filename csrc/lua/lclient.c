@@ -196,7 +196,7 @@ static void add_addresses(lua_State *L, struct ux_client *c, const char *field,
     if (lua_istable(L, -1)) {
         for (lua_Integer i = 1; lua_geti(L, -1, i) != LUA_TNIL; i++) {
             struct ux_addr a;
-            if (ux_addr_parse(luaL_checkstring(L, -1), 10526, &a))
+            if (ux_addr_parse(luaL_checkstring(L, -1), UX_DEFAULT_PORT, &a))
                 luaL_error(L, "bad %s address: %s", field, lua_tostring(L, -1));
             add(c, &a);
             lua_pop(L, 1);

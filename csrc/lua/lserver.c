@@ -80,7 +80,7 @@ static int l_server(lua_State *L)
         return luaL_argerror(L, 1, "dir is required");
     const char *bind_s = opt_str(L, "bind", "::", NULL); /* IPv6 and IPv4 */
     const char *dev = opt_str(L, "interface", NULL, NULL);
-    int port = (int)opt_num(L, "port", 10526);
+    int port = (int)opt_num(L, "port", UX_DEFAULT_PORT);
     if (port < 0 || port > 65535)
         return luaL_argerror(L, 1, "port out of range");
     uint8_t key[UX_KEY_LEN];

@@ -98,7 +98,7 @@ static int l_sha256_file(lua_State *L)
 static int l_broadcast_addresses(lua_State *L)
 {
     struct ux_addr a[32];
-    int n = ux_broadcast_addresses(a, 32, (int)luaL_optinteger(L, 1, 10526));
+    int n = ux_broadcast_addresses(a, 32, (int)luaL_optinteger(L, 1, UX_DEFAULT_PORT));
     lua_newtable(L);
     for (int i = 0; i < n; i++) {
         char s[80];
@@ -112,7 +112,7 @@ static int l_broadcast_addresses(lua_State *L)
 static int l_resolve(lua_State *L)
 {
     struct ux_addr a;
-    if (ux_resolve(luaL_checkstring(L, 1), (int)luaL_optinteger(L, 2, 10526), &a))
+    if (ux_resolve(luaL_checkstring(L, 1), (int)luaL_optinteger(L, 2, UX_DEFAULT_PORT), &a))
         return push_fail(L, "cannot resolve address", UX_ERR_USAGE);
     char s[80];
     ux_addr_format(&a, s, sizeof s);
@@ -233,20 +233,12 @@ static int l_random_bytes(lua_State *L)
     return 1;
 }
 
-static int l_name_ok(lua_State *L)
-{
-    size_t n;
-    const char *s = luaL_checklstring(L, 1, &n);
-    lua_pushboolean(L, ux_name_check(s, n) == 0);
-    return 1;
-}
-
 int luaopen_udpxfer_core(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
         {"now", l_now}, {"poll", l_poll}, {"sha256", l_sha256}, {"sha256_file", l_sha256_file},
         {"broadcast_addresses", l_broadcast_addresses}, {"resolve", l_resolve}, {"path_mtu", l_path_mtu},
-        {"name_ok", l_name_ok}, {"isatty", l_isatty}, {"term_width", l_term_width},
+        {"isatty", l_isatty}, {"term_width", l_term_width},
         {"catch_signals", l_catch_signals}, {"release_signals", l_release_signals}, {"signaled", l_signaled},
         {"die", l_die}, {"random_bytes", l_random_bytes}, {"mkdirs", l_mkdirs},
         {"write_private", l_write_private}, {"file_mode", l_file_mode},
@@ -268,7 +260,7 @@ int luaopen_udpxfer_core(lua_State *L)
     lua_setfield(L, -2, "DATA_OVERHEAD");
     lua_pushinteger(L, UX_BARE_DATA_OVERHEAD + UX_SEAL_OVERHEAD); /* per DATA datagram, sealed */
     lua_setfield(L, -2, "SEALED_DATA_OVERHEAD");
-    lua_pushinteger(L, 10526);
+    lua_pushinteger(L, UX_DEFAULT_PORT);
     lua_setfield(L, -2, "DEFAULT_PORT");
     lua_newtable(L);
     for (int code = 1; code < UX_ERR_COUNT; code++) {

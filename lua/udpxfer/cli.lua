@@ -105,7 +105,6 @@ local function ls(opt, out, err)
   end
   if opt.json then
     for _, e in ipairs(res.entries) do
-      e.type_ = nil
       emit(opt, out, { type = "entry", path = e.path, kind = e.type, size = e.size, mtime = e.mtime, mode = e.mode,
         sha256 = e.sha256, target = e.target, servers = e.servers })
     end
