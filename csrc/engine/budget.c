@@ -17,14 +17,13 @@ uint64_t ux_budget_left(struct ux_budget *b, uint64_t now)
     if (!b->rate)
         return UINT64_MAX;
     if (now > b->at) {
-        unsigned __int128 add = (unsigned __int128)b->rate * (now - b->at) / 1000000;
-        unsigned __int128 cap = (unsigned __int128)b->rate * BUDGET_SPAN_US / 1000000;
-        __int128 v = (__int128)b->bytes + (__int128)add;
-        if (cap < 1)
-            cap = 1;
-        if (v > (__int128)cap)
-            v = (__int128)cap;
-        b->bytes = v > BUDGET_MAX ? BUDGET_MAX : (int64_t)v;
+        /* no more than 10 s counts: the span caps what accrues, and a debt
+         * is a chunk or so */
+        uint64_t dt = now - b->at < 10000000 ? now - b->at : 10000000;
+        uint64_t add = b->rate / 1000000 * dt + b->rate % 1000000 * dt / 1000000;
+        uint64_t cap = b->rate / 1000000 * BUDGET_SPAN_US + b->rate % 1000000 * BUDGET_SPAN_US / 1000000;
+        int64_t top = cap < 1 ? 1 : cap > BUDGET_MAX ? BUDGET_MAX : (int64_t)cap;
+        b->bytes = add >= (uint64_t)(top - (b->bytes < top ? b->bytes : top)) ? top : b->bytes + (int64_t)add;
         b->at = now;
     }
     return b->bytes > 0 ? (uint64_t)b->bytes : 0;
@@ -43,6 +42,6 @@ uint64_t ux_budget_ready_at(const struct ux_budget *b)
 {
     if (!b->rate || b->bytes > 0)
         return 0;
-    unsigned __int128 wait = ((unsigned __int128)(1 - b->bytes) * 1000000 + b->rate - 1) / b->rate;
-    return b->at + (wait > UINT64_MAX / 2 ? UINT64_MAX / 2 : (uint64_t)wait);
+    double wait = ((double)(1 - b->bytes) * 1e6 + (double)b->rate - 1) / (double)b->rate;
+    return b->at + (wait > 1e12 ? (uint64_t)1e12 : (uint64_t)wait);
 }

@@ -35,7 +35,7 @@ static const char *drop_reason(enum ux_peer_drop d)
 
 void push_client_event(lua_State *L, struct client_obj *o, const struct ux_client_event *ev)
 {
-    struct ux_client *c = &o->eng;
+    struct ux_client *c = &o->f.eng;
     const struct ux_peer *p = ev->peer >= 0 ? &c->peers[ev->peer] : NULL;
     lua_newtable(L);
     switch (ev->type) {
@@ -61,12 +61,12 @@ void push_client_event(lua_State *L, struct client_obj *o, const struct ux_clien
         break;
     case UXC_EV_DONE:
         set_str(L, "type", "done");
-        if (o->memory) {
-            lua_pushlstring(L, (const char *)o->mem, c->size);
+        if (o->f.memory) {
+            lua_pushlstring(L, (const char *)o->f.mem, c->size);
             lua_setfield(L, -2, "data");
         } else {
-            const struct stat *st = &o->sink.final_st;
-            set_str(L, "path", o->path);
+            const struct stat *st = &o->f.sink.final_st;
+            set_str(L, "path", o->f.path);
             lua_createtable(L, 0, 5);
             set_int(L, "size", (lua_Integer)st->st_size);
             set_int(L, "mode", st->st_mode & 07777);
@@ -118,10 +118,10 @@ static void push_peer(lua_State *L, const struct ux_peer *p)
 
 int client_stats(lua_State *L, struct client_obj *o)
 {
-    struct ux_client *c = &o->eng;
+    struct ux_client *c = &o->f.eng;
     uint64_t now = c->done_at ? c->done_at : o->sim ? c->started_at : ux_now_us();
     lua_newtable(L);
-    set_str(L, "state", o->committing ? "committing" : state_name(c->state));
+    set_str(L, "state", o->f.committing ? "committing" : state_name(c->state));
     set_int(L, "size", (lua_Integer)c->size);
     set_int(L, "chunks", c->count);
     set_int(L, "have", c->map.have);
@@ -138,9 +138,9 @@ int client_stats(lua_State *L, struct client_obj *o)
         set_int(L, "rx_packets", (lua_Integer)o->link->link.io.rx_packets);
         set_int(L, "tx_packets", (lua_Integer)o->link->link.io.tx_packets);
     }
-    set_int(L, "readback", (lua_Integer)o->sink.readback);
-    set_int(L, "evicted", (lua_Integer)o->sink.evicted);
-    set_int(L, "hash_waits", (lua_Integer)o->sink.waits);
+    set_int(L, "readback", (lua_Integer)o->f.sink.readback);
+    set_int(L, "evicted", (lua_Integer)o->f.sink.evicted);
+    set_int(L, "hash_waits", (lua_Integer)o->f.sink.waits);
     lua_newtable(L);
     for (int i = 0; i < c->npeers; i++) {
         push_peer(L, &c->peers[i]);
