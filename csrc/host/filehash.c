@@ -1,4 +1,7 @@
 #include "filehash.h"
+#include <fcntl.h>
+
+#include "beneath.h"
 
 #include "engine/wire.h"
 
@@ -88,4 +91,17 @@ int ux_tree_fd(struct ux_tree *t, struct ux_sha *sha, int fd, uint64_t size, uin
     if (rc)
         ux_tree_free(t);
     return rc;
+}
+
+int ux_sha_file(int root, const char *path, uint8_t out[UX_SHA256_LEN])
+{
+    int fd = root >= 0 ? ux_open_beneath(root, path, O_RDONLY | O_NONBLOCK, UX_NO_SYMLINKS)
+                       : open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    struct ux_sha *sha = ux_sha_new();
+    int err = sha ? ux_sha_fd(sha, fd, UINT64_MAX, NULL, out) : ENOMEM;
+    ux_sha_free(sha);
+    close(fd);
+    return err;
 }

@@ -12,6 +12,9 @@
  * or an errno value (EIO if the file is shorter, ECANCELED once *CANCEL,
  * if given, is set by another thread). */
 int ux_sha_fd(struct ux_sha *s, int fd, uint64_t size, const int *cancel, uint8_t out[UX_SHA256_LEN]);
+/* SHA-256 of the file at PATH, or (ROOT >= 0) at REL beneath ROOT with no
+ * symlink on the way; a FIFO fails instead of waiting. Returns 0 or an errno value. */
+int ux_sha_file(int root, const char *path, uint8_t out[UX_SHA256_LEN]);
 
 /* The tree of SIZE bytes of FD at chunk size CS into T (initialised
  * here), using SHA; with WHOLE, also the file's SHA-256 into WHOLE_OUT, from

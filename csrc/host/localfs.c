@@ -408,3 +408,15 @@ int ux_local_write(int root, const char *rel, const char *data, size_t len)
 }
 
 int ux_local_sync(int root) { return syncfs(root) ? errno : 0; }
+
+int ux_local_open_root(const char *path, int *fd)
+{
+    *fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return *fd < 0 ? errno : 0;
+}
+
+void ux_local_close_root(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}

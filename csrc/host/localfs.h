@@ -23,6 +23,9 @@ struct ux_local_entry {
 
 typedef int (*ux_scan_fn)(void *ud, const struct ux_local_entry *e);
 
+/* The synced folder itself, opened (and closed) for the other calls. */
+int ux_local_open_root(const char *path, int *fd);
+void ux_local_close_root(int fd);
 /* Every entry below ROOT (the index left out; temporary files flagged
  * `own`), parents before children, handed to FN (which may stop the walk by returning non-zero,
  * returned then). Returns 0 or an errno value. */

@@ -50,7 +50,8 @@ int ux_signals_caught(void) { return caught; }
 
 int ux_signals_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout)
 {
-    return ppoll(fds, n, timeout, holds ? &wait_mask : NULL);
+    int r = ppoll(fds, n, timeout, holds ? &wait_mask : NULL);
+    return r >= 0 ? r : errno == EINTR ? 0 : -errno;
 }
 
 void ux_signals_die(int sig)

@@ -14,7 +14,8 @@ int ux_signals_hold(void);
 void ux_signals_release(void);
 /* The signal noted since the first hold (SIGINT, SIGTERM), or 0. */
 int ux_signals_caught(void);
-/* ppoll, taking a held signal while it waits. Returns as ppoll. */
+/* ppoll, taking a held signal while it waits. Returns how many are
+ * ready (0 on timeout or a signal), or -errno. */
 int ux_signals_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout);
 /* End the process as SIG would by default (status 128 + SIG to a shell). */
 void ux_signals_die(int sig) __attribute__((noreturn));

@@ -123,12 +123,10 @@ int push_deadline(lua_State *L, uint64_t d)
 
 int push_port(lua_State *L, const struct ux_io *io)
 {
-    struct ux_addr a = {.len = sizeof a.ss};
-    if (getsockname(io->fd, (struct sockaddr *)&a.ss, &a.len))
+    int port = ux_io_port(io);
+    if (port < 0)
         return 0;
-    in_port_t port = a.ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&a.ss)->sin6_port
-                                                 : ((struct sockaddr_in *)&a.ss)->sin_port;
-    lua_pushinteger(L, ntohs(port));
+    lua_pushinteger(L, port);
     return 1;
 }
 

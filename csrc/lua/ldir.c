@@ -2,15 +2,12 @@
  * open for the object's life; every path given to a method is relative
  * to it and resolved beneath it with no symlink on the way (host/localfs). */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "bind.h"
 #include "dir_obj.h"
 #include "engine/names.h"
-#include "host/beneath.h"
 #include "host/filehash.h"
 #include "host/localfs.h"
 #include "host/partial.h"
@@ -21,9 +18,9 @@ static int l_dir(lua_State *L)
     struct dir_obj *o = lua_newuserdatauv(L, sizeof *o, 0);
     o->fd = -1;
     luaL_setmetatable(L, DIR_MT);
-    o->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (o->fd < 0)
-        return push_errno(L, path, errno, UX_ERR_IO);
+    int err = ux_local_open_root(path, &o->fd);
+    if (err)
+        return push_errno(L, path, err, UX_ERR_IO);
     return 1;
 }
 
@@ -249,14 +246,8 @@ static int ld_sha256(lua_State *L)
 {
     struct dir_obj *o = check_dir(L, 1);
     const char *rel = rel_arg(L, 2);
-    int fd = ux_open_beneath(o->fd, rel, O_RDONLY | O_NONBLOCK, UX_NO_SYMLINKS); /* a FIFO fails, never waits */
-    if (fd < 0)
-        return push_errno(L, rel, errno, UX_ERR_IO);
-    struct ux_sha *sha = ux_sha_new();
     uint8_t h[UX_SHA256_LEN];
-    int err = sha ? ux_sha_fd(sha, fd, UINT64_MAX, NULL, h) : ENOMEM;
-    ux_sha_free(sha);
-    close(fd);
+    int err = ux_sha_file(o->fd, rel, h);
     if (err)
         return push_errno(L, rel, err, UX_ERR_IO);
     char hex[2 * UX_SHA256_LEN + 1];
@@ -270,8 +261,7 @@ static int ld_sync(lua_State *L) { return result(L, ux_local_sync(check_dir(L, 1
 static int ld_close(lua_State *L)
 {
     struct dir_obj *o = luaL_checkudata(L, 1, DIR_MT);
-    if (o->fd >= 0)
-        close(o->fd);
+    ux_local_close_root(o->fd);
     o->fd = -1;
     return 0;
 }

@@ -1,14 +1,10 @@
 /* The module udpxfer.core: its functions, and the classes from lclient.c,
  * lserver.c and lstream.c. The one symbol the library exports. */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
 
 #include "bind.h"
 #include "engine/hash.h"
@@ -19,6 +15,7 @@
 #include "host/userfiles.h"
 #include "host/random.h"
 #include "host/signals.h"
+#include "host/term.h"
 
 __attribute__((visibility("default"))) int luaopen_udpxfer_core(lua_State *L);
 
@@ -53,9 +50,9 @@ static int l_poll(lua_State *L)
         tp = &ts;
     }
     int r = ux_signals_poll(fds, (nfds_t)n, tp);
-    if (r < 0 && errno != EINTR)
-        return push_errno(L, "poll", errno, UX_ERR_IO);
-    lua_pushinteger(L, r < 0 ? 0 : r);
+    if (r < 0)
+        return push_errno(L, "poll", -r, UX_ERR_IO);
+    lua_pushinteger(L, r);
     return 1;
 }
 
@@ -79,15 +76,9 @@ static int l_sha256(lua_State *L)
 static int l_sha256_file(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return push_errno(L, path, errno, UX_ERR_IO);
-    struct ux_sha *sha = ux_sha_new();
     uint8_t h[UX_HASH_LEN];
     char hex[2 * UX_HASH_LEN + 1];
-    int err = sha ? ux_sha_fd(sha, fd, UINT64_MAX, NULL, h) : ENOMEM;
-    ux_sha_free(sha);
-    close(fd);
+    int err = ux_sha_file(-1, path, h);
     if (err)
         return push_errno(L, path, err, UX_ERR_IO);
     ux_hex(h, UX_HASH_LEN, hex);
@@ -134,17 +125,17 @@ static int l_path_mtu(lua_State *L)
 
 static int l_isatty(lua_State *L)
 {
-    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    lua_pushboolean(L, ux_term_width((int)luaL_checkinteger(L, 1)) >= 0);
     return 1;
 }
 
 /* term_width(fd) -> the terminal's columns, or nil if FD is not a terminal. */
 static int l_term_width(lua_State *L)
 {
-    struct winsize ws;
-    if (ioctl((int)luaL_checkinteger(L, 1), TIOCGWINSZ, &ws) || ws.ws_col == 0)
+    int cols = ux_term_width((int)luaL_checkinteger(L, 1));
+    if (cols <= 0)
         return 0;
-    lua_pushinteger(L, ws.ws_col);
+    lua_pushinteger(L, cols);
     return 1;
 }
 
