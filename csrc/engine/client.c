@@ -243,7 +243,7 @@ static void start_transfer(struct ux_client *c, struct ux_peer *v, uint64_t now)
 {
     c->size = v->size;
     c->chunk_size = v->chunk_size;
-    c->count = (uint32_t)ux_chunk_count(v->size, v->chunk_size);
+    c->count = c->cfg.layout ? ux_layout_chunks(c->cfg.layout) : (uint32_t)ux_chunk_count(v->size, v->chunk_size);
     memcpy(c->sha256, v->sha256, UX_HASH_LEN);
     c->has_root = v->has_root;
     memcpy(c->root, v->root, UX_HASH_LEN);
@@ -368,6 +368,9 @@ static void on_offer(struct ux_client *c, struct ux_peer *p, const struct ux_msg
 {
     if (m->u.offer.chunk_size != c->cfg.chunk_size || p->has_offer)
         return; /* sliced differently: its chunk numbers do not match ours */
+    if (c->cfg.layout && (m->u.offer.size != c->cfg.layout->total ||
+                          m->u.offer.chunk_count != ux_layout_chunks(c->cfg.layout)))
+        return; /* files laid out otherwise than asked */
     p->has_offer = 1;
     p->size = m->u.offer.size;
     p->chunk_size = m->u.offer.chunk_size;
@@ -493,6 +496,8 @@ size_t uxc_encode_request(struct ux_client *c, uint8_t *buf, size_t cap)
     m.u.request.flags = c->cfg.want_tree ? UX_REQ_TREE : 0;
     m.u.request.name_len = (uint16_t)c->cfg.name_len;
     m.u.request.name = (const uint8_t *)c->cfg.name;
+    m.u.request.sel = c->cfg.sel;
+    m.u.request.sel_len = (uint16_t)c->cfg.sel_len;
     if (c->keyed) {
         m.u.request.flags |= UX_REQ_NONCE;
         memcpy(m.u.request.nonce, c->nc, UX_NC_LEN);

@@ -13,6 +13,7 @@
 #include "chunkmap.h"
 #include "errors.h"
 #include "hash.h"
+#include "layout.h"
 #include "rng.h"
 #include "seal.h"
 #include "tree.h"
@@ -59,6 +60,12 @@ struct ux_client_cfg {
     /* Shared with other transfers (a sync's rate limit), or NULL: chunks
      * are asked for only while it has bytes left. */
     struct ux_budget *budget;
+    /* UX_KIND_FILES: the selection asked for (its encoding, after the
+     * name) and its layout, which the offer must match (want_sha256: its
+     * digest). Chunk INDEX of on_chunk is then a chunk of the layout. */
+    const uint8_t *sel;
+    size_t sel_len;
+    const struct ux_layout *layout;
 };
 
 enum ux_client_state {

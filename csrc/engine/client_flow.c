@@ -32,6 +32,11 @@ void uxc_reclaim(struct ux_client *c, struct ux_peer *p)
 
 uint32_t uxc_chunk_len(const struct ux_client *c, uint32_t index)
 {
+    if (c->cfg.layout) {
+        uint32_t f;
+        uint64_t o;
+        return index < c->count ? ux_layout_chunk(c->cfg.layout, index, &f, &o) : 0;
+    }
     uint64_t off = (uint64_t)index * c->chunk_size;
     return off >= c->size ? 0 : c->size - off < c->chunk_size ? (uint32_t)(c->size - off) : c->chunk_size;
 }
@@ -156,7 +161,9 @@ void uxc_on_data(struct ux_client *c, struct ux_peer *p, const struct ux_msg *m,
     /* Sealed, a chunk cannot have changed on the way and comes bare: its
      * hash only matters against the tree's leaf. */
     const uint8_t *wire = m->u.data.hash;
-    if (m->u.data.len != want || (!wire && !c->keyed) ||
+    /* Files of a listing come bare: each file is checked whole against
+     * the listing's SHA-256 (a file that fails is fetched again alone). */
+    if (m->u.data.len != want || (!wire && !c->keyed && !c->cfg.layout) ||
         ((wire || leaf) && ux_chunk_hash(c->sha, i, m->u.data.data, m->u.data.len, h)) ||
         (wire && !ux_equal(h, wire, UX_CHUNK_HASH_LEN))) {
         uxc_bad_chunk(c, p);

@@ -191,10 +191,11 @@ static void on_request(struct ux_server *s, const struct ux_msg *m, const struct
     uint32_t cs = m->u.request.chunk_size;
     struct ux_lookup q = {.kind = (enum ux_kind)m->u.request.kind, .name = (const char *)m->u.request.name,
                           .len = m->u.request.name_len, .chunk_size = cs,
-                          .want_tree = m->u.request.flags & UX_REQ_TREE};
+                          .want_tree = m->u.request.flags & UX_REQ_TREE, .sel = m->u.request.sel,
+                          .sel_len = m->u.request.sel_len};
     int code = cs < UX_MIN_CHUNK || cs > s->cfg.max_chunk ? UX_E_REFUSED : s->cfg.files.lookup(s->cfg.files.ud, &q, &fi);
     uxs_request_event(s, from, m->xid, q.kind, m->u.request.name, q.len, code, &fi);
-    if (!code && ux_chunk_count(fi.size, cs) > UINT32_MAX)
+    if (!code && !fi.layout && ux_chunk_count(fi.size, cs) > UINT32_MAX)
         code = UX_E_REFUSED;
     if (code) {
         reply_error(s, from, m->xid, code, error_text(code), len);
@@ -203,7 +204,7 @@ static void on_request(struct ux_server *s, const struct ux_msg *m, const struct
     struct ux_msg o = {.type = UX_OFFER, .xid = m->xid};
     o.u.offer.size = fi.size;
     o.u.offer.chunk_size = cs;
-    o.u.offer.chunk_count = (uint32_t)ux_chunk_count(fi.size, cs);
+    o.u.offer.chunk_count = fi.layout ? ux_layout_chunks(fi.layout) : (uint32_t)ux_chunk_count(fi.size, cs);
     o.u.offer.handle = fi.handle;
     memcpy(o.u.offer.sha256, fi.sha256, UX_HASH_LEN);
     if (fi.has_root) {
@@ -303,10 +304,11 @@ struct ux_session *uxs_open(struct ux_server *s, const struct ux_addr *from, uin
     ss->generation = fi->generation;
     ss->chunk_size = cs;
     ss->size = fi->size;
-    ss->count = (uint32_t)ux_chunk_count(fi->size, ss->chunk_size);
+    ss->layout = fi->layout && fi->layout->chunk_size == ss->chunk_size ? fi->layout : NULL;
+    ss->count = ss->layout ? ux_layout_chunks(ss->layout) : (uint32_t)ux_chunk_count(fi->size, ss->chunk_size);
     struct ux_tree_shape shape;
     ux_tree_shape(ss->count, &shape);
-    ss->tree_nodes = ux_tree_interior(&shape);
+    ss->tree_nodes = ss->layout ? 0 : ux_tree_interior(&shape); /* files of a listing have no one tree */
     ss->q_head = ss->q_len = 0;
     ss->started_at = ss->next_send_at = now;
     ss->bytes_sent = 0;

@@ -12,6 +12,7 @@
 #include "authlog.h"
 #include "guard.h"
 #include "hash.h"
+#include "layout.h"
 #include "legacy.h"
 #include "rng.h"
 #include "seal.h"
@@ -24,6 +25,10 @@ struct ux_file_info {
     uint8_t sha256[UX_HASH_LEN];
     int has_root;        /* the chunk-hash tree for the chunk size asked is known */
     uint8_t root[UX_HASH_LEN];
+    /* UX_KIND_FILES: the files laid out as asked, kept by the provider as
+     * long as the handle's generation lasts; chunks are read by layout
+     * index and go bare (each file is checked whole by the client). */
+    const struct ux_layout *layout;
 };
 
 /* What a REQUEST asks for. */
@@ -33,6 +38,8 @@ struct ux_lookup {
     size_t len;
     uint32_t chunk_size;
     int want_tree; /* the tree's root at chunk_size, if the provider can make it */
+    const uint8_t *sel; /* UX_KIND_FILES: the selection's encoding (layout.h) */
+    size_t sel_len;
 };
 
 struct ux_provider {
@@ -96,6 +103,7 @@ struct ux_session {
     uint64_t generation;
     uint32_t chunk_size;
     uint32_t count;
+    const struct ux_layout *layout; /* files laid end to end, or NULL: one file */
     uint32_t tree_nodes;     /* interior nodes of its tree at chunk_size */
     uint64_t size;
     struct ux_send *queue;

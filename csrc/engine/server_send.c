@@ -111,9 +111,17 @@ size_t uxs_send(struct ux_server *s, struct ux_session *ss, uint64_t now, uint8_
     ss->q_len--;
     if (e.index & UX_SEND_TREE)
         return open_hole(buf, send_node(s, ss, e, now, buf, cap - hole, to), hole);
-    uint64_t off = (uint64_t)e.index * ss->chunk_size;
-    size_t n = ss->size - off < ss->chunk_size ? (size_t)(ss->size - off) : ss->chunk_size;
-    uint8_t flags = s->keyed ? UX_FLAG_BARE : 0;
+    size_t n;
+    if (ss->layout) {
+        uint32_t f;
+        uint64_t o;
+        n = ux_layout_chunk(ss->layout, e.index, &f, &o);
+    } else {
+        uint64_t off = (uint64_t)e.index * ss->chunk_size;
+        n = ss->size - off < ss->chunk_size ? (size_t)(ss->size - off) : ss->chunk_size;
+    }
+    /* bare: sealed, the tag guards the way; files of a listing are checked whole */
+    uint8_t flags = s->keyed || ss->layout ? UX_FLAG_BARE : 0;
     size_t head = ux_data_overhead(flags);
     if (head + hole + n > cap)
         return 0;

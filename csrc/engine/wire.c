@@ -49,9 +49,12 @@ size_t ux_encode_sdata_header(uint8_t *buf, uint64_t xid, uint32_t txseq, uint64
 }
 
 /* Body encoders write at b and return the body length, or 0 if over cap. */
+/* A REQUEST's body: chunk size, kind, flags, the name, for FILES the
+ * selection (u16 length and its bytes), the key nonce; padded. */
 static size_t enc_request(const struct ux_msg *m, uint8_t *b, size_t cap)
 {
-    size_t named = 8 + (size_t)m->u.request.name_len;
+    int files = m->u.request.kind == UX_KIND_FILES;
+    size_t named = 8 + (size_t)m->u.request.name_len + (files ? 2 + (size_t)m->u.request.sel_len : 0);
     size_t n = named + (m->u.request.flags & UX_REQ_NONCE ? UX_NC_LEN : 0);
     size_t padded = n < UX_REQUEST_MIN - UX_HDR_LEN ? UX_REQUEST_MIN - UX_HDR_LEN : n;
     if (padded > cap)
@@ -61,6 +64,10 @@ static size_t enc_request(const struct ux_msg *m, uint8_t *b, size_t cap)
     b[5] = m->u.request.flags;
     put16(b + 6, m->u.request.name_len);
     memcpy(b + 8, m->u.request.name, m->u.request.name_len);
+    if (files) {
+        put16(b + 8 + m->u.request.name_len, m->u.request.sel_len);
+        memcpy(b + 10 + m->u.request.name_len, m->u.request.sel, m->u.request.sel_len);
+    }
     if (m->u.request.flags & UX_REQ_NONCE)
         memcpy(b + named, m->u.request.nonce, UX_NC_LEN);
     memset(b + n, 0, padded - n);
@@ -219,9 +226,18 @@ static int dec_request(const uint8_t *b, size_t n, struct ux_msg *m)
     m->u.request.flags = b[5];
     m->u.request.name_len = get16(b + 6);
     size_t named = 8 + (size_t)m->u.request.name_len;
+    m->u.request.sel_len = 0;
+    m->u.request.sel = NULL;
+    if (m->u.request.kind == UX_KIND_FILES) {
+        if (named + 2 > n)
+            return -1;
+        m->u.request.sel_len = get16(b + named);
+        m->u.request.sel = b + named + 2;
+        named += 2 + (size_t)m->u.request.sel_len;
+    }
     int keyed = (m->u.request.flags & UX_REQ_NONCE) != 0;
     if (named + (keyed ? UX_NC_LEN : 0) > n || m->u.request.name_len > UX_MAX_NAME ||
-        m->u.request.kind > UX_KIND_LISTING || (m->u.request.flags & ~(UX_REQ_TREE | UX_REQ_NONCE)))
+        m->u.request.kind > UX_KIND_FILES || (m->u.request.flags & ~(UX_REQ_TREE | UX_REQ_NONCE)))
         return -1;
     m->u.request.name = b + 8;
     if (keyed)

@@ -8,7 +8,7 @@
 
 #define UX_MAGIC0 0x55 /* 'U' */
 #define UX_MAGIC1 0x58 /* 'X' */
-#define UX_VERSION 4          /* 4: shared-key mode, the stream handshake's cookie */
+#define UX_VERSION 5          /* 5: files of a listing as one transfer (UX_KIND_FILES) */
 #define UX_HDR_LEN 16
 #define UX_HASH_LEN 32
 #define UX_COOKIE_LEN 16
@@ -62,7 +62,8 @@ enum ux_type {
 /* What a REQUEST names. */
 enum ux_kind {
     UX_KIND_FILE = 0,   /* a file */
-    UX_KIND_LISTING = 1 /* the listing of a folder, share or tree (listing.h) */
+    UX_KIND_LISTING = 1, /* the listing of a folder, share or tree (listing.h) */
+    UX_KIND_FILES = 2    /* files of a folder's listing, laid end to end (layout.h) */
 };
 #define UX_REQ_TREE 0x01   /* REQUEST flag: put the chunk-hash tree's root in the offer */
 #define UX_REQ_NONCE 0x02  /* REQUEST flag: the client's key nonce follows the name */
@@ -110,6 +111,8 @@ struct ux_msg {
             uint8_t flags; /* UX_REQ_* */
             uint16_t name_len;
             const uint8_t *name;
+            uint16_t sel_len;         /* UX_KIND_FILES: the selection (layout.h) after the name */
+            const uint8_t *sel;
             uint8_t nonce[UX_NC_LEN]; /* with UX_REQ_NONCE */
         } request;
         struct {

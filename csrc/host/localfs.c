@@ -407,6 +407,39 @@ int ux_local_write(int root, const char *rel, const char *data, size_t len)
     return finish_temp(dfd, fd, tmp, base, err);
 }
 
+int ux_local_put(int root, const char *rel, const uint8_t *data, size_t len, uint32_t mode, int64_t mtime_ns,
+                 int durable, struct stat *st)
+{
+    int dfd;
+    const char *base;
+    char tmp[300];
+    int fd = open_temp(root, rel, 0600, &dfd, &base, tmp, sizeof tmp);
+    if (fd < 0) {
+        int err = errno;
+        if (dfd >= 0)
+            close(dfd);
+        return err;
+    }
+    struct timespec ts[2];
+    times_of(mtime_ns, ts);
+    int err = write_all(fd, (const char *)data, len);
+    if (!err && fchmod(fd, (mode_t)(mode & 07777)))
+        err = errno;
+    if (!err && futimens(fd, ts))
+        err = errno;
+    if (!err && durable && fsync(fd))
+        err = errno;
+    if (!err && renameat(dfd, tmp, dfd, base))
+        err = errno;
+    if (!err && fstat(fd, st)) /* after the rename, which changed its ctime: what an index sees */
+        err = errno;
+    if (err)
+        unlinkat(dfd, tmp, 0);
+    close(fd);
+    close(dfd);
+    return err;
+}
+
 int ux_local_sync(int root) { return syncfs(root) ? errno : 0; }
 
 int ux_local_open_root(const char *path, int *fd)

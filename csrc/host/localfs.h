@@ -56,6 +56,10 @@ int ux_local_copy(int root, const char *from, const char *to, uint32_t mode, con
 int ux_local_read(int root, const char *rel, size_t max, char **data, size_t *len);
 /* REL (replaced atomically, synced) holds DATA. */
 int ux_local_write(int root, const char *rel, const char *data, size_t len);
+/* REL (replaced atomically) holds DATA, with MODE and MTIME_NS set before
+ * the rename (synced first with DURABLE); its stat in *ST. */
+int ux_local_put(int root, const char *rel, const uint8_t *data, size_t len, uint32_t mode, int64_t mtime_ns,
+                 int durable, struct stat *st);
 /* Flush the file system ROOT is on. */
 int ux_local_sync(int root);
 

@@ -67,6 +67,7 @@ void ux_lua_link_open(lua_State *L);
 void ux_lua_dir_open(lua_State *L);
 void ux_lua_listing_open(lua_State *L);
 void ux_lua_client_open(lua_State *L);
+void ux_lua_batch_open(lua_State *L);
 void ux_lua_server_open(lua_State *L);
 void ux_lua_stream_open(lua_State *L);
 

@@ -33,9 +33,8 @@ static const char *drop_reason(enum ux_peer_drop d)
     return d == UXC_DROP_CORRUPT ? "corrupt" : d == UXC_DROP_STALE ? "stale" : d == UXC_DROP_REFUSED ? "refused" : "silent";
 }
 
-void push_client_event(lua_State *L, struct client_obj *o, const struct ux_client_event *ev)
+void push_engine_event(lua_State *L, const struct ux_client *c, const struct ux_client_event *ev)
 {
-    struct ux_client *c = &o->f.eng;
     const struct ux_peer *p = ev->peer >= 0 ? &c->peers[ev->peer] : NULL;
     lua_newtable(L);
     switch (ev->type) {
@@ -61,20 +60,6 @@ void push_client_event(lua_State *L, struct client_obj *o, const struct ux_clien
         break;
     case UXC_EV_DONE:
         set_str(L, "type", "done");
-        if (o->f.memory) {
-            lua_pushlstring(L, (const char *)o->f.mem, c->size);
-            lua_setfield(L, -2, "data");
-        } else {
-            const struct stat *st = &o->f.sink.final_st;
-            set_str(L, "path", o->f.path);
-            lua_createtable(L, 0, 5);
-            set_int(L, "size", (lua_Integer)st->st_size);
-            set_int(L, "mode", st->st_mode & 07777);
-            set_int(L, "ino", (lua_Integer)st->st_ino);
-            set_int(L, "mtime", (lua_Integer)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec);
-            set_int(L, "ctime", (lua_Integer)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec);
-            lua_setfield(L, -2, "stat");
-        }
         set_int(L, "size", (lua_Integer)c->size);
         set_hex(L, "sha256", c->sha256);
         set_num(L, "elapsed", (double)(c->done_at - c->started_at) / 1e6);
@@ -84,6 +69,31 @@ void push_client_event(lua_State *L, struct client_obj *o, const struct ux_clien
         set_str(L, "message", c->fail_msg);
         set_str(L, "code", ux_err_name(c->fail));
         break;
+    }
+}
+
+void push_stat(lua_State *L, const struct stat *st)
+{
+    lua_createtable(L, 0, 5);
+    set_int(L, "size", (lua_Integer)st->st_size);
+    set_int(L, "mode", st->st_mode & 07777);
+    set_int(L, "ino", (lua_Integer)st->st_ino);
+    set_int(L, "mtime", (lua_Integer)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec);
+    set_int(L, "ctime", (lua_Integer)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec);
+}
+
+void push_client_event(lua_State *L, struct client_obj *o, const struct ux_client_event *ev)
+{
+    push_engine_event(L, &o->f.eng, ev);
+    if (ev->type != UXC_EV_DONE)
+        return;
+    if (o->f.memory) {
+        lua_pushlstring(L, (const char *)o->f.mem, o->f.eng.size);
+        lua_setfield(L, -2, "data");
+    } else {
+        set_str(L, "path", o->f.path);
+        push_stat(L, &o->f.sink.final_st);
+        lua_setfield(L, -2, "stat");
     }
 }
 
@@ -116,12 +126,11 @@ static void push_peer(lua_State *L, const struct ux_peer *p)
     set_num(L, "rtt", p->srtt_us / 1e6);
 }
 
-int client_stats(lua_State *L, struct client_obj *o)
+void push_engine_stats(lua_State *L, const struct ux_client *c, int sim, const char *state)
 {
-    struct ux_client *c = &o->f.eng;
-    uint64_t now = c->done_at ? c->done_at : o->sim ? c->started_at : ux_now_us();
+    uint64_t now = c->done_at ? c->done_at : sim ? c->started_at : ux_now_us();
     lua_newtable(L);
-    set_str(L, "state", o->f.committing ? "committing" : state_name(c->state));
+    set_str(L, "state", state ? state : state_name(c->state));
     set_int(L, "size", (lua_Integer)c->size);
     set_int(L, "chunks", c->count);
     set_int(L, "have", c->map.have);
@@ -134,6 +143,17 @@ int client_stats(lua_State *L, struct client_obj *o)
     set_int(L, "bad", c->bad);
     set_int(L, "unauthentic", (lua_Integer)c->keys.failed);
     set_num(L, "elapsed", (double)(now - c->started_at) / 1e6);
+    lua_newtable(L);
+    for (int i = 0; i < c->npeers; i++) {
+        push_peer(L, &c->peers[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "servers");
+}
+
+int client_stats(lua_State *L, struct client_obj *o)
+{
+    push_engine_stats(L, &o->f.eng, o->sim, o->f.committing ? "committing" : NULL);
     if (o->link && o->link->live) {
         set_int(L, "rx_packets", (lua_Integer)o->link->link.io.rx_packets);
         set_int(L, "tx_packets", (lua_Integer)o->link->link.io.tx_packets);
@@ -141,12 +161,6 @@ int client_stats(lua_State *L, struct client_obj *o)
     set_int(L, "readback", (lua_Integer)o->f.sink.readback);
     set_int(L, "evicted", (lua_Integer)o->f.sink.evicted);
     set_int(L, "hash_waits", (lua_Integer)o->f.sink.waits);
-    lua_newtable(L);
-    for (int i = 0; i < c->npeers; i++) {
-        push_peer(L, &c->peers[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
-    lua_setfield(L, -2, "servers");
     return 1;
 }
 
