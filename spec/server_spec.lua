@@ -203,11 +203,11 @@ describe("server engine", function()
     assert.are.same({ H.TYPE.DATA }, types(need(offer, 21, CLIENT, 69)), "29 s after its offer")
   end)
 
-  it("opens nothing with the cookie of a session that ended, by CLOSE or idle", function()
+  it("opens nothing, and says nothing, for the cookie of a session that ended, by CLOSE or idle", function()
     local offer = ask("a.txt", 22)[1].msg
     assert.are.same({ H.TYPE.DATA }, types(need(offer, 22)))
     server:input(wire.close(22), CLIENT, 0)
-    assert.are.same({ H.TYPE.ERROR }, types(need(offer, 22, CLIENT, 1)), "after CLOSE")
+    assert.are.same({}, types(need(offer, 22, CLIENT, 1)), "after CLOSE: a spent cookie is not answered")
     assert.are.equal(0, server:stats().sessions)
     offer = ask("a.txt", 23)[1].msg
     assert.are.same({ H.TYPE.DATA }, types(need(offer, 23)))
@@ -217,6 +217,26 @@ describe("server engine", function()
     assert.is_true(d < 30.5)
     assert.is_nil(types(need(offer, 23, CLIENT, d))[2])
     assert.are.equal(0, server:stats().sessions, "no session from a spent cookie")
+  end)
+
+  it("refuses an ended session's cookie for its whole life, however many sessions end meanwhile", function()
+    local offer = ask("a.txt", 30)[1].msg
+    assert.are.same({ H.TYPE.DATA }, types(need(offer, 30)))
+    server:input(wire.close(30), CLIENT, 0)
+    -- 1,100 other sessions open and end within the cookie's 30 s
+    for i = 1, 1100 do
+      local t = i / 50
+      local addr = ("10.1.%d.%d:7000"):format(i // 250, i % 250 + 1)
+      server:input(wire.request(1000 + i, "a.txt", 1024), addr, t)
+      local o = outputs(server, t)[1].msg
+      assert.are.same({ H.TYPE.DATA }, types(need(o, 1000 + i, addr, t)))
+      server:input(wire.close(1000 + i), addr, t)
+    end
+    assert.are.equal(0, server:stats().sessions)
+    assert.are.same({}, types(need(offer, 30, CLIENT, 29)), "the replay opens nothing, and is not answered")
+    assert.are.equal(0, server:stats().sessions)
+    assert.are.equal(1101, server:stats(29).cookies_remembered)
+    assert.are.equal(1101 - 50 * 2, server:stats(32).cookies_remembered, "each goes once it has expired")
   end)
 
   it("lets one client host hold a quarter of the sessions; other hosts still get theirs", function()

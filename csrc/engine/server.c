@@ -56,6 +56,7 @@ int ux_server_init(struct ux_server *s, const struct ux_server_cfg *cfg)
 void ux_server_free(struct ux_server *s)
 {
     uxs_keys_free(s);
+    ux_guard_free(&s->guard);
     if (s->sessions)
         for (uint32_t i = 0; i < s->cfg.max_sessions; i++)
             free(s->sessions[i].queue);
@@ -378,6 +379,8 @@ static void on_need(struct ux_server *s, const struct ux_msg *m, const struct ux
     if (ss && (ss->legacy || !ux_equal(ss->cookie, m->u.need.cookie, UX_COOKIE_LEN) ||
                (s->keyed && s->in_session != ss)))
         return; /* not this session's */
+    if (!ss && ux_cookie_spent(&s->guard, m->u.need.cookie))
+        return; /* a replay, or a straggler of a session that ended: nothing to say */
     int code = s->cfg.files.current(s->cfg.files.ud, m->u.need.handle, &fi);
     if (!code && ss && fi.generation != ss->generation)
         code = UX_E_STALE;
@@ -390,10 +393,16 @@ static void on_need(struct ux_server *s, const struct ux_msg *m, const struct ux
         reply_error(s, from, m->xid, code == UX_E_NOTFOUND ? UX_E_STALE : code, error_text(UX_E_STALE), len);
         return;
     }
-    if (!ss && (ss = uxs_open(s, from, m->xid, m->u.need.chunk_size, &fi, now))) {
-        memcpy(ss->cookie, m->u.need.cookie, UX_COOKIE_LEN);
-        if (s->keyed)
-            uxs_adopt_key(s, ss, s->in_nc);
+    /* Room to remember its cookie once it ends comes first: a session
+     * that could not be remembered is not opened (busy). */
+    if (!ss && ux_cookie_hold(&s->guard, m->u.need.cookie, now) == 0) {
+        if ((ss = uxs_open(s, from, m->xid, m->u.need.chunk_size, &fi, now))) {
+            memcpy(ss->cookie, m->u.need.cookie, UX_COOKIE_LEN);
+            if (s->keyed)
+                uxs_adopt_key(s, ss, s->in_nc);
+        } else {
+            ux_cookie_unhold(&s->guard, m->u.need.cookie);
+        }
     }
     if (!ss) {
         reply_error(s, from, m->xid, UX_E_BUSY, error_text(UX_E_BUSY), len);

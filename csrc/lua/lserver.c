@@ -7,6 +7,7 @@
 #include "bind.h"
 #include "engine/server.h"
 #include "host/catalog.h"
+#include "host/clock.h"
 #include "host/fileset.h"
 #include "host/listener.h"
 
@@ -229,13 +230,17 @@ static int ls_events(lua_State *L)
     return 1;
 }
 
+/* stats([now]): NOW (seconds) for a sim server, whose clock is its input's. */
 static int ls_stats(lua_State *L)
 {
     struct server_obj *o = check_server(L);
+    uint64_t now = lua_isnoneornil(L, 2) ? (o->sim ? 0 : ux_now_us()) : sim_now(L, 2);
+    lua_settop(L, 1);
     lua_newtable(L);
     set_int(L, "sessions", ux_server_sessions(&o->eng));
     set_int(L, "malformed", (lua_Integer)o->eng.dropped_malformed);
     set_int(L, "limited", (lua_Integer)o->eng.guard.limited);
+    set_int(L, "cookies_remembered", ux_cookie_remembered(&o->eng.guard, now));
     set_int(L, "unauthentic", (lua_Integer)o->eng.keys.failed);
     set_int(L, "files_hashed", (lua_Integer)o->fs.hashes_computed);
     set_int(L, "chunk_hashes_cached", (lua_Integer)o->fs.hcache.hits);
