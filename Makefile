@@ -10,7 +10,7 @@ CFLAGS     ?= -O2 -g
 WARN        = -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes
 BASE        = $(WARN) -std=gnu11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -Icsrc $(if $(OPENSSL_INCDIR),-I$(OPENSSL_INCDIR))
 LDLIBS      = $(if $(OPENSSL_LIBDIR),-L$(OPENSSL_LIBDIR)) -lcrypto -lpthread
-SANITIZE    = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SANITIZE    = -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 ENGINE_SRC := $(sort $(wildcard csrc/engine/*.c))
 HOST_SRC   := $(sort $(wildcard csrc/host/*.c))

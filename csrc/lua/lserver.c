@@ -81,9 +81,7 @@ static int l_server(lua_State *L)
         return luaL_argerror(L, 1, "dir is required");
     const char *bind_s = opt_str(L, "bind", "::", NULL); /* IPv6 and IPv4 */
     const char *dev = opt_str(L, "interface", NULL, NULL);
-    int port = (int)opt_num(L, "port", 10526);
-    if (port < 0 || port > 65535)
-        return luaL_argerror(L, 1, "port out of range");
+    int port = (int)opt_range(L, "port", 10526, 0, 65535);
     uint8_t key[UX_KEY_LEN];
     const uint8_t *key_p = opt_key(L, key);
     if (key_p && opt_bool(L, "legacy"))
@@ -106,21 +104,21 @@ static int l_server(lua_State *L)
         return push_fail(L, msg, UX_ERR_USAGE);
     }
     struct ux_server_cfg cfg = {0};
-    cfg.max_chunk = (uint32_t)opt_num(L, "max_chunk", 16384);
-    cfg.max_sessions = (uint32_t)opt_num(L, "max_sessions", 256);
-    cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 30) * 1e6);
-    cfg.corrupt_ppm = (uint32_t)(opt_num(L, "corrupt_percent", 0) * 10000);
-    cfg.lie_ppm = (uint32_t)(opt_num(L, "lie_percent", 0) * 10000);
-    cfg.host_sessions = (uint32_t)opt_num(L, "host_sessions", 0);
-    cfg.host_requests = opt_num(L, "host_requests", 0);
-    cfg.host_bps = (uint64_t)(opt_num(L, "host_rate", 0) * 8);
-    cfg.total_bps = (uint64_t)(opt_num(L, "max_rate", 0) * 8);
+    cfg.max_chunk = (uint32_t)opt_range(L, "max_chunk", 16384, UX_MIN_CHUNK, UX_MAX_CHUNK);
+    cfg.max_sessions = (uint32_t)opt_range(L, "max_sessions", 256, 1, 65536);
+    cfg.idle_us = (uint64_t)(opt_range(L, "idle_timeout", 30, 0, UX_MAX_SECONDS) * 1e6);
+    cfg.corrupt_ppm = (uint32_t)(opt_range(L, "corrupt_percent", 0, 0, 100) * 10000);
+    cfg.lie_ppm = (uint32_t)(opt_range(L, "lie_percent", 0, 0, 100) * 10000);
+    cfg.host_sessions = (uint32_t)opt_range(L, "host_sessions", 0, 0, 65536);
+    cfg.host_requests = opt_range(L, "host_requests", 0, 0, 1e9);
+    cfg.host_bps = (uint64_t)(opt_range(L, "host_rate", 0, 0, UX_MAX_RATE) * 8);
+    cfg.total_bps = (uint64_t)(opt_range(L, "max_rate", 0, 0, UX_MAX_RATE) * 8);
     cfg.legacy = opt_bool(L, "legacy");
-    cfg.legacy_bps = (uint64_t)(opt_num(L, "legacy_mbit", 80) * 1e6);
+    cfg.legacy_bps = (uint64_t)(opt_range(L, "legacy_mbit", 80, 0, 1e6) * 1e6);
     cfg.files = ux_fileset_provider(&o->fs);
     cfg.rng = engine_rng(L, o->sim, &o->seed);
     cfg.key = key_p;
-    o->fs.async_min = (uint64_t)opt_num(L, "async_hash_min", 64 << 20);
+    o->fs.async_min = (uint64_t)opt_range(L, "async_hash_min", 64 << 20, 0, 9007199254740992.0);
     if (ux_server_init(&o->eng, &cfg)) {
         ux_fileset_close(&o->fs);
         return push_fail(L, "cannot initialise the server", UX_ERR_IO);
