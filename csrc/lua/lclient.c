@@ -506,8 +506,10 @@ static int drain_client(lua_State *L, struct client_obj *o)
             if (!o->finished)
                 continue; /* the abort queued an error event */
         } else if (ev.type == UXC_EV_FAIL) {
-            /* what every server stopped sending can be resumed */
-            abort_output(o, o->keep && o->eng.fail == UX_ERR_TIMEOUT);
+            /* What every server stopped sending, or said had changed (as
+             * a restarted server says of any transfer), can be resumed: a
+             * resume checks each chunk against the version then offered. */
+            abort_output(o, o->keep && (o->eng.fail == UX_ERR_TIMEOUT || o->eng.fail == UX_ERR_STALE));
         }
         push_client_event(L, o, &ev);
         lua_rawseti(L, -2, ++n);

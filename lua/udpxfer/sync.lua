@@ -214,6 +214,17 @@ local function retry(self, f)
   return true
 end
 
+-- A fetch told its file changed on the server (as a restarted server says
+-- of every transfer it did not start): once more, resuming from its
+-- partial file, against whichever servers answer now.
+local function retry_stale(self, f)
+  if f.stale_retried then return false end
+  f.stale_retried = true
+  self.partials[f.e.path] = true
+  queue(self, f, true)
+  return true
+end
+
 local function step_fetch(self, f, k)
   for _, ev in ipairs(f.obj:drain()) do
     if ev.type == "done" then
@@ -223,7 +234,8 @@ local function step_fetch(self, f, k)
     elseif ev.type == "error" then
       finish_fetch(self, f, k)
       self.totals.bytes_done = self.totals.bytes_done - f.e.size
-      if not (ev.code == "corrupt" and retry(self, f)) then error_entry(self, f.e.path, ev.message, ev.code) end
+      local again = (ev.code == "corrupt" and retry(self, f)) or (ev.code == "stale" and retry_stale(self, f))
+      if not again then error_entry(self, f.e.path, ev.message, ev.code) end
       return true
     end
   end
