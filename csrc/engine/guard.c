@@ -185,11 +185,30 @@ static void refill(const struct ux_guard *g, struct ux_host *h, uint64_t now)
     }
 }
 
-/* Holds nothing: no session, a full bucket, no pacing or legacy hold pending. */
+/* A second's worth at most. */
+static void top_up(double *tokens, uint64_t *at, double rate, uint64_t now)
+{
+    if (now > *at) {
+        *tokens += rate * (double)(now - *at) / 1e6;
+        if (*tokens > rate)
+            *tokens = rate;
+        *at = now;
+    }
+}
+
+static void work_refill(const struct ux_guard *g, struct ux_host *h, uint64_t now)
+{
+    top_up(&h->work, &h->work_at, g->host_work, now);
+}
+
+/* Holds nothing: no session, full buckets (no work debt), no pacing or
+ * legacy hold pending. Being proven is not worth keeping a host out for. */
 static int idle(const struct ux_guard *g, struct ux_host *h, uint64_t now)
 {
     refill(g, h, now);
-    return !h->sessions && h->tokens >= g->req_rate && h->next_send_at <= now && h->legacy_next_at <= now;
+    work_refill(g, h, now);
+    return !h->sessions && h->tokens >= g->req_rate && h->next_send_at <= now && h->legacy_next_at <= now &&
+           h->work >= g->host_work;
 }
 
 struct ux_host *ux_guard_host(struct ux_guard *g, const struct ux_addr *a, uint64_t now)
@@ -214,6 +233,8 @@ struct ux_host *ux_guard_host(struct ux_guard *g, const struct ux_addr *a, uint6
     spare->klen = (uint8_t)n;
     spare->tokens = g->req_rate;
     spare->refill_at = now;
+    spare->work = g->host_work;
+    spare->work_at = now;
     return spare;
 }
 
@@ -229,4 +250,56 @@ int ux_guard_admit(struct ux_guard *g, const struct ux_addr *a, uint64_t now)
     }
     g->limited++;
     return 0;
+}
+
+void ux_guard_work_init(struct ux_guard *g, double rate)
+{
+    g->total = (struct ux_bucket){rate, rate, 0};
+    g->anon = (struct ux_bucket){rate / 16, rate / 16, 0};
+    g->anon_trees = g->anon;
+    g->host_work = rate / 2;
+}
+
+void ux_guard_prove(struct ux_host *h, uint64_t now) { h->proven_until = now + UX_PROVEN_US; }
+
+int ux_guard_proven(const struct ux_host *h, uint64_t now) { return h && h->proven_until > now; }
+
+static void top_up_bucket(struct ux_bucket *b, uint64_t now) { top_up(&b->tokens, &b->at, b->rate, now); }
+
+enum ux_work ux_guard_work(struct ux_guard *g, struct ux_host *h, uint64_t now, int *trees)
+{
+    top_up_bucket(&g->total, now);
+    top_up_bucket(&g->anon, now);
+    top_up_bucket(&g->anon_trees, now);
+    *trees = 0;
+    if (g->total.tokens <= 0)
+        return UX_WORK_NONE;
+    if (!h)
+        return UX_WORK_KNOWN;
+    work_refill(g, h, now);
+    if (h->work <= 0)
+        return UX_WORK_KNOWN;
+    /* An address not proven may be forged: what all of them may have
+     * done shares one budget (and one more for trees), and each host's
+     * own applies too. */
+    int proven = ux_guard_proven(h, now);
+    *trees = proven || g->anon_trees.tokens > 0;
+    return proven || g->anon.tokens > 0 ? UX_WORK_ANY : UX_WORK_KNOWN;
+}
+
+/* A debt is paid in full before more work is done: what a flood gets
+ * done is at most a second's worth and the rate, and one job begun. */
+static void take(double *tokens, uint64_t units) { *tokens -= (double)units; }
+
+void ux_guard_spend(struct ux_guard *g, struct ux_host *h, uint64_t units, uint64_t once, uint64_t trees,
+                    uint64_t now)
+{
+    take(&g->total.tokens, units);
+    if (!h || units <= once)
+        return;
+    take(&h->work, units - once);
+    if (ux_guard_proven(h, now))
+        return;
+    take(&g->anon_trees.tokens, trees);
+    take(&g->anon.tokens, units - once > trees ? units - once - trees : 0);
 }

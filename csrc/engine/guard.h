@@ -22,6 +22,7 @@
 #define UX_COOKIE_SECONDS 32               /* buckets: more than the seconds a cookie is accepted in */
 #define UX_ENDED_MAX (1u << 17)            /* cookies of ended (or open) sessions held at once */
 #define UX_HOSTS 1024                      /* hosts tracked at once (a hash table) */
+#define UX_PROVEN_US (600ull * 1000000)    /* a host that echoed a cookie counts as proven this long */
 
 /* One client host (an address without its port). */
 struct ux_host {
@@ -32,6 +33,26 @@ struct ux_host {
     uint64_t refill_at;    /* when tokens were last topped up */
     uint64_t next_send_at; /* its pacing, when a per-host rate is set */
     uint64_t legacy_next_at; /* its legacy sessions' pacing, together */
+    double work;           /* work units it may still have done for it (below 0: a debt) */
+    uint64_t work_at;      /* when work was last topped up */
+    uint64_t proven_until; /* it echoed a cookie: its address receives, until then */
+};
+
+/* A work budget: tokens are work units (bytes hashed, or what costs as
+ * much), refilled at RATE per second up to a second's worth. Work is done
+ * while there are tokens, and may run into a debt (a large job is done
+ * once begun), which is paid before anything more is done. */
+struct ux_bucket {
+    double tokens, rate;
+    uint64_t at;
+};
+
+/* What a lookup may compute of what is not known yet. */
+enum ux_work {
+    UX_WORK_NONE,  /* nothing: answer from what is computed, else "preparing" */
+    UX_WORK_KNOWN, /* only work done once (a file version's SHA-256), going on with work
+                    * begun, bringing up to date what proven clients use already */
+    UX_WORK_ANY    /* anything */
 };
 
 /* The cookies minted in one second that opened a session: an open
@@ -53,6 +74,10 @@ struct ux_guard {
     struct ux_ended ended[UX_COOKIE_SECONDS]; /* by minting second, modulo */
     struct ux_host hosts[UX_HOSTS];
     uint64_t limited;      /* requests dropped by a host's rate */
+    struct ux_bucket total; /* work for everyone */
+    struct ux_bucket anon;  /* work for hosts not proven, together: their addresses may be forged */
+    struct ux_bucket anon_trees; /* ... their trees: an offer can go without one, a listing cannot */
+    double host_work;       /* work units per second for one proven host */
 };
 
 /* What a cookie binds: the client's address and transfer id, the file's
@@ -90,5 +115,22 @@ uint32_t ux_cookie_remembered(const struct ux_guard *g, uint64_t now);
 struct ux_host *ux_guard_host(struct ux_guard *g, const struct ux_addr *a, uint64_t now);
 /* May A's host make one more request now? Takes a token if so. */
 int ux_guard_admit(struct ux_guard *g, const struct ux_addr *a, uint64_t now);
+
+/* Work budgets: RATE units per second in all, half of that for any one
+ * proven host, a sixteenth for every host not proven together, and as
+ * much again for their trees. */
+void ux_guard_work_init(struct ux_guard *g, double rate);
+/* H echoed a cookie: its address receives. */
+void ux_guard_prove(struct ux_host *h, uint64_t now);
+int ux_guard_proven(const struct ux_host *h, uint64_t now);
+/* What may be computed now for a request from H (NULL: an untracked
+ * host); *TREES: whether chunk-hash trees may be. */
+enum ux_work ux_guard_work(struct ux_guard *g, struct ux_host *h, uint64_t now, int *trees);
+/* UNITS of work were done for a request from H: ONCE of them work done
+ * once per version of a file (its SHA-256), which only the total budget
+ * pays for (however it is asked, it is not done again), TREES of them
+ * chunk-hash trees. */
+void ux_guard_spend(struct ux_guard *g, struct ux_host *h, uint64_t units, uint64_t once, uint64_t trees,
+                    uint64_t now);
 
 #endif

@@ -111,6 +111,7 @@ static int l_server(lua_State *L)
     cfg.lie_ppm = (uint32_t)(opt_range(L, "lie_percent", 0, 0, 100) * 10000);
     cfg.host_sessions = (uint32_t)opt_range(L, "host_sessions", 0, 0, 65536);
     cfg.host_requests = opt_range(L, "host_requests", 0, 0, 1e9);
+    cfg.work_rate = opt_range(L, "work_rate", 0, 0, 1e13);
     cfg.host_bps = (uint64_t)(opt_range(L, "host_rate", 0, 0, UX_MAX_RATE) * 8);
     cfg.total_bps = (uint64_t)(opt_range(L, "max_rate", 0, 0, UX_MAX_RATE) * 8);
     cfg.legacy = opt_bool(L, "legacy");
@@ -245,6 +246,10 @@ static int ls_stats(lua_State *L)
     set_int(L, "chunk_hashes_computed", (lua_Integer)o->fs.hcache.misses);
     set_int(L, "chunks_lent", (lua_Integer)o->fs.chunks_lent);
     set_int(L, "trees_built", (lua_Integer)o->fs.trees_built);
+    set_int(L, "trees_bytes", (lua_Integer)o->fs.tree_bytes);
+    set_int(L, "listings_bytes", (lua_Integer)o->fs.listing_bytes);
+    set_int(L, "work", (lua_Integer)o->eng.work_done);
+    set_int(L, "work_deferred", (lua_Integer)o->eng.work_deferred);
     set_int(L, "files_open", o->fs.open);
     set_int(L, "files_known", o->fs.n);
     lua_Integer entries = 0, watches = 0, rescans = 0;
