@@ -133,7 +133,7 @@ static int add_node(struct ux_catalog *c, const char *path, size_t len, const st
         x->tlen = (size_t)n;
     }
     c->nadd++;
-    c->work += UX_ENTRY_WORK;
+    c->work += UX_SCAN_WORK;
     return 0;
 }
 
@@ -154,7 +154,7 @@ static int scan(struct ux_catalog *c, const char *dir, int depth)
     int fd = open_beneath(c->root, dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0)
         return errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV ? 0 : errno;
-    if (c->ino >= 0) {
+    if (c->ino >= 0 && !c->blind) { /* once out of watches, every listing rescans anyway */
         char proc[64];
         snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
         int wd = inotify_add_watch(c->ino, proc, WATCH_MASK);

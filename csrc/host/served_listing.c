@@ -89,7 +89,9 @@ static int build(struct ux_fileset *fs, const char *remote, size_t len, uint32_t
         fs->work_once += scan; /* a tree is scanned once; inotify keeps it current */
         if (!r->catalog)
             return UX_E_IO;
-    } else {
+    } else if (ux_catalog_watching(r->catalog) || may_build(fs, cached)) {
+        /* Out of inotify watches, a refresh scans the whole tree again:
+         * only within the budgets, else the kept text stands. */
         uint64_t before = ux_catalog_work(r->catalog);
         ux_catalog_refresh(r->catalog);
         fs->work += ux_catalog_work(r->catalog) - before;
