@@ -15,7 +15,7 @@ WARN        = -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes
 # -MMD: each object's header dependencies, read back below
 BASE        = $(WARN) -std=gnu11 -D_GNU_SOURCE -MMD -MP -fPIC -fvisibility=hidden -Icsrc $(if $(OPENSSL_INCDIR),-I$(OPENSSL_INCDIR))
 LDLIBS      = $(if $(OPENSSL_LIBDIR),-L$(OPENSSL_LIBDIR)) -lcrypto -lpthread
-SANITIZE    = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SANITIZE    = -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 ENGINE_SRC := $(sort $(wildcard csrc/engine/*.c))
 HOST_SRC   := $(sort $(wildcard csrc/host/*.c))

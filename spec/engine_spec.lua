@@ -505,3 +505,37 @@ describe("client engine with an output file that falls behind", function()
     assert.matches("ok: fed again, it is taken", out, 1, true)
   end)
 end)
+
+describe("tree nodes that fail their hash", function()
+  it("fail the fetch as corrupt (the server is dropped for it), not as a timeout", function()
+    local content = H.bytes(CHUNK * 100, 3)
+    local dir = H.tmpdir()
+    finally(function() H.rmrf(dir) end)
+    os.execute("mkdir -p " .. dir .. "/srv " .. dir .. "/out")
+    H.write(dir .. "/srv/f.bin", content)
+    H.write(dir .. "/old.bin", content:sub(1, CHUNK * 50) .. ("x"):rep(CHUNK) .. content:sub(CHUNK * 51 + 1))
+    local server = assert(core.server { dir = dir .. "/srv", sim = true })
+    local client = assert(core.client { name = "f.bin", out = dir .. "/out", targets = { SERVER }, sim = true,
+      chunk_size = CHUNK, unicast = true, basis = dir .. "/old.bin" })
+    local function unhex(s) return (s:gsub("%x%x", function(b) return string.char(tonumber(b, 16)) end)) end
+    local damaged = 0
+    local final, events = H.simulate { client = client, servers = { [SERVER] = server }, max_time = 60,
+      filter = function(pkt, from)
+        local m = H.wire.decode(pkt)
+        if from ~= SERVER or m.type ~= H.TYPE.DATA or m.flags & H.FLAG_TREE == 0 then return pkt end
+        -- a node's children changed, under a chunk hash that matches the change
+        damaged = damaged + 1
+        local data = string.char(m.data:byte(1) ~ 1) .. m.data:sub(2)
+        local h = unhex(core.sha256((">I4"):pack(m.index) .. data)):sub(1, 16)
+        return pkt:sub(1, 16) .. (">I4I4"):pack(m.seq, m.index) .. h .. data
+      end }
+    client:close()
+    server:close()
+    assert.is_true(damaged > 0)
+    assert.are.equal("corrupt", final and final.code, final and final.message)
+    local dropped
+    for _, ev in ipairs(events) do if ev.type == "drop" then dropped = ev.reason end end
+    assert.are.equal("corrupt", dropped)
+    assert.are.same({}, H.ls(dir .. "/out"), "no partial file of a corrupt version is kept")
+  end)
+end)

@@ -79,7 +79,7 @@ end
 H.wire = {}
 local HDR = ">BBBBBBI2I8"
 
-H.WIRE_VERSION = 4
+H.WIRE_VERSION = 5
 H.FLAG_TREE = 2
 
 local function header(typ, xid, body, flags)

@@ -130,6 +130,56 @@ describe("shared-key mode over the simulated link", function()
   end)
 end)
 
+describe("shared-key replays", function()
+  it("a captured NEED opens nothing after 1,100 other sessions ended within its cookie's life", function()
+    local dir = H.tmpdir()
+    os.execute("mkdir -p " .. dir .. "/srv")
+    H.write(dir .. "/srv/f.bin", SECRET:rep(100))
+    H.write(dir .. "/srv/t.bin", "tiny")
+    local server = assert(core.server { dir = dir .. "/srv", sim = true, key = KEY, seed = 4 })
+    finally(function() server:close() H.rmrf(dir) end)
+    local VICTIM = "10.0.0.2:40000"
+    -- One keyed fetch (ON_PKT sees its datagrams); the client's CLOSEs are
+    -- held back and handed to the server at the end, so its session ends.
+    local function fetch(name, addr, seed, t, on_pkt)
+      local c = assert(core.client { name = name, memory = true, targets = { SERVER }, sim = true, chunk_size = CHUNK,
+        unicast = true, key = KEY, seed = seed, now = t, discover_timeout = 2 })
+      local closes = {}
+      local final, _, st = H.simulate { client = c, servers = { [SERVER] = server }, client_addr = addr, seed = seed,
+        start = t, filter = function(pkt, from)
+          if on_pkt then on_pkt(pkt, from) end
+          if from == addr and pkt:byte(4) == H.TYPE.CLOSE then closes[#closes + 1] = pkt return nil end
+          return pkt
+        end }
+      assert.are.equal("done", final and final.type, final and final.message)
+      for _ = 1, 10 do
+        local pkt = c:output(st.t)
+        if not pkt then break end
+        closes[#closes + 1] = pkt
+      end
+      for _, pkt in ipairs(closes) do server:input(pkt, addr, st.t) end
+      assert.are.equal(0, server:stats().sessions, "the fetch's session ended")
+      c:close()
+      return st.t
+    end
+    local captured
+    local t = fetch("f.bin", VICTIM, 1, 0, function(pkt, from)
+      if from == VICTIM and pkt:byte(4) == H.TYPE.NEED and not captured then captured = pkt end
+    end)
+    assert.is_string(captured)
+    for i = 1, 1100 do
+      t = fetch("t.bin", ("10.2.%d.%d:5000"):format(i // 250, i % 250 + 1), 100 + i, t + 0.02)
+    end
+    assert.are.equal(0, server:stats().sessions)
+    assert.is_true(t < 29, "all within the cookie's 30 s")
+    server:input(captured, VICTIM, t)
+    local sent = 0
+    while server:output(t) do sent = sent + 1 end
+    assert.are.equal(0, sent, "the replayed NEED made the server send")
+    assert.are.equal(0, server:stats().sessions)
+  end)
+end)
+
 describe("shared-key streams over the simulated link", function()
   it("moves the stream sealed; nothing forged reaches the output and no forged ack ends the sender", function()
     local data = H.bytes(300000, 8)

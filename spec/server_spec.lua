@@ -203,11 +203,11 @@ describe("server engine", function()
     assert.are.same({ H.TYPE.DATA }, types(need(offer, 21, CLIENT, 69)), "29 s after its offer")
   end)
 
-  it("opens nothing with the cookie of a session that ended, by CLOSE or idle", function()
+  it("opens nothing, and says nothing, for the cookie of a session that ended, by CLOSE or idle", function()
     local offer = ask("a.txt", 22)[1].msg
     assert.are.same({ H.TYPE.DATA }, types(need(offer, 22)))
     server:input(wire.close(22), CLIENT, 0)
-    assert.are.same({ H.TYPE.ERROR }, types(need(offer, 22, CLIENT, 1)), "after CLOSE")
+    assert.are.same({}, types(need(offer, 22, CLIENT, 1)), "after CLOSE: a spent cookie is not answered")
     assert.are.equal(0, server:stats().sessions)
     offer = ask("a.txt", 23)[1].msg
     assert.are.same({ H.TYPE.DATA }, types(need(offer, 23)))
@@ -217,6 +217,26 @@ describe("server engine", function()
     assert.is_true(d < 30.5)
     assert.is_nil(types(need(offer, 23, CLIENT, d))[2])
     assert.are.equal(0, server:stats().sessions, "no session from a spent cookie")
+  end)
+
+  it("refuses an ended session's cookie for its whole life, however many sessions end meanwhile", function()
+    local offer = ask("a.txt", 30)[1].msg
+    assert.are.same({ H.TYPE.DATA }, types(need(offer, 30)))
+    server:input(wire.close(30), CLIENT, 0)
+    -- 1,100 other sessions open and end within the cookie's 30 s
+    for i = 1, 1100 do
+      local t = i / 50
+      local addr = ("10.1.%d.%d:7000"):format(i // 250, i % 250 + 1)
+      server:input(wire.request(1000 + i, "a.txt", 1024), addr, t)
+      local o = outputs(server, t)[1].msg
+      assert.are.same({ H.TYPE.DATA }, types(need(o, 1000 + i, addr, t)))
+      server:input(wire.close(1000 + i), addr, t)
+    end
+    assert.are.equal(0, server:stats().sessions)
+    assert.are.same({}, types(need(offer, 30, CLIENT, 29)), "the replay opens nothing, and is not answered")
+    assert.are.equal(0, server:stats().sessions)
+    assert.are.equal(1101, server:stats(29).cookies_remembered)
+    assert.are.equal(1101 - 50 * 2, server:stats(32).cookies_remembered, "each goes once it has expired")
   end)
 
   it("lets one client host hold a quarter of the sessions; other hosts still get theirs", function()
@@ -294,5 +314,105 @@ describe("server engine", function()
     assert.is_true(d > 0 and d <= 31)
     outputs(server, d)
     assert.are.equal(0, server:stats().sessions)
+  end)
+end)
+
+describe("server work budgets", function()
+  local MiB = 1024 * 1024
+  local RATE = 8 * MiB -- work units per second in all: 1 MiB/s for unproven hosts together, 4 MiB/s per proven host
+  local dir, server
+
+  before_each(function()
+    dir = H.tmpdir()
+    for d = 0, 79 do
+      os.execute(("mkdir -p %s/srv/f%02d && cd %s/srv/f%02d && head -c 320 /dev/urandom | split -b 16 -a 2 - x")
+        :format(dir, d, dir, d))
+    end
+    H.write_random(dir .. "/srv/big", 2 * MiB)
+    server = assert(core.server { dir = dir .. "/srv", sim = true, work_rate = RATE })
+  end)
+
+  after_each(function()
+    server:close()
+    H.rmrf(dir)
+  end)
+
+  -- Every datagram out at NOW, decoded.
+  local function replies(now)
+    local out = {}
+    while true do
+      local pkt = server:output(now)
+      if not pkt then return out end
+      out[#out + 1] = wire.decode(pkt)
+    end
+  end
+
+  -- REQUEST NAME (KIND 0 a file, 1 a listing) at chunk size CS from ADDR at NOW, with the tree.
+  local function ask(xid, name, kind, cs, addr, now)
+    server:input(wire.request(xid, name, cs, true, kind, 1), addr, now)
+    return replies(now)[1]
+  end
+
+  it("serves hosts not proven from what is computed, and computes within their shared budget", function()
+    local T, N = 20, 2000
+    local offers, rootless, preparing = 0, 0, 0
+    for i = 1, N do
+      local now = i * T / N
+      local addr = ("10.9.%d.%d:6000"):format(i % 7, i % 250 + 1) -- forged addresses: none echoes a cookie
+      local cs = 1024 + 16 * (i % 900)
+      local m
+      if i % 3 == 0 then
+        m = ask(i, ".", 1, cs, addr, now) -- the listing's tree at a new chunk size
+      elseif i % 3 == 1 then
+        m = ask(i, ("f%02d"):format(i // 3 % 80), 1, 1024, addr, now) -- more folders than listings kept
+      else
+        m = ask(i, "big", 0, cs, addr, now) -- a file's tree at a new chunk size
+      end
+      if m and m.type == H.TYPE.OFFER then
+        offers = offers + 1
+        if not m.root then rootless = rootless + 1 end
+      elseif m and m.type == H.TYPE.ERROR and m.code == 6 then
+        preparing = preparing + 1
+      end
+    end
+    local st = server:stats()
+    -- Their budgets (a sixteenth of the rate for listings, as much for
+    -- trees: a second's worth and the rate) and one job begun in each (a
+    -- tree of big: 2 MiB and 128 units a chunk; the scan and listing of
+    -- ".": 1,681 entries twice), plus what is done once per version
+    -- (every file's SHA-256) and opening and checking a file or a
+    -- folder's events for each request.
+    local bound = 2 * RATE / 16 * (T + 1) + (2 * MiB + 2048 * 128) + 2 * 1681 * 1024 + (2 * MiB + 1600 * 16)
+      + N * 4096
+    assert.is_true(st.work <= bound, ("%d work units, bound %d"):format(st.work, bound))
+    assert.are.equal(N, offers + preparing, "every request answered")
+    assert.is_true(rootless > N / 3, rootless .. " offers without a root: a tree not computed")
+    assert.is_true(preparing > 0 and st.work_deferred == preparing, preparing .. " told to ask again")
+    assert.is_true(st.listings_bytes < 16 * MiB)
+  end)
+
+  it("keeps what a proven client uses, and computes for it within its own budget", function()
+    local CLIENT2 = "10.0.0.77:7000"
+    -- the client proves its address: it echoes the cookie of an offer
+    local m = ask(1, "f00", 1, 2048, CLIENT2, 0)
+    assert.are.equal(H.TYPE.OFFER, m.type)
+    server:input(wire.need(1, m.handle, 2048, m.cookie, 1, { { 0, 1 } }), CLIENT2, 0)
+    replies(0)
+    -- the big file's tree at its chunk size, made for it and used by it
+    m = ask(2, "big", 0, 2048, CLIENT2, 0.1)
+    assert.are.equal(H.TYPE.OFFER, m.type)
+    assert.is_string(m.root, "a proven host's tree is made within its budget")
+    server:input(wire.need(2, m.handle, 2048, m.cookie, 1, { { 0, 1 } }, 0, true), CLIENT2, 0.1)
+    replies(0.1)
+    local built = server:stats().trees_built
+    -- a flood of trees at other chunk sizes, from forged addresses, for 60 s
+    for i = 1, 600 do
+      ask(100 + i, "big", 0, 4096 + 16 * i, ("10.9.1.%d:6000"):format(i % 250 + 1), 0.1 + i / 10)
+    end
+    assert.is_true(server:stats().trees_built - built <= 60 + 1, "at most the shared budget's worth")
+    built = server:stats().trees_built
+    m = ask(3, "big", 0, 2048, CLIENT2, 61)
+    assert.is_string(m.root)
+    assert.are.equal(built, server:stats().trees_built, "its tree was kept: not built again")
   end)
 end)

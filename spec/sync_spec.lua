@@ -454,3 +454,38 @@ describe("udpxfer sync (the command), killed and run again", function()
     assert.matches("^udpxfer: .*does%-not%-exist: No such file or directory\n$", err)
   end)
 end)
+
+describe("udpxfer.sync across a server restart", function()
+  it("keeps the partial file of a fetch the restarted server calls changed, and resumes it once", function()
+    local root = H.tmpdir()
+    finally(function() H.rmrf(root) end)
+    local src, dst = root .. "/src", root .. "/dst"
+    os.execute(("mkdir -p %s %s"):format(q(src), q(dst)))
+    H.write_random(src .. "/big.bin", 48 * MiB)
+    local srv = assert(udpxfer.serve { dir = src, port = 0 })
+    local port = srv:port()
+    local restarted = false
+    local s = assert(udpxfer.sync { remote = ".", dir = dst, broadcast = false, servers = { "127.0.0.1:" .. port } })
+    local deadline = core.now() + 60
+    while not s.outcome and core.now() < deadline do
+      s:step()
+      srv:step()
+      if not restarted and s:stats().bytes_done >= 32 * MiB then
+        srv:close() -- the server restarts: its sessions, cookies and handles are gone
+        srv = assert(udpxfer.serve { dir = src, port = port })
+        restarted = true
+      end
+      core.poll({ s:pollfd(), "r", srv:pollfd(), "r" }, math.min(s:timeout() or 0.2, srv:timeout() or 0.2, 0.2))
+    end
+    local res, msg = s:result()
+    s:close()
+    srv:close()
+    assert.is_true(restarted)
+    assert.is_table(res, msg)
+    assert.is_true(H.read(dst .. "/big.bin") == H.read(src .. "/big.bin"))
+    -- what reached the disk before the restart (all but the slabs in memory) is not fetched again
+    assert.is_true(res.bytes_reused >= 16 * MiB, "reused " .. res.bytes_reused)
+    assert.is_true(res.bytes_fetched < 56 * MiB, "fetched " .. res.bytes_fetched)
+    assert.are.same({}, H.partials(dst, "big.bin"))
+  end)
+end)

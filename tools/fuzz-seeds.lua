@@ -68,6 +68,11 @@ write("fuzz_server", "other_host", "\4" .. rec(7, need({ { 0, 4 } }, 1)) .. rec(
 write("fuzz_server", "legacy", "\2" .. rec(0, "get f") .. rec(0 + 8 * 31, "get f") .. rec(4, "get f"))
 write("fuzz_server", "requests", "\0" .. rec(1, request("f", 1)) .. rec(1, request("../etc/passwd"))
   .. rec(1, dgram(T.REQUEST, (">I4BBs2"):pack(256, 1, 0, "") .. zeros(230))))
+-- small work budgets: requests from a host not proven run them out, a NEED proves it, then a second's refill
+local budget = "\5"
+for _ = 1, 6 do budget = budget .. rec(1, request("f", 1)) .. rec(5, request("f", 1)) end
+write("fuzz_server", "budgets", budget .. rec(3, need({ { 0, 2 } }, 1)) .. rec(1, request("f", 1))
+  .. rec(1 + 8 * 31, request("f", 1)) .. rec(1, request("f", 1)))
 
 for name, pkt in pairs {
   open = dgram(T.OPEN, (">I2B"):pack(1360, 0) .. zeros(229)),

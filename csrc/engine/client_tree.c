@@ -101,6 +101,7 @@ static const uint8_t *local_node(const struct ux_tree *b, int level, uint32_t in
 }
 
 static void next_level(struct ux_client *c, uint64_t now);
+static struct ux_peer *tree_peer(struct ux_client *c);
 
 /* The comparison is over: reused chunks count as in, the rest is fetched. */
 static void finish(struct ux_client *c, uint64_t now)
@@ -265,6 +266,8 @@ void uxc_on_tree_data(struct ux_client *c, struct ux_peer *p, const struct ux_ms
         c->bad++;
         uxc_drop_peer(c, p, UXC_DROP_CORRUPT);
         d->cursor = 0;
+        if (!tree_peer(c)) /* no one left to compare trees with: the fetch would wait for ever */
+            uxc_fail(c, UX_ERR_CORRUPT, "every server sent tree nodes that do not match the file's tree");
         return;
     }
     p->last_rx = now;

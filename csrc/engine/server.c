@@ -34,6 +34,8 @@ int ux_server_init(struct ux_server *s, const struct ux_server_cfg *cfg)
         s->cfg.host_sessions = s->cfg.max_sessions / 4 ? s->cfg.max_sessions / 4 : 1;
     if (s->cfg.host_requests <= 0)
         s->cfg.host_requests = 10000;
+    if (s->cfg.work_rate <= 0)
+        s->cfg.work_rate = UX_WORK_RATE;
     s->ev_cap = 256;
     s->sessions = calloc(s->cfg.max_sessions, sizeof *s->sessions);
     s->events = calloc((size_t)s->ev_cap, sizeof *s->events);
@@ -45,6 +47,7 @@ int ux_server_init(struct ux_server *s, const struct ux_server_cfg *cfg)
         return -1;
     }
     ux_guard_init(&s->guard, secret, s->cfg.host_requests);
+    ux_guard_work_init(&s->guard, s->cfg.work_rate);
     if (uxs_keys_init(s)) {
         ux_server_free(s);
         return -1;
@@ -56,6 +59,7 @@ int ux_server_init(struct ux_server *s, const struct ux_server_cfg *cfg)
 void ux_server_free(struct ux_server *s)
 {
     uxs_keys_free(s);
+    ux_guard_free(&s->guard);
     if (s->sessions)
         for (uint32_t i = 0; i < s->cfg.max_sessions; i++)
             free(s->sessions[i].queue);
@@ -193,7 +197,7 @@ static void on_request(struct ux_server *s, const struct ux_msg *m, const struct
                           .len = m->u.request.name_len, .chunk_size = cs,
                           .want_tree = m->u.request.flags & UX_REQ_TREE, .sel = m->u.request.sel,
                           .sel_len = m->u.request.sel_len};
-    int code = cs < UX_MIN_CHUNK || cs > s->cfg.max_chunk ? UX_E_REFUSED : s->cfg.files.lookup(s->cfg.files.ud, &q, &fi);
+    int code = cs < UX_MIN_CHUNK || cs > s->cfg.max_chunk ? UX_E_REFUSED : uxs_lookup(s, &q, from, now, &fi);
     uxs_request_event(s, from, m->xid, q.kind, m->u.request.name, q.len, code, &fi);
     if (!code && !fi.layout && ux_chunk_count(fi.size, cs) > UINT32_MAX)
         code = UX_E_REFUSED;
@@ -219,6 +223,26 @@ static void on_request(struct ux_server *s, const struct ux_msg *m, const struct
     struct ux_cookie_for f = {from, m->xid, fi.handle, fi.generation, cs};
     if (ux_cookie_mint(&s->guard, &f, now, o.u.offer.cookie) == 0)
         reply(s, from, &o, len);
+}
+
+/* The provider's lookup, charged to the budgets: a sealed request or a
+ * proven address may have work done within its host's budget, any other
+ * only within what all unproven hosts share. */
+int uxs_lookup(struct ux_server *s, struct ux_lookup *q, const struct ux_addr *from, uint64_t now,
+               struct ux_file_info *fi)
+{
+    struct ux_host *h = ux_guard_host(&s->guard, from, now);
+    if (s->keyed && h && !ux_guard_proven(h, now))
+        ux_guard_prove(h, now); /* only a key holder seals a new request */
+    q->proven = ux_guard_proven(h, now);
+    q->may = ux_guard_work(&s->guard, h, now, &q->may_tree);
+    q->work = q->work_once = q->work_trees = 0;
+    q->deferred = 0;
+    int code = s->cfg.files.lookup(s->cfg.files.ud, q, fi);
+    ux_guard_spend(&s->guard, h, q->work, q->work_once, q->work_trees, now);
+    s->work_done += q->work;
+    s->work_deferred += q->deferred != 0;
+    return code;
 }
 
 struct ux_session *uxs_find(struct ux_server *s, const struct ux_addr *a, uint64_t xid)
@@ -380,6 +404,8 @@ static void on_need(struct ux_server *s, const struct ux_msg *m, const struct ux
     if (ss && (ss->legacy || !ux_equal(ss->cookie, m->u.need.cookie, UX_COOKIE_LEN) ||
                (s->keyed && s->in_session != ss)))
         return; /* not this session's */
+    if (!ss && ux_cookie_spent(&s->guard, m->u.need.cookie))
+        return; /* a replay, or a straggler of a session that ended: nothing to say */
     int code = s->cfg.files.current(s->cfg.files.ud, m->u.need.handle, &fi);
     if (!code && ss && fi.generation != ss->generation)
         code = UX_E_STALE;
@@ -392,10 +418,19 @@ static void on_need(struct ux_server *s, const struct ux_msg *m, const struct ux
         reply_error(s, from, m->xid, code == UX_E_NOTFOUND ? UX_E_STALE : code, error_text(UX_E_STALE), len);
         return;
     }
-    if (!ss && (ss = uxs_open(s, from, m->xid, m->u.need.chunk_size, &fi, now))) {
-        memcpy(ss->cookie, m->u.need.cookie, UX_COOKIE_LEN);
-        if (s->keyed)
-            uxs_adopt_key(s, ss, s->in_nc);
+    /* Room to remember its cookie once it ends comes first: a session
+     * that could not be remembered is not opened (busy). */
+    if (!ss && ux_cookie_hold(&s->guard, m->u.need.cookie, now) == 0) {
+        if ((ss = uxs_open(s, from, m->xid, m->u.need.chunk_size, &fi, now))) {
+            memcpy(ss->cookie, m->u.need.cookie, UX_COOKIE_LEN);
+            if (s->keyed)
+                uxs_adopt_key(s, ss, s->in_nc);
+            ux_guard_prove(ss->host, now); /* it echoed the cookie: its address receives */
+            if (s->cfg.files.opened)
+                s->cfg.files.opened(s->cfg.files.ud, ss->handle, ss->chunk_size);
+        } else {
+            ux_cookie_unhold(&s->guard, m->u.need.cookie);
+        }
     }
     if (!ss) {
         reply_error(s, from, m->xid, UX_E_BUSY, error_text(UX_E_BUSY), len);

@@ -31,7 +31,7 @@ struct ux_file_info {
     const struct ux_layout *layout;
 };
 
-/* What a REQUEST asks for. */
+/* What a REQUEST asks for, and what answering it may cost. */
 struct ux_lookup {
     enum ux_kind kind;
     const char *name;
@@ -40,11 +40,18 @@ struct ux_lookup {
     int want_tree; /* the tree's root at chunk_size, if the provider can make it */
     const uint8_t *sel; /* UX_KIND_FILES: the selection's encoding (layout.h) */
     size_t sel_len;
+    int proven;    /* the asker's address has echoed a cookie (or the request was sealed) */
+    enum ux_work may; /* what the budgets let it compute that is not known yet */
+    int may_tree;  /* ... and whether a chunk-hash tree */
+    uint64_t work; /* out: what it cost, in work units (a byte hashed is one) */
+    uint64_t work_once; /* out: of that, work done once per file version (its SHA-256) */
+    uint64_t work_trees; /* out: of that, chunk-hash trees */
+    int deferred;  /* out: it said "preparing" for want of budget */
 };
 
 struct ux_provider {
     /* Look a file or listing up. Returns 0 or a UX_E_* code. */
-    int (*lookup)(void *ud, const struct ux_lookup *q, struct ux_file_info *out);
+    int (*lookup)(void *ud, struct ux_lookup *q, struct ux_file_info *out);
     /* Current state of HANDLE (the file may have changed since lookup).
      * Returns 0 or a UX_E_* code. */
     int (*current)(void *ud, uint32_t handle, struct ux_file_info *out);
@@ -62,6 +69,9 @@ struct ux_provider {
      * (no such node or no tree) or another errno value. */
     int (*node)(void *ud, uint32_t handle, uint32_t cs, uint32_t id, uint8_t *buf, size_t *len);
     const char *(*name)(void *ud, uint32_t handle);
+    /* A client whose address is proven opened a session on HANDLE at
+     * chunk size CS: what it uses is worth keeping (may be NULL). */
+    void (*opened)(void *ud, uint32_t handle, uint32_t cs);
     void *ud;
 };
 
@@ -74,6 +84,9 @@ struct ux_server_cfg {
     uint32_t lie_ppm;     /* ... and this share before hashing: chunk hashes match the wrong bytes */
     uint32_t host_sessions; /* sessions one client host may hold (default: a quarter) */
     double host_requests; /* requests per second one host may make (default 10000) */
+    double work_rate;     /* work units (bytes hashed, or as costly) per second that answering
+                           * requests may take in all (default UX_WORK_RATE); half that for
+                           * one proven host, an eighth for all hosts not proven together */
     uint64_t host_bps;    /* bytes per second to one host, 0: no cap */
     uint64_t total_bps;   /* bytes per second in all, 0: no cap */
     int legacy;           /* also answer the original tool's "get NAME" */
@@ -157,6 +170,7 @@ struct ux_reply {
 };
 
 #define UX_RECENT_REQUESTS 64 /* (client, transfer id) pairs remembered for the log */
+#define UX_WORK_RATE (512.0 * 1024 * 1024) /* about half a core of SHA-256 */
 
 struct ux_server {
     struct ux_server_cfg cfg;
@@ -177,6 +191,8 @@ struct ux_server {
     struct ux_sha *sha;
     struct ux_msg scratch; /* decoded input; a NEED's range table is large */
     uint64_t dropped_malformed;
+    uint64_t work_done;     /* work units lookups took */
+    uint64_t work_deferred; /* requests told "preparing" for want of budget */
     /* key mode (server_seal.c) */
     int keyed;
     struct ux_keyring keys;

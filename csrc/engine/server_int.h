@@ -14,6 +14,9 @@ void uxs_request_event(struct ux_server *s, const struct ux_addr *from, uint64_t
                        const uint8_t *name, size_t n, int code, const struct ux_file_info *fi);
 /* Queue a datagram for TO that is not a session's: an answer to a request. */
 void uxs_queue_raw(struct ux_server *s, const struct ux_addr *to, const uint8_t *p, size_t len);
+/* The provider's lookup for a request from FROM, charged to the work budgets. */
+int uxs_lookup(struct ux_server *s, struct ux_lookup *q, const struct ux_addr *from, uint64_t now,
+               struct ux_file_info *fi);
 struct ux_session *uxs_find(struct ux_server *s, const struct ux_addr *a, uint64_t xid);
 /* A session for FROM's transfer XID of the file FI at chunk size CS, or
  * NULL: no slot free, or its host holds its share already. */

@@ -71,7 +71,7 @@ void uxs_legacy_get(struct ux_server *s, const uint8_t *name, size_t n, const st
         return; /* the repeat of a request being served */
     struct ux_file_info fi;
     struct ux_lookup q = {.kind = UX_KIND_FILE, .name = (const char *)name, .len = n, .chunk_size = UX_LEGACY_CHUNK};
-    int code = s->cfg.files.lookup(s->cfg.files.ud, &q, &fi);
+    int code = uxs_lookup(s, &q, from, now, &fi);
     uxs_request_event(s, from, xid, UX_KIND_FILE, name, n, code, &fi);
     uint64_t count = ux_chunk_count(fi.size, UX_LEGACY_CHUNK);
     if (code || count > UINT32_MAX)

@@ -24,7 +24,7 @@ int ux_srecv_init(struct ux_srecv *r, const struct ux_srecv_cfg *cfg, uint64_t n
     while (r->cap < want && r->cap < (1u << 30))
         r->cap <<= 1;
     r->buf = malloc(r->cap);
-    r->guard = malloc(sizeof *r->guard);
+    r->guard = calloc(1, sizeof *r->guard);
     uint8_t secret[32];
     if (!r->guard || ux_rng_fill(&r->cfg.rng, secret, sizeof secret))
         return -1;
@@ -44,6 +44,8 @@ void ux_srecv_free(struct ux_srecv *r)
 {
     ux_stream_keys_free(&r->c);
     free(r->buf);
+    if (r->guard)
+        ux_guard_free(r->guard);
     free(r->guard);
     r->buf = NULL;
     r->guard = NULL;

@@ -75,21 +75,28 @@ static FZ_UNUSED struct ux_addr fz_addr(const char *s)
 
 #define FZ_FILE_SIZE 5000
 
-static FZ_UNUSED int fz_lookup(void *ud, const struct ux_lookup *q, struct ux_file_info *out)
+static FZ_UNUSED int fz_lookup(void *ud, struct ux_lookup *q, struct ux_file_info *out)
 {
     (void)ud;
     if (q->kind == UX_KIND_FILE && (q->len != 1 || q->name[0] != 'f'))
         return UX_E_NOTFOUND;
+    q->work = FZ_FILE_SIZE; /* as if hashed each time: the budgets run out */
+    if (q->may == UX_WORK_NONE) {
+        q->deferred = 1;
+        return UX_E_PREPARING;
+    }
     memset(out, 0, sizeof *out);
     out->handle = 1;
     out->size = FZ_FILE_SIZE;
-    out->has_root = q->want_tree;
+    out->has_root = q->want_tree && q->may_tree;
+    q->work_trees = out->has_root ? FZ_FILE_SIZE / 2 : 0;
+    q->work += q->work_trees;
     return 0;
 }
 
 static FZ_UNUSED int fz_current(void *ud, uint32_t handle, struct ux_file_info *out)
 {
-    struct ux_lookup q = {.kind = UX_KIND_FILE, .name = "f", .len = 1};
+    struct ux_lookup q = {.kind = UX_KIND_FILE, .name = "f", .len = 1, .may = UX_WORK_ANY};
     return handle == 1 ? fz_lookup(ud, &q, out) : UX_E_NOTFOUND;
 }
 
@@ -123,7 +130,10 @@ static FZ_UNUSED const char *fz_name(void *ud, uint32_t handle)
     return "f";
 }
 
-static FZ_UNUSED const struct ux_provider fz_files = {fz_lookup, fz_current, fz_read, fz_chunk, fz_node, fz_name, NULL};
+static FZ_UNUSED void fz_opened(void *ud, uint32_t handle, uint32_t cs) { (void)ud, (void)handle, (void)cs; }
+
+static FZ_UNUSED const struct ux_provider fz_files = {fz_lookup, fz_current, fz_read, fz_chunk, fz_node, fz_name,
+                                                      fz_opened, NULL};
 
 #ifdef UX_STANDALONE_FUZZ
 #include <dirent.h>

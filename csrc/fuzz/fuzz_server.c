@@ -3,7 +3,8 @@
  * follow (fuzz_common.h), repaired NEEDs carrying the offer's handle,
  * chunk size and cookie, so sessions open, chunks and tree nodes are sent
  * and the session ring turns. First byte: bit 0 ask for the tree, bit 1
- * legacy answers on, bit 2 small per-host caps (one session, a rate). */
+ * legacy answers on, bit 2 small per-host caps (one session, a rate, a
+ * work budget a few lookups use up). */
 #include "engine/server.h"
 #include "engine/wire.h"
 #include "fuzz_common.h"
@@ -62,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ux_server_cfg cfg = {.files = fz_files, .rng = {ux_rng_seeded, &seed}, .legacy = (mode & 2) != 0,
                                 .max_sessions = 8};
     if (mode & 4)
-        cfg.host_sessions = 1, cfg.host_bps = 100000, cfg.host_requests = 50;
+        cfg.host_sessions = 1, cfg.host_bps = 100000, cfg.host_requests = 50, cfg.work_rate = 20000;
     static struct ux_server s;
     if (ux_server_init(&s, &cfg))
         abort();

@@ -45,6 +45,7 @@ struct ux_catalog {
     int blind;                /* a folder could not be watched: rescan for every listing */
     uint64_t generation;
     uint64_t rescans;         /* whole-tree scans, the first one included */
+    uint64_t work;            /* UX_ENTRY_WORK per entry scanned or listed */
 };
 
 static int open_beneath(int root, const char *rel, int flags)
@@ -140,6 +141,7 @@ static int add_node(struct ux_catalog *c, const char *path, size_t len, const st
         x->tlen = (size_t)n;
     }
     c->nadd++;
+    c->work += UX_SCAN_WORK;
     return 0;
 }
 
@@ -160,7 +162,7 @@ static int scan(struct ux_catalog *c, const char *dir, int depth)
     int fd = open_beneath(c->root, dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0)
         return errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV ? 0 : errno;
-    if (c->ino >= 0) {
+    if (c->ino >= 0 && !c->blind) { /* once out of watches, every listing rescans anyway */
         char proc[64];
         snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
         int wd = inotify_add_watch(c->ino, proc, WATCH_MASK);
@@ -458,6 +460,7 @@ uint64_t ux_catalog_generation(const struct ux_catalog *c) { return c->generatio
 uint64_t ux_catalog_size(const struct ux_catalog *c) { return c->n; }
 int ux_catalog_watching(const struct ux_catalog *c) { return c->blind ? 0 : c->watching; }
 uint64_t ux_catalog_rescans(const struct ux_catalog *c) { return c->rescans; }
+uint64_t ux_catalog_work(const struct ux_catalog *c) { return c->work; }
 
 static int same_version(const struct stat *a, const struct stat *b)
 {
@@ -530,6 +533,7 @@ int ux_catalog_listing(struct ux_catalog *c, const char *sub, size_t sublen, ux_
     ux_lcheck_init(&check);
     ux_lcheck_next(&check, &e, &why);
     int code = 0;
+    c->work += (uint64_t)(end - i) * UX_ENTRY_WORK;
     for (; !err && i < end; i++) {
         struct cnode *x = &c->node[i];
         if (!x->type)

@@ -426,8 +426,10 @@ int ux_fetch_next_event(struct ux_fetch *f, struct ux_client_event *ev)
             if (!f->finished)
                 continue; /* the abort queued an error event */
         } else if (ev->type == UXC_EV_FAIL) {
-            /* what every server stopped sending can be resumed */
-            abort_output(f, f->keep && f->eng.fail == UX_ERR_TIMEOUT);
+            /* What every server stopped sending, or said had changed (as
+             * a restarted server says of any transfer), can be resumed: a
+             * resume checks each chunk against the version then offered. */
+            abort_output(f, f->keep && (f->eng.fail == UX_ERR_TIMEOUT || f->eng.fail == UX_ERR_STALE));
         }
         return 1;
     }

@@ -148,12 +148,10 @@ static void close_fd(struct ux_fileset *fs, struct ux_entry *e)
     fs->open--;
 }
 
-static void drop_trees(struct ux_entry *e)
+static void drop_trees(struct ux_fileset *fs, struct ux_entry *e)
 {
-    for (int i = 0; i < UX_FS_TREES; i++) {
-        ux_tree_free(&e->trees[i].tree);
-        e->trees[i].cs = 0;
-    }
+    for (int i = 0; i < UX_FS_TREES; i++)
+        ux_drop_tree(fs, &e->trees[i]);
 }
 
 /* What an entry knew of its version goes: the file changed or is gone. */
@@ -162,7 +160,7 @@ static void forget_version(struct ux_fileset *fs, struct ux_entry *e)
     ux_unmap(e);
     for (int i = 0; i < UX_HC_SIZES; i++)
         ux_hcache_drop(&fs->hcache, &e->hashes[i]);
-    drop_trees(e);
+    drop_trees(fs, e);
 }
 
 /* Keep at most UX_FS_OPEN descriptors: the one opened longest ago is
@@ -262,12 +260,8 @@ void ux_fileset_close(struct ux_fileset *fs)
         free(fs->roots[i].name);
     }
     fs->nroots = 0;
-    for (int i = 0; i < UX_FS_LISTINGS; i++) {
-        free(fs->listings[i].remote);
-        free(fs->listings[i].text);
-        ux_tree_free(&fs->listings[i].tree);
-    }
-    memset(fs->listings, 0, sizeof fs->listings);
+    for (int i = 0; i < UX_FS_LISTINGS; i++)
+        ux_listing_free(fs, &fs->listings[i]);
     ux_sha_free(fs->sha);
     ux_sha_free(fs->whole);
     fs->sha = fs->whole = NULL;
@@ -276,26 +270,11 @@ void ux_fileset_close(struct ux_fileset *fs)
 
 /* ---- trees ---- */
 
-static struct ux_ftree *tree_for(struct ux_entry *e, uint32_t cs)
-{
-    for (int i = 0; i < UX_FS_TREES; i++)
-        if (e->trees[i].cs == cs)
-            return &e->trees[i];
-    return NULL;
-}
+static struct ux_ftree *tree_for(struct ux_entry *e, uint32_t cs) { return ux_find_tree(e->trees, UX_FS_TREES, cs); }
 
-/* Keep T as E's tree at CS, in place of the one used least recently. */
 static void keep_tree(struct ux_fileset *fs, struct ux_entry *e, uint32_t cs, struct ux_tree *t)
 {
-    struct ux_ftree *slot = &e->trees[0];
-    for (int i = 1; i < UX_FS_TREES; i++)
-        if (!e->trees[i].cs || (slot->cs && e->trees[i].last_use < slot->last_use))
-            slot = &e->trees[i];
-    ux_tree_free(&slot->tree);
-    slot->tree = *t;
-    slot->cs = cs;
-    slot->last_use = ++fs->clock;
-    fs->trees_built++;
+    ux_keep_tree(fs, e->trees, UX_FS_TREES, cs, t);
 }
 
 /* ---- the hash job: large files, off the loop ---- */
@@ -345,6 +324,10 @@ static int hash_off_loop(struct ux_fileset *fs, const char *name, size_t len, in
         return 0;
     if (!fs->job.running && ux_hashjob_start(&fs->job, name, len, fd, st, want_sha, tree_cs) == 0) {
         fs->hashes_computed += want_sha;
+        fs->work_once += want_sha ? (uint64_t)st->st_size + UX_LOOKUP_WORK : 0;
+        fs->work += want_sha ? (uint64_t)st->st_size : 0;
+        if (tree_cs)
+            ux_charge_tree(fs, (uint64_t)st->st_size, tree_cs);
         return 1;
     }
     if (fs->job.running) {
@@ -354,12 +337,24 @@ static int hash_off_loop(struct ux_fileset *fs, const char *name, size_t len, in
     return 0;
 }
 
+/* Is the thread making E's tree at CS? */
+static int job_for(const struct ux_fileset *fs, const struct ux_entry *e, uint32_t cs)
+{
+    const struct ux_hashjob *j = &fs->job;
+    return j->running && j->tree_cs == cs && j->name_len == e->name_len && !memcmp(j->name, e->name, e->name_len);
+}
+
 /* E's tree at CS into OUT's root: built here for a file under async_min,
  * else by the thread (UX_E_PREPARING meanwhile). 0 also when it cannot be
- * had: the offer then goes without a root. */
+ * had (too large to keep, or not within the budgets): the offer then goes
+ * without a root, and the client fetches what it lacks without comparing. */
 static int want_tree(struct ux_fileset *fs, struct ux_entry *e, uint32_t cs, struct ux_file_info *out)
 {
     struct ux_ftree *t = tree_for(e, cs);
+    if (!t && job_for(fs, e, cs))
+        return UX_E_PREPARING; /* begun, and paid for */
+    if (!t && (!fs->may_tree || !ux_tree_fits(e->size, cs)))
+        return 0;
     if (!t) {
         int fd = entry_fd(fs, e);
         if (fd < 0)
@@ -371,6 +366,7 @@ static int want_tree(struct ux_fileset *fs, struct ux_entry *e, uint32_t cs, str
         if (dup_fd >= 0)
             close(dup_fd);
         struct ux_tree tree;
+        ux_charge_tree(fs, e->size, cs);
         if (ux_tree_fd(&tree, fs->sha, fd, e->size, cs, NULL, NULL, NULL))
             return 0;
         keep_tree(fs, e, cs, &tree);
@@ -399,6 +395,7 @@ static int lookup_file(struct ux_fileset *fs, const struct ux_lookup *q, struct 
 {
     if (ux_name_check(q->name, q->len))
         return UX_E_REFUSED;
+    fs->work += UX_LOOKUP_WORK;
     char path[UX_MAX_NAME + 1];
     memcpy(path, q->name, q->len);
     path[q->len] = 0;
@@ -423,12 +420,24 @@ static int lookup_file(struct ux_fileset *fs, const struct ux_lookup *q, struct 
     if (e && e->generation && same_file(e, &st)) {
         close(fd); /* unchanged: the cached hash stands */
     } else {
-        uint32_t cs = q->want_tree ? q->chunk_size : 0;
+        /* A version's SHA-256 is made once, however it is asked for; its
+         * tree in the same pass only within the budgets. */
+        uint32_t cs = q->want_tree && fs->may_tree && ux_tree_fits((uint64_t)st.st_size, q->chunk_size)
+                          ? q->chunk_size : 0;
+        if (fs->may == UX_WORK_NONE) {
+            close(fd); /* nothing is within the budgets now: the client asks again */
+            fs->deferred = 1;
+            return UX_E_PREPARING;
+        }
         if (hash_off_loop(fs, q->name, q->len, fd, &st, 1, cs))
             return UX_E_PREPARING;
         uint8_t sha[UX_HASH_LEN];
         struct ux_tree tree = {0};
         fs->hashes_computed++;
+        fs->work_once += (uint64_t)st.st_size + UX_LOOKUP_WORK; /* its opening, too, is done once */
+        fs->work += (uint64_t)st.st_size;
+        if (cs)
+            ux_charge_tree(fs, (uint64_t)st.st_size, cs);
         /* Both in one pass when the tree is wanted too. */
         int err = cs ? ux_tree_fd(&tree, fs->sha, fd, (uint64_t)st.st_size, cs, fs->whole, sha, NULL)
                      : ux_sha_fd(fs->sha, fd, (uint64_t)st.st_size, NULL, sha);
@@ -471,10 +480,22 @@ int ux_fileset_file_hash(struct ux_fileset *fs, int root, const char *rel, const
     return code;
 }
 
-static int fs_lookup(void *ud, const struct ux_lookup *q, struct ux_file_info *out)
+static int fs_lookup(void *ud, struct ux_lookup *q, struct ux_file_info *out)
 {
     struct ux_fileset *fs = ud;
-    return q->kind == UX_KIND_LISTING ? ux_listing_lookup(fs, q, out) : lookup_file(fs, q, out);
+    uint64_t before = fs->work, once = fs->work_once, trees = fs->work_trees;
+    fs->may = q->may;
+    fs->may_tree = q->may_tree;
+    fs->deferred = 0;
+    int code = q->kind == UX_KIND_LISTING ? ux_listing_lookup(fs, q, out) : lookup_file(fs, q, out);
+    q->work = fs->work - before;
+    q->work_once = fs->work_once - once;
+    q->work_trees = fs->work_trees - trees;
+    q->deferred = fs->deferred;
+    fs->deferrals += fs->deferred != 0;
+    fs->may = UX_WORK_NONE;
+    fs->may_tree = 0;
+    return code;
 }
 
 static struct ux_entry *by_handle(struct ux_fileset *fs, uint32_t handle)
@@ -569,6 +590,19 @@ static int fs_node(void *ud, uint32_t handle, uint32_t cs, uint32_t id, uint8_t 
     return *len ? 0 : ENOENT;
 }
 
+static void fs_opened(void *ud, uint32_t handle, uint32_t cs)
+{
+    struct ux_fileset *fs = ud;
+    if (handle & UX_LISTING_HANDLE) {
+        ux_listing_opened(fs, handle, cs);
+        return;
+    }
+    struct ux_entry *e = by_handle(fs, handle);
+    struct ux_ftree *t = e ? tree_for(e, cs) : NULL;
+    if (t)
+        t->proven = 1;
+}
+
 static const char *fs_name(void *ud, uint32_t handle)
 {
     struct ux_fileset *fs = ud;
@@ -579,5 +613,5 @@ static const char *fs_name(void *ud, uint32_t handle)
 
 struct ux_provider ux_fileset_provider(struct ux_fileset *fs)
 {
-    return (struct ux_provider){fs_lookup, fs_current, fs_read, fs_chunk, fs_node, fs_name, fs};
+    return (struct ux_provider){fs_lookup, fs_current, fs_read, fs_chunk, fs_node, fs_name, fs_opened, fs};
 }

@@ -14,6 +14,15 @@
  * until then, and the result is taken in at the next lookup, so the
  * engine's loop never waits for it.
  *
+ * What computing costs is counted in work units (a byte hashed is one,
+ * an entry walked UX_ENTRY_WORK) and charged by the engine to the asker's
+ * budgets; a lookup computes what is not known yet only as far as the
+ * budgets let it (ux_lookup.may): otherwise it answers from what is
+ * computed, "preparing" for a listing or a file's hash, an offer without
+ * a root for a tree. Trees are kept per (file version, chunk size) and
+ * listings per (folder, tree generation), within bounds; what a proven
+ * client opened a session on goes last.
+ *
  * A chunk whose hash is kept is lent from a read-only mapping of the file,
  * so the kernel copies it once, straight into the datagram. Only the kernel
  * touches the mapping (a file cut short under us fails that send with
@@ -37,12 +46,15 @@
 #define UX_FS_RING (4 * UX_FS_OPEN) /* the order they were opened in */
 #define UX_FS_TREES 2         /* chunk sizes whose trees a file keeps */
 #define UX_FS_ROOTS 32        /* the folder and its shares */
+#define UX_FS_TREE_BYTES (512ull << 20) /* trees kept, in all */
+#define UX_LOOKUP_WORK 4096   /* for opening and checking a file, or looking at a tree's events */
 
 struct ux_catalog;
 
-/* A file's chunk-hash tree at one chunk size. */
+/* A chunk-hash tree at one chunk size, of a file or a listing. */
 struct ux_ftree {
     uint32_t cs;              /* 0: none */
+    int proven;               /* a proven client opened a session on it */
     uint64_t last_use;
     struct ux_tree tree;
 };
@@ -67,6 +79,8 @@ struct ux_entry {
     uint32_t chain;           /* next entry in its hash bucket, +1; 0 ends */
 };
 
+#define UX_LISTING_TREES 4   /* chunk sizes whose trees a listing keeps */
+
 /* A listing of a folder as served (catalog.c builds the text). */
 struct ux_vlisting {
     char *remote;             /* what was asked for */
@@ -77,10 +91,12 @@ struct ux_vlisting {
     uint64_t waiting_gen;     /* a build at this generation waits for a file being hashed */
     uint8_t sha256[UX_HASH_LEN];
     uint64_t last_use;
-    uint32_t tree_cs;         /* its chunk-hash tree at this chunk size, if 0 none */
-    struct ux_tree tree;
+    int proven;               /* a proven client opened a session on it: it goes last */
+    int waiting;              /* its build waits for a file being hashed (begun, paid for) */
+    struct ux_ftree trees[UX_LISTING_TREES];
 };
-#define UX_FS_LISTINGS 16
+#define UX_FS_LISTINGS 64
+#define UX_FS_LISTING_BYTES (256ull << 20) /* listing texts kept, in all */
 #define UX_LISTING_HANDLE 0x80000000u /* handles of listings: this bit and the slot */
 
 struct ux_root {
@@ -110,6 +126,15 @@ struct ux_fileset {
     struct ux_hashjob job;
     char *job_failed;         /* the file whose job failed last, hashed in the loop next */
     struct ux_vlisting listings[UX_FS_LISTINGS];
+    uint64_t listing_bytes;   /* their texts */
+    uint64_t tree_bytes;      /* trees kept, files' and listings' */
+    uint64_t work;            /* work units done, all told: a lookup is charged the difference */
+    uint64_t work_once;       /* of them, files' SHA-256s (done once per version) */
+    uint64_t work_trees;      /* of them, chunk-hash trees */
+    enum ux_work may;         /* during a lookup: what it may compute */
+    int may_tree;             /* ... and whether chunk-hash trees */
+    int deferred;             /* during a lookup: it said "preparing" for want of budget */
+    uint64_t deferrals;       /* such answers, all told */
 };
 
 /* Serve DIR as the tree ".". Returns 0, or an errno value. */

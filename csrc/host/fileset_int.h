@@ -13,11 +13,27 @@ struct ux_hfile *ux_cached(struct ux_fileset *fs, struct ux_entry *e, uint32_t c
 /* Chunk bytes at OFF lent from E's mapping (of FD), or NULL if it cannot be mapped. */
 const uint8_t *ux_lend(struct ux_fileset *fs, struct ux_entry *e, int fd, uint64_t off, size_t len);
 
+/* treekeep.c: trees kept, within UX_FS_TREE_BYTES */
+/* What building a tree of SIZE bytes at chunk size CS costs, in work units, counted. */
+void ux_charge_tree(struct ux_fileset *fs, uint64_t size, uint32_t cs);
+/* May a tree of SIZE bytes at CS be kept at all? */
+int ux_tree_fits(uint64_t size, uint32_t cs);
+/* T (taken) becomes one of the N trees in SLOTS, at CS: in place of the
+ * one there at CS, else an empty one, else the least recently used of
+ * those no proven client opened, else the least recently used. */
+struct ux_ftree *ux_keep_tree(struct ux_fileset *fs, struct ux_ftree *slots, int n, uint32_t cs, struct ux_tree *t);
+void ux_drop_tree(struct ux_fileset *fs, struct ux_ftree *t);
+/* The one of the N SLOTS at CS, or NULL. */
+struct ux_ftree *ux_find_tree(struct ux_ftree *slots, int n, uint32_t cs);
+
 /* served_listing.c: listings, behind handles with UX_LISTING_HANDLE set */
 int ux_listing_lookup(struct ux_fileset *fs, const struct ux_lookup *q, struct ux_file_info *out);
 int ux_listing_current(struct ux_fileset *fs, uint32_t handle, struct ux_file_info *out);
 int ux_listing_read(struct ux_fileset *fs, uint32_t handle, uint64_t off, uint8_t *buf, size_t len);
 const char *ux_listing_name(struct ux_fileset *fs, uint32_t handle);
 int ux_listing_node(struct ux_fileset *fs, uint32_t handle, uint32_t cs, uint32_t id, uint8_t *buf, size_t *len);
+/* A proven client opened a session on listing HANDLE at CS. */
+void ux_listing_opened(struct ux_fileset *fs, uint32_t handle, uint32_t cs);
+void ux_listing_free(struct ux_fileset *fs, struct ux_vlisting *v);
 
 #endif

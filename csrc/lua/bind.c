@@ -60,6 +60,17 @@ lua_Number opt_num(lua_State *L, const char *k, lua_Number def)
     return v;
 }
 
+lua_Number opt_range(lua_State *L, const char *k, lua_Number def, lua_Number min, lua_Number max)
+{
+    lua_Number v = opt_num(L, k, def);
+    if (!(v >= min && v <= max)) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "option %s must be a number from %.14g to %.14g", k, min, max);
+        luaL_argerror(L, 1, msg);
+    }
+    return v;
+}
+
 int opt_bool(lua_State *L, const char *k)
 {
     lua_getfield(L, 1, k);
@@ -131,18 +142,23 @@ int push_port(lua_State *L, const struct ux_io *io)
 }
 
 /* Rounded: a deadline handed out as seconds must come back as the same microsecond. */
-uint64_t sim_now(lua_State *L, int idx) { return (uint64_t)(luaL_checknumber(L, idx) * 1e6 + 0.5); }
+uint64_t sim_now(lua_State *L, int idx)
+{
+    lua_Number t = luaL_checknumber(L, idx);
+    luaL_argcheck(L, t >= 0 && t <= UX_MAX_SECONDS, idx, "a time from 0 to 1e9 seconds expected");
+    return (uint64_t)(t * 1e6 + 0.5);
+}
 
 uint64_t start_now(lua_State *L, int sim)
 {
-    return sim ? (uint64_t)(opt_num(L, "now", 0) * 1e6 + 0.5) : ux_now_us();
+    return sim ? (uint64_t)(opt_range(L, "now", 0, 0, UX_MAX_SECONDS) * 1e6 + 0.5) : ux_now_us();
 }
 
 struct ux_rng engine_rng(lua_State *L, int sim, struct sim_rng *state)
 {
     if (!sim)
         return ux_host_rng();
-    state->state = (uint64_t)opt_num(L, "seed", 1);
+    state->state = (uint64_t)opt_range(L, "seed", 1, 0, 9007199254740992.0); /* 2^53: exact in a double */
     return (struct ux_rng){ux_rng_seeded, &state->state};
 }
 

@@ -34,6 +34,12 @@ void set_hex(lua_State *L, const char *k, const uint8_t *h);
 /* Options from the table at index 1; a wrong type raises. */
 const char *opt_str(lua_State *L, const char *k, const char *def, size_t *len);
 lua_Number opt_num(lua_State *L, const char *k, lua_Number def);
+/* The number option K (DEF when absent), which must lie in [MIN, MAX]:
+ * anything else (NaN too) raises "option K must be a number from MIN to
+ * MAX", so no conversion to an integer type ever sees it out of range. */
+lua_Number opt_range(lua_State *L, const char *k, lua_Number def, lua_Number min, lua_Number max);
+#define UX_MAX_SECONDS 1e9   /* timeouts and times: about 31 years */
+#define UX_MAX_RATE 1e15     /* bytes per second */
 int opt_bool(lua_State *L, const char *k);
 /* 64 hex digits into OUT; -1 if they are not. */
 int parse_hex(const char *s, size_t n, uint8_t *out, size_t outlen);

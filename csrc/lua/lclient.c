@@ -95,13 +95,11 @@ static int l_client(lua_State *L)
     cfg.name = name;
     cfg.name_len = name_len;
     cfg.kind = !strcmp(kind, "listing") ? UX_KIND_LISTING : UX_KIND_FILE;
-    cfg.chunk_size = (uint32_t)opt_num(L, "chunk_size", UX_DEFAULT_CHUNK);
-    cfg.discover_us = (uint64_t)(opt_num(L, "discover_timeout", 10) * 1e6);
-    cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 5) * 1e6);
-    cfg.max_window = (uint32_t)opt_num(L, "window", 4096);
-    cfg.max_rate = (uint64_t)opt_num(L, "limit_rate", 0);
-    if (cfg.chunk_size < UX_MIN_CHUNK || cfg.chunk_size > UX_MAX_CHUNK)
-        return luaL_argerror(L, 1, "chunk_size out of range");
+    cfg.chunk_size = (uint32_t)opt_range(L, "chunk_size", UX_DEFAULT_CHUNK, UX_MIN_CHUNK, UX_MAX_CHUNK);
+    cfg.discover_us = (uint64_t)(opt_range(L, "discover_timeout", 10, 0, UX_MAX_SECONDS) * 1e6);
+    cfg.idle_us = (uint64_t)(opt_range(L, "idle_timeout", 5, 0, UX_MAX_SECONDS) * 1e6);
+    cfg.max_window = (uint32_t)opt_range(L, "window", 4096, 0, 1 << 20);
+    cfg.max_rate = (uint64_t)opt_range(L, "limit_rate", 0, 0, UX_MAX_RATE);
     if (hex) {
         if (parse_hex(hex, hex_len, cfg.want_sha256, UX_HASH_LEN))
             return luaL_argerror(L, 1, "sha256 must be 64 hex digits");

@@ -7,6 +7,7 @@
 #include "bind.h"
 #include "engine/server.h"
 #include "host/catalog.h"
+#include "host/clock.h"
 #include "host/fileset.h"
 #include "host/listener.h"
 
@@ -80,9 +81,7 @@ static int l_server(lua_State *L)
         return luaL_argerror(L, 1, "dir is required");
     const char *bind_s = opt_str(L, "bind", "::", NULL); /* IPv6 and IPv4 */
     const char *dev = opt_str(L, "interface", NULL, NULL);
-    int port = (int)opt_num(L, "port", UX_DEFAULT_PORT);
-    if (port < 0 || port > 65535)
-        return luaL_argerror(L, 1, "port out of range");
+    int port = (int)opt_range(L, "port", UX_DEFAULT_PORT, 0, 65535);
     uint8_t key[UX_KEY_LEN];
     const uint8_t *key_p = opt_key(L, key);
     if (key_p && opt_bool(L, "legacy"))
@@ -105,21 +104,22 @@ static int l_server(lua_State *L)
         return push_fail(L, msg, UX_ERR_USAGE);
     }
     struct ux_server_cfg cfg = {0};
-    cfg.max_chunk = (uint32_t)opt_num(L, "max_chunk", 16384);
-    cfg.max_sessions = (uint32_t)opt_num(L, "max_sessions", 256);
-    cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 30) * 1e6);
-    cfg.corrupt_ppm = (uint32_t)(opt_num(L, "corrupt_percent", 0) * 10000);
-    cfg.lie_ppm = (uint32_t)(opt_num(L, "lie_percent", 0) * 10000);
-    cfg.host_sessions = (uint32_t)opt_num(L, "host_sessions", 0);
-    cfg.host_requests = opt_num(L, "host_requests", 0);
-    cfg.host_bps = (uint64_t)(opt_num(L, "host_rate", 0) * 8);
-    cfg.total_bps = (uint64_t)(opt_num(L, "max_rate", 0) * 8);
+    cfg.max_chunk = (uint32_t)opt_range(L, "max_chunk", 16384, UX_MIN_CHUNK, UX_MAX_CHUNK);
+    cfg.max_sessions = (uint32_t)opt_range(L, "max_sessions", 256, 1, 65536);
+    cfg.idle_us = (uint64_t)(opt_range(L, "idle_timeout", 30, 0, UX_MAX_SECONDS) * 1e6);
+    cfg.corrupt_ppm = (uint32_t)(opt_range(L, "corrupt_percent", 0, 0, 100) * 10000);
+    cfg.lie_ppm = (uint32_t)(opt_range(L, "lie_percent", 0, 0, 100) * 10000);
+    cfg.host_sessions = (uint32_t)opt_range(L, "host_sessions", 0, 0, 65536);
+    cfg.host_requests = opt_range(L, "host_requests", 0, 0, 1e9);
+    cfg.work_rate = opt_range(L, "work_rate", 0, 0, 1e13);
+    cfg.host_bps = (uint64_t)(opt_range(L, "host_rate", 0, 0, UX_MAX_RATE) * 8);
+    cfg.total_bps = (uint64_t)(opt_range(L, "max_rate", 0, 0, UX_MAX_RATE) * 8);
     cfg.legacy = opt_bool(L, "legacy");
-    cfg.legacy_bps = (uint64_t)(opt_num(L, "legacy_mbit", 80) * 1e6);
+    cfg.legacy_bps = (uint64_t)(opt_range(L, "legacy_mbit", 80, 0, 1e6) * 1e6);
     cfg.files = ux_fileset_provider(&o->fs);
     cfg.rng = engine_rng(L, o->sim, &o->seed);
     cfg.key = key_p;
-    o->fs.async_min = (uint64_t)opt_num(L, "async_hash_min", 64 << 20);
+    o->fs.async_min = (uint64_t)opt_range(L, "async_hash_min", 64 << 20, 0, 9007199254740992.0);
     if (ux_server_init(&o->eng, &cfg)) {
         ux_fileset_close(&o->fs);
         return push_fail(L, "cannot initialise the server", UX_ERR_IO);
@@ -239,19 +239,27 @@ static int ls_events(lua_State *L)
     return 1;
 }
 
+/* stats([now]): NOW (seconds) for a sim server, whose clock is its input's. */
 static int ls_stats(lua_State *L)
 {
     struct server_obj *o = check_server(L);
+    uint64_t now = lua_isnoneornil(L, 2) ? (o->sim ? 0 : ux_now_us()) : sim_now(L, 2);
+    lua_settop(L, 1);
     lua_newtable(L);
     set_int(L, "sessions", ux_server_sessions(&o->eng));
     set_int(L, "malformed", (lua_Integer)o->eng.dropped_malformed);
     set_int(L, "limited", (lua_Integer)o->eng.guard.limited);
+    set_int(L, "cookies_remembered", ux_cookie_remembered(&o->eng.guard, now));
     set_int(L, "unauthentic", (lua_Integer)o->eng.keys.failed);
     set_int(L, "files_hashed", (lua_Integer)o->fs.hashes_computed);
     set_int(L, "chunk_hashes_cached", (lua_Integer)o->fs.hcache.hits);
     set_int(L, "chunk_hashes_computed", (lua_Integer)o->fs.hcache.misses);
     set_int(L, "chunks_lent", (lua_Integer)o->fs.chunks_lent);
     set_int(L, "trees_built", (lua_Integer)o->fs.trees_built);
+    set_int(L, "trees_bytes", (lua_Integer)o->fs.tree_bytes);
+    set_int(L, "listings_bytes", (lua_Integer)o->fs.listing_bytes);
+    set_int(L, "work", (lua_Integer)o->eng.work_done);
+    set_int(L, "work_deferred", (lua_Integer)o->eng.work_deferred);
     set_int(L, "files_open", o->fs.open);
     set_int(L, "files_known", o->fs.n);
     lua_Integer entries = 0, watches = 0, rescans = 0;

@@ -95,7 +95,7 @@ static struct stream_obj *new_stream(lua_State *L, const char *mt, int is_sender
     luaL_setmetatable(L, mt);
     o->is_sender = is_sender;
     o->sim = opt_bool(L, "sim");
-    int fd = (int)opt_num(L, "fd", -1);
+    int fd = (int)opt_range(L, "fd", -1, -1, 2147483647);
     o->has_fd = fd >= 0;
     if (o->has_fd)
         ux_datafd_take(&o->data, fd);
@@ -128,13 +128,10 @@ static int l_sender(lua_State *L)
     const char *peer = opt_str(L, "peer", NULL, NULL);
     if (!peer || ux_addr_parse(peer, UX_STREAM_PORT, &cfg.peer))
         return luaL_argerror(L, 1, "peer as \"ip:port\" is required");
-    lua_Number mss = opt_num(L, "mss", UX_STREAM_MSS);
-    if (mss < UX_STREAM_MIN_MSS || mss > UX_STREAM_MAX_MSS)
-        return luaL_argerror(L, 1, "mss out of range");
-    cfg.mss = (uint16_t)mss;
-    cfg.buffer = (uint32_t)opt_num(L, "buffer", UX_STREAM_BUF);
-    cfg.connect_us = (uint64_t)(opt_num(L, "connect_timeout", 30) * 1e6);
-    cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 10) * 1e6);
+    cfg.mss = (uint16_t)opt_range(L, "mss", UX_STREAM_MSS, UX_STREAM_MIN_MSS, UX_STREAM_MAX_MSS);
+    cfg.buffer = (uint32_t)opt_range(L, "buffer", UX_STREAM_BUF, 0, 1u << 30);
+    cfg.connect_us = (uint64_t)(opt_range(L, "connect_timeout", 30, 0, UX_MAX_SECONDS) * 1e6);
+    cfg.idle_us = (uint64_t)(opt_range(L, "idle_timeout", 10, 0, UX_MAX_SECONDS) * 1e6);
     cfg.trace = o->log ? trace_line : NULL;
     cfg.trace_ud = o;
     cfg.rng = engine_rng(L, o->sim, &o->seed);
@@ -157,16 +154,14 @@ static int l_receiver(lua_State *L)
     struct stream_obj *o = new_stream(L, RECEIVER_MT, 0);
     struct ux_srecv_cfg cfg = {0};
     cfg.key = key_p;
-    cfg.buffer = (uint32_t)opt_num(L, "buffer", UX_STREAM_BUF);
-    cfg.listen_us = (uint64_t)(opt_num(L, "listen_timeout", 0) * 1e6);
-    cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 10) * 1e6);
+    cfg.buffer = (uint32_t)opt_range(L, "buffer", UX_STREAM_BUF, 0, 1u << 30);
+    cfg.listen_us = (uint64_t)(opt_range(L, "listen_timeout", 0, 0, UX_MAX_SECONDS) * 1e6);
+    cfg.idle_us = (uint64_t)(opt_range(L, "idle_timeout", 10, 0, UX_MAX_SECONDS) * 1e6);
     cfg.trace = o->log ? trace_line : NULL;
     cfg.trace_ud = o;
     cfg.rng = engine_rng(L, o->sim, &o->seed);
     const char *bind_s = opt_str(L, "bind", "::", NULL); /* IPv6 and IPv4 */
-    lua_Number port = opt_num(L, "port", UX_STREAM_PORT);
-    if (port < 0 || port > 65535)
-        return luaL_argerror(L, 1, "port out of range");
+    lua_Number port = opt_range(L, "port", UX_STREAM_PORT, 0, 65535);
     struct ux_addr bind_to;
     if (!o->sim && ux_addr_parse(bind_s, (int)port, &bind_to))
         return push_fail(L, "bind address must be a numeric IP", UX_ERR_USAGE);

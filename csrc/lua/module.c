@@ -44,7 +44,7 @@ static int l_poll(lua_State *L)
     struct timespec ts, *tp = NULL;
     if (!lua_isnoneornil(L, 2)) {
         double t = luaL_checknumber(L, 2);
-        t = t < 0 ? 0 : t > 86400 ? 86400 : t;
+        t = t >= 0 ? (t > 86400 ? 86400 : t) : 0; /* NaN waits not at all */
         ts.tv_sec = (time_t)t;
         ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
         tp = &ts;

@@ -15,7 +15,7 @@ local SERVE = {
   dir = O.string, shares = O.names, port = O.integer(0, 65535), bind = O.string, interface = O.string,
   max_chunk = O.integer(core.MIN_CHUNK, core.MAX_CHUNK), idle_timeout = O.seconds,
   max_sessions = O.integer(1, 65536), host_sessions = O.integer(1, 65536), host_requests = O.number(1, 1e9),
-  host_rate = O.rate, max_rate = O.rate, legacy = O.boolean,
+  host_rate = O.rate, max_rate = O.rate, work_rate = O.rate, legacy = O.boolean,
   legacy_mbit = O.number(0.001, 1e6), corrupt_percent = O.number(0, 100), lie_percent = O.number(0, 100),
   async_hash_min = O.bytes, key = O.string, on_request = O.callback, on_start = O.callback,
   on_done = O.callback, on_unauthentic = O.callback,
@@ -31,7 +31,10 @@ local SERVE = {
 -- (how many of them one client host may hold, default a quarter),
 -- `host_requests` (requests per second one host may make, default 10000),
 -- `host_rate` and `max_rate` (bytes per second to one host and in all,
--- default no cap), `legacy` (also answer the
+-- default no cap), `work_rate` (work units per second answering requests
+-- may take in all, a byte hashed being one; default 512 MiB: about half a
+-- core; half of it for one client host that echoed a cookie, a sixteenth
+-- for all others together and as much for their trees), `legacy` (also answer the
 -- original tool's "get NAME"; it cannot be protected against spoofing, so it
 -- is off by default), `legacy_mbit` (its pacing, default 80), `corrupt_percent` (fault
 -- injection for tests: damage that share of chunks after hashing), `lie_percent` (the
@@ -51,7 +54,7 @@ function M.new(opts)
     interface = opts.interface,
     max_chunk = opts.max_chunk, idle_timeout = opts.idle_timeout,
     max_sessions = opts.max_sessions, host_sessions = opts.host_sessions, host_requests = opts.host_requests,
-    host_rate = opts.host_rate, max_rate = opts.max_rate, corrupt_percent = opts.corrupt_percent, lie_percent = opts.lie_percent,
+    host_rate = opts.host_rate, max_rate = opts.max_rate, work_rate = opts.work_rate, corrupt_percent = opts.corrupt_percent, lie_percent = opts.lie_percent,
     legacy = opts.legacy, legacy_mbit = opts.legacy_mbit, async_hash_min = opts.async_hash_min, key = opts.key,
   }
   if not obj then return nil, msg, code end

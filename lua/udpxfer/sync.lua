@@ -222,6 +222,17 @@ local function retry(self, f)
   return true
 end
 
+-- A fetch told its file changed on the server (as a restarted server says
+-- of every transfer it did not start): once more, resuming from its
+-- partial file, against whichever servers answer now.
+local function retry_stale(self, f)
+  if f.stale_retried then return false end
+  f.stale_retried = true
+  self.partials[f.e.path] = true
+  queue(self, f, true)
+  return true
+end
+
 local function step_fetch(self, f, k)
   for _, ev in ipairs(f.obj:drain()) do
     if ev.type == "done" then
@@ -234,7 +245,8 @@ local function step_fetch(self, f, k)
       if ev.code == "notfound" or ev.code == "version" then
         -- the servers no longer have what their listing named: the tree changed meanwhile
         error_entry(self, f.e.path, "changed on the server since the listing (sync again)", "stale")
-      elseif not (base.retry_verified(ev, f.verify) and retry(self, f)) then
+      elseif not ((base.retry_verified(ev, f.verify) and retry(self, f)) or
+          (ev.code == "stale" and retry_stale(self, f))) then
         error_entry(self, f.e.path, ev.message, ev.code)
       end
       return true
