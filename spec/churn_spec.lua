@@ -99,7 +99,7 @@ local CHANGES = {
     local p = pick(t.file)
     if not p then return "skip" end
     local to = some_dir(t) .. pick(NAMES) .. math.random(9)
-    if to == p or to:sub(1, #p + 1) == p .. "/" then return "skip" end
+    if to == p or p:sub(1, #to + 1) == to .. "/" then return "skip" end -- not over a folder holding it
     sh("rm -rf %s && mv -- %s %s", q(root .. "/" .. to), q(root .. "/" .. p), q(root .. "/" .. to))
     return "rename " .. p .. " -> " .. to
   end,
@@ -114,7 +114,7 @@ local CHANGES = {
     local p = pick(t.dir)
     if not p then return "skip" end
     local to = some_dir(t) .. "R" .. pick(NAMES) .. math.random(5)
-    if to == p or to:sub(1, #p + 1) == p .. "/" then return "skip" end
+    if to == p or to:sub(1, #p + 1) == p .. "/" or p:sub(1, #to + 1) == to .. "/" then return "skip" end
     sh("rm -rf %s && mv -- %s %s", q(root .. "/" .. to), q(root .. "/" .. p), q(root .. "/" .. to))
     return "rename dir " .. p .. " -> " .. to
   end,

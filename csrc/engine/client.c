@@ -324,7 +324,9 @@ static void tick_discovery(struct ux_client *c, uint64_t now)
         return;
     }
     if (c->first_error_at && (now >= c->first_error_at + NOTFOUND_GRACE_US || all_answered(c, 1))) {
-        if (c->refused[0])
+        if (c->stale_answer)
+            uxc_fail(c, UX_ERR_STALE, "the folder changed on the server since its listing");
+        else if (c->refused[0])
             uxc_fail(c, UX_ERR_REFUSED, c->refused);
         else
             uxc_fail(c, UX_ERR_NOTFOUND, "file not found on any server that answered");
@@ -368,9 +370,10 @@ static void on_offer(struct ux_client *c, struct ux_peer *p, const struct ux_msg
 {
     if (m->u.offer.chunk_size != c->cfg.chunk_size || p->has_offer)
         return; /* sliced differently: its chunk numbers do not match ours */
-    if (c->cfg.layout && (m->u.offer.size != c->cfg.layout->total ||
-                          m->u.offer.chunk_count != ux_layout_chunks(c->cfg.layout)))
-        return; /* files laid out otherwise than asked */
+    if (c->cfg.layout ? m->u.offer.size != c->cfg.layout->total ||
+                            m->u.offer.chunk_count != ux_layout_chunks(c->cfg.layout)
+                      : m->u.offer.chunk_count != ux_chunk_count(m->u.offer.size, m->u.offer.chunk_size))
+        return; /* chunked otherwise than asked */
     p->has_offer = 1;
     p->size = m->u.offer.size;
     p->chunk_size = m->u.offer.chunk_size;
@@ -393,6 +396,13 @@ static void on_error(struct ux_client *c, struct ux_peer *p, const struct ux_msg
     int moving = c->state == UXC_TRANSFER || c->state == UXC_TREE;
     switch (m->u.error.code) {
     case UX_E_STALE:
+        if (!p->has_offer && !moving && c->cfg.layout) {
+            /* files of a listing that is no longer the folder's: a "no" */
+            p->answered = c->stale_answer = 1;
+            if (!c->first_error_at)
+                c->first_error_at = now;
+            break;
+        }
         if (!p->has_offer)
             break; /* it offered nothing that could have gone stale */
         uxc_drop_peer(c, p, UXC_DROP_STALE);

@@ -169,6 +169,7 @@ struct ux_client {
     uint64_t preparing_at;   /* last "preparing the file" answer: discovery waits on */
     unsigned preparing_rounds; /* rounds asked since the first such answer */
     int no_version;          /* the offers so far hold no version to take */
+    int stale_answer;        /* a server said the listing asked about is no longer its own */
     struct ux_addr targets[UX_MAX_TARGETS];
     int ntargets;
     uint8_t unreachable[UX_MAX_TARGETS]; /* the host said nothing listens there */

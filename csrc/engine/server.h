@@ -61,7 +61,8 @@ struct ux_provider {
      * ux_chunk_hash, which the provider may have kept from before. If LENT
      * is not NULL the provider may instead set *LENT to the chunk's bytes,
      * lent until the host has sent every datagram output so far, and leave
-     * BUF alone. Returns 0 or an errno value. */
+     * BUF alone. HASH is NULL when no hash is wanted (a bare chunk).
+     * Returns 0 or an errno value. */
     int (*chunk)(void *ud, uint32_t handle, uint32_t cs, uint32_t index, uint8_t *buf, size_t len,
                  uint8_t hash[UX_HASH_LEN], const uint8_t **lent);
     /* The children hashes of node ID of HANDLE's tree at chunk size CS into

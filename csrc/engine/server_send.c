@@ -51,17 +51,24 @@ int uxs_may_send(const struct ux_server *s, const struct ux_session *ss, uint64_
     return uxs_send_at(s, ss) <= now;
 }
 
-/* The session ends on a read error; the client is told why. */
+/* The session ends on a read error, or a file of a batch that changed
+ * since it was listed (ESTALE); the client is told why. */
+static size_t read_error(struct ux_server *s, struct ux_session *ss, int err, uint64_t now, uint8_t *buf,
+                         size_t cap, struct ux_addr *to)
+{
+    struct ux_msg m = {.type = UX_ERROR, .xid = ss->xid};
+    m.u.error.code = err == ESTALE ? UX_E_STALE : UX_E_IO;
+    m.u.error.text = (const uint8_t *)(err == ESTALE ? "file changed" : "server I/O error");
+    m.u.error.text_len = (uint16_t)strlen((const char *)m.u.error.text);
+    *to = ss->addr;
+    uxs_end(s, ss, err == ESTALE ? UXSV_END_STALE : UXSV_END_IO, now);
+    return ux_encode(&m, buf, cap);
+}
+
 static size_t io_error(struct ux_server *s, struct ux_session *ss, uint64_t now, uint8_t *buf, size_t cap,
                        struct ux_addr *to)
 {
-    struct ux_msg m = {.type = UX_ERROR, .xid = ss->xid};
-    m.u.error.code = UX_E_IO;
-    m.u.error.text = (const uint8_t *)"server I/O error";
-    m.u.error.text_len = 16;
-    *to = ss->addr;
-    uxs_end(s, ss, UXSV_END_IO, now);
-    return ux_encode(&m, buf, cap);
+    return read_error(s, ss, EIO, now, buf, cap, to);
 }
 
 /* Fault injection: should this chunk be damaged after hashing (corrupt),
@@ -130,9 +137,11 @@ size_t uxs_send(struct ux_server *s, struct ux_session *ss, uint64_t now, uint8_
     /* Drawn before the read: a chunk to damage must be a copy of ours. */
     int corrupt = n && draw(s, s->cfg.corrupt_ppm), lie = n && draw(s, s->cfg.lie_ppm);
     const uint8_t *lent = NULL;
-    if (s->cfg.files.chunk(s->cfg.files.ud, ss->handle, ss->chunk_size, e.index, data, n, h,
-                           tail && !corrupt && !lie ? &lent : NULL))
-        return open_hole(buf, io_error(s, ss, now, buf, cap - hole, to), hole);
+    /* a bare chunk's hash is not sent: the provider need not make it */
+    int err = s->cfg.files.chunk(s->cfg.files.ud, ss->handle, ss->chunk_size, e.index, data, n,
+                                 flags & UX_FLAG_BARE && !lie ? NULL : h, tail && !corrupt && !lie ? &lent : NULL);
+    if (err)
+        return open_hole(buf, read_error(s, ss, err, now, buf, cap - hole, to), hole);
     if (lie) {
         data[n / 2] ^= 0x5a; /* what a server whose disk rotted under its hash cache would send */
         if (ux_chunk_hash(s->sha, e.index, data, n, h))

@@ -264,9 +264,10 @@ static int dec_offer(const uint8_t *b, size_t n, struct ux_msg *m)
     memcpy(m->u.offer.cookie, b + 20 + UX_HASH_LEN, UX_COOKIE_LEN);
     if (m->u.offer.flags & UX_OFFER_TREE)
         memcpy(m->u.offer.root, b + OFFER_LEN, UX_HASH_LEN);
-    /* An offer whose numbers disagree is corrupt: never act on it. */
+    /* An offer whose numbers disagree is corrupt: never act on it. (Files
+     * laid end to end take a chunk more each at most: layout.h.) */
     if (m->u.offer.chunk_size < UX_MIN_CHUNK || m->u.offer.chunk_size > UX_MAX_CHUNK ||
-        ux_chunk_count(m->u.offer.size, m->u.offer.chunk_size) != m->u.offer.chunk_count)
+        ux_chunk_count(m->u.offer.size, m->u.offer.chunk_size) > m->u.offer.chunk_count)
         return -1;
     return 0;
 }

@@ -450,4 +450,8 @@ int ux_batch_next_event(struct ux_batch *b, struct ux_batch_event *ev)
 void ux_batch_abort(struct ux_batch *b, enum ux_err code, const char *msg)
 {
     ux_client_abort(&b->eng, code, msg);
+    /* what large files have of their bytes stays, to be resumed */
+    for (uint32_t f = 0; f < b->nfiles; f++)
+        if (b->st[f].state == BF_WAIT)
+            drop_sink(b, f, 1);
 }

@@ -89,6 +89,8 @@ enum ux_err ux_batch_open(struct ux_batch *b, const struct ux_batch_spec *spec, 
 void ux_batch_close(struct ux_batch *b);
 /* The next result or event, or 0. */
 int ux_batch_next_event(struct ux_batch *b, struct ux_batch_event *ev);
+/* Stop now with CODE and MSG (the servers are told when the link next
+ * sends); large files' partial files stay to be resumed. */
 void ux_batch_abort(struct ux_batch *b, enum ux_err code, const char *msg);
 uint64_t ux_batch_deadline(const struct ux_batch *b);
 int ux_batch_input(struct ux_batch *b, uint64_t now, const uint8_t *p, size_t n, const struct ux_addr *a);

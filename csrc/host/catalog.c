@@ -324,6 +324,26 @@ static int have_folder(struct ux_catalog *c, const char *dir)
     return x && x->type == 'd';
 }
 
+/* Is folder PATH (BASE in DFD) the very folder its watch is on? A folder
+ * deleted and made again may have the same inode number; its watch went
+ * with the old one, so a fresh watch (no path yet) says it is new. */
+static int same_folder(struct ux_catalog *c, const char *path, const struct cnode *x, const struct stat *st,
+                       int dfd, const char *base)
+{
+    if (x->st.st_ino != st->st_ino || x->st.st_dev != st->st_dev)
+        return 0;
+    if (c->ino < 0)
+        return 1;
+    int fd = openat(dfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    int wd = inotify_add_watch(c->ino, proc, WATCH_MASK);
+    close(fd);
+    return wd >= 0 && wd < c->nwd && c->wd_path[wd] && !strcmp(c->wd_path[wd], path);
+}
+
 /* Something happened to PATH: look again. A folder is kept in place only
  * while it is the same folder (a new one at its path has other contents
  * and needs a watch of its own). */
@@ -340,7 +360,7 @@ static void recheck(struct ux_catalog *c, const char *path)
                (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode));
     struct cnode *x = find(c, path, len);
     char type = gone ? 0 : S_ISDIR(st.st_mode) ? 'd' : S_ISREG(st.st_mode) ? 'f' : 'l';
-    if (x && x->type == type && type != 'l' && (type != 'd' || (x->st.st_ino == st.st_ino && x->st.st_dev == st.st_dev))) {
+    if (x && x->type == type && type != 'l' && (type != 'd' || same_folder(c, path, x, &st, dfd, base))) {
         x->st = st; /* changed in place */
     } else {
         remove_tree(c, path, len);

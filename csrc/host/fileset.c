@@ -242,6 +242,7 @@ static void fill_info(const struct ux_fileset *fs, const struct ux_entry *e, str
 void ux_fileset_close(struct ux_fileset *fs)
 {
     end_job(fs, 1);
+    ux_batch_free_all(fs);
     free(fs->job_failed);
     fs->job_failed = NULL;
     for (uint32_t i = 0; i < fs->n; i++) {
@@ -487,7 +488,9 @@ static int fs_lookup(void *ud, struct ux_lookup *q, struct ux_file_info *out)
     fs->may = q->may;
     fs->may_tree = q->may_tree;
     fs->deferred = 0;
-    int code = q->kind == UX_KIND_LISTING ? ux_listing_lookup(fs, q, out) : lookup_file(fs, q, out);
+    int code = q->kind == UX_KIND_LISTING ? ux_listing_lookup(fs, q, out)
+               : q->kind == UX_KIND_FILES ? ux_batch_lookup(fs, q, out)
+                                          : lookup_file(fs, q, out);
     q->work = fs->work - before;
     q->work_once = fs->work_once - once;
     q->work_trees = fs->work_trees - trees;
@@ -503,11 +506,8 @@ static struct ux_entry *by_handle(struct ux_fileset *fs, uint32_t handle)
     return handle >= 1 && handle <= fs->n && fs->entries[handle - 1].generation ? &fs->entries[handle - 1] : NULL;
 }
 
-static int fs_current(void *ud, uint32_t handle, struct ux_file_info *out)
+static int file_current(struct ux_fileset *fs, uint32_t handle, struct ux_file_info *out)
 {
-    struct ux_fileset *fs = ud;
-    if (handle & UX_LISTING_HANDLE)
-        return ux_listing_current(fs, handle, out);
     struct ux_entry *e = by_handle(fs, handle);
     struct stat st;
     if (!e)
@@ -536,29 +536,23 @@ static int read_at(int fd, uint64_t off, uint8_t *buf, size_t len)
     return 0;
 }
 
-static int fs_read(void *ud, uint32_t handle, uint64_t off, uint8_t *buf, size_t len)
+static int file_read(struct ux_fileset *fs, uint32_t handle, uint64_t off, uint8_t *buf, size_t len)
 {
-    struct ux_fileset *fs = ud;
-    if (handle & UX_LISTING_HANDLE)
-        return ux_listing_read(fs, handle, off, buf, len);
     struct ux_entry *e = by_handle(fs, handle);
     int fd = e ? entry_fd(fs, e) : -1;
     return fd >= 0 ? read_at(fd, off, buf, len) : EBADF;
 }
 
-static int fs_chunk(void *ud, uint32_t handle, uint32_t cs, uint32_t index, uint8_t *buf, size_t len,
-                    uint8_t hash[UX_HASH_LEN], const uint8_t **lent)
+static int file_chunk(struct ux_fileset *fs, uint32_t handle, uint32_t cs, uint32_t index, uint8_t *buf, size_t len,
+                      uint8_t *hash, const uint8_t **lent)
 {
-    struct ux_fileset *fs = ud;
-    if (handle & UX_LISTING_HANDLE) {
-        int err = ux_listing_read(fs, handle, (uint64_t)index * cs, buf, len);
-        return err ? err : ux_chunk_hash(fs->sha, index, buf, len, hash) ? EIO : 0;
-    }
     struct ux_entry *e = by_handle(fs, handle);
     int fd = e ? entry_fd(fs, e) : -1;
     if (fd < 0)
         return EBADF;
     uint64_t off = (uint64_t)index * cs;
+    if (!hash) /* nothing to hash: the bytes may go straight from the mapping */
+        return lent && (*lent = ux_lend(fs, e, fd, off, len)) ? 0 : read_at(fd, off, buf, len);
     struct ux_ftree *t = tree_for(e, cs);
     struct ux_hfile *keep = t ? NULL : ux_cached(fs, e, cs);
     int known = t ? (memcpy(hash, ux_tree_leaf(&t->tree, index), UX_HASH_LEN), 1)
@@ -576,11 +570,8 @@ static int fs_chunk(void *ud, uint32_t handle, uint32_t cs, uint32_t index, uint
     return 0;
 }
 
-static int fs_node(void *ud, uint32_t handle, uint32_t cs, uint32_t id, uint8_t *buf, size_t *len)
+static int file_node(struct ux_fileset *fs, uint32_t handle, uint32_t cs, uint32_t id, uint8_t *buf, size_t *len)
 {
-    struct ux_fileset *fs = ud;
-    if (handle & UX_LISTING_HANDLE)
-        return ux_listing_node(fs, handle, cs, id, buf, len);
     struct ux_entry *e = by_handle(fs, handle);
     struct ux_ftree *t = e ? tree_for(e, cs) : NULL;
     if (!t)
@@ -590,26 +581,64 @@ static int fs_node(void *ud, uint32_t handle, uint32_t cs, uint32_t id, uint8_t 
     return *len ? 0 : ENOENT;
 }
 
-static void fs_opened(void *ud, uint32_t handle, uint32_t cs)
+static void file_opened(struct ux_fileset *fs, uint32_t handle, uint32_t cs)
 {
-    struct ux_fileset *fs = ud;
-    if (handle & UX_LISTING_HANDLE) {
-        ux_listing_opened(fs, handle, cs);
-        return;
-    }
     struct ux_entry *e = by_handle(fs, handle);
     struct ux_ftree *t = e ? tree_for(e, cs) : NULL;
     if (t)
         t->proven = 1;
 }
 
-static const char *fs_name(void *ud, uint32_t handle)
+static const char *file_name(struct ux_fileset *fs, uint32_t handle)
 {
-    struct ux_fileset *fs = ud;
-    if (handle & UX_LISTING_HANDLE)
-        return ux_listing_name(fs, handle);
     return handle >= 1 && handle <= fs->n ? fs->entries[handle - 1].name : NULL;
 }
+
+static const struct ux_served_ops file_ops = {file_current, file_read, file_chunk, file_node, file_name, file_opened};
+
+int ux_fileset_lookup_file(struct ux_fileset *fs, const char *name, size_t len, struct ux_file_info *out)
+{
+    struct ux_lookup q = {.kind = UX_KIND_FILE, .name = name, .len = len};
+    return lookup_file(fs, &q, out);
+}
+
+int ux_fileset_chunk(struct ux_fileset *fs, uint32_t handle, uint32_t cs, uint32_t index, uint8_t *buf, size_t len,
+                     const uint8_t **lent)
+{
+    return file_chunk(fs, handle, cs, index, buf, len, NULL, lent);
+}
+
+/* ---- the provider: what a handle is, and who serves it ---- */
+
+static const struct ux_served_ops *ops_of(uint32_t handle)
+{
+    return handle & UX_BATCH_HANDLE ? &ux_batch_ops : handle & UX_LISTING_HANDLE ? &ux_listing_ops : &file_ops;
+}
+
+static int fs_current(void *ud, uint32_t handle, struct ux_file_info *out)
+{
+    return ops_of(handle)->current(ud, handle, out);
+}
+
+static int fs_read(void *ud, uint32_t handle, uint64_t off, uint8_t *buf, size_t len)
+{
+    return ops_of(handle)->read(ud, handle, off, buf, len);
+}
+
+static int fs_chunk(void *ud, uint32_t handle, uint32_t cs, uint32_t index, uint8_t *buf, size_t len,
+                    uint8_t *hash, const uint8_t **lent)
+{
+    return ops_of(handle)->chunk(ud, handle, cs, index, buf, len, hash, lent);
+}
+
+static int fs_node(void *ud, uint32_t handle, uint32_t cs, uint32_t id, uint8_t *buf, size_t *len)
+{
+    return ops_of(handle)->node(ud, handle, cs, id, buf, len);
+}
+
+static void fs_opened(void *ud, uint32_t handle, uint32_t cs) { ops_of(handle)->opened(ud, handle, cs); }
+
+static const char *fs_name(void *ud, uint32_t handle) { return ops_of(handle)->name(ud, handle); }
 
 struct ux_provider ux_fileset_provider(struct ux_fileset *fs)
 {

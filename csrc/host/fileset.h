@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "engine/layout.h"
 #include "engine/server.h"
 #include "engine/tree.h"
 #include "hashjob.h"
@@ -99,6 +100,22 @@ struct ux_vlisting {
 #define UX_FS_LISTING_BYTES (256ull << 20) /* listing texts kept, in all */
 #define UX_LISTING_HANDLE 0x80000000u /* handles of listings: this bit and the slot */
 
+/* Files of a listing asked for as one (engine/layout.h), as served. */
+struct ux_vbatch {
+    char *remote;             /* the folder; NULL: a free slot */
+    uint8_t digest[UX_HASH_LEN]; /* the selection's, at its chunk size */
+    uint32_t cs;
+    uint64_t generation;
+    uint64_t last_use;
+    uint32_t nfiles;
+    char **names;             /* each file's name as served */
+    uint8_t (*sha)[UX_HASH_LEN]; /* and the SHA-256 the listing gave it */
+    uint32_t *handle;         /* its file handle once looked up (0: not yet) */
+    struct ux_layout layout;
+};
+#define UX_FS_BATCHES 16
+#define UX_BATCH_HANDLE 0x40000000u   /* handles of batches: this bit and the slot */
+
 struct ux_root {
     char *name;               /* "." or the share's name */
     int fd;
@@ -126,6 +143,7 @@ struct ux_fileset {
     struct ux_hashjob job;
     char *job_failed;         /* the file whose job failed last, hashed in the loop next */
     struct ux_vlisting listings[UX_FS_LISTINGS];
+    struct ux_vbatch batches[UX_FS_BATCHES];
     uint64_t listing_bytes;   /* their texts */
     uint64_t tree_bytes;      /* trees kept, files' and listings' */
     uint64_t work;            /* work units done, all told: a lookup is charged the difference */

@@ -26,6 +26,31 @@ void ux_drop_tree(struct ux_fileset *fs, struct ux_ftree *t);
 /* The one of the N SLOTS at CS, or NULL. */
 struct ux_ftree *ux_find_tree(struct ux_ftree *slots, int n, uint32_t cs);
 
+/* What a kind of handle is served by: files (fileset.c), listings
+ * (served_listing.c, UX_LISTING_HANDLE) and batches of a listing's files
+ * (served_batch.c, UX_BATCH_HANDLE). The provider picks the table by the
+ * handle; a lookup, by the kind asked for. HASH may be NULL: not wanted. */
+struct ux_served_ops {
+    int (*current)(struct ux_fileset *fs, uint32_t handle, struct ux_file_info *out);
+    int (*read)(struct ux_fileset *fs, uint32_t handle, uint64_t off, uint8_t *buf, size_t len);
+    int (*chunk)(struct ux_fileset *fs, uint32_t handle, uint32_t cs, uint32_t index, uint8_t *buf, size_t len,
+                 uint8_t *hash, const uint8_t **lent);
+    int (*node)(struct ux_fileset *fs, uint32_t handle, uint32_t cs, uint32_t id, uint8_t *buf, size_t *len);
+    const char *(*name)(struct ux_fileset *fs, uint32_t handle);
+    void (*opened)(struct ux_fileset *fs, uint32_t handle, uint32_t cs);
+};
+extern const struct ux_served_ops ux_listing_ops, ux_batch_ops;
+
+/* fileset.c, for batches: a served file by name (a lookup that hashes
+ * nothing new: it is listed, so hashed), and its chunk bytes. */
+int ux_fileset_lookup_file(struct ux_fileset *fs, const char *name, size_t len, struct ux_file_info *out);
+int ux_fileset_chunk(struct ux_fileset *fs, uint32_t handle, uint32_t cs, uint32_t index, uint8_t *buf, size_t len,
+                     const uint8_t **lent);
+
+/* served_batch.c */
+int ux_batch_lookup(struct ux_fileset *fs, const struct ux_lookup *q, struct ux_file_info *out);
+void ux_batch_free_all(struct ux_fileset *fs);
+
 /* served_listing.c: listings, behind handles with UX_LISTING_HANDLE set */
 int ux_listing_lookup(struct ux_fileset *fs, const struct ux_lookup *q, struct ux_file_info *out);
 int ux_listing_current(struct ux_fileset *fs, uint32_t handle, struct ux_file_info *out);

@@ -301,3 +301,14 @@ void ux_listing_opened(struct ux_fileset *fs, uint32_t handle, uint32_t cs)
     if (t)
         t->proven = 1;
 }
+
+static int listing_chunk(struct ux_fileset *fs, uint32_t handle, uint32_t cs, uint32_t index, uint8_t *buf,
+                         size_t len, uint8_t *hash, const uint8_t **lent)
+{
+    (void)lent;
+    int err = ux_listing_read(fs, handle, (uint64_t)index * cs, buf, len);
+    return err ? err : hash && ux_chunk_hash(fs->sha, index, buf, len, hash) ? EIO : 0;
+}
+
+const struct ux_served_ops ux_listing_ops = {ux_listing_current, ux_listing_read, listing_chunk,
+                                             ux_listing_node,    ux_listing_name, ux_listing_opened};

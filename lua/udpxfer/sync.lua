@@ -11,35 +11,14 @@ local base = require "udpxfer.base"
 local glob = require "udpxfer.glob"
 local index = require "udpxfer.index"
 local plan = require "udpxfer.plan"
+local fetch = require "udpxfer.sync_fetch"
 local options = require "udpxfer.options"
 
 local core, call = base.core, base.call
 
 local M = {}
 
-local SMALL = 1 << 20    -- files up to this size go many at a time
-local IN_FLIGHT = 64     -- fetches at once
-local LARGE_IN_FLIGHT = 2 -- of them, larger files
-
 local Sync = base.class(base.Pollable)
-
--- Files to fetch wait in two queues, small and large, each read from a
--- cursor (a sync may queue thousands: no shifting).
-local function queue(self, f, front)
-  local q = f.e.size > SMALL and self.queue_large or self.queue_small
-  if front then
-    q.at = q.at - 1
-    q[q.at] = f
-  else
-    q.n = q.n + 1
-    q[q.n] = f
-  end
-end
-
-local function queued(self)
-  return self.queue_small.n - self.queue_small.at + 1 + self.queue_large.n - self.queue_large.at + 1
-end
-
 
 --- Start syncing. Options: `remote` (required: a folder of a served tree,
 -- "." for its root, or a share name), `dir` (required: the local folder,
@@ -79,7 +58,7 @@ function M.new(opts)
   local self = setmetatable({
     opts = opts, dir = dir, link = link, targets = targets, servers = {}, seen = {},
     excluded = glob.matcher(opts.exclude), started = core.now(), phase = "listing",
-    active = {}, queue_small = { at = 1, n = 0 }, queue_large = { at = 1, n = 0 }, large = 0, errors = {},
+    fetch = fetch.state(), errors = {},
     touched = {}, partials = {}, -- folders written into; files with a partial file to resume
     totals = { files = 0, changed = 0, deleted = 0, bytes_fetched = 0, bytes_reused = 0, bytes_total = 0,
       bytes_done = 0, files_done = 0, files_todo = 0 },
@@ -104,7 +83,7 @@ function Sync:pollfd() return self.link:pollfd() end
 function Sync:events() return "r" end
 --- Seconds until `step()` must run again (0 while there is work to start).
 function Sync:timeout()
-  if queued(self) > 0 and self:room() then return 0 end
+  if fetch.queued(self) > 0 and fetch.room(self) then return 0 end
   return self.link:timeout()
 end
 
@@ -128,11 +107,6 @@ local function report(self, path, action, extra)
   return ev
 end
 
-local function remote_name(self, path)
-  local r = self.opts.remote
-  return (r == "." or r == "") and path or r .. "/" .. path
-end
-
 -- ---- after a file is in place: its mode, its time, the index ----
 
 local function set_meta(self, e)
@@ -152,6 +126,7 @@ local function error_entry(self, path, msg, code)
   self.errors[#self.errors + 1] = { path = path, message = msg, code = code }
   report(self, path, "error", { message = msg, code = code })
 end
+Sync.error_entry = error_entry
 
 -- E is in place. ST: its stat if the fetch set its mode and mtime already.
 local function file_done(self, e, action, extra, st)
@@ -165,95 +140,7 @@ local function file_done(self, e, action, extra, st)
   self.totals.files_done = self.totals.files_done + 1
   report(self, e.path, action, extra)
 end
-
--- ---- fetching ----
-
-function Sync:room()
-  return #self.active < IN_FLIGHT
-end
-
-local function start_fetch(self, f)
-  local e = f.e
-  local obj, msg, code = core.client {
-    name = remote_name(self, f.e.path), sha256 = e.sha256, root = self.dir, path = e.path, basis = f.basis,
-    resume = self.partials[e.path] ~= nil, -- a fetch looks for partial files only where the scan saw one
-    mode = e.mode, mtime = e.mtime,
-    durable = false, link = self.link, targets = self.servers, unicast = true, verify = f.verify,
-    chunk_size = self.chunk_size, discover_timeout = 5, idle_timeout = 5,
-    key = self.opts.key,
-  }
-  if not obj then return error_entry(self, e.path, msg, code) end
-  f.obj = obj
-  if e.size > SMALL then self.large = self.large + 1 end
-  self.active[#self.active + 1] = f
-end
-
--- Start what may start: large files up to LARGE_IN_FLIGHT, small ones
--- up to IN_FLIGHT in all.
-local function start_more(self)
-  local large, small = self.queue_large, self.queue_small
-  while self:room() and large.at <= large.n and self.large < LARGE_IN_FLIGHT do
-    local f = large[large.at]
-    large[large.at], large.at = nil, large.at + 1
-    start_fetch(self, f)
-  end
-  while self:room() and small.at <= small.n do
-    local f = small[small.at]
-    small[small.at], small.at = nil, small.at + 1
-    start_fetch(self, f)
-  end
-end
-
-local function finish_fetch(self, f, k)
-  table.remove(self.active, k)
-  if f.e.size > SMALL then self.large = self.large - 1 end
-  local st = f.obj:stats()
-  self.totals.bytes_fetched = self.totals.bytes_fetched + st.bytes
-  self.totals.bytes_reused = self.totals.bytes_reused + st.reused
-  self.totals.bytes_done = self.totals.bytes_done + f.e.size
-  f.obj:close()
-  return st
-end
-
--- Once more, every chunk checked against the tree (base.retry_verified).
-local function retry(self, f)
-  f.verify = true
-  queue(self, f, true)
-  return true
-end
-
--- A fetch told its file changed on the server (as a restarted server says
--- of every transfer it did not start): once more, resuming from its
--- partial file, against whichever servers answer now.
-local function retry_stale(self, f)
-  if f.stale_retried then return false end
-  f.stale_retried = true
-  self.partials[f.e.path] = true
-  queue(self, f, true)
-  return true
-end
-
-local function step_fetch(self, f, k)
-  for _, ev in ipairs(f.obj:drain()) do
-    if ev.type == "done" then
-      local st = finish_fetch(self, f, k)
-      file_done(self, f.e, "fetch", { size = f.e.size, bytes = st.bytes, reused = st.reused }, ev.stat)
-      return true
-    elseif ev.type == "error" then
-      finish_fetch(self, f, k)
-      self.totals.bytes_done = self.totals.bytes_done - f.e.size
-      if ev.code == "notfound" or ev.code == "version" then
-        -- the servers no longer have what their listing named: the tree changed meanwhile
-        error_entry(self, f.e.path, "changed on the server since the listing (sync again)", "stale")
-      elseif not ((base.retry_verified(ev, f.verify) and retry(self, f)) or
-          (ev.code == "stale" and retry_stale(self, f))) then
-        error_entry(self, f.e.path, ev.message, ev.code)
-      end
-      return true
-    end
-  end
-  return false
-end
+Sync.file_done = file_done
 
 -- ---- the plan, carried out ----
 
@@ -353,30 +240,39 @@ local function local_steps(self, p)
   -- else the file is fetched.
   local copies = {}
   for _, s in ipairs(p.copies) do
-    if dry or not blocked(self, s.e.path) and d:stat(s.from) then
+    local from = not dry and d:stat(s.from)
+    if dry or (from and from.type == "file") then
       copies[#copies + 1] = s
     else
       p.fetches[#p.fetches + 1] = { e = s.e, old = s.old, basis = s.old and s.e.path or nil }
     end
   end
   each(copies, "copy", function(s)
-    local ok, err, code = d:copy(s.from, s.e.path, s.e.mode, s.e.sha256)
-    if ok then self.totals.bytes_reused = self.totals.bytes_reused + s.e.size end
-    if code ~= "corrupt" then return ok, err end
-    queue(self, { e = s.e, old = s.old, basis = s.old and s.e.path or nil })
-    return "fetch"
+    local ok = d:copy(s.from, s.e.path, s.e.mode, s.e.sha256)
+    if ok then
+      self.totals.bytes_reused = self.totals.bytes_reused + s.e.size
+      return ok
+    end
+    fetch.queue(self, { e = s.e, old = s.old, basis = s.old and s.e.path or nil })
+    return "fetch" -- a local copy is an optimisation: whatever spoils it, the servers have the file
   end)
   each(p.meta, "meta", function() return true end)
+  -- new files as batches; a file with a local copy, or a partial file, on its own
+  local new = {}
   for _, f in ipairs(p.fetches) do
     if not blocked(self, f.e.path) then
       if dry then
         self.totals.changed = self.totals.changed + 1
         report(self, f.e.path, "fetch", { size = f.e.size, basis = f.basis })
+      elseif f.basis or self.partials[f.e.path] or not self.listing_sha256 then
+        fetch.queue(self, f)
       else
-        queue(self, f)
+        f.number = f.e.number
+        new[#new + 1] = f
       end
     end
   end
+  if #new > 0 then fetch.batch(self, new) end
 end
 
 -- Is folder E as the listing has it already: nothing written in it by this
@@ -470,11 +366,19 @@ local function permission_bits(self, entries)
   for _, e in ipairs(entries) do e.mode = e.mode & 0x1ff end -- 0777
 end
 
-local function begin(self, text)
+local function begin(self, text, sha256)
   local entries, msg, code = core.listing_decode(text)
   if not entries then return fail(self, msg, code) end
   permission_bits(self, entries)
   self.entries = entries
+  self.listing_sha256 = sha256
+  local number = 0 -- a file's number in the listing: how a batch names it
+  for _, e in ipairs(entries) do
+    if e.type == "file" then
+      e.number = number
+      number = number + 1
+    end
+  end
   local locals, lmsg = self.dir:scan()
   if not locals then return fail(self, lmsg, "io") end
   local map, own = {}, {}
@@ -520,7 +424,7 @@ local function step_listing(self)
       self.listing_bytes = st.bytes
       self.listing:close()
       self.listing = nil
-      return begin(self, ev.data)
+      return begin(self, ev.data, ev.sha256)
     elseif ev.type == "error" then
       return fail(self, ("listing %s: %s"):format(self.opts.remote, ev.message), ev.code)
     end
@@ -532,14 +436,10 @@ end
 -- `bytes_fetched`, `bytes_reused`, `active` fetches, `elapsed`.
 function Sync:stats()
   local t = self.totals
-  local done = t.bytes_done
-  for _, f in ipairs(self.active) do
-    local st = f.obj:stats()
-    done = done + st.bytes + st.reused
-  end
   return { phase = self.outcome and "done" or self.phase, files = t.files, files_done = t.files_done,
-    files_todo = t.files_todo, bytes_total = t.bytes_total, bytes_done = done, bytes_fetched = t.bytes_fetched,
-    bytes_reused = t.bytes_reused, active = #self.active, queued = queued(self), elapsed = core.now() - self.started,
+    files_todo = t.files_todo, bytes_total = t.bytes_total, bytes_done = t.bytes_done + fetch.moving(self),
+    bytes_fetched = t.bytes_fetched, bytes_reused = t.bytes_reused, active = fetch.active(self),
+    queued = fetch.queued(self), elapsed = core.now() - self.started,
     bytes_wire = self.link:stats().rx_bytes }
 end
 
@@ -551,15 +451,7 @@ function Sync:step()
   if self.phase == "listing" then
     step_listing(self)
   end
-  if self.phase == "fetch" and not self.outcome then
-    start_more(self)
-    local k = 1
-    while k <= #self.active do
-      if not step_fetch(self, self.active[k], k) then k = k + 1 end
-    end
-    start_more(self)
-    if #self.active == 0 and queued(self) == 0 then finish(self) end
-  end
+  if self.phase == "fetch" and not self.outcome and fetch.step(self) then finish(self) end
   base.progress(self)
   return self.outcome ~= nil
 end
@@ -568,9 +460,7 @@ end
 -- partial files stay for the next sync to resume from; what is in place
 -- stays.
 function Sync:abort()
-  if not self.closed then
-    for _, f in ipairs(self.active) do f.obj:abort("interrupted", true) end
-  end
+  if not self.closed then fetch.stop(self, true) end
   self:close()
 end
 
@@ -580,8 +470,7 @@ function Sync:close()
   if self.closed then return end
   base.forget(self.link:pollfd())
   self.closed = true
-  for _, f in ipairs(self.active) do f.obj:close() end
-  self.active = {}
+  fetch.stop(self, false)
   if self.listing then self.listing:close() end
   self.link:close()
   self.dir:close()
