@@ -21,7 +21,8 @@ end
 
 local function make(entries, locals, idx, opts)
   opts = opts or {}
-  return plan.make(entries, locals or {}, idx or {}, { delete = opts.delete, excluded = glob.matcher(opts.exclude) })
+  local excluded = glob.matcher(opts.exclude)
+  return plan.make(plan.select(entries, excluded), locals or {}, idx or {}, { delete = opts.delete, excluded = excluded })
 end
 
 local function paths(steps)
@@ -70,7 +71,7 @@ describe("plan", function()
     local entries = { dir("."), file("a", A), file("b", B), file("c", C, 4), file("x.log", A) }
     local locals = { a = st("file"), b = st("file", 3, 20, 2), c = st("file"), ["x.log"] = st("file", 3, 20, 4) }
     local idx = { b = index.record(locals.b, B) }
-    local check = plan.to_check(entries, locals, idx, glob.matcher { "*.log" })
+    local check = plan.to_check(plan.select(entries, glob.matcher { "*.log" }), locals, idx)
     assert.are.same({ "a" }, paths(check)) -- b vouched for, c another size, x.log excluded
   end)
 

@@ -150,6 +150,23 @@ static void collect_commits(struct ux_batch *b)
 
 /* ---- small files ---- */
 
+/* The folder holding PATH beneath the root: the last one is kept open, as
+ * a listing's files come folder by folder. */
+static int parent_of(struct ux_batch *b, const char *path, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    *base = slash ? slash + 1 : path;
+    if (b->dirfd >= 0 && n == b->dirlen && !memcmp(b->dir, path, n))
+        return b->dirfd;
+    if (b->dirfd >= 0)
+        close(b->dirfd);
+    b->dirfd = ux_local_open_parent(b->root, path, base);
+    b->dirlen = n; /* a name is UX_MAX_NAME bytes at most: its folder fits */
+    memcpy(b->dir, path, n);
+    return b->dirfd;
+}
+
 static void commit_small(struct ux_batch *b, uint32_t f)
 {
     const struct ux_batch_file *bf = &b->files[f];
@@ -161,8 +178,11 @@ static void commit_small(struct ux_batch *b, uint32_t f)
         return;
     }
     struct stat st;
-    int err = ux_local_put(b->root, bf->path, data ? data : (const uint8_t *)"", bf->size, bf->mode, bf->mtime_ns,
-                           b->durable, &st);
+    const char *base;
+    int dfd = parent_of(b, bf->path, &base);
+    int err = dfd < 0 ? errno
+                      : ux_local_put_at(dfd, base, data ? data : (const uint8_t *)"", bf->size, bf->mode, bf->mtime_ns,
+                                        b->durable, &st);
     settle(b, f, err ? UX_ERR_IO : UX_OK, err ? strerror(err) : NULL, &st);
 }
 
@@ -317,6 +337,7 @@ enum ux_err ux_batch_open(struct ux_batch *b, const struct ux_batch_spec *s, str
                           struct ux_link *link, uint64_t now, char *why, size_t cap)
 {
     memset(b, 0, sizeof *b);
+    b->dirfd = -1;
     b->live = 1;
     b->link = link;
     b->root = s->root;
@@ -380,6 +401,9 @@ void ux_batch_close(struct ux_batch *b)
         drop_sink(b, f, 0);
         free(b->st[f].mem);
     }
+    if (b->dirfd >= 0)
+        close(b->dirfd);
+    b->dirfd = -1;
     free(b->st);
     free(b->ready);
     free(b->out);

@@ -75,6 +75,9 @@ struct ux_batch {
     struct ux_client_event done;  /* held back until every file is settled */
     int failed;                   /* the engine failed: the rest is reported so */
     uint32_t settled;
+    int dirfd;                    /* the folder the last small file went to, kept open */
+    char dir[1024];
+    size_t dirlen;
 };
 
 /* Prepare B for SPEC: its selection and layout, the engine with CFG (the

@@ -407,19 +407,24 @@ int ux_local_write(int root, const char *rel, const char *data, size_t len)
     return finish_temp(dfd, fd, tmp, base, err);
 }
 
-int ux_local_put(int root, const char *rel, const uint8_t *data, size_t len, uint32_t mode, int64_t mtime_ns,
-                 int durable, struct stat *st)
+/* FD's bytes under BASE in DFD, if nothing has that name: an unnamed
+ * file given its name whole (EEXIST otherwise). */
+static int link_new(int dfd, int fd, const char *base)
 {
-    int dfd;
-    const char *base;
-    char tmp[300];
-    int fd = open_temp(root, rel, 0600, &dfd, &base, tmp, sizeof tmp);
-    if (fd < 0) {
-        int err = errno;
-        if (dfd >= 0)
-            close(dfd);
-        return err;
-    }
+    char proc[40];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    return linkat(AT_FDCWD, proc, dfd, base, AT_SYMLINK_FOLLOW) ? errno : 0;
+}
+
+int ux_local_put_at(int dfd, const char *base, const uint8_t *data, size_t len, uint32_t mode, int64_t mtime_ns,
+                    int durable, struct stat *st)
+{
+    /* A new name (a first sync's every file) costs no temporary name: the
+     * file is made unnamed and linked once complete. */
+    char tmp[300] = "";
+    int fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0 && (fd = ux_partial_create(dfd, base, 0600, tmp, sizeof tmp)) < 0)
+        return errno;
     struct timespec ts[2];
     times_of(mtime_ns, ts);
     int err = write_all(fd, (const char *)data, len);
@@ -429,15 +434,40 @@ int ux_local_put(int root, const char *rel, const uint8_t *data, size_t len, uin
         err = errno;
     if (!err && durable && fsync(fd))
         err = errno;
-    if (!err && renameat(dfd, tmp, dfd, base))
+    if (!err && !tmp[0] && (err = link_new(dfd, fd, base)) == EEXIST) {
+        /* the name is taken: a temporary name, then a rename over it */
+        if (ux_partial_link(dfd, fd, base, tmp, sizeof tmp))
+            err = errno;
+        else
+            err = 0;
+        if (!err && renameat(dfd, tmp, dfd, base))
+            err = errno;
+    } else if (!err && tmp[0] && renameat(dfd, tmp, dfd, base)) {
         err = errno;
-    if (!err && fstat(fd, st)) /* after the rename, which changed its ctime: what an index sees */
+    }
+    if (!err && fstat(fd, st)) /* after the rename or link, which changed its ctime: what an index sees */
         err = errno;
-    if (err)
+    if (err && tmp[0])
         unlinkat(dfd, tmp, 0);
     close(fd);
+    return err;
+}
+
+int ux_local_put(int root, const char *rel, const uint8_t *data, size_t len, uint32_t mode, int64_t mtime_ns,
+                 int durable, struct stat *st)
+{
+    const char *base;
+    int dfd = open_parent(root, rel, &base);
+    if (dfd < 0)
+        return errno;
+    int err = ux_local_put_at(dfd, base, data, len, mode, mtime_ns, durable, st);
     close(dfd);
     return err;
+}
+
+int ux_local_open_parent(int root, const char *rel, const char **base)
+{
+    return open_parent(root, rel, base);
 }
 
 int ux_local_sync(int root) { return syncfs(root) ? errno : 0; }

@@ -60,6 +60,12 @@ int ux_local_write(int root, const char *rel, const char *data, size_t len);
  * the rename (synced first with DURABLE); its stat in *ST. */
 int ux_local_put(int root, const char *rel, const uint8_t *data, size_t len, uint32_t mode, int64_t mtime_ns,
                  int durable, struct stat *st);
+/* The same for BASE in the folder DFD (opened with ux_local_open_parent). */
+int ux_local_put_at(int dfd, const char *base, const uint8_t *data, size_t len, uint32_t mode, int64_t mtime_ns,
+                    int durable, struct stat *st);
+/* The folder holding REL, opened beneath ROOT with no symlink on the way,
+ * and REL's last component in *BASE. Returns the descriptor, or -1 (errno). */
+int ux_local_open_parent(int root, const char *rel, const char **base);
 /* Flush the file system ROOT is on. */
 int ux_local_sync(int root);
 

@@ -86,6 +86,31 @@ int ux_partial_create(int dirfd, const char *base, int mode, char *name, size_t 
     return -1;
 }
 
+int ux_partial_link(int dirfd, int fd, const char *base, char *name, size_t cap)
+{
+    char prefix[256], proc[40];
+    size_t n = ux_partial_prefix(base, prefix, sizeof prefix);
+    if (!n || n + 9 > cap) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    for (int tries = 0; tries < 16; tries++) {
+        uint32_t r;
+        if (ux_host_random(NULL, &r, sizeof r)) {
+            errno = EIO;
+            return -1;
+        }
+        snprintf(name, cap, "%s%08x", prefix, r);
+        if (linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) == 0)
+            return 0;
+        if (errno != EEXIST)
+            return -1;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
 /* NAME in DIRFD opened and locked if it is a regular file no fetch holds
  * (and still under its name once locked); else -1 with errno. */
 static int take(int dirfd, const char *name)

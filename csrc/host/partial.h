@@ -20,6 +20,9 @@ size_t ux_partial_prefix(const char *base, char *out, size_t cap);
  * for as long as it stays open; its name into NAME (CAP bytes). Returns
  * the descriptor, or -1 with errno. */
 int ux_partial_create(int dirfd, const char *base, int mode, char *name, size_t cap);
+/* The unnamed file FD (O_TMPFILE) under a fresh temporary name for BASE
+ * in DIRFD, into NAME. Returns 0, or -1 with errno. */
+int ux_partial_link(int dirfd, int fd, const char *base, char *name, size_t cap);
 
 /* The partial file of BASE in DIRFD with the most blocks allocated (the
  * most data written) among those no fetch holds, opened read-only and

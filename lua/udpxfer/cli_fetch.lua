@@ -50,7 +50,7 @@ local function sync_cmd(remote, dir, opt, out, err, delete)
     key = opt.key_file,
     on_file = function(ev)
       if ev.unsafe_link then skipped = skipped + 1 end
-      if opt.json then return emit(opt, out, ev) end
+      if opt.json then return not opt.quiet and emit(opt, out, ev) end -- --json -q: the summary alone
       if not talk then return end
       -- a skipped link is the listing's, every time: said once per run in the summary
       if ev.action == "error" or (ev.action == "skip" and not ev.unsafe_link) or opt.verbose or opt.dry_run then

@@ -37,15 +37,18 @@ end
 -- (its index, temporary files), which no server lists: returned apart.
 local function wanted(entries, excluded)
   local out, own, cut = {}, {}, {}
+  local any_cut = false
   for _, e in ipairs(entries) do
-    local parent = e.path:match("^(.*)/[^/]*$")
-    local skip = e.path ~= "." and ((parent and cut[parent]) or excluded(e.path, e.type == "dir"))
-    if not skip and e.path ~= "." and core.name_is_own(e.path:match("[^/]+$")) then
+    local path = e.path
+    local parent = any_cut and path:match("^(.*)/[^/]*$")
+    local skip = path ~= "." and ((parent and cut[parent]) or excluded(path, e.type == "dir"))
+    -- udpxfer's own names hold ".udpxfer-": only those are asked about
+    if not skip and path:find(".udpxfer-", 1, true) and core.name_is_own(path:match("[^/]+$")) then
       own[#own + 1] = { e = e }
       skip = true
     end
     if skip then
-      if e.type == "dir" then cut[e.path] = true end
+      if e.type == "dir" then cut[path], any_cut = true, true end
     else
       out[#out + 1] = e
     end
@@ -73,13 +76,22 @@ local function by_hash(idx, locals)
   return t
 end
 
+--- The entries of a listing (ENTRIES, decoded) a sync acts on, the
+-- excluded ones (EXCLUDED: a glob matcher) left out, with everything below
+-- an excluded folder: { list = {...}, own = {...} } (own: entries named
+-- as udpxfer's own files, which no server lists).
+function M.select(entries, excluded)
+  local list, own = wanted(entries, excluded)
+  return { list = list, own = own }
+end
+
 --- Local files the index cannot vouch for but which may be the listed
 -- version (its size and mtime): hashed by the caller and recorded in the
 -- index (index.record) before M.make, so an unchanged copy is not fetched.
--- ENTRIES, LOCALS, IDX, EXCLUDED as for M.make. Returns { {path, st}, ... }.
-function M.to_check(entries, locals, idx, excluded)
+-- SEL: M.select's; LOCALS, IDX as for M.make. Returns { {path, st}, ... }.
+function M.to_check(sel, locals, idx)
   local out = {}
-  for _, e in ipairs((wanted(entries, excluded))) do
+  for _, e in ipairs(sel.list) do
     local old = locals[e.path]
     if e.type == "file" and old and old.type == "file" and not index.current(idx[e.path], old)
       and old.size == e.size and old.mtime == e.mtime then
@@ -89,20 +101,19 @@ function M.to_check(entries, locals, idx, excluded)
   return out
 end
 
---- The plan. ENTRIES: the decoded listing; LOCALS: { [path] = stat } of
+--- The plan. SEL: the listing's entries to act on (M.select); LOCALS: { [path] = stat } of
 -- the folder (dir:scan()); IDX: its index; OPTS: delete, excluded (a glob
 -- matcher). Returns { root = entry, dirs = {...}, symlinks = {...},
 -- empty = {...}, copies = {...}, fetches = {...}, meta = {...}, deletes =
 -- {...}, conflicts = {...}, unsafe = {...}, own = {...}, unchanged = n,
 -- files = n, listed = { [path] = true } }, each step naming its entry
 -- (`e`) and the local stat it replaces (`old`).
-function M.make(entries, locals, idx, opts)
+function M.make(sel, locals, idx, opts)
   local p = { dirs = {}, symlinks = {}, empty = {}, copies = {}, fetches = {}, meta = {}, deletes = {},
     conflicts = {}, unsafe = {}, unchanged = 0, files = 0, listed = {} }
   local hashes = by_hash(idx, locals)
-  local list
-  list, p.own = wanted(entries, opts.excluded)
-  for _, e in ipairs(list) do
+  p.own = sel.own
+  for _, e in ipairs(sel.list) do
     local old = locals[e.path]
     p.listed[e.path] = true
     if e.path == "." then

@@ -267,7 +267,6 @@ local function local_steps(self, p)
       elseif f.basis or self.partials[f.e.path] or not self.listing_sha256 then
         fetch.queue(self, f)
       else
-        f.number = f.e.number
         new[#new + 1] = f
       end
     end
@@ -394,12 +393,13 @@ local function begin(self, text, sha256)
   self.listing_changed = self.listings[self.opts.remote] ~= text
   self.listings[self.opts.remote] = text
   self.checked = 0
-  for _, c in ipairs(plan.to_check(entries, map, self.index, self.excluded)) do
+  local sel = plan.select(entries, self.excluded)
+  for _, c in ipairs(plan.to_check(sel, map, self.index)) do
     local sha = self.dir:sha256(c.path) -- of the listed size and mtime: the listed version?
     self.checked = self.checked + 1
     if sha then self.index[c.path] = index.record(c.st, sha) end
   end
-  local p = plan.make(entries, map, self.index, { delete = self.opts.delete, excluded = self.excluded })
+  local p = plan.make(sel, map, self.index, { delete = self.opts.delete, excluded = self.excluded })
   if not self.opts.dry_run then remove_leftovers(self, own, p) end
   self.plan = p
   self.totals.files = p.files

@@ -149,13 +149,10 @@ end
 
 -- ---- batches ----
 
--- Start a batch of FILES ({ {e=, number=}, ... }, numbers going up).
+-- Start a batch of FILES ({ {e=}, ... }, e.number going up).
 local function start_batch(self, files)
   local list = {}
-  for i, f in ipairs(files) do
-    list[i] = { path = f.e.path, size = f.e.size, sha256 = f.e.sha256, mode = f.e.mode, mtime = f.e.mtime,
-      number = f.number }
-  end
+  for i, f in ipairs(files) do list[i] = f.e end -- a listing entry has what a batch file needs, its number too
   local obj, msg, code = core.batch {
     remote = self.opts.remote, listing = self.listing_sha256, root = self.dir, files = list, link = self.link,
     targets = self.servers, chunk_size = self.chunk_size, discover_timeout = 5, idle_timeout = 5,
@@ -171,10 +168,15 @@ end
 --- Fetch FILES (new files, no local copy) as batches: one for every
 -- BATCH_RANGES ranges of file numbers or BATCH_FILES files.
 function M.batch(self, files)
-  table.sort(files, function(a, b) return a.number < b.number end)
+  for i = 2, #files do -- in listing order already, but for files a failed copy sent here
+    if files[i].e.number < files[i - 1].e.number then
+      table.sort(files, function(a, b) return a.e.number < b.e.number end)
+      break
+    end
+  end
   local cur, ranges = {}, 0
   for _, f in ipairs(files) do
-    local gap = #cur == 0 or cur[#cur].number + 1 ~= f.number
+    local gap = #cur == 0 or cur[#cur].e.number + 1 ~= f.e.number
     if (gap and ranges == BATCH_RANGES) or #cur == BATCH_FILES then
       start_batch(self, cur)
       cur, ranges = {}, 0
