@@ -131,6 +131,16 @@ void ux_io_close(struct ux_io *io)
     io->rbuf = io->sbuf = NULL;
 }
 
+int ux_io_port(const struct ux_io *io)
+{
+    struct ux_addr a = {.len = sizeof a.ss};
+    if (getsockname(io->fd, (struct sockaddr *)&a.ss, &a.len))
+        return -1;
+    in_port_t port = a.ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&a.ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&a.ss)->sin_port;
+    return ntohs(port);
+}
+
 static int gro_size(struct msghdr *h)
 {
     for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))

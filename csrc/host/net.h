@@ -70,6 +70,8 @@ int ux_io_open(struct ux_io *io, const struct ux_addr *bind, size_t cap, int fla
 int ux_io_open_dev(struct ux_io *io, const struct ux_addr *bind, const char *dev, size_t cap, int flags,
                    const char **why);
 void ux_io_close(struct ux_io *io);
+/* The socket's local UDP port, or -1 if it cannot be read. */
+int ux_io_port(const struct ux_io *io);
 /* Receive without blocking; returns the number of datagrams in io->rq
  * (coalesced ones already split). With UX_IO_ERRORS, datagrams the network
  * refused are in io->bounce meanwhile (the caller takes them: nbounce = 0). */
