@@ -19,7 +19,8 @@ for f in csrc/host/*.[ch]; do
 done
 
 # What the engine's objects may call: memory, strings, formatting, OpenSSL's
-# hashes, MACs, ciphers and KDFs. Anything else (sockets, files, threads, clocks) is I/O.
+# hashes, MACs, ciphers and KDFs, and the compiler's 128-bit division
+# (budget.c). Anything else (sockets, files, threads, clocks) is I/O.
 allowed='^(mem(cpy|set|cmp|move|chr)|str(len|cmp|ncmp|chr|rchr|error|ncpy|tol|toul)|inet_(ntop|pton)|v?snprintf|(m|c|re)alloc|free|qsort|abort|__assert_fail|__stack_chk_fail|EVP_[A-Za-z0-9_]+|HMAC|CRYPTO_[a-z_]+|OPENSSL_cleanse|OSSL_PARAM_construct_[a-z0-9_]+)$'
 if ls build/rel/engine/*.o >/dev/null 2>&1; then
   defined=$(nm --defined-only build/rel/engine/*.o | awk 'NF==3 {print $3}' | sort -u)
