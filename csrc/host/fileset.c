@@ -1,5 +1,7 @@
 #include "fileset_int.h"
 
+#include <sys/eventfd.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -41,11 +43,12 @@ static int add_root(struct ux_fileset *fs, const char *name, const char *dir)
 int ux_fileset_open(struct ux_fileset *fs, const char *dir)
 {
     memset(fs, 0, sizeof *fs);
+    fs->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     fs->nbuckets = 4096;
     fs->buckets = calloc(fs->nbuckets, sizeof *fs->buckets);
     fs->sha = ux_sha_new();
     fs->whole = ux_sha_new();
-    int err = !fs->buckets || !fs->sha || !fs->whole ? ENOMEM : add_root(fs, ".", dir);
+    int err = fs->efd < 0 ? errno : !fs->buckets || !fs->sha || !fs->whole ? ENOMEM : add_root(fs, ".", dir);
     if (err)
         ux_fileset_close(fs);
     return err;
@@ -242,6 +245,9 @@ static void fill_info(const struct ux_fileset *fs, const struct ux_entry *e, str
 void ux_fileset_close(struct ux_fileset *fs)
 {
     end_job(fs, 1);
+    if (fs->efd >= 0)
+        close(fs->efd);
+    fs->efd = -1;
     ux_batch_free_all(fs);
     free(fs->job_failed);
     fs->job_failed = NULL;
@@ -286,6 +292,9 @@ static void end_job(struct ux_fileset *fs, int closing)
     if (!j->running || (!closing && !ux_hashjob_finished(j)))
         return;
     ux_hashjob_join(j, closing);
+    uint64_t n;
+    if (fs->efd >= 0)
+        (void)!read(fs->efd, &n, sizeof n); /* its readiness is taken with it */
     struct ux_entry *e = closing || j->err ? NULL : find_entry(fs, j->name, j->name_len);
     if (!closing && !j->err && j->want_sha)
         e = install(fs, e, j->name, j->name_len, j->fd, &j->st, j->sha256);
@@ -306,6 +315,10 @@ static void end_job(struct ux_fileset *fs, int closing)
     j->name = NULL;
 }
 
+int ux_fileset_fd(const struct ux_fileset *fs) { return fs->efd; }
+
+void ux_fileset_settle(struct ux_fileset *fs) { end_job(fs, 0); }
+
 /* Is NAME the file whose job failed last? (Once: then forgotten.) */
 static int failed_off_loop(struct ux_fileset *fs, const char *name, size_t len)
 {
@@ -323,7 +336,7 @@ static int hash_off_loop(struct ux_fileset *fs, const char *name, size_t len, in
 {
     if (!fs->async_min || (uint64_t)st->st_size < fs->async_min || failed_off_loop(fs, name, len))
         return 0;
-    if (!fs->job.running && ux_hashjob_start(&fs->job, name, len, fd, st, want_sha, tree_cs) == 0) {
+    if (!fs->job.running && ux_hashjob_start(&fs->job, name, len, fd, st, want_sha, tree_cs, fs->efd) == 0) {
         fs->hashes_computed += want_sha;
         fs->work_once += want_sha ? (uint64_t)st->st_size + UX_LOOKUP_WORK : 0;
         fs->work += want_sha ? (uint64_t)st->st_size : 0;

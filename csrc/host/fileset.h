@@ -141,6 +141,7 @@ struct ux_fileset {
     uint64_t lent_pending;    /* bytes lent since the mappings were last released */
     uint64_t async_min;       /* files this large are hashed off the loop (0: never) */
     struct ux_hashjob job;
+    int efd;                  /* readable when the job is done (its result not taken yet) */
     char *job_failed;         /* the file whose job failed last, hashed in the loop next */
     struct ux_vlisting listings[UX_FS_LISTINGS];
     struct ux_vbatch batches[UX_FS_BATCHES];
@@ -163,6 +164,11 @@ int ux_fileset_open(struct ux_fileset *fs, const char *dir);
 int ux_fileset_share(struct ux_fileset *fs, const char *name, const char *dir);
 void ux_fileset_close(struct ux_fileset *fs);
 struct ux_provider ux_fileset_provider(struct ux_fileset *fs);
+
+/* Readable when a file hashed off the loop is done; ux_fileset_settle
+ * takes the result (and the readiness). */
+int ux_fileset_fd(const struct ux_fileset *fs);
+void ux_fileset_settle(struct ux_fileset *fs);
 
 /* For listings: the SHA-256 of the file REL of root ROOT as ST describes
  * it: from the cache if that version was hashed, else hashed now (or, for

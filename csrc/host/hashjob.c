@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "filehash.h"
 
@@ -22,14 +23,19 @@ static void *job_main(void *arg)
     ux_sha_free(whole);
     j->err = err;
     __atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
+    if (j->notify >= 0) {
+        uint64_t one = 1;
+        (void)!write(j->notify, &one, sizeof one);
+    }
     return NULL;
 }
 
 int ux_hashjob_start(struct ux_hashjob *j, const char *name, size_t len, int fd, const struct stat *st,
-                     int want_sha, uint32_t tree_cs)
+                     int want_sha, uint32_t tree_cs, int notify)
 {
     memset(j, 0, sizeof *j);
     j->fd = fd;
+    j->notify = notify;
     j->st = *st;
     j->name_len = len;
     j->want_sha = want_sha;

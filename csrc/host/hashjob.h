@@ -18,6 +18,7 @@ struct ux_hashjob {
     char *name;            /* the served name it is for */
     size_t name_len;
     int fd;
+    int notify;            /* written (an eventfd) when the job is done; -1: none */
     struct stat st;        /* the version being hashed */
     int want_sha;          /* compute the file's SHA-256 */
     uint32_t tree_cs;      /* and its tree at this chunk size (0: none) */
@@ -25,10 +26,11 @@ struct ux_hashjob {
     struct ux_tree tree;
 };
 
-/* Start hashing FD (the version ST of NAME). Takes FD on success (0); on
- * failure (-1) the caller keeps it. */
+/* Start hashing FD (the version ST of NAME); NOTIFY (an eventfd, or -1)
+ * is written once it is done. Takes FD on success (0); on failure (-1)
+ * the caller keeps it. */
 int ux_hashjob_start(struct ux_hashjob *j, const char *name, size_t len, int fd, const struct stat *st,
-                     int want_sha, uint32_t tree_cs);
+                     int want_sha, uint32_t tree_cs, int notify);
 /* Has the running job finished? */
 int ux_hashjob_finished(const struct ux_hashjob *j);
 /* Wait for the thread (CANCEL: tell it to stop first). The result stays

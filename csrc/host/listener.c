@@ -110,3 +110,5 @@ void ux_listener_pump(struct ux_listener *l, void *eng, ux_input_fn in, ux_outpu
     ux_pump(&l->io, eng, in, out);
     ux_poller_watch(&l->poller, l->io.fd, EPOLLIN | (l->io.spend ? EPOLLOUT : 0));
 }
+
+int ux_listener_also(struct ux_listener *l, int fd) { return ux_poller_watch(&l->poller, fd, EPOLLIN); }

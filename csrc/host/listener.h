@@ -23,6 +23,9 @@ int ux_listener_open(struct ux_listener *l, const struct ux_addr *bind, const ch
 void ux_listener_close(struct ux_listener *l);
 /* Feed the broadcasts heard, then pump the main socket (see ux_pump). */
 void ux_listener_pump(struct ux_listener *l, void *eng, ux_input_fn in, ux_output_fn out);
+/* Also wake the listener's descriptor when FD is readable. Returns 0 or
+ * an errno value. */
+int ux_listener_also(struct ux_listener *l, int fd);
 /* The descriptor to wait on for readability, for the listener's life. */
 static inline int ux_listener_fd(const struct ux_listener *l) { return l->poller.epfd; }
 

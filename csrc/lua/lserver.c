@@ -141,6 +141,11 @@ static int l_server(lua_State *L)
             server_release(o);
             return push_errno(L, msg, err, err == ENODEV ? UX_ERR_USAGE : UX_ERR_IO);
         }
+        err = ux_listener_also(&o->net, ux_fileset_fd(&o->fs));
+        if (err) {
+            server_release(o);
+            return push_errno(L, "cannot watch the hashing thread", err, UX_ERR_IO);
+        }
     }
     return 1;
 }
@@ -205,6 +210,7 @@ static int ls_step(lua_State *L)
     struct server_obj *o = check_server(L);
     if (o->sim)
         return luaL_error(L, "step() needs a socket; drive a sim server with input()/output()");
+    ux_fileset_settle(&o->fs);
     ux_listener_pump(&o->net, &o->eng, s_input, s_output);
     return drain_server(L, o);
 }
@@ -223,12 +229,13 @@ static int ls_timeout(lua_State *L)
     return push_timeout(L, &o->net.io, o->eng.r_len ? 0 : ux_server_deadline(&o->eng));
 }
 
+/* A sim server's descriptor is readable when a file hashed off the loop
+ * is done (its packets come through input()); a socket server's epoll set
+ * holds that and its sockets. */
 static int ls_pollfd(lua_State *L)
 {
     struct server_obj *o = check_server(L);
-    if (o->sim)
-        return luaL_error(L, "a sim server has no descriptor");
-    lua_pushinteger(L, ux_listener_fd(&o->net));
+    lua_pushinteger(L, o->sim ? ux_fileset_fd(&o->fs) : ux_listener_fd(&o->net));
     return 1;
 }
 
