@@ -9,7 +9,7 @@
 #include "link_obj.h"
 
 struct client_obj {
-    struct ux_client eng;
+    struct ux_client *eng;    /* its own allocation: a closed fetch awaiting collection is small */
     struct link_obj *link;         /* NULL for a sim client */
     int live, sim, attached;
     struct sim_rng seed;

@@ -111,7 +111,7 @@ static int c_input(void *e, uint64_t now, const uint8_t *p, size_t n, const stru
     struct client_obj *o = e;
     if (o->held)
         ux_sink_clear(&o->sink); /* before trying again: a slab freed after this wakes us */
-    int held = ux_client_input(&o->eng, now, p, n, a);
+    int held = ux_client_input(o->eng, now, p, n, a);
     if (held != o->held) {
         o->held = held;
         watch_sink(o, held || o->committing);
@@ -122,14 +122,14 @@ static int c_input(void *e, uint64_t now, const uint8_t *p, size_t n, const stru
 static size_t c_output(void *e, uint64_t now, uint8_t *b, size_t cap, struct ux_addr *a, struct ux_tail *t)
 {
     (void)t;
-    return ux_client_output(&((struct client_obj *)e)->eng, now, b, cap, a);
+    return ux_client_output(((struct client_obj *)e)->eng, now, b, cap, a);
 }
 
 /* While the commit runs, the sink's descriptor is the one to wait on. */
 static uint64_t c_deadline(void *e)
 {
     struct client_obj *o = e;
-    return o->committing ? UINT64_MAX : ux_client_deadline(&o->eng);
+    return o->committing ? UINT64_MAX : ux_client_deadline(o->eng);
 }
 
 static void detach(struct client_obj *o)
@@ -159,7 +159,10 @@ static void client_release(struct client_obj *o)
     free(o->mem);
     free(o->copy);
     o->mem = o->copy = NULL;
-    ux_client_free(&o->eng);
+    if (o->eng)
+        ux_client_free(o->eng);
+    free(o->eng);
+    o->eng = NULL;
     o->live = 0;
 }
 
@@ -389,16 +392,17 @@ static int l_client(lua_State *L)
     cfg.verify_leaves = opt_bool(L, "verify");
     cfg.rng = engine_rng(L, o->sim, &o->seed);
     cfg.key = key_p;
-    if (ux_client_init(&o->eng, &cfg, start_now(L, o->sim))) {
+    o->eng = calloc(1, sizeof *o->eng);
+    if (!o->eng || ux_client_init(o->eng, &cfg, start_now(L, o->sim))) {
         o->live = 1;
         client_release(o);
         return push_fail(L, "cannot initialise the client", UX_ERR_IO);
     }
     o->live = 1;
-    add_addresses(L, &o->eng, "targets", ux_client_add_target);
-    add_addresses(L, &o->eng, "exclude", ux_client_exclude);
+    add_addresses(L, o->eng, "targets", ux_client_add_target);
+    add_addresses(L, o->eng, "exclude", ux_client_exclude);
     if (!o->sim) {
-        struct ux_endpoint ep = {o, c_input, c_output, c_deadline, cfg.legacy ? 0 : o->eng.xid};
+        struct ux_endpoint ep = {o, c_input, c_output, c_deadline, cfg.legacy ? 0 : o->eng->xid};
         if (ux_link_attach(&o->link->link, &ep)) {
             client_release(o);
             return push_fail(L, "out of memory", UX_ERR_IO);
@@ -422,14 +426,14 @@ static void commit_end(struct client_obj *o, int err, const char *why)
     }
     char msg[200];
     snprintf(msg, sizeof msg, "%s%s%s", why, err == EBADMSG ? "" : ": ", err == EBADMSG ? "" : strerror(err));
-    ux_client_abort(&o->eng, err == EBADMSG ? UX_ERR_CORRUPT : UX_ERR_IO, msg);
+    ux_client_abort(o->eng, err == EBADMSG ? UX_ERR_CORRUPT : UX_ERR_IO, msg);
 }
 
 static int memory_commit(struct client_obj *o)
 {
     uint8_t got[UX_HASH_LEN];
-    int ok = ux_sha_init(o->eng.sha) == 0 && ux_sha_update(o->eng.sha, o->mem, o->eng.size) == 0 &&
-             ux_sha_final(o->eng.sha, got) == 0 && ux_equal(got, o->eng.sha256, UX_HASH_LEN);
+    int ok = ux_sha_init(o->eng->sha) == 0 && ux_sha_update(o->eng->sha, o->mem, o->eng->size) == 0 &&
+             ux_sha_final(o->eng->sha, got) == 0 && ux_equal(got, o->eng->sha256, UX_HASH_LEN);
     commit_end(o, ok ? 0 : EBADMSG, "whole-file SHA-256 mismatch");
     return 0;
 }
@@ -442,11 +446,11 @@ static int commit_begin(struct client_obj *o)
     if (o->memory)
         return memory_commit(o);
     const char *why = "cannot set the file's size";
-    int err = !o->sink_open ? EIO : ux_sink_truncate(&o->sink, o->eng.size);
+    int err = !o->sink_open ? EIO : ux_sink_truncate(&o->sink, o->eng->size);
     if (!err && o->sim)
-        err = ux_sink_commit(&o->sink, o->eng.sha256, &why);
+        err = ux_sink_commit(&o->sink, o->eng->sha256, &why);
     else if (!err) {
-        ux_sink_commit_start(&o->sink, o->eng.sha256);
+        ux_sink_commit_start(&o->sink, o->eng->sha256);
         err = ux_sink_commit_ended(&o->sink) ? ux_sink_commit_result(&o->sink, &why) : EINPROGRESS;
     }
     o->committing = err == EINPROGRESS;
@@ -498,7 +502,7 @@ static int drain_client(lua_State *L, struct client_obj *o)
             lua_rawseti(L, -2, ++n);
         } /* else the abort queued an error event */
     }
-    while (ux_client_next_event(&o->eng, &ev)) {
+    while (ux_client_next_event(o->eng, &ev)) {
         if (ev.type == UXC_EV_DONE) {
             o->done = ev;
             if (commit_begin(o))
@@ -509,7 +513,7 @@ static int drain_client(lua_State *L, struct client_obj *o)
             /* What every server stopped sending, or said had changed (as
              * a restarted server says of any transfer), can be resumed: a
              * resume checks each chunk against the version then offered. */
-            abort_output(o, o->keep && (o->eng.fail == UX_ERR_TIMEOUT || o->eng.fail == UX_ERR_STALE));
+            abort_output(o, o->keep && (o->eng->fail == UX_ERR_TIMEOUT || o->eng->fail == UX_ERR_STALE));
         }
         push_client_event(L, o, &ev);
         lua_rawseti(L, -2, ++n);
@@ -536,7 +540,7 @@ static int sim_in(void *e, uint64_t now, const uint8_t *p, size_t n, const struc
     return ux_client_input(e, now, p, n, a);
 }
 
-static int lc_input(lua_State *L) { return sim_input(L, &check_client(L)->eng, sim_in); }
+static int lc_input(lua_State *L) { return sim_input(L, check_client(L)->eng, sim_in); }
 
 static size_t sim_out(void *e, uint64_t now, uint8_t *b, size_t cap, struct ux_addr *a, struct ux_tail *t)
 {
@@ -544,8 +548,8 @@ static size_t sim_out(void *e, uint64_t now, uint8_t *b, size_t cap, struct ux_a
     return ux_client_output(e, now, b, cap, a);
 }
 
-static int lc_output(lua_State *L) { return sim_output(L, &check_client(L)->eng, sim_out); }
-static int lc_deadline(lua_State *L) { return push_deadline(L, ux_client_deadline(&check_client(L)->eng)); }
+static int lc_output(lua_State *L) { return sim_output(L, check_client(L)->eng, sim_out); }
+static int lc_deadline(lua_State *L) { return push_deadline(L, ux_client_deadline(check_client(L)->eng)); }
 
 static int lc_timeout(lua_State *L)
 {
@@ -577,7 +581,7 @@ static int lc_set_limit(lua_State *L)
     struct client_obj *o = check_client(L);
     lua_Integer r = luaL_checkinteger(L, 2);
     luaL_argcheck(L, r >= 0, 2, "a rate of 0 or more bytes per second expected");
-    o->eng.cfg.max_rate = (uint64_t)r;
+    o->eng->cfg.max_rate = (uint64_t)r;
     return 0;
 }
 
@@ -586,7 +590,7 @@ static int lc_set_limit(lua_State *L)
 static int lc_abort(lua_State *L)
 {
     struct client_obj *o = check_client(L);
-    ux_client_abort(&o->eng, UX_ERR_CLOSED, luaL_optstring(L, 2, "interrupted"));
+    ux_client_abort(o->eng, UX_ERR_CLOSED, luaL_optstring(L, 2, "interrupted"));
     abort_output(o, o->keep && lua_toboolean(L, 3));
     if (o->link && o->link->live)
         ux_link_pump(&o->link->link);

@@ -35,7 +35,7 @@ static const char *drop_reason(enum ux_peer_drop d)
 
 void push_client_event(lua_State *L, struct client_obj *o, const struct ux_client_event *ev)
 {
-    struct ux_client *c = &o->eng;
+    struct ux_client *c = o->eng;
     const struct ux_peer *p = ev->peer >= 0 ? &c->peers[ev->peer] : NULL;
     lua_newtable(L);
     switch (ev->type) {
@@ -118,7 +118,7 @@ static void push_peer(lua_State *L, const struct ux_peer *p)
 
 int client_stats(lua_State *L, struct client_obj *o)
 {
-    struct ux_client *c = &o->eng;
+    struct ux_client *c = o->eng;
     uint64_t now = c->done_at ? c->done_at : o->sim ? c->started_at : ux_now_us();
     lua_newtable(L);
     set_str(L, "state", o->committing ? "committing" : state_name(c->state));

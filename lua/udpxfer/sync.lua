@@ -200,6 +200,7 @@ local function finish_fetch(self, f, k)
   self.totals.bytes_reused = self.totals.bytes_reused + st.reused
   self.totals.bytes_done = self.totals.bytes_done + f.e.size
   f.obj:close()
+  f.obj = nil -- the plan keeps F to the end: a closed fetch (26 KiB) must not stay with it
   return st
 end
 
