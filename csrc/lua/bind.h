@@ -72,6 +72,7 @@ void new_class(lua_State *L, const char *mt, const luaL_Reg *methods, lua_CFunct
 void ux_lua_link_open(lua_State *L);
 void ux_lua_dir_open(lua_State *L);
 void ux_lua_listing_open(lua_State *L);
+void ux_lua_scan_open(lua_State *L);
 void ux_lua_client_open(lua_State *L);
 void ux_lua_server_open(lua_State *L);
 void ux_lua_stream_open(lua_State *L);

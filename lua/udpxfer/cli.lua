@@ -163,10 +163,14 @@ local function build()
   get:flag("--legacy", "Speak the original tool's protocol (\"get NAME\", 1 KiB chunks).")
   get:flag("--no-resume", "Fetch everything again, ignoring partial files interrupted fetches left.")
   get:option("--limit-rate", "At most RATE bytes per second (K, M, G suffixes)."):convert(rate)
+  get:option("--max-entries", "With -r: refuse a listing of more entries (default 1000000)."):argname("<n>")
+    :convert(integer(1, 4294967294, "--max-entries"))
 
   local ls = p:command("ls", "List what the servers offer under REMOTE (a folder, \".\" or a share).")
   ls:argument("remote", "The folder."):args("?")
   discovery(ls)
+  ls:option("--max-entries", "Refuse a listing of more entries (default 1000000)."):argname("<n>")
+    :convert(integer(1, 4294967294, "--max-entries"))
 
   local sync = p:command("sync", "Make the local folder DIR match the folder REMOTE on the LAN.")
   sync:argument("remote", "The folder on the servers (a folder of a served tree, \".\", or a share).")
@@ -179,6 +183,8 @@ local function build()
   discovery(sync)
   sync:option("--chunk-size", "Bytes per chunk."):convert(chunk_size)
   sync:option("--limit-rate", "At most about RATE bytes per second (K, M, G suffixes)."):convert(rate)
+  sync:option("--max-entries", "Refuse a listing of more entries (default 1000000)."):argname("<n>")
+    :convert(integer(1, 4294967294, "--max-entries"))
 
   local recv = p:command("recv", "Receive one byte stream and write it to stdout.")
   recv:option("-p --port", "UDP port to listen on (0 picks a free one)."):default(tostring(core.STREAM_PORT))
@@ -339,7 +345,7 @@ local function sync_cmd(remote, dir, opt, out, err, delete)
     remote = remote, dir = dir, delete = delete, dry_run = opt.dry_run, exclude = opt.exclude,
     port = opt.port, servers = opt.server, broadcast = broadcast_list(opt.broadcast), timeout = opt.timeout,
     chunk_size = opt.chunk_size, limit_rate = opt.limit_rate, progress_interval = opt.json and 0.5 or 0.1,
-    key = opt.key_file,
+    key = opt.key_file, max_entries = opt.max_entries,
     on_file = function(ev)
       if opt.json then return emit(opt, out, ev) end
       if not talk then return end
@@ -529,7 +535,7 @@ end
 local function ls(opt, out, err)
   local remote = opt.remote or "."
   local common = { port = opt.port, servers = opt.server, broadcast = broadcast_list(opt.broadcast),
-    timeout = opt.timeout, key = opt.key_file }
+    timeout = opt.timeout, key = opt.key_file, max_entries = opt.max_entries }
   common.remote = remote
   local l, msg, code = udpxfer.list(common)
   if not l then return fail(err, msg, code) end

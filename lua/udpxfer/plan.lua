@@ -24,20 +24,23 @@ function M.safe_link(path, target)
   return true
 end
 
--- Entries of the listing to act on: excluded ones (and everything below
--- an excluded folder) left out.
+-- The entries of the listing to act on, one at a time (a listing may
+-- hold a million): excluded ones (and everything below an excluded
+-- folder) left out.
 local function wanted(entries, excluded)
-  local out, cut = {}, {}
-  for _, e in ipairs(entries) do
-    local parent = e.path:match("^(.*)/[^/]*$")
-    local skip = e.path ~= "." and ((parent and cut[parent]) or excluded(e.path, e.type == "dir"))
-    if skip then
-      if e.type == "dir" then cut[e.path] = true end
-    else
-      out[#out + 1] = e
+  local cut, i = {}, 0
+  return function()
+    while true do
+      i = i + 1
+      local e = entries[i]
+      if not e then return nil end
+      local path = e.path
+      local parent = path:match("^(.*)/[^/]*$")
+      local skip = path ~= "." and ((parent and cut[parent]) or excluded(path, e.type == "dir"))
+      if not skip then return e end
+      if e.type == "dir" then cut[path] = true end
     end
   end
-  return out
 end
 
 --- Is PATH, or a folder above it, excluded?
@@ -60,25 +63,41 @@ local function by_hash(idx, locals)
   return t
 end
 
---- The plan. ENTRIES: the decoded listing; LOCALS: { [path] = stat } of
--- the folder (dir:scan()); IDX: its index; DIR: the folder (to hash a file
--- the index does not know); OPTS: delete, excluded (a glob matcher).
+-- A step naming only its entry E. A listing's entry is one already (its
+-- field `e` is itself): a table around it would double what a listing of
+-- a million folders costs.
+local function step(e) return e.e and e or { e = e } end
+
+-- { [path] = true } for the entries acted on: a lookup in the listing
+-- (a binary search), not a set of its own.
+local function listed(entries, excluded)
+  return setmetatable({}, { __index = function(_, path)
+    local i = entries:find(path)
+    return i ~= nil and (path == "." or not M.excluded_path(path, entries[i].type == "dir", excluded))
+  end })
+end
+
+--- The plan. ENTRIES: the decoded listing (core.listing_decode); LOCALS:
+-- { [path] = stat } of the folder (dir:scan():map()); IDX: its index;
+-- DIR: the folder (to hash a file the index does not know); OPTS: delete,
+-- excluded (a glob matcher).
 -- Returns { root = entry, dirs = {...}, links = {...}, empty = {...},
 -- copies = {...}, fetches = {...}, meta = {...}, deletes = {...},
--- conflicts = {...}, unsafe = {...}, unchanged = n, files = n, index = idx },
--- each step naming its entry (`e`) and the local stat it replaces (`old`).
+-- conflicts = {...}, unsafe = {...}, unchanged = n, files = n, index = idx,
+-- listed = { [path] = true } }, each step naming its entry (`e`) and the
+-- local stat it replaces (`old`).
 function M.make(entries, locals, idx, dir, opts)
   local p = { dirs = {}, links = {}, empty = {}, copies = {}, fetches = {}, meta = {}, deletes = {},
-    conflicts = {}, unsafe = {}, unchanged = 0, checked = 0, files = 0, index = idx, listed = {} }
+    conflicts = {}, unsafe = {}, unchanged = 0, checked = 0, files = 0, index = idx,
+    listed = listed(entries, opts.excluded) }
   local hashes = by_hash(idx, locals)
-  for _, e in ipairs(wanted(entries, opts.excluded)) do
+  for e in wanted(entries, opts.excluded) do
     local old = locals[e.path]
-    p.listed[e.path] = true
     if e.path == "." then
       p.root = e
     elseif e.type == "dir" then
       if old and old.type ~= "dir" then p.conflicts[#p.conflicts + 1] = { e = e, old = old } end
-      if not old or old.type ~= "dir" then p.dirs[#p.dirs + 1] = { e = e } end
+      if not old or old.type ~= "dir" then p.dirs[#p.dirs + 1] = step(e) end
     elseif e.type == "link" then
       if not M.safe_link(e.path, e.target) then
         p.unsafe[#p.unsafe + 1] = { e = e }
@@ -143,7 +162,7 @@ function M.file(p, e, old, idx, hashes, dir)
   elseif hashes[e.sha256] and hashes[e.sha256] ~= e.path then
     p.copies[#p.copies + 1] = { e = e, old = old, from = hashes[e.sha256] }
   else
-    p.fetches[#p.fetches + 1] = { e = e, old = old, basis = old and e.path or nil }
+    p.fetches[#p.fetches + 1] = old and { e = e, old = old, basis = e.path } or step(e)
   end
 end
 

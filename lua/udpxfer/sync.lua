@@ -46,7 +46,9 @@ end
 -- (change nothing, report what would change), `exclude` (a list of globs:
 -- udpxfer.glob), `port`, `servers`, `broadcast` (as for `get`),
 -- `timeout` (for the listing, s), `chunk_size`, `limit_rate` (bytes/s,
--- shared by the fetches under way), and callbacks `on_file`
+-- shared by the fetches under way), `max_entries` (default 1,000,000: a
+-- listing with more fails the sync with code "unsafe", nothing touched),
+-- and callbacks `on_file`
 -- ({path, action, size, bytes, reused} per entry acted on; action one of
 -- "mkdir", "link", "fetch", "copy", "create", "meta", "delete", "skip",
 -- "error"), `on_progress` (the stats), `on_done` (the summary), `on_error`.
@@ -55,6 +57,8 @@ function M.new(opts)
   assert(type(opts) == "table", "udpxfer.sync expects a table of options")
   assert(type(opts.remote) == "string", "udpxfer.sync: remote (string) is required")
   assert(type(opts.dir) == "string", "udpxfer.sync: dir (string) is required")
+  assert(opts.max_entries == nil or (math.type(opts.max_entries) == "integer" and opts.max_entries >= 1),
+    "udpxfer.sync: max_entries must be an integer of 1 or more")
   local targets, nbcast = base.targets(opts)
   if not targets then return nil, nbcast, "usage" end
   if #targets == 0 then return nil, "no broadcast address or server to ask", "usage" end
@@ -161,6 +165,7 @@ function Sync:room()
 end
 
 local function start_fetch(self, f)
+  if f.e == f then f = { e = f } end -- a step that is only its entry (a listing's, read-only) gets a table now
   local e = f.e
   local obj, msg, code = core.client {
     name = remote_name(self, f.e.path), sha256 = e.sha256, root = self.dir, path = e.path, basis = f.basis,
@@ -357,12 +362,12 @@ local function finish(self)
     end -- a folder still holding excluded entries stays
   end
   if not dry then
-    local dirs = {}
-    for _, e in ipairs(self.entries) do
+    local dirs, entries = {}, self.entries -- their indices: the entries are made as they are read
+    for i, e in ipairs(entries) do
       if e.type == "dir" and e.path ~= "." and not blocked(self, e.path) and p.listed[e.path]
-        and not settled(self, e) then dirs[#dirs + 1] = e end
+        and not settled(self, e) then dirs[#dirs + 1] = i end
     end
-    for i = #dirs, 1, -1 do set_meta(self, dirs[i]) end
+    for i = #dirs, 1, -1 do set_meta(self, entries[dirs[i]]) end
     if p.root then d:set_self(p.root.mode, p.root.mtime) end
     if next(self.touched) or p.checked > 0 or self.listing_changed then
       local ok, err = index.save(d, p.index, self.listings)
@@ -390,6 +395,7 @@ end
 -- file this sync fetches are left for that fetch to resume from (or to
 -- remove), the rest removed.
 local function remove_leftovers(self, own, p)
+  if #own == 0 then return end
   local fetching = {}
   for _, f in ipairs(p.fetches) do fetching[f.e.path] = true end
   for _, path in ipairs(own) do
@@ -400,20 +406,21 @@ local function remove_leftovers(self, own, p)
 end
 
 local function begin(self, text)
-  local entries, msg, code = core.listing_decode(text)
-  if not entries then return fail(self, msg, code) end
+  local entries, msg, code = core.listing_decode(text, self.opts.max_entries)
+  if not entries then return fail(self, ("listing %s: %s"):format(self.opts.remote, msg), code) end
   self.entries = entries
   local locals, lmsg = self.dir:scan()
   if not locals then return fail(self, lmsg, "io") end
-  local map, own = {}, {}
-  for _, st in ipairs(locals) do
-    if not st.own then map[st.path] = st elseif st.path ~= index.NAME then own[#own + 1] = st.path end
+  local map, own = locals:map(), {} -- compact: a table of its own for each entry would cost 5x
+  for _, path in ipairs(locals:own()) do
+    if path ~= index.NAME then own[#own + 1] = path end
   end
   self.locals = map
   self.listing_changed = self.listings[self.opts.remote] ~= text
   self.listings[self.opts.remote] = text
   local p = plan.make(entries, map, self.index, self.dir,
     { delete = self.opts.delete, excluded = self.excluded })
+  collectgarbage() -- what reading a large listing and folder left behind goes before the work begins
   if not self.opts.dry_run then remove_leftovers(self, own, p) end
   self.plan = p
   self.totals.files = p.files
