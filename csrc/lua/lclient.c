@@ -366,6 +366,8 @@ static int l_client(lua_State *L)
     cfg.idle_us = (uint64_t)(opt_range(L, "idle_timeout", 5, 0, UX_MAX_SECONDS) * 1e6);
     cfg.max_window = (uint32_t)opt_range(L, "window", 4096, 0, 1 << 20);
     cfg.max_rate = (uint64_t)opt_range(L, "limit_rate", 0, 0, UX_MAX_RATE);
+    cfg.rng = engine_rng(L, o->sim, &o->seed);
+    uint64_t now = start_now(L, o->sim); /* options that may raise: read before anything is opened */
     if (hex) {
         if (parse_hex(hex, hex_len, cfg.want_sha256, UX_HASH_LEN))
             return luaL_argerror(L, 1, "sha256 must be 64 hex digits");
@@ -390,10 +392,9 @@ static int l_client(lua_State *L)
     cfg.want_tree = o->has_basis;
     cfg.basis = o->has_basis ? &o->basis : NULL;
     cfg.verify_leaves = opt_bool(L, "verify");
-    cfg.rng = engine_rng(L, o->sim, &o->seed);
     cfg.key = key_p;
     o->eng = calloc(1, sizeof *o->eng);
-    if (!o->eng || ux_client_init(o->eng, &cfg, start_now(L, o->sim))) {
+    if (!o->eng || ux_client_init(o->eng, &cfg, now)) {
         o->live = 1;
         client_release(o);
         return push_fail(L, "cannot initialise the client", UX_ERR_IO);

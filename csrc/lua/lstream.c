@@ -60,6 +60,8 @@ static struct stream_obj *check_stream(lua_State *L)
 
 static void release(struct stream_obj *o)
 {
+    free(o->log); /* made before the options are read: one may raise */
+    o->log = NULL;
     if (!o->live)
         return;
     if (!o->sim) {
@@ -71,8 +73,6 @@ static void release(struct stream_obj *o)
         ux_ssend_free(&o->s);
     else
         ux_srecv_free(&o->r);
-    free(o->log);
-    o->log = NULL;
     o->live = 0;
 }
 
