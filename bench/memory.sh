@@ -35,11 +35,11 @@ for i in $(seq 1 $((N / 1000))); do
   (cd "$work/files/$d" && head -c $((1000 * 16)) /dev/urandom | split -b 16 -a 3 - f)
 done
 
-serve() { # tree -> port
+serve() { # tree: its server's port in $port (not in a subshell: the trap kills it)
   $LUA bin/udpxfer serve "$work/$1" --port 0 --json > "$work/$1.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 600); do grep -q '"port"' "$work/$1.log" 2>/dev/null && break; sleep 0.05; done
-  grep -o '"port":[0-9]*' "$work/$1.log" | head -1 | cut -d: -f2
+  port=$(grep -o '"port":[0-9]*' "$work/$1.log" | head -1 | cut -d: -f2)
 }
 
 run() { # label command...
@@ -52,7 +52,7 @@ run() { # label command...
 }
 
 for tree in $TREES; do
-  port=$(serve "$tree")
+  serve "$tree"
   entries=$(find "$work/$tree" | wc -l)
   mkdir -p "$work/dst-$tree"
   common=(--server "127.0.0.1:$port" --broadcast none --timeout 60)
