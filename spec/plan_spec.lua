@@ -19,10 +19,18 @@ local function st(type, size, mtime, ino, extra)
   return t
 end
 
+-- Entries as core.listing_decode gives them: in listing order, with find(path).
+local function listing(entries)
+  return setmetatable(entries, { __index = { find = function(l, path)
+    for i, e in ipairs(l) do if e.path == path then return i end end
+  end } })
+end
+
 local function make(entries, locals, idx, opts)
   opts = opts or {}
   local excluded = glob.matcher(opts.exclude)
-  return plan.make(plan.select(entries, excluded), locals or {}, idx or {}, { delete = opts.delete, excluded = excluded })
+  return plan.make(plan.select(listing(entries), excluded), locals or {}, idx or {},
+    { delete = opts.delete, excluded = excluded })
 end
 
 local function paths(steps)

@@ -309,6 +309,161 @@ describe("udpxfer.sync against hostile listings", function()
   end)
 end)
 
+describe("listings and folder scans in memory", function()
+  local root
+
+  before_each(function() root = H.tmpdir() end)
+  after_each(function() H.rmrf(root) end)
+
+  -- A listing of N folders (and, with FILES, a file in each).
+  local function big_listing(n, files)
+    local parts = { "udpxfer-listing 1\nd\t755\t0\t.\n" }
+    local sha = H.core.sha256("x")
+    for i = 1, n do
+      parts[#parts + 1] = ("d\t755\t0\td%07d\n"):format(i)
+      if files then parts[#parts + 1] = ("f\t644\t0\t1\t%s\td%07d/x\n"):format(sha, i) end
+    end
+    return table.concat(parts)
+  end
+
+  local function heap_kib(fn)
+    collectgarbage()
+    collectgarbage()
+    local before = collectgarbage("count")
+    local keep = fn()
+    collectgarbage()
+    collectgarbage()
+    return collectgarbage("count") - before, keep
+  end
+
+  it("decodes a listing into records, not a table an entry: a few bytes of Lua heap per entry", function()
+    local text = big_listing(50000, true)
+    local kib, l = heap_kib(function() return assert(core.listing_decode(text)) end)
+    assert.are.equal(100001, #l)
+    assert.is_true(kib < 100, ("%.0f KiB of Lua heap for 100,001 entries"):format(kib))
+  end)
+
+  it("reads entries through views and tables alike: escaped names, links, upper-case hashes, file numbers", function()
+    local sha = ("AB"):rep(32)
+    local l = assert(core.listing_decode("udpxfer-listing 1\nd\t755\t7\t.\n" .. "f\t644\t5\t3\t" .. sha
+      .. "\ta%20b\n" .. "l\t777\t6\tt%25x\tlnk\n" .. "d\t700\t8\tsub\n"))
+    assert.are.equal(4, #l)
+    local e = l[2]
+    assert.are.same({ "file", "a b", 3, sha:lower(), 420, 5 }, { e.type, e.path, e.size, e.sha256, e.mode, e.mtime })
+    assert.is_nil(e.target)
+    assert.are.same({ type = "file", mode = 420, mtime = 5, path = "a b", size = 3, sha256 = sha:lower(), number = 0 },
+      l:get(2))
+    assert.are.same({ type = "link", mode = 511, mtime = 6, path = "lnk", target = "t%x" }, l:get(3))
+    local paths = {}
+    for i, v in ipairs(l) do paths[i] = v.path end
+    assert.are.same({ ".", "a b", "lnk", "sub" }, paths)
+    assert.are.same({ 1, 2, 3, 4 }, { l:find("."), l:find("a b"), l:find("lnk"), l:find("sub") })
+    assert.is_nil(l:find("a%20b"))
+    assert.is_nil(l[5])
+    assert.has_error(function() e.path = "x" end)
+  end)
+
+  it("numbers a listing's files in order, and keeps only the mode bits asked for", function()
+    local sha = ("ab"):rep(32)
+    local l = assert(core.listing_decode("udpxfer-listing 1\nd\t755\t7\t.\n" .. "f\t4755\t5\t3\t" .. sha
+      .. "\ta\n" .. "d\t1777\t8\tb\n" .. "f\t644\t5\t3\t" .. sha .. "\tb/c\n", nil, 511))
+    assert.are.same({ 0, 1 }, { l[2].number, l[4].number })
+    assert.is_nil(l[3].number)
+    assert.are.same({ 493, 493, 511, 420 }, { l[1].mode, l[2].mode, l[3].mode, l[4].mode })
+  end)
+
+  it("refuses a listing of more than max_entries: sync (unsafe, nothing touched), list, the command", function()
+    local text = big_listing(20) -- 21 entries with "."
+    local fake = H.fake_server(text, {})
+    finally(function() fake:close() end)
+    local function run(obj)
+      assert.is_true(H.drive({ obj, fake }, function() return obj.outcome ~= nil end, 20))
+      local res, msg, code = obj:result()
+      obj:close()
+      return res, msg, code
+    end
+    local opts = { remote = ".", dir = root, broadcast = false, servers = { "127.0.0.1:" .. fake.port }, max_entries = 20 }
+    local res, msg, code = run(assert(udpxfer.sync(opts)))
+    assert.is_nil(res)
+    assert.are.equal("unsafe", code)
+    assert.are.equal("listing .: the listing has more than 20 entries (max_entries)", msg)
+    assert.are.same({}, H.ls(root))
+    opts.max_entries = 21
+    assert.is_table((run(assert(udpxfer.sync(opts)))))
+    assert.are.equal(20, #H.sh("ls -d " .. q(root) .. "/d*"):gsub("[^\n]", ""))
+    local _, lmsg, lcode = run(assert(udpxfer.list { remote = ".", broadcast = false,
+      servers = { "127.0.0.1:" .. fake.port }, max_entries = 20 }))
+    assert.are.equal("unsafe", lcode)
+    assert.matches("more than 20 entries", lmsg)
+    assert.has_error(function() udpxfer.sync { remote = ".", dir = root, max_entries = 0 } end)
+    -- the command: exit 4, one line
+    os.execute("mkdir -p " .. q(root .. "/src") .. " " .. q(root .. "/out"))
+    for i = 1, 5 do H.write(("%s/src/f%d"):format(root, i), "x") end
+    local pid, port, pipe = H.start_server(root .. "/src", nil, nil, true)
+    finally(function() H.kill(pid) pipe:close() end)
+    local base = ("%s %%s --server 127.0.0.1:%d --broadcast none --max-entries %%d"):format(H.UDPXFER, port)
+    local rc, _, err = H.run(base:format("sync . " .. q(root .. "/out"), 5))
+    assert.are.equal(4, rc)
+    assert.are.equal("udpxfer: listing .: the listing has more than 5 entries (max_entries)\n", err)
+    assert.are.same({}, H.ls(root .. "/out"))
+    rc, _, err = H.run(base:format("ls .", 5))
+    assert.are.equal(4, rc, err)
+    assert.are.equal(0, (H.run(base:format("sync . " .. q(root .. "/out"), 6))))
+    assert.are.equal(2, (H.run(base:format("sync . " .. q(root .. "/out"), 0))))
+  end)
+
+  it("ls merges versions as they come, counting each entry's servers, within max_entries", function()
+    local a = "udpxfer-listing 1\nd\t755\t0\t.\nf\t644\t0\t1\t" .. H.core.sha256("1") .. "\tx\nd\t755\t0\ty\n"
+    local b = "udpxfer-listing 1\nd\t755\t0\t.\nf\t644\t0\t1\t" .. H.core.sha256("2") .. "\tx\nd\t755\t0\ty\n"
+      .. "d\t755\t0\tz\n"
+    local fa, fb = H.fake_server(a, {}), H.fake_server(b, {})
+    finally(function() fa:close() fb:close() end)
+    local function ls(max)
+      local l = assert(udpxfer.list { remote = ".", broadcast = false, max_entries = max,
+        servers = { "127.0.0.1:" .. fa.port, "127.0.0.1:" .. fb.port } })
+      assert.is_true(H.drive({ l, fa, fb }, function() return l.outcome ~= nil end, 20))
+      local res, msg, code = l:result()
+      l:close()
+      return res, msg, code
+    end
+    local res = assert(ls())
+    assert.are.equal(2, res.versions)
+    local got = {}
+    for _, e in ipairs(res.entries) do got[#got + 1] = ("%s %s %d"):format(e.path, e.type, e.servers) end
+    assert.are.same({ ". dir 2", "x file 1", "x file 1", "y dir 2", "z dir 1" }, got)
+    local none, msg, code = ls(4)
+    assert.is_nil(none)
+    assert.are.equal("unsafe", code)
+    assert.matches("merge to more than 4 entries", msg)
+  end)
+
+  it("scans a folder into records: views, a map by path with pairs, udpxfer's own files apart", function()
+    local dir = root .. "/scan"
+    os.execute(("mkdir -p %s/sub && cd %s && head -c 20000 /dev/zero | split -b 1 -a 5 - f && ln -s faaaaa lnk")
+      :format(q(dir), q(dir)))
+    H.write(dir .. "/.x.udpxfer-0123abcd", "partial")
+    local d = assert(core.dir(dir))
+    finally(function() d:close() end)
+    local kib, s = heap_kib(function() return assert(d:scan()) end)
+    assert.are.equal(20003, #s)
+    assert.is_true(kib < 100, ("%.0f KiB of Lua heap for 20,003 entries"):format(kib))
+    assert.are.same({ ".x.udpxfer-0123abcd" }, s:own())
+    local map = s:map()
+    assert.are.equal("dir", map.sub.type)
+    assert.are.same({ "link", "faaaaa" }, { map.lnk.type, map.lnk.target })
+    assert.are.same({ "file", 1 }, { map.faaabc.type, map.faaabc.size })
+    assert.is_nil(map[".x.udpxfer-0123abcd"])
+    assert.is_true(s[s:find(".x.udpxfer-0123abcd")].own)
+    local n = 0
+    for path, st in pairs(map) do
+      n = n + 1
+      assert.are.equal(path, st.path)
+    end
+    assert.are.equal(20002, n)
+    assert.has_error(function() map.x = 1 end)
+  end)
+end)
+
 describe("udpxfer sync (the command), killed and run again", function()
   local root, src, pid, port, pipe
 

@@ -27,7 +27,7 @@ static void hash_basis(struct ux_fetch *f, uint64_t size)
     f->basis_pending = 0;
     struct ux_sha *sha = ux_sha_new();
     uint64_t len = f->basis_size < size ? f->basis_size : size;
-    if (!sha || ux_tree_fd(&f->basis, sha, f->basis_fd, len, f->eng.chunk_size, NULL, NULL, NULL))
+    if (!sha || ux_tree_fd(&f->basis, sha, f->basis_fd, len, f->eng->chunk_size, NULL, NULL, NULL))
         ux_tree_free(&f->basis);
     ux_sha_free(sha);
 }
@@ -113,7 +113,7 @@ int ux_fetch_input(struct ux_fetch *f, uint64_t now, const uint8_t *p, size_t n,
 {
     if (f->held)
         ux_sink_clear(&f->sink); /* before trying again: a slab freed after this wakes us */
-    int held = ux_client_input(&f->eng, now, p, n, a);
+    int held = ux_client_input(f->eng, now, p, n, a);
     if (held != f->held) {
         f->held = held;
         watch_sink(f, held || f->committing);
@@ -124,17 +124,17 @@ int ux_fetch_input(struct ux_fetch *f, uint64_t now, const uint8_t *p, size_t n,
 static size_t link_output(void *e, uint64_t now, uint8_t *b, size_t cap, struct ux_addr *a, struct ux_tail *t)
 {
     (void)t;
-    return ux_client_output(&((struct ux_fetch *)e)->eng, now, b, cap, a);
+    return ux_client_output(((struct ux_fetch *)e)->eng, now, b, cap, a);
 }
 
 static void link_bounced(void *e, uint64_t now, const struct ux_addr *to)
 {
-    ux_client_unreachable(&((struct ux_fetch *)e)->eng, now, to);
+    ux_client_unreachable(((struct ux_fetch *)e)->eng, now, to);
 }
 
 uint64_t ux_fetch_deadline(const struct ux_fetch *f)
 {
-    return f->committing ? UINT64_MAX : ux_client_deadline(&f->eng);
+    return f->committing ? UINT64_MAX : ux_client_deadline(f->eng);
 }
 
 static uint64_t link_deadline(void *e) { return ux_fetch_deadline(e); }
@@ -291,13 +291,14 @@ static enum ux_err open_spec(struct ux_fetch *f, const struct ux_fetch_spec *s, 
     cfg->on_chunk = on_chunk;
     cfg->on_reuse = on_reuse;
     cfg->ud = f;
-    if (ux_client_init(&f->eng, cfg, now)) {
+    f->eng = calloc(1, sizeof *f->eng);
+    if (!f->eng || ux_client_init(f->eng, cfg, now)) {
         snprintf(why, cap, "cannot initialise the client");
         ux_fetch_close(f);
         return UX_ERR_IO;
     }
     if (link) {
-        struct ux_endpoint ep = {f, link_input, link_output, link_deadline, cfg->legacy ? 0 : f->eng.xid, link_bounced};
+        struct ux_endpoint ep = {f, link_input, link_output, link_deadline, cfg->legacy ? 0 : f->eng->xid, link_bounced};
         if (ux_link_attach(link, &ep)) {
             snprintf(why, cap, "out of memory");
             ux_fetch_close(f);
@@ -329,7 +330,10 @@ void ux_fetch_close(struct ux_fetch *f)
     free(f->mem);
     free(f->copy);
     f->mem = f->copy = NULL;
-    ux_client_free(&f->eng);
+    if (f->eng)
+        ux_client_free(f->eng);
+    free(f->eng);
+    f->eng = NULL;
     f->live = 0;
 }
 
@@ -347,14 +351,14 @@ static void commit_end(struct ux_fetch *f, int err, const char *why)
     }
     char msg[200];
     snprintf(msg, sizeof msg, "%s%s%s", why, err == EBADMSG ? "" : ": ", err == EBADMSG ? "" : strerror(err));
-    ux_client_abort(&f->eng, err == EBADMSG ? UX_ERR_CORRUPT : UX_ERR_IO, msg);
+    ux_client_abort(f->eng, err == EBADMSG ? UX_ERR_CORRUPT : UX_ERR_IO, msg);
 }
 
 static int memory_commit(struct ux_fetch *f)
 {
     uint8_t got[UX_HASH_LEN];
-    int ok = ux_sha_init(f->eng.sha) == 0 && ux_sha_update(f->eng.sha, f->mem, f->eng.size) == 0 &&
-             ux_sha_final(f->eng.sha, got) == 0 && ux_equal(got, f->eng.sha256, UX_HASH_LEN);
+    int ok = ux_sha_init(f->eng->sha) == 0 && ux_sha_update(f->eng->sha, f->mem, f->eng->size) == 0 &&
+             ux_sha_final(f->eng->sha, got) == 0 && ux_equal(got, f->eng->sha256, UX_HASH_LEN);
     commit_end(f, ok ? 0 : EBADMSG, "whole-file SHA-256 mismatch");
     return 0;
 }
@@ -367,11 +371,11 @@ static int commit_begin(struct ux_fetch *f)
     if (f->memory)
         return memory_commit(f);
     const char *why = "cannot set the file's size";
-    int err = !f->sink_open ? EIO : ux_sink_truncate(&f->sink, f->eng.size);
+    int err = !f->sink_open ? EIO : ux_sink_truncate(&f->sink, f->eng->size);
     if (!err && !f->link)
-        err = ux_sink_commit(&f->sink, f->eng.sha256, &why);
+        err = ux_sink_commit(&f->sink, f->eng->sha256, &why);
     else if (!err) {
-        ux_sink_commit_start(&f->sink, f->eng.sha256);
+        ux_sink_commit_start(&f->sink, f->eng->sha256);
         err = ux_sink_commit_ended(&f->sink) ? ux_sink_commit_result(&f->sink, &why) : EINPROGRESS;
     }
     f->committing = err == EINPROGRESS;
@@ -418,7 +422,7 @@ int ux_fetch_next_event(struct ux_fetch *f, struct ux_client_event *ev)
             return 1;
         } /* else the abort queued an error event */
     }
-    while (ux_client_next_event(&f->eng, ev)) {
+    while (ux_client_next_event(f->eng, ev)) {
         if (ev->type == UXC_EV_DONE) {
             f->done = *ev;
             if (commit_begin(f))
@@ -429,7 +433,7 @@ int ux_fetch_next_event(struct ux_fetch *f, struct ux_client_event *ev)
             /* What every server stopped sending, or said had changed (as
              * a restarted server says of any transfer), can be resumed: a
              * resume checks each chunk against the version then offered. */
-            abort_output(f, f->keep && (f->eng.fail == UX_ERR_TIMEOUT || f->eng.fail == UX_ERR_STALE));
+            abort_output(f, f->keep && (f->eng->fail == UX_ERR_TIMEOUT || f->eng->fail == UX_ERR_STALE));
         }
         return 1;
     }
@@ -438,6 +442,6 @@ int ux_fetch_next_event(struct ux_fetch *f, struct ux_client_event *ev)
 
 void ux_fetch_abort(struct ux_fetch *f, enum ux_err code, const char *msg, int keep)
 {
-    ux_client_abort(&f->eng, code, msg);
+    ux_client_abort(f->eng, code, msg);
     abort_output(f, f->keep && keep);
 }

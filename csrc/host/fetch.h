@@ -41,7 +41,7 @@ struct ux_fetch_spec {
 #define UX_FETCH_MEMORY_MAX (256u << 20)
 
 struct ux_fetch {
-    struct ux_client eng;
+    struct ux_client *eng;         /* its own allocation: a closed fetch awaiting collection is small */
     struct ux_link *link;          /* NULL: fed by hand (specs) */
     int live, attached;
     int memory;

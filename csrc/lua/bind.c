@@ -52,17 +52,11 @@ const char *opt_str(lua_State *L, const char *k, const char *def, size_t *len)
     return s;
 }
 
-lua_Number opt_num(lua_State *L, const char *k, lua_Number def)
+lua_Number opt_range(lua_State *L, const char *k, lua_Number def, lua_Number min, lua_Number max)
 {
     lua_getfield(L, 1, k);
     lua_Number v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
     lua_pop(L, 1);
-    return v;
-}
-
-lua_Number opt_range(lua_State *L, const char *k, lua_Number def, lua_Number min, lua_Number max)
-{
-    lua_Number v = opt_num(L, k, def);
     if (!(v >= min && v <= max)) {
         char msg[160];
         snprintf(msg, sizeof msg, "option %s must be a number from %.14g to %.14g", k, min, max);

@@ -33,7 +33,6 @@ void set_addr(lua_State *L, const char *k, const struct ux_addr *a);
 void set_hex(lua_State *L, const char *k, const uint8_t *h);
 /* Options from the table at index 1; a wrong type raises. */
 const char *opt_str(lua_State *L, const char *k, const char *def, size_t *len);
-lua_Number opt_num(lua_State *L, const char *k, lua_Number def);
 /* The number option K (DEF when absent), which must lie in [MIN, MAX]:
  * anything else (NaN too) raises "option K must be a number from MIN to
  * MAX", so no conversion to an integer type ever sees it out of range. */
@@ -72,6 +71,7 @@ void new_class(lua_State *L, const char *mt, const luaL_Reg *methods, lua_CFunct
 void ux_lua_link_open(lua_State *L);
 void ux_lua_dir_open(lua_State *L);
 void ux_lua_listing_open(lua_State *L);
+void ux_lua_scan_open(lua_State *L);
 void ux_lua_client_open(lua_State *L);
 void ux_lua_batch_open(lua_State *L);
 void ux_lua_server_open(lua_State *L);

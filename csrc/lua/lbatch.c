@@ -15,7 +15,8 @@
 
 struct batch_obj {
     struct ux_batch b;
-    struct ux_batch_file *files;
+    struct ux_batch_file *files;  /* their paths copied: a listing's entry makes its strings as read */
+    uint32_t nfiles;
     uint8_t listing[UX_HASH_LEN];
     struct link_obj *link;
     int sim;
@@ -33,11 +34,15 @@ static struct batch_obj *check_batch(lua_State *L)
 static void release(struct batch_obj *o)
 {
     ux_batch_close(&o->b);
+    for (uint32_t i = 0; o->files && i < o->nfiles; i++)
+        free((char *)o->files[i].path);
     free(o->files);
     o->files = NULL;
+    o->nfiles = 0;
 }
 
-/* files = { {path=, size=, sha256=, mode=, mtime=, number=}, ... } */
+/* files = { {path=, size=, sha256=, mode=, mtime=, number=}, ... } (each a
+ * table or a listing's entry) */
 static void read_files(lua_State *L, struct batch_obj *o, uint32_t *n)
 {
     lua_getfield(L, 1, "files");
@@ -50,9 +55,11 @@ static void read_files(lua_State *L, struct batch_obj *o, uint32_t *n)
     for (lua_Integer i = 1; i <= len; i++) {
         struct ux_batch_file *f = &o->files[i - 1];
         lua_geti(L, -1, i);
-        luaL_argcheck(L, lua_istable(L, -1), 1, "each file is a table");
+        luaL_argcheck(L, lua_istable(L, -1) || lua_isuserdata(L, -1), 1, "each file is a table");
         lua_getfield(L, -1, "path");
-        f->path = luaL_checkstring(L, -1); /* alive in the options table */
+        if (!(f->path = strdup(luaL_checkstring(L, -1))))
+            luaL_error(L, "out of memory");
+        o->nfiles = (uint32_t)i;
         lua_getfield(L, -2, "size");
         f->size = (uint64_t)luaL_checkinteger(L, -1);
         lua_getfield(L, -3, "mode");
@@ -84,13 +91,11 @@ static int lb_new(lua_State *L)
     cfg.key = opt_key(L, key);
     cfg.name = name;
     cfg.name_len = name_len;
-    cfg.chunk_size = (uint32_t)opt_num(L, "chunk_size", UX_DEFAULT_CHUNK);
-    cfg.discover_us = (uint64_t)(opt_num(L, "discover_timeout", 5) * 1e6);
-    cfg.idle_us = (uint64_t)(opt_num(L, "idle_timeout", 5) * 1e6);
-    cfg.max_window = (uint32_t)opt_num(L, "window", 4096);
+    cfg.chunk_size = (uint32_t)opt_range(L, "chunk_size", UX_DEFAULT_CHUNK, UX_MIN_CHUNK, UX_MAX_CHUNK);
+    cfg.discover_us = (uint64_t)(opt_range(L, "discover_timeout", 5, 0, UX_MAX_SECONDS) * 1e6);
+    cfg.idle_us = (uint64_t)(opt_range(L, "idle_timeout", 5, 0, UX_MAX_SECONDS) * 1e6);
+    cfg.max_window = (uint32_t)opt_range(L, "window", 4096, 0, 1 << 20);
     cfg.unicast = 1;
-    if (cfg.chunk_size < UX_MIN_CHUNK || cfg.chunk_size > UX_MAX_CHUNK)
-        return luaL_argerror(L, 1, "chunk_size out of range");
     lua_getfield(L, 1, "root");
     int root = check_dir(L, -1)->fd;
     lua_pop(L, 1);

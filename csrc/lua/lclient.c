@@ -130,8 +130,8 @@ static int l_client(lua_State *L)
                                      why, sizeof why);
     if (code)
         return push_fail(L, why, code);
-    add_addresses(L, &o->f.eng, "targets", ux_client_add_target);
-    add_addresses(L, &o->f.eng, "exclude", ux_client_exclude);
+    add_addresses(L, o->f.eng, "targets", ux_client_add_target);
+    add_addresses(L, o->f.eng, "exclude", ux_client_exclude);
     return 1;
 }
 
@@ -176,8 +176,8 @@ static size_t sim_out(void *e, uint64_t now, uint8_t *b, size_t cap, struct ux_a
     return ux_client_output(e, now, b, cap, a);
 }
 
-static int lc_output(lua_State *L) { return sim_output(L, &check_client(L)->f.eng, sim_out); }
-static int lc_deadline(lua_State *L) { return push_deadline(L, ux_client_deadline(&check_client(L)->f.eng)); }
+static int lc_output(lua_State *L) { return sim_output(L, check_client(L)->f.eng, sim_out); }
+static int lc_deadline(lua_State *L) { return push_deadline(L, ux_client_deadline(check_client(L)->f.eng)); }
 
 static int lc_timeout(lua_State *L)
 {
@@ -209,7 +209,7 @@ static int lc_set_limit(lua_State *L)
     struct client_obj *o = check_client(L);
     lua_Integer r = luaL_checkinteger(L, 2);
     luaL_argcheck(L, r >= 0, 2, "a rate of 0 or more bytes per second expected");
-    o->f.eng.cfg.max_rate = (uint64_t)r;
+    o->f.eng->cfg.max_rate = (uint64_t)r;
     return 0;
 }
 

@@ -84,11 +84,11 @@ void push_stat(lua_State *L, const struct stat *st)
 
 void push_client_event(lua_State *L, struct client_obj *o, const struct ux_client_event *ev)
 {
-    push_engine_event(L, &o->f.eng, ev);
+    push_engine_event(L, o->f.eng, ev);
     if (ev->type != UXC_EV_DONE)
         return;
     if (o->f.memory) {
-        lua_pushlstring(L, (const char *)o->f.mem, o->f.eng.size);
+        lua_pushlstring(L, (const char *)o->f.mem, o->f.eng->size);
         lua_setfield(L, -2, "data");
     } else {
         set_str(L, "path", o->f.path);
@@ -153,7 +153,7 @@ void push_engine_stats(lua_State *L, const struct ux_client *c, int sim, const c
 
 int client_stats(lua_State *L, struct client_obj *o)
 {
-    push_engine_stats(L, &o->f.eng, o->sim, o->f.committing ? "committing" : NULL);
+    push_engine_stats(L, o->f.eng, o->sim, o->f.committing ? "committing" : NULL);
     if (o->link && o->link->live) {
         set_int(L, "rx_packets", (lua_Integer)o->link->link.io.rx_packets);
         set_int(L, "tx_packets", (lua_Integer)o->link->link.io.tx_packets);

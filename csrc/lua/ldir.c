@@ -7,6 +7,7 @@
 
 #include "bind.h"
 #include "dir_obj.h"
+#include "scan_obj.h"
 #include "engine/names.h"
 #include "host/filehash.h"
 #include "host/localfs.h"
@@ -68,29 +69,16 @@ static void push_stat(lua_State *L, char type, const struct stat *st)
     set_int(L, "dev", (lua_Integer)st->st_dev);
 }
 
-static int add_entry(void *ud, const struct ux_local_entry *e)
-{
-    lua_State *L = ud;
-    lua_newtable(L);
-    lua_pushlstring(L, e->path, e->len);
-    lua_setfield(L, -2, "path");
-    push_stat(L, e->type, &e->st);
-    if (e->target) {
-        lua_pushlstring(L, e->target, e->tlen);
-        lua_setfield(L, -2, "target");
-    }
-    if (e->own)
-        set_bool(L, "own", 1);
-    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-    return 0;
-}
-
-/* dir:scan() -> a list of every entry below (parents first), or nil, message, code. */
+/* dir:scan() -> every entry below (parents first), compact (lscan.c): a
+ * list of views with the fields of stat() and path, target, own; or nil,
+ * message, code. */
 static int ld_scan(lua_State *L)
 {
     struct dir_obj *o = check_dir(L, 1);
-    lua_newtable(L);
-    int err = ux_local_scan(o->fd, add_entry, L);
+    struct scan *s = ux_scan_new(L);
+    int err = ux_local_scan(o->fd, ux_scan_add, s);
+    if (!err)
+        err = ux_scan_index(s);
     return err ? push_errno(L, "cannot read the folder", err, UX_ERR_IO) : 1;
 }
 

@@ -93,16 +93,7 @@ static int l_server(lua_State *L)
     struct ux_addr bind_to;
     if (!o->sim && ux_addr_parse(bind_s, port, &bind_to))
         return push_fail(L, "bind address must be a numeric IP", UX_ERR_USAGE);
-    char msg[600];
-    int err = ux_fileset_open(&o->fs, dir);
-    if (err) {
-        snprintf(msg, sizeof msg, "cannot serve %s", dir);
-        return push_errno(L, msg, err, UX_ERR_IO);
-    }
-    if (add_shares(L, o, msg, sizeof msg)) {
-        ux_fileset_close(&o->fs);
-        return push_fail(L, msg, UX_ERR_USAGE);
-    }
+    /* Every option read (a bad one raises) before anything is opened. */
     struct ux_server_cfg cfg = {0};
     cfg.max_chunk = (uint32_t)opt_range(L, "max_chunk", 16384, UX_MIN_CHUNK, UX_MAX_CHUNK);
     cfg.max_sessions = (uint32_t)opt_range(L, "max_sessions", 256, 1, 65536);
@@ -116,10 +107,21 @@ static int l_server(lua_State *L)
     cfg.total_bps = (uint64_t)(opt_range(L, "max_rate", 0, 0, UX_MAX_RATE) * 8);
     cfg.legacy = opt_bool(L, "legacy");
     cfg.legacy_bps = (uint64_t)(opt_range(L, "legacy_mbit", 80, 0, 1e6) * 1e6);
-    cfg.files = ux_fileset_provider(&o->fs);
     cfg.rng = engine_rng(L, o->sim, &o->seed);
     cfg.key = key_p;
-    o->fs.async_min = (uint64_t)opt_range(L, "async_hash_min", 64 << 20, 0, 9007199254740992.0);
+    uint64_t async_min = (uint64_t)opt_range(L, "async_hash_min", 64 << 20, 0, 9007199254740992.0);
+    char msg[600];
+    int err = ux_fileset_open(&o->fs, dir);
+    if (err) {
+        snprintf(msg, sizeof msg, "cannot serve %s", dir);
+        return push_errno(L, msg, err, UX_ERR_IO);
+    }
+    if (add_shares(L, o, msg, sizeof msg)) {
+        ux_fileset_close(&o->fs);
+        return push_fail(L, msg, UX_ERR_USAGE);
+    }
+    cfg.files = ux_fileset_provider(&o->fs);
+    o->fs.async_min = async_min;
     if (ux_server_init(&o->eng, &cfg)) {
         ux_fileset_close(&o->fs);
         return push_fail(L, "cannot initialise the server", UX_ERR_IO);

@@ -238,6 +238,7 @@ int luaopen_udpxfer_core(lua_State *L)
     ux_lua_link_open(L);
     ux_lua_dir_open(L);
     ux_lua_listing_open(L);
+    ux_lua_scan_open(L);
     ux_lua_client_open(L);
     ux_lua_batch_open(L);
     ux_lua_server_open(L);

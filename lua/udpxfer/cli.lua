@@ -85,7 +85,7 @@ end
 local function ls(opt, out, err)
   local remote = opt.remote or "."
   local common = { port = opt.port, servers = opt.server, broadcast = broadcast_list(opt.broadcast),
-    timeout = opt.timeout, key = opt.key_file }
+    timeout = opt.timeout, key = opt.key_file, max_entries = opt.max_entries }
   common.remote = remote
   local l, msg, code = udpxfer.list(common)
   if not l then return fail(err, msg, code) end

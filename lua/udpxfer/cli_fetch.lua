@@ -47,7 +47,7 @@ local function sync_cmd(remote, dir, opt, out, err, delete)
     perms_all = opt.perms_all or nil,
     port = opt.port, servers = opt.server, broadcast = M.broadcast_list(opt.broadcast), timeout = opt.timeout,
     chunk_size = opt.chunk_size, limit_rate = opt.limit_rate, progress_interval = opt.json and 0.5 or 0.1,
-    key = opt.key_file,
+    key = opt.key_file, max_entries = opt.max_entries,
     on_file = function(ev)
       if ev.unsafe_link then skipped = skipped + 1 end
       if opt.json then return not opt.quiet and emit(opt, out, ev) end -- --json -q: the summary alone

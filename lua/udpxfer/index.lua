@@ -50,7 +50,10 @@ function M.save(dir, t, listings)
       out[#out + 1] = "f" .. pack(FILE, p, e.size, e.mtime, e.ino, e.ctime, e.sha256)
     end
   end
-  for remote, text in pairs(listings or {}) do out[#out + 1] = "l" .. pack(LISTING, remote, text) end
+  for remote, text in pairs(listings or {}) do
+    out[#out + 1] = "l" -- apart: a listing may be large, and is copied once here already
+    out[#out + 1] = pack(LISTING, remote, text)
+  end
   return dir:write(M.NAME, table.concat(out))
 end
 

@@ -13,13 +13,16 @@ local List = base.class(base.Pollable)
 
 --- Start listing. Options: `remote` (default "."; "" lists the trees: "."
 -- and the shares), `port`, `servers`, `broadcast` (as for `get`),
--- `timeout` (s), `chunk_size`, `key`, callbacks `on_done`, `on_error` (an
--- unknown option or a wrong type raises). The result: { type =
+-- `timeout` (s), `chunk_size`, `key`, `max_entries` (default 1,000,000: a
+-- listing with more, or versions that merge to more, fail with code
+-- "unsafe"), callbacks `on_done`, `on_error` (an unknown option or a wrong
+-- type raises). The result: { type =
 -- "done", remote, servers (how many answered), versions, entries = { {path,
 -- type ("dir", "file", "link"), mode, mtime (ns), size, sha256, target,
 -- servers (how many have it so)}, ... } } with the folder itself first as
--- ".". Returns the pollable listing, or nil, message, code.
-local LIST = options.merge(base.ASK, { remote = options.string })
+-- ".". Each version is merged in as it arrives, and not kept. Returns the
+-- pollable listing, or nil, message, code.
+local LIST = options.merge(base.ASK, { remote = options.string, max_entries = options.integer(1, 4294967294) })
 
 function M.new(opts)
   options.check("udpxfer.list", opts or {}, LIST)
@@ -30,7 +33,7 @@ function M.new(opts)
   local link, msg, code = core.link()
   if not link then return nil, msg, code end
   local self = setmetatable({ opts = opts, link = link, remote = opts.remote or ".", offers = {}, order = {},
-    versions = {}, started = core.now() }, List)
+    versions = {}, entries = {}, started = core.now() }, List)
   self.chunk_size = opts.chunk_size or base.chunk_size_for(targets, opts.key)
   local ok, emsg, ecode = self:fetch(nil, targets, nbcast == 0)
   if not ok then
@@ -55,26 +58,54 @@ function List:events() return "r" end
 function List:timeout() return self.obj and self.obj:timeout() or 0 end
 function List:stats() return self.obj and self.obj:stats() or { state = "done" } end
 
--- The key entries are merged under: the same path, type and content.
-local function key(e) return e.path .. "\0" .. e.type .. "\0" .. (e.sha256 or e.target or "") end
+-- The entries merged are the same path, type and content.
+local function same(a, b) return a.type == b.type and a.sha256 == b.sha256 and a.target == b.target end
 
-local function merge(self)
-  local seen, out = {}, {}
-  for _, sha in ipairs(self.order) do
-    for _, e in ipairs(self.versions[sha]) do
-      local k = key(e)
-      local have = seen[k]
-      if not have then
-        have = e
-        have.servers = 0
-        seen[k] = have
-        out[#out + 1] = have
-      end
-      have.servers = have.servers + #self.offers[sha]
+-- Merge in version SHA's entries (the listing L): those already in count
+-- its servers too, the others join. Returns true, or nil, message.
+local function merge(self, sha, l)
+  local out, n = self.entries, #self.offers[sha]
+  if #out == 0 then -- the first version: in order, no lookups
+    for i = 1, #l do
+      local e = l:get(i)
+      e.servers = n
+      out[i] = e
+    end
+    return true
+  end
+  if not self.by_path then -- a second version: look entries up by path from now on
+    self.by_path = {}
+    for _, e in ipairs(out) do
+      local same_path = self.by_path[e.path]
+      if same_path then same_path[#same_path + 1] = e else self.by_path[e.path] = { e } end
     end
   end
-  local function order(e) return e.path == "." and "" or e.path:gsub("/", "\0") end
-  table.sort(out, function(a, b) return order(a) < order(b) end)
+  local max = self.opts.max_entries or 1000000
+  for i = 1, #l do
+    local v, have = l[i], nil
+    local same_path = self.by_path[v.path]
+    for _, e in ipairs(same_path or {}) do if same(e, v) then have = e end end
+    if not have then
+      if #out >= max then return nil, ("the versions offered merge to more than %d entries (max_entries)"):format(max) end
+      have = l:get(i)
+      have.servers = 0
+      out[#out + 1] = have
+      if same_path then same_path[#same_path + 1] = have else self.by_path[have.path] = { have } end
+      self.unsorted = true
+    end
+    have.servers = have.servers + n
+  end
+  return true
+end
+
+-- The merged entries in listing order ('/' before every other byte).
+local function ordered(self)
+  local out = self.entries
+  if self.unsorted then
+    local key = {}
+    for _, e in ipairs(out) do key[e] = e.path == "." and "" or e.path:gsub("/", "\0") end
+    table.sort(out, function(a, b) return key[a] < key[b] end)
+  end
   return out
 end
 
@@ -89,7 +120,8 @@ local function next_version(self)
   end
   local n = 0
   for _, list in pairs(self.offers) do n = n + #list end
-  self.outcome = { type = "done", remote = self.remote, servers = n, versions = #self.order, entries = merge(self),
+  self.by_path = nil
+  self.outcome = { type = "done", remote = self.remote, servers = n, versions = #self.order, entries = ordered(self),
     elapsed = core.now() - self.started, bytes_wire = self.link:stats().rx_bytes }
   call(self.opts.on_done, self.outcome)
 end
@@ -108,15 +140,17 @@ function List:step()
       for _, s in ipairs(list) do known = known or s == ev.server end
       if not known then list[#list + 1] = ev.server end
     elseif ev.type == "done" then
-      local entries, msg, code = core.listing_decode(ev.data)
+      local entries, msg, code = core.listing_decode(ev.data, self.opts.max_entries)
       self.obj:close()
       self.obj = nil
-      if not entries then
-        self.outcome = { type = "error", message = msg, code = code }
+      local ok = entries ~= nil
+      if ok then ok, msg, code = merge(self, ev.sha256, entries) end
+      if not ok then
+        self.outcome = { type = "error", message = msg, code = code or "unsafe" }
         call(self.opts.on_error, self.outcome)
         return true
       end
-      self.versions[ev.sha256] = entries
+      self.versions[ev.sha256] = true -- merged: the version itself is not kept
       next_version(self)
       return self.outcome ~= nil
     elseif ev.type == "error" then

@@ -32,28 +32,30 @@ function M.safe_link(path, target)
   return true
 end
 
--- Entries of the listing to act on: excluded ones (and everything below
--- an excluded folder) left out, and those named as udpxfer's own files
--- (its index, temporary files), which no server lists: returned apart.
-local function wanted(entries, excluded)
-  local out, own, cut = {}, {}, {}
+-- The indices of the listing's entries not acted on: excluded ones (and
+-- everything below an excluded folder), and those named as udpxfer's own
+-- files (its index, temporary files), which no server lists: these also
+-- returned apart. A set of what is left out, not a list of what stays: a
+-- listing may hold a million entries.
+local function left_out(entries, excluded)
+  local skip, own, cut = {}, {}, {}
   local any_cut = false
-  for _, e in ipairs(entries) do
+  for i = 1, #entries do
+    local e = entries[i]
     local path = e.path
     local parent = any_cut and path:match("^(.*)/[^/]*$")
-    local skip = path ~= "." and ((parent and cut[parent]) or excluded(path, e.type == "dir"))
+    local skip_it = path ~= "." and ((parent and cut[parent]) or excluded(path, e.type == "dir"))
     -- udpxfer's own names hold ".udpxfer-": only those are asked about
-    if not skip and path:find(".udpxfer-", 1, true) and core.name_is_own(path:match("[^/]+$")) then
+    if not skip_it and path:find(".udpxfer-", 1, true) and core.name_is_own(path:match("[^/]+$")) then
       own[#own + 1] = { e = e }
-      skip = true
+      skip_it = true
     end
-    if skip then
+    if skip_it then
+      skip[i] = true
       if e.type == "dir" then cut[path], any_cut = true, true end
-    else
-      out[#out + 1] = e
     end
   end
-  return out, own
+  return skip, own
 end
 
 --- Is PATH, or a folder above it, excluded?
@@ -76,14 +78,39 @@ local function by_hash(idx, locals)
   return t
 end
 
---- The entries of a listing (ENTRIES, decoded) a sync acts on, the
--- excluded ones (EXCLUDED: a glob matcher) left out, with everything below
--- an excluded folder: { list = {...}, own = {...} } (own: entries named
--- as udpxfer's own files, which no server lists).
+--- The entries of a listing (ENTRIES: core.listing_decode's, or a list
+-- with a `find(path)` method) a sync acts on, the excluded ones
+-- (EXCLUDED: a glob matcher) left out, with everything below an excluded
+-- folder: { entries, skip = { [index] = true }, own = {...} } (own:
+-- entries named as udpxfer's own files, which no server lists).
 function M.select(entries, excluded)
-  local list, own = wanted(entries, excluded)
-  return { list = list, own = own }
+  local skip, own = left_out(entries, excluded)
+  return { entries = entries, skip = skip, own = own }
 end
+
+--- The entries SEL (M.select's) acts on, one at a time, in listing order.
+function M.each(sel)
+  local entries, skip, i, n = sel.entries, sel.skip, 0, #sel.entries
+  return function()
+    repeat i = i + 1 until i > n or not skip[i]
+    return entries[i]
+  end
+end
+
+-- { [path] = true } for the entries SEL acts on: a lookup in the listing
+-- (a binary search), not a set of its own.
+local function listed(sel)
+  local entries, skip = sel.entries, sel.skip
+  return setmetatable({}, { __index = function(_, path)
+    local i = entries:find(path)
+    return i ~= nil and not skip[i] or nil
+  end })
+end
+
+-- A step naming only its entry E. A listing's entry is one already (its
+-- field `e` is itself): a table around it would double what a listing of
+-- a million folders costs.
+local function step(e) return e.e and e or { e = e } end
 
 --- Local files the index cannot vouch for but which may be the listed
 -- version (its size and mtime): hashed by the caller and recorded in the
@@ -91,7 +118,7 @@ end
 -- SEL: M.select's; LOCALS, IDX as for M.make. Returns { {path, st}, ... }.
 function M.to_check(sel, locals, idx)
   local out = {}
-  for _, e in ipairs(sel.list) do
+  for e in M.each(sel) do
     local old = locals[e.path]
     if e.type == "file" and old and old.type == "file" and not index.current(idx[e.path], old)
       and old.size == e.size and old.mtime == e.mtime then
@@ -110,17 +137,16 @@ end
 -- (`e`) and the local stat it replaces (`old`).
 function M.make(sel, locals, idx, opts)
   local p = { dirs = {}, symlinks = {}, empty = {}, copies = {}, fetches = {}, meta = {}, deletes = {},
-    conflicts = {}, unsafe = {}, unchanged = 0, files = 0, listed = {} }
+    conflicts = {}, unsafe = {}, unchanged = 0, files = 0, listed = listed(sel) }
   local hashes = by_hash(idx, locals)
   p.own = sel.own
-  for _, e in ipairs(sel.list) do
+  for e in M.each(sel) do
     local old = locals[e.path]
-    p.listed[e.path] = true
     if e.path == "." then
       p.root = e
     elseif e.type == "dir" then
       if old and old.type ~= "dir" then p.conflicts[#p.conflicts + 1] = { e = e, old = old } end
-      if not old or old.type ~= "dir" then p.dirs[#p.dirs + 1] = { e = e } end
+      if not old or old.type ~= "dir" then p.dirs[#p.dirs + 1] = step(e) end
     elseif e.type == "link" then
       if not M.safe_link(e.path, e.target) then
         p.unsafe[#p.unsafe + 1] = { e = e }
@@ -171,7 +197,7 @@ function M.file(p, e, old, idx, hashes)
   elseif hashes[e.sha256] and hashes[e.sha256] ~= e.path then
     p.copies[#p.copies + 1] = { e = e, old = old, from = hashes[e.sha256] }
   else
-    p.fetches[#p.fetches + 1] = { e = e, old = old, basis = old and e.path or nil }
+    p.fetches[#p.fetches + 1] = old and { e = e, old = old, basis = e.path } or step(e)
   end
 end
 

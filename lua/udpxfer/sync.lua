@@ -30,7 +30,9 @@ local Sync = base.class(base.Pollable)
 -- applied, as rsync drops the others; DIR's own mode is never set),
 -- `port`, `servers`, `broadcast` (as for `get`), `timeout` (for the
 -- listing, s), `chunk_size`, `key`, `limit_rate` (bytes/s: what all its
--- fetches together ask for), `progress_interval` (s), and callbacks
+-- fetches together ask for), `max_entries` (default 1,000,000: a listing
+-- with more fails the sync with code "unsafe", nothing touched),
+-- `progress_interval` (s), and callbacks
 -- `on_file` ({path, action, size, bytes, reused} per entry acted on;
 -- action one of "mkdir", "link", "fetch", "copy", "create", "meta",
 -- "delete", "skip" (`unsafe_link` for a link the listing has that leads
@@ -41,7 +43,8 @@ local Sync = base.class(base.Pollable)
 local O = options
 local SYNC = options.merge(base.ASK, base.PROGRESS, {
   remote = O.string, dir = O.string, delete = O.boolean, dry_run = O.boolean, exclude = O.strings,
-  limit_rate = O.rate, perms_all = O.boolean, on_file = O.callback, on_preparing = O.callback,
+  limit_rate = O.rate, perms_all = O.boolean, max_entries = O.integer(1, 4294967294), on_file = O.callback,
+  on_preparing = O.callback,
 })
 
 function M.new(opts)
@@ -133,30 +136,20 @@ end
 -- The modes a sync applies: the permission bits alone unless `perms_all`
 -- (a LAN host that wins the vote must not plant setuid files). DIR's own
 -- mode is never set (only its mtime): it is the user's.
-local function permission_bits(self, entries)
-  if self.opts.perms_all then return end
-  for _, e in ipairs(entries) do e.mode = e.mode & 0x1ff end -- 0777
-end
+local function mode_mask(self) return not self.opts.perms_all and 0x1ff or nil end -- 0777
 
 local function begin(self, text, sha256)
-  local entries, msg, code = core.listing_decode(text)
-  if not entries then return fail(self, msg, code) end
-  permission_bits(self, entries)
+  local entries, msg, code = core.listing_decode(text, self.opts.max_entries, mode_mask(self))
+  if not entries then return fail(self, ("listing %s: %s"):format(self.opts.remote, msg), code) end
   self.entries = entries
   self.listing_sha256 = sha256
-  local number = 0 -- a file's number in the listing: how a batch names it
-  for _, e in ipairs(entries) do
-    if e.type == "file" then
-      e.number = number
-      number = number + 1
-    end
-  end
   local locals, lmsg = self.dir:scan()
   if not locals then return fail(self, lmsg, "io") end
-  local map, own = {}, {}
-  for _, st in ipairs(locals) do
-    if not st.own then map[st.path] = st elseif st.path ~= index.NAME then own[#own + 1] = st end
+  local own = {}
+  for _, path in ipairs(locals:own()) do
+    if path ~= index.NAME then own[#own + 1] = locals[locals:find(path)] end
   end
+  local map = locals:map() -- compact: a table of its own for each entry would cost 5x
   self.locals = map
   local ist = self.dir:stat(index.NAME)
   if ist and ist.type ~= "file" then -- not ours: left as it is, and no index kept
@@ -173,6 +166,7 @@ local function begin(self, text, sha256)
     if sha then self.index[c.path] = index.record(c.st, sha) end
   end
   local p = plan.make(sel, map, self.index, { delete = self.opts.delete, excluded = self.excluded })
+  collectgarbage() -- what reading a large listing and folder left behind goes before the work begins
   if not self.opts.dry_run then here.remove_leftovers(self, own, p) end
   self.plan = p
   self.totals.files = p.files

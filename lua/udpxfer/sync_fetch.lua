@@ -57,7 +57,12 @@ end
 
 -- ---- single fetches ----
 
+-- A step that is only its entry (a listing's, read-only) as a table of
+-- its own, which a fetch's state goes into.
+local function own(f) return f.e == f and { e = f } or f end
+
 local function start_fetch(self, f)
+  f = own(f)
   local e = f.e
   local obj, msg, code = core.client {
     name = remote_name(self, f.e.path), sha256 = e.sha256, root = self.dir, path = e.path, basis = f.basis,
@@ -98,6 +103,7 @@ local function finish_fetch(self, f, k)
   self.totals.bytes_reused = self.totals.bytes_reused + st.reused
   self.totals.bytes_done = self.totals.bytes_done + f.e.size
   f.obj:close()
+  f.obj = nil -- the plan keeps F to the end: a closed fetch must not stay with it
   return st
 end
 
@@ -204,7 +210,7 @@ local function step_batch(self, b, k)
       elseif AGAIN_ALONE[ev.code] then
         queue(self, f) -- no server served the batch: each file on its own
       else
-        failed(self, f, ev.code, ev.message)
+        failed(self, own(f), ev.code, ev.message)
       end
     elseif ev.type == "done" or ev.type == "error" then
       local st = b.obj:stats()

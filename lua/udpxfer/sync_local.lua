@@ -242,12 +242,12 @@ function M.finish(self)
     end -- a folder still holding excluded entries stays, and what a conflict blocks
   end
   if dry then return end
-  local dirs = {}
-  for _, e in ipairs(self.entries) do
+  local dirs, entries = {}, self.entries -- their indices: a listing's entries are made as they are read
+  for i, e in ipairs(entries) do
     if e.type == "dir" and e.path ~= "." and not blocked(self, e.path) and p.listed[e.path]
-      and not settled(self, e) then dirs[#dirs + 1] = e end
+      and not settled(self, e) then dirs[#dirs + 1] = i end
   end
-  for i = #dirs, 1, -1 do set_meta(self, dirs[i]) end
+  for i = #dirs, 1, -1 do set_meta(self, entries[dirs[i]]) end
 end
 
 return M
