@@ -30,7 +30,7 @@ if ls build/rel/engine/*.o >/dev/null 2>&1; then
 fi
 # What the binding's objects may call besides Lua, the host and each other:
 # memory, strings, formatting. Every system call lives in the host layer.
-bind_allowed='^(lua_[a-z_]+|luaL_[a-z_]+|ux_[a-z0-9_]+|mem(cpy|set|cmp|move|chr)|str(len|cmp|ncmp|chr|rchr|error)|v?snprintf|(m|c|re)alloc|free|__stack_chk_fail|_GLOBAL_OFFSET_TABLE_)$'
+bind_allowed='^(lua_[a-z_]+|luaL_[a-z_]+|ux_[a-z0-9_]+|mem(cpy|set|cmp|move|chr)|str(len|cmp|ncmp|chr|rchr|error|dup)|v?snprintf|(m|c|re)alloc|free|__stack_chk_fail|_GLOBAL_OFFSET_TABLE_)$'
 if ls build/rel/lua/*.o >/dev/null 2>&1; then
   defined=$(nm --defined-only build/rel/lua/*.o | awk 'NF==3 {print $3}' | sort -u)
   bad=$(nm -u build/rel/lua/*.o | awk 'NF==2 {print $2}' | sort -u | grep -Ev "$bind_allowed" |

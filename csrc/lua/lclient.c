@@ -77,7 +77,7 @@ static void read_spec(lua_State *L, struct ux_fetch_spec *s)
     s->basis_mem = (const uint8_t *)opt_str(L, "basis_data", NULL, &s->basis_len);
 }
 
-static int l_client(lua_State *L)
+static int lc_new(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     size_t name_len, hex_len;
@@ -241,6 +241,6 @@ void ux_lua_client_open(lua_State *L)
         {"events", lc_events}, {"stats", lc_stats}, {"abort", lc_abort}, {"set_limit", lc_set_limit},
         {"close", lc_close}, {NULL, NULL}};
     new_class(L, CLIENT_MT, methods, lc_close);
-    lua_pushcfunction(L, l_client);
+    lua_pushcfunction(L, lc_new);
     lua_setfield(L, -2, "client");
 }

@@ -13,7 +13,7 @@
 #include "host/localfs.h"
 #include "host/partial.h"
 
-static int l_dir(lua_State *L)
+static int ld_new(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     struct dir_obj *o = lua_newuserdatauv(L, sizeof *o, 0);
@@ -165,7 +165,7 @@ static int ld_remove_partial(lua_State *L)
 
 /* partial_prefix(base): the name udpxfer's temporary files beside a file
  * BASE start with (8 hex digits follow). */
-static int l_partial_prefix(lua_State *L)
+static int ld_partial_prefix(lua_State *L)
 {
     char out[256];
     size_t n = ux_partial_prefix(luaL_checkstring(L, 1), out, sizeof out);
@@ -177,7 +177,7 @@ static int l_partial_prefix(lua_State *L)
 
 /* name_is_own(name): is NAME (one component) udpxfer's own: the index
  * or a temporary file? Listings, scans and servers leave those out. */
-static int l_name_is_own(lua_State *L)
+static int ld_name_is_own(lua_State *L)
 {
     size_t n;
     const char *name = luaL_checklstring(L, 1, &n);
@@ -262,10 +262,10 @@ void ux_lua_dir_open(lua_State *L)
         {"remove_tree", ld_remove_tree}, {"remove_partial", ld_remove_partial}, {"copy", ld_copy}, {"read", ld_read}, {"write", ld_write},
         {"sha256", ld_sha256}, {"sync", ld_sync}, {"close", ld_close}, {NULL, NULL}};
     new_class(L, DIR_MT, methods, ld_close);
-    lua_pushcfunction(L, l_dir);
+    lua_pushcfunction(L, ld_new);
     lua_setfield(L, -2, "dir");
-    lua_pushcfunction(L, l_partial_prefix);
+    lua_pushcfunction(L, ld_partial_prefix);
     lua_setfield(L, -2, "partial_prefix");
-    lua_pushcfunction(L, l_name_is_own);
+    lua_pushcfunction(L, ld_name_is_own);
     lua_setfield(L, -2, "name_is_own");
 }

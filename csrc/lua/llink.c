@@ -17,7 +17,7 @@ struct link_obj *check_link(lua_State *L, int idx)
     return o;
 }
 
-static int l_link(lua_State *L)
+static int lk_new(lua_State *L)
 {
     if (lua_isnoneornil(L, 1))
         lua_newtable(L);
@@ -37,33 +37,33 @@ static int l_link(lua_State *L)
     return 1;
 }
 
-static int ll_step(lua_State *L)
+static int lk_step(lua_State *L)
 {
     struct link_obj *o = check_link(L, 1);
     ux_link_pump(&o->link);
     return 0;
 }
 
-static int ll_pollfd(lua_State *L)
+static int lk_pollfd(lua_State *L)
 {
     lua_pushinteger(L, ux_link_fd(&check_link(L, 1)->link));
     return 1;
 }
 
-static int ll_events(lua_State *L)
+static int lk_events(lua_State *L)
 {
     check_link(L, 1);
     lua_pushliteral(L, "r"); /* the epoll set is readable when anything in it is ready */
     return 1;
 }
 
-static int ll_timeout(lua_State *L)
+static int lk_timeout(lua_State *L)
 {
     struct link_obj *o = check_link(L, 1);
     return push_timeout(L, &o->link.io, ux_link_deadline(&o->link));
 }
 
-static int ll_stats(lua_State *L)
+static int lk_stats(lua_State *L)
 {
     struct link_obj *o = check_link(L, 1);
     lua_newtable(L);
@@ -76,7 +76,7 @@ static int ll_stats(lua_State *L)
 }
 
 /* set_limit(bytes_per_second or 0): what its fetches together may ask for. */
-static int ll_set_limit(lua_State *L)
+static int lk_set_limit(lua_State *L)
 {
     struct link_obj *o = check_link(L, 1);
     lua_Integer r = luaL_checkinteger(L, 2);
@@ -85,9 +85,9 @@ static int ll_set_limit(lua_State *L)
     return 0;
 }
 
-static int ll_port(lua_State *L) { return push_port(L, &check_link(L, 1)->link.io); }
+static int lk_port(lua_State *L) { return push_port(L, &check_link(L, 1)->link.io); }
 
-static int ll_close(lua_State *L)
+static int lk_close(lua_State *L)
 {
     struct link_obj *o = luaL_checkudata(L, 1, LINK_MT);
     if (o->live)
@@ -99,9 +99,9 @@ static int ll_close(lua_State *L)
 void ux_lua_link_open(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"step", ll_step}, {"pollfd", ll_pollfd}, {"events", ll_events}, {"timeout", ll_timeout},
-        {"stats", ll_stats}, {"port", ll_port}, {"set_limit", ll_set_limit}, {"close", ll_close}, {NULL, NULL}};
-    new_class(L, LINK_MT, methods, ll_close);
-    lua_pushcfunction(L, l_link);
+        {"step", lk_step}, {"pollfd", lk_pollfd}, {"events", lk_events}, {"timeout", lk_timeout},
+        {"stats", lk_stats}, {"port", lk_port}, {"set_limit", lk_set_limit}, {"close", lk_close}, {NULL, NULL}};
+    new_class(L, LINK_MT, methods, lk_close);
+    lua_pushcfunction(L, lk_new);
     lua_setfield(L, -2, "link");
 }

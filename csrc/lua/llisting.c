@@ -199,7 +199,7 @@ static int refuse(lua_State *L, uint32_t count, const char *why)
  * above) with the folder itself first as ".", or nil, message, "unsafe".
  * More than MAX_ENTRIES entries (default 1,000,000) refuse it too. Modes
  * keep only the bits of MODE_MASK (default all). */
-static int l_listing_decode(lua_State *L)
+static int lt_decode(lua_State *L)
 {
     size_t n;
     const char *text = luaL_checklstring(L, 1, &n);
@@ -311,7 +311,7 @@ static const struct lrec *rec_at(const struct lst *l, lua_Integer i)
 }
 
 /* l[i]: a view of entry i (nil past the end); l.name: a method. */
-static int ll_index(lua_State *L)
+static int lt_index(lua_State *L)
 {
     struct lst *l = check_lst(L, 1);
     if (lua_type(L, 2) != LUA_TNUMBER) {
@@ -331,14 +331,14 @@ static int ll_index(lua_State *L)
     return 1;
 }
 
-static int ll_len(lua_State *L)
+static int lt_len(lua_State *L)
 {
     lua_pushinteger(L, check_lst(L, 1)->n);
     return 1;
 }
 
 /* l:get(i): entry i as a plain table {type, mode, mtime, path, size, sha256, number, target}. */
-static int ll_get(lua_State *L)
+static int lt_get(lua_State *L)
 {
     struct lst *l = check_lst(L, 1);
     const struct lrec *r = rec_at(l, luaL_checkinteger(L, 2));
@@ -355,7 +355,7 @@ static int ll_get(lua_State *L)
 
 /* l:find(path): the index of the entry at PATH, or nil. Entries after
  * the first (".") are in listing order: a binary search. */
-static int ll_find(lua_State *L)
+static int lt_find(lua_State *L)
 {
     struct lst *l = check_lst(L, 1);
     size_t len;
@@ -381,7 +381,7 @@ static int ll_find(lua_State *L)
     return 0;
 }
 
-static int ll_gc(lua_State *L)
+static int lt_gc(lua_State *L)
 {
     struct lst *l = check_lst(L, 1);
     free(l->rec);
@@ -412,15 +412,15 @@ static int lv_newindex(lua_State *L) { return luaL_error(L, "a listing entry is 
 
 void ux_lua_listing_open(lua_State *L)
 {
-    static const luaL_Reg methods[] = {{"get", ll_get}, {"find", ll_find}, {NULL, NULL}};
+    static const luaL_Reg methods[] = {{"get", lt_get}, {"find", lt_find}, {NULL, NULL}};
     luaL_newmetatable(L, LISTING_MT);
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "methods");
-    lua_pushcfunction(L, ll_index);
+    lua_pushcfunction(L, lt_index);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, ll_len);
+    lua_pushcfunction(L, lt_len);
     lua_setfield(L, -2, "__len");
-    lua_pushcfunction(L, ll_gc);
+    lua_pushcfunction(L, lt_gc);
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     luaL_newmetatable(L, VIEW_MT);
@@ -429,6 +429,6 @@ void ux_lua_listing_open(lua_State *L)
     lua_pushcfunction(L, lv_newindex);
     lua_setfield(L, -2, "__newindex");
     lua_pop(L, 1);
-    lua_pushcfunction(L, l_listing_decode);
+    lua_pushcfunction(L, lt_decode);
     lua_setfield(L, -2, "listing_decode");
 }

@@ -179,7 +179,7 @@ static void push_view(lua_State *L, int idx, uint32_t i)
     lua_setiuservalue(L, -2, 1);
 }
 
-static int ls_index(lua_State *L)
+static int sc_index(lua_State *L)
 {
     struct scan *s = check_scan(L, 1);
     if (lua_type(L, 2) != LUA_TNUMBER) {
@@ -195,14 +195,14 @@ static int ls_index(lua_State *L)
     return 1;
 }
 
-static int ls_len(lua_State *L)
+static int sc_len(lua_State *L)
 {
     lua_pushinteger(L, check_scan(L, 1)->n);
     return 1;
 }
 
 /* s:find(path): the index of the entry at PATH, or nil. */
-static int ls_find(lua_State *L)
+static int sc_find(lua_State *L)
 {
     struct scan *s = check_scan(L, 1);
     size_t n;
@@ -215,7 +215,7 @@ static int ls_find(lua_State *L)
 }
 
 /* s:own(): the paths of udpxfer's own files found. */
-static int ls_own(lua_State *L)
+static int sc_own(lua_State *L)
 {
     struct scan *s = check_scan(L, 1);
     lua_newtable(L);
@@ -229,7 +229,7 @@ static int ls_own(lua_State *L)
 }
 
 /* The map's __index(t, path): the view of the entry at PATH, not an own file. */
-static int map_index(lua_State *L)
+static int sm_index(lua_State *L)
 {
     struct scan *s = check_scan(L, lua_upvalueindex(1));
     size_t n;
@@ -242,7 +242,7 @@ static int map_index(lua_State *L)
 }
 
 /* The map's iterator: path, view of each entry in turn but own files. */
-static int map_next(lua_State *L)
+static int sm_next(lua_State *L)
 {
     struct scan *s = check_scan(L, lua_upvalueindex(1));
     lua_Integer i = lua_tointeger(L, lua_upvalueindex(2));
@@ -257,37 +257,37 @@ static int map_next(lua_State *L)
     return 2;
 }
 
-static int map_pairs(lua_State *L)
+static int sm_pairs(lua_State *L)
 {
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_pushinteger(L, 0);
-    lua_pushcclosure(L, map_next, 2);
+    lua_pushcclosure(L, sm_next, 2);
     lua_pushvalue(L, 1);
     lua_pushnil(L);
     return 3;
 }
 
-static int map_newindex(lua_State *L) { return luaL_error(L, "a folder's scan is read-only"); }
+static int sm_newindex(lua_State *L) { return luaL_error(L, "a folder's scan is read-only"); }
 
 /* s:map(): the entries but own files, by path, as a read-only table. */
-static int ls_map(lua_State *L)
+static int sc_map(lua_State *L)
 {
     check_scan(L, 1);
     lua_newtable(L);
     lua_createtable(L, 0, 3);
     lua_pushvalue(L, 1);
-    lua_pushcclosure(L, map_index, 1);
+    lua_pushcclosure(L, sm_index, 1);
     lua_setfield(L, -2, "__index");
     lua_pushvalue(L, 1);
-    lua_pushcclosure(L, map_pairs, 1);
+    lua_pushcclosure(L, sm_pairs, 1);
     lua_setfield(L, -2, "__pairs");
-    lua_pushcfunction(L, map_newindex);
+    lua_pushcfunction(L, sm_newindex);
     lua_setfield(L, -2, "__newindex");
     lua_setmetatable(L, -2);
     return 1;
 }
 
-static int ls_gc(lua_State *L)
+static int sc_gc(lua_State *L)
 {
     struct scan *s = check_scan(L, 1);
     free(s->rec);
@@ -297,7 +297,7 @@ static int ls_gc(lua_State *L)
     return 0;
 }
 
-static int sv_index(lua_State *L)
+static int se_index(lua_State *L)
 {
     struct sview *v = luaL_checkudata(L, 1, SVIEW_MT);
     const char *k = luaL_checkstring(L, 2);
@@ -307,25 +307,25 @@ static int sv_index(lua_State *L)
     return 1;
 }
 
-static int sv_newindex(lua_State *L) { return luaL_error(L, "a scanned entry is read-only"); }
+static int se_newindex(lua_State *L) { return luaL_error(L, "a scanned entry is read-only"); }
 
 void ux_lua_scan_open(lua_State *L)
 {
-    static const luaL_Reg methods[] = {{"find", ls_find}, {"own", ls_own}, {"map", ls_map}, {NULL, NULL}};
+    static const luaL_Reg methods[] = {{"find", sc_find}, {"own", sc_own}, {"map", sc_map}, {NULL, NULL}};
     luaL_newmetatable(L, SCAN_MT);
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "methods");
-    lua_pushcfunction(L, ls_index);
+    lua_pushcfunction(L, sc_index);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, ls_len);
+    lua_pushcfunction(L, sc_len);
     lua_setfield(L, -2, "__len");
-    lua_pushcfunction(L, ls_gc);
+    lua_pushcfunction(L, sc_gc);
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     luaL_newmetatable(L, SVIEW_MT);
-    lua_pushcfunction(L, sv_index);
+    lua_pushcfunction(L, se_index);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, sv_newindex);
+    lua_pushcfunction(L, se_newindex);
     lua_setfield(L, -2, "__newindex");
     lua_pop(L, 1);
 }

@@ -73,7 +73,7 @@ static int add_shares(lua_State *L, struct server_obj *o, char *msg, size_t cap)
     return 0;
 }
 
-static int l_server(lua_State *L)
+static int ls_new(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     const char *dir = opt_str(L, "dir", NULL, NULL);
@@ -310,6 +310,6 @@ void ux_lua_server_open(lua_State *L)
         {"events", ls_events}, {"stats", ls_stats}, {"port", ls_port}, {"close", ls_close},
         {NULL, NULL}};
     new_class(L, SERVER_MT, methods, ls_close);
-    lua_pushcfunction(L, l_server);
+    lua_pushcfunction(L, ls_new);
     lua_setfield(L, -2, "server");
 }

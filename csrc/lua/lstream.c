@@ -28,7 +28,7 @@ static struct stream_obj *check_stream(lua_State *L)
     return o;
 }
 
-static int l_close(lua_State *L)
+static int st_close(lua_State *L)
 {
     struct stream_obj *o = luaL_testudata(L, 1, SENDER_MT);
     if (!o)
@@ -67,7 +67,7 @@ static struct stream_obj *new_obj(lua_State *L)
     return o;
 }
 
-static int l_sender(lua_State *L)
+static int st_sender(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     uint8_t key[UX_KEY_LEN];
@@ -88,7 +88,7 @@ static int l_sender(lua_State *L)
     return open_stream(L, SENDER_MT, o, &spec);
 }
 
-static int l_receiver(lua_State *L)
+static int st_receiver(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     uint8_t key[UX_KEY_LEN];
@@ -147,7 +147,7 @@ static int drain(lua_State *L, struct stream_obj *o)
     return 2;
 }
 
-static int l_step(lua_State *L)
+static int st_step(lua_State *L)
 {
     struct stream_obj *o = check_stream(L);
     if (o->h.sim)
@@ -156,31 +156,31 @@ static int l_step(lua_State *L)
     return drain(L, o);
 }
 
-static int l_drain(lua_State *L) { return drain(L, check_stream(L)); }
+static int st_drain(lua_State *L) { return drain(L, check_stream(L)); }
 
 /* abort([message]): fail the stream and send the peer its CLOSE now. */
-static int l_abort(lua_State *L)
+static int st_abort(lua_State *L)
 {
     struct stream_obj *o = check_stream(L);
     ux_streamhost_abort(&o->h, luaL_optstring(L, 2, "interrupted"));
     return 0;
 }
 
-static int l_input(lua_State *L)
+static int st_input(lua_State *L)
 {
     struct stream_obj *o = check_stream(L);
     return sim_input(L, o->h.ep.eng, o->h.ep.in);
 }
 
-static int l_output(lua_State *L)
+static int st_output(lua_State *L)
 {
     struct stream_obj *o = check_stream(L);
     return sim_output(L, o->h.ep.eng, o->h.ep.out);
 }
 
-static int l_deadline(lua_State *L) { return push_deadline(L, ux_streamhost_deadline(&check_stream(L)->h)); }
+static int st_deadline(lua_State *L) { return push_deadline(L, ux_streamhost_deadline(&check_stream(L)->h)); }
 
-static int l_timeout(lua_State *L)
+static int st_timeout(lua_State *L)
 {
     uint64_t us = ux_streamhost_timeout(&check_stream(L)->h);
     if (us == UINT64_MAX)
@@ -190,13 +190,13 @@ static int l_timeout(lua_State *L)
     return 1;
 }
 
-static int l_pollfd(lua_State *L)
+static int st_pollfd(lua_State *L)
 {
     lua_pushinteger(L, ux_streamhost_fd(&check_stream(L)->h));
     return 1;
 }
 
-static int l_events(lua_State *L)
+static int st_events(lua_State *L)
 {
     check_stream(L);
     lua_pushliteral(L, "r"); /* the epoll descriptor is readable when anything is ready */
@@ -204,7 +204,7 @@ static int l_events(lua_State *L)
 }
 
 /* sender:write(bytes) -> how many were taken (the rest: call again later). */
-static int l_write(lua_State *L)
+static int st_write(lua_State *L)
 {
     struct stream_obj *o = check_stream(L);
     size_t len;
@@ -218,7 +218,7 @@ static int l_write(lua_State *L)
 }
 
 /* sender:finish(): the stream ends after what was written. */
-static int l_finish(lua_State *L)
+static int st_finish(lua_State *L)
 {
     struct stream_obj *o = check_stream(L);
     if (!o->h.sender || o->h.has_fd)
@@ -228,7 +228,7 @@ static int l_finish(lua_State *L)
 }
 
 /* receiver:read([now [, max]]) -> the bytes ready, in order ("" if none). */
-static int l_read(lua_State *L)
+static int st_read(lua_State *L)
 {
     struct stream_obj *o = check_stream(L);
     if (o->h.sender || o->h.has_fd)
@@ -266,7 +266,7 @@ static const char *state_name(int sender, int state)
     return sender ? snd[state] : rcv[state];
 }
 
-static int l_stats(lua_State *L)
+static int st_stats(lua_State *L)
 {
     struct stream_obj *o = check_stream(L);
     struct ux_streamhost_stats s;
@@ -291,7 +291,7 @@ static int l_stats(lua_State *L)
     return 1;
 }
 
-static int l_port(lua_State *L)
+static int st_port(lua_State *L)
 {
     int port = ux_streamhost_port(&check_stream(L)->h);
     if (port < 0)
@@ -303,20 +303,20 @@ static int l_port(lua_State *L)
 void ux_lua_stream_open(lua_State *L)
 {
     static const luaL_Reg sender_methods[] = {
-        {"step", l_step}, {"drain", l_drain}, {"input", l_input}, {"output", l_output},
-        {"deadline", l_deadline}, {"timeout", l_timeout}, {"pollfd", l_pollfd},
-        {"events", l_events}, {"stats", l_stats}, {"write", l_write}, {"finish", l_finish},
-        {"abort", l_abort}, {"close", l_close}, {NULL, NULL}};
+        {"step", st_step}, {"drain", st_drain}, {"input", st_input}, {"output", st_output},
+        {"deadline", st_deadline}, {"timeout", st_timeout}, {"pollfd", st_pollfd},
+        {"events", st_events}, {"stats", st_stats}, {"write", st_write}, {"finish", st_finish},
+        {"abort", st_abort}, {"close", st_close}, {NULL, NULL}};
     static const luaL_Reg receiver_methods[] = {
-        {"step", l_step}, {"drain", l_drain}, {"input", l_input}, {"output", l_output},
-        {"deadline", l_deadline}, {"timeout", l_timeout}, {"pollfd", l_pollfd},
-        {"events", l_events}, {"stats", l_stats}, {"read", l_read}, {"port", l_port},
-        {"abort", l_abort}, {"close", l_close}, {NULL, NULL}};
-    new_class(L, SENDER_MT, sender_methods, l_close);
-    new_class(L, RECEIVER_MT, receiver_methods, l_close);
-    lua_pushcfunction(L, l_sender);
+        {"step", st_step}, {"drain", st_drain}, {"input", st_input}, {"output", st_output},
+        {"deadline", st_deadline}, {"timeout", st_timeout}, {"pollfd", st_pollfd},
+        {"events", st_events}, {"stats", st_stats}, {"read", st_read}, {"port", st_port},
+        {"abort", st_abort}, {"close", st_close}, {NULL, NULL}};
+    new_class(L, SENDER_MT, sender_methods, st_close);
+    new_class(L, RECEIVER_MT, receiver_methods, st_close);
+    lua_pushcfunction(L, st_sender);
     lua_setfield(L, -2, "sender");
-    lua_pushcfunction(L, l_receiver);
+    lua_pushcfunction(L, st_receiver);
     lua_setfield(L, -2, "receiver");
     lua_pushinteger(L, UX_STREAM_PORT);
     lua_setfield(L, -2, "STREAM_PORT");
