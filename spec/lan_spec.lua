@@ -229,8 +229,11 @@ describe("default broadcast addresses", function()
       "ip -n " .. ns .. " addr add 10.80.0.1/31 dev v0" } do      -- none at all
       assert(os.execute(c), c)
     end
-    local code, out = H.run(("ip netns exec %s %s -e 'package.cpath = \"lua/?.so;\" .. package.cpath; "
-      .. "print(table.concat(require(\"udpxfer.core\").broadcast_addresses(10526), \" \"))'"):format(ns, H.LUA))
+    local dir = H.tmpdir()
+    finally(function() H.rmrf(dir) end)
+    H.write(dir .. "/bcast.lua", 'package.cpath = "lua/?.so;" .. package.cpath; '
+      .. 'print(table.concat(require("udpxfer.core").broadcast_addresses(10526), " "))')
+    local code, out = H.run(("ip netns exec %s %s %s/bcast.lua"):format(ns, H.LUA, dir))
     assert.are.equal(0, code)
     local got = {}
     for a in out:gmatch("%S+") do got[a] = true end
