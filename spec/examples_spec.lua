@@ -59,6 +59,42 @@ describe("examples", function()
     assert.matches("udpxfer needs Lua 5%.4, not Lua 5%.%d: run lua5%.4", err)
   end)
 
+  -- The README's snippet for LOOP, applied to a server and a fetch of
+  -- its file: the fetch must end, done, within the bound.
+  local function readme_snippet(loop)
+    local block = H.read("README.md"):match("```lua\n(%-%- cqueues:.-)```")
+    return assert(block:match("(%-%- " .. loop .. ":.-)\n%-%- ") or block:match("(%-%- " .. loop .. ":.*)"))
+  end
+  local RUN = {
+    cqueues = "local cqueues = require 'cqueues'\nlocal cq = cqueues.new()\n%s\ndrive(srv)\ndrive(g)\n"
+      .. "while not g.outcome and os.time() < deadline do assert(cq:step(1)) end\n",
+    luv = "local uv = require 'luv'\n%s\ndrive(srv)\ndrive(g)\n"
+      .. "while not g.outcome and os.time() < deadline do uv.run('once') end\n",
+  }
+
+  for _, loop in ipairs { "cqueues", "luv" } do
+    it(("the README's %s snippet drives a server and a fetch in one loop to the end"):format(loop), function()
+      if not pcall(require, loop) then return pending(loop .. " is not installed (apt-get install lua-" .. loop .. ")") end
+      local dir = H.tmpdir()
+      finally(function() H.rmrf(dir) end)
+      os.execute("mkdir -p " .. dir .. "/srv " .. dir .. "/out")
+      H.write(dir .. "/srv/f", ("x"):rep(100000))
+      local drive = "local function drive(g)\n" .. readme_snippet(loop) .. "\nend\n"
+      H.write(dir .. "/run.lua", ([[
+package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+package.cpath = "lua/?.so;" .. package.cpath
+local udpxfer = require "udpxfer"
+local srv = assert(udpxfer.serve { dir = %q, port = 0 })
+local g = assert(udpxfer.get { name = "f", out = %q, servers = { "127.0.0.1:" .. srv:port() }, broadcast = false })
+local deadline = os.time() + 20
+]]):format(dir .. "/srv", dir .. "/out") .. RUN[loop]:format(drive) .. "print(g.outcome and g.outcome.type)\n")
+      local code, out, err = H.run("timeout 30 lua5.4 " .. dir .. "/run.lua")
+      assert.are.equal(0, code, err)
+      assert.are.equal("done\n", out)
+      assert.are.equal(("x"):rep(100000), H.read(dir .. "/out/f"))
+    end)
+  end
+
   for _, loop in ipairs { "cqueues", "luv" } do
     local have = pcall(require, loop)
     it(("%s.lua serves and fetches inside one %s loop, as a drop-in"):format(loop, loop), function()
