@@ -130,15 +130,6 @@ end
 
 H.TYPE = { REQUEST = 1, OFFER = 2, ERROR = 3, NEED = 4, DATA = 5, CLOSE = 6 }
 
---- Drive sim engines over a simulated link until the client finishes.
--- o.client: a sim client; o.servers: { [addr] = sim server };
--- o.client_addr; o.link = { loss, dup, reorder, corrupt, truncate, delay };
--- o.filter(pkt, from, to) may return a replacement packet or nil to drop it;
--- o.rates = { [addr] = bytes/s } serialises what that host sends;
--- o.kill = { [addr] = t } silences a server from time t on;
--- o.join = { [addr] = t } keeps a server silent until time t;
--- o.seed; o.max_time (simulated seconds).
--- Returns the client's final event, every client event, link counters.
 -- A simulated link: transmit(data, from, to) applies loss, corruption,
 -- truncation, duplication, reordering and per-host rates; due(now) hands
 -- back the datagrams that have arrived, in arrival order.

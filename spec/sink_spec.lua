@@ -1,4 +1,4 @@
--- The client's output sink (csrc/sink.c) driven from C with its hash thread
+-- The client's output sink (csrc/host/sink.c) driven from C with its hash thread
 -- held at a gate, so the order of events is forced (csrc/test/sink_test.c).
 local H = require "spec.helper"
 
