@@ -57,6 +57,23 @@ function H.write_random(path, n)
   os.execute(("head -c %d /dev/urandom > %s"):format(n, H.shell_quote(path)))
 end
 
+--- A sparse file of SIZE bytes at PATH: holes but for random bytes at each
+-- { offset, length } of DATA.
+function H.write_sparse(path, size, data)
+  local q = H.shell_quote(path)
+  os.execute(("rm -f %s && truncate -s %d %s"):format(q, size, q))
+  for _, d in ipairs(data) do
+    os.execute(("head -c %d /dev/urandom | dd of=%s bs=65536 iflag=fullblock oflag=seek_bytes seek=%d "
+      .. "conv=notrunc status=none"):format(d[2], q, d[1]))
+  end
+end
+
+--- Bytes of disk PATH takes: its blocks.
+function H.allocated(path)
+  local blocks, unit = sh("stat -c '%b %B' " .. H.shell_quote(path)):match("(%d+) (%d+)")
+  return tonumber(blocks) * tonumber(unit)
+end
+
 --- Names in a directory, sorted.
 function H.ls(dir)
   local names = {}

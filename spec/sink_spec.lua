@@ -45,4 +45,15 @@ describe("sink", function()
       "ok: and the final name never appears",
     })
   end)
+
+  it("leaves blocks of zeros as holes, punched where other bytes were written before", function()
+    has_lines(sink_test(), {
+      "ok: a file with holes commits with the right SHA-256",
+      "ok: its bytes are right, zeros and all",
+      "ok: it takes the blocks of its data only",
+      "ok: a region is written out before its zeros arrive",
+      "ok: the zeros read back as zeros where other bytes were",
+      "ok: and take no blocks",
+    })
+  end)
 end)

@@ -79,16 +79,14 @@ static int on_reuse(void *ud, uint64_t off, size_t len)
     while (len) {
         size_t n = len < UX_SLAB ? len : UX_SLAB;
         uint8_t *dst = f->memory ? f->mem + off : f->copy;
-        ssize_t got = pread(f->basis_fd, dst, n, (off_t)off);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            return got < 0 ? errno : EIO; /* the local copy shrank: its chunks were checked against it */
-        int err = f->memory ? 0 : ux_sink_write(&f->sink, off, f->copy, (size_t)got);
+        /* EIO if the local copy shrank: its chunks were checked against it */
+        int err = ux_read_sparse(f->basis_fd, &f->basis_holes, dst, n, off);
+        if (!err && !f->memory)
+            err = ux_sink_write(&f->sink, off, f->copy, n);
         if (err)
             return err;
-        off += (uint64_t)got;
-        len -= (size_t)got;
+        off += n;
+        len -= n;
     }
     return 0;
 }

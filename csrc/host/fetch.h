@@ -15,6 +15,7 @@
 #include "engine/errors.h"
 #include "link.h"
 #include "sink.h"
+#include "sparse.h"
 
 /* Where a fetch's bytes go and what it may reuse. */
 struct ux_fetch_spec {
@@ -57,6 +58,7 @@ struct ux_fetch {
     char base[256];                /* the file's name in its folder */
     char path[1100];               /* where it lands, for the caller */
     int basis_fd;
+    struct ux_extent basis_holes;  /* where its data lies */
     const uint8_t *basis_mem;
     size_t basis_len;
     struct ux_tree basis;

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 
 #include "beneath.h"
+#include "sparse.h"
 
 #include "engine/wire.h"
 
@@ -13,45 +14,36 @@ enum { BLOCK = 1 << 20 };
 
 static int cancelled(const int *cancel) { return cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED); }
 
-/* Read exactly N bytes at OFF (EIO if the file ends first). */
-static int read_full(int fd, uint8_t *buf, size_t n, uint64_t off)
+/* SHA-256 of FD to its end, whatever its size said (pread: a FIFO fails). */
+static int sha_to_end(struct ux_sha *s, int fd, uint8_t *buf, const int *cancel)
 {
-    while (n) {
-        ssize_t r = pread(fd, buf, n, (off_t)off);
-        if (r < 0 && errno == EINTR)
+    for (uint64_t off = 0;;) {
+        if (cancelled(cancel))
+            return ECANCELED;
+        ssize_t n = pread(fd, buf, BLOCK, (off_t)off);
+        if (n < 0 && errno == EINTR)
             continue;
-        if (r <= 0)
-            return r < 0 ? errno : EIO;
-        buf += r;
-        off += (uint64_t)r;
-        n -= (size_t)r;
+        if (n <= 0)
+            return n < 0 ? errno : 0;
+        if (ux_sha_update(s, buf, (size_t)n))
+            return EIO;
+        off += (uint64_t)n;
     }
-    return 0;
 }
 
 int ux_sha_fd(struct ux_sha *s, int fd, uint64_t size, const int *cancel, uint8_t out[UX_SHA256_LEN])
 {
     uint8_t *buf = malloc(BLOCK);
     int rc = buf && ux_sha_init(s) == 0 ? 0 : ENOMEM;
-    for (uint64_t off = 0; rc == 0 && off < size;) {
-        if (cancelled(cancel)) {
-            rc = ECANCELED;
-            break;
-        }
+    struct ux_extent x = {0};
+    if (!rc && size == UINT64_MAX)
+        rc = sha_to_end(s, fd, buf, cancel);
+    for (uint64_t off = 0; !rc && size != UINT64_MAX && off < size;) {
         size_t want = size - off < BLOCK ? (size_t)(size - off) : BLOCK;
-        ssize_t n = pread(fd, buf, want, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            rc = errno;
-        else if (n == 0 && size != UINT64_MAX)
-            rc = EIO; /* shorter than it should be */
-        else if (n == 0)
-            break;
-        else if (ux_sha_update(s, buf, (size_t)n))
+        rc = cancelled(cancel) ? ECANCELED : ux_read_sparse(fd, &x, buf, want, off);
+        if (!rc && ux_sha_update(s, buf, want))
             rc = EIO;
-        else
-            off += (uint64_t)n;
+        off += want;
     }
     free(buf);
     if (rc == 0 && ux_sha_final(s, out))
@@ -67,13 +59,14 @@ int ux_tree_fd(struct ux_tree *t, struct ux_sha *sha, int fd, uint64_t size, uin
         return ENOMEM;
     size_t step = BLOCK / cs ? (size_t)(BLOCK / cs) * cs : cs; /* whole chunks per read */
     uint8_t *buf = malloc(step);
+    struct ux_extent x = {0};
     int rc = buf && (!whole || ux_sha_init(whole) == 0) ? 0 : ENOMEM;
     for (uint64_t off = 0; rc == 0 && off < size; off += step) {
         size_t n = size - off < step ? (size_t)(size - off) : step;
         if (cancelled(cancel))
             rc = ECANCELED;
         else
-            rc = read_full(fd, buf, n, off);
+            rc = ux_read_sparse(fd, &x, buf, n, off);
         if (!rc && whole && ux_sha_update(whole, buf, n))
             rc = EIO;
         for (size_t k = 0; !rc && k < n; k += cs) {

@@ -1,5 +1,6 @@
 /* Hashing open files, read with pread: the whole file's SHA-256, and its
- * chunk-hash tree (engine/tree.h), in one pass when both are wanted. */
+ * chunk-hash tree (engine/tree.h), in one pass when both are wanted. Holes
+ * are not read (sparse.h). */
 #ifndef UDPXFER_HOST_FILEHASH_H
 #define UDPXFER_HOST_FILEHASH_H
 

@@ -161,6 +161,7 @@ static void drop_trees(struct ux_fileset *fs, struct ux_entry *e)
 static void forget_version(struct ux_fileset *fs, struct ux_entry *e)
 {
     ux_unmap(e);
+    memset(&e->holes, 0, sizeof e->holes);
     for (int i = 0; i < UX_HC_SIZES; i++)
         ux_hcache_drop(&fs->hcache, &e->hashes[i]);
     drop_trees(fs, e);
@@ -534,26 +535,25 @@ static int file_current(struct ux_fileset *fs, uint32_t handle, struct ux_file_i
     return 0;
 }
 
-static int read_at(int fd, uint64_t off, uint8_t *buf, size_t len)
-{
-    while (len) {
-        ssize_t n = pread(fd, buf, len, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? errno : EIO; /* truncated under us */
-        buf += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int file_read(struct ux_fileset *fs, uint32_t handle, uint64_t off, uint8_t *buf, size_t len)
 {
     struct ux_entry *e = by_handle(fs, handle);
     int fd = e ? entry_fd(fs, e) : -1;
-    return fd >= 0 ? read_at(fd, off, buf, len) : EBADF;
+    return fd >= 0 ? ux_read_sparse(fd, &e->holes, buf, len, off) : EBADF;
+}
+
+/* The LEN bytes at OFF, lent (LENT) where they may be: zeros of a hole
+ * from memory (a fault on the mapping would take page cache for them),
+ * data from the mapping; else read into BUF. */
+static int bytes_at(struct ux_fileset *fs, struct ux_entry *e, int fd, uint64_t off, uint8_t *buf, size_t len,
+                    const uint8_t **lent)
+{
+    static const uint8_t zeros[UX_MAX_CHUNK];
+    if (lent && len <= sizeof zeros && ux_hole_at(fd, &e->holes, off, len))
+        *lent = zeros;
+    else if (lent)
+        *lent = ux_lend(fs, e, fd, off, len);
+    return lent && *lent ? 0 : ux_read_sparse(fd, &e->holes, buf, len, off);
 }
 
 static int file_chunk(struct ux_fileset *fs, uint32_t handle, uint32_t cs, uint32_t index, uint8_t *buf, size_t len,
@@ -565,15 +565,13 @@ static int file_chunk(struct ux_fileset *fs, uint32_t handle, uint32_t cs, uint3
         return EBADF;
     uint64_t off = (uint64_t)index * cs;
     if (!hash) /* nothing to hash: the bytes may go straight from the mapping */
-        return lent && (*lent = ux_lend(fs, e, fd, off, len)) ? 0 : read_at(fd, off, buf, len);
+        return bytes_at(fs, e, fd, off, buf, len, lent);
     struct ux_ftree *t = tree_for(e, cs);
     struct ux_hfile *keep = t ? NULL : ux_cached(fs, e, cs);
     int known = t ? (memcpy(hash, ux_tree_leaf(&t->tree, index), UX_HASH_LEN), 1)
                   : keep && ux_hcache_get(&fs->hcache, keep, index, hash);
     /* Bytes we must hash are read: only the kernel may touch the mapping. */
-    if (known && lent && (*lent = ux_lend(fs, e, fd, off, len)))
-        return 0;
-    int err = read_at(fd, off, buf, len);
+    int err = bytes_at(fs, e, fd, off, buf, len, known ? lent : NULL);
     if (err || known)
         return err;
     if (ux_chunk_hash(fs->sha, index, buf, len, hash))

@@ -40,6 +40,7 @@
 #include "engine/layout.h"
 #include "engine/server.h"
 #include "engine/tree.h"
+#include "sparse.h"
 #include "hashjob.h"
 #include "hcache.h"
 
@@ -75,6 +76,7 @@ struct ux_entry {
     uint8_t sha256[UX_HASH_LEN];
     struct ux_hfile hashes[UX_HC_SIZES]; /* this version's chunk hashes, per chunk size */
     struct ux_ftree trees[UX_FS_TREES];
+    struct ux_extent holes;   /* where this version's data lies, as last read */
     const uint8_t *map;       /* the whole file, read-only, or NULL */
     int map_failed;           /* this version cannot be mapped: read it */
     uint32_t chain;           /* next entry in its hash bucket, +1; 0 ends */

@@ -1,6 +1,7 @@
 #include "sink.h"
 #include "partial.h"
 #include "random.h"
+#include "sparse.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,23 +26,28 @@ static int commit_work(struct ux_sink *k, const char **why);
  * so the file stays in few extents and space taken by someone else since
  * open() checked it fails before the bytes arrive. Done as the slabs go,
  * not up front: on tmpfs reserving costs 0.2 s per GiB, and doing it all
- * beside the writes makes them contend for the inode. */
+ * beside the writes makes them contend for the inode. Not once a block of
+ * zeros was seen: a file with holes would have them allocated, then
+ * punched. */
 static int reserve_ahead(struct ux_sink *k, uint64_t end)
 {
-    if (k->reserved >= end || k->size <= UX_SLAB)
+    uint64_t reserved = __atomic_load_n(&k->reserved, __ATOMIC_RELAXED);
+    if (reserved >= end || k->size <= UX_SLAB || __atomic_load_n(&k->holes, __ATOMIC_RELAXED))
         return 0; /* a file of one slab goes in one write: nothing to keep together */
     uint64_t upto = end + RESERVE_STEP < k->size ? end + RESERVE_STEP : k->size;
-    int err = posix_fallocate(k->fd, (off_t)k->reserved, (off_t)(upto - k->reserved));
-    k->reserved = upto;
+    int err = posix_fallocate(k->fd, (off_t)reserved, (off_t)(upto - reserved));
+    __atomic_store_n(&k->reserved, upto, __ATOMIC_RELAXED);
     return err == EOPNOTSUPP || err == EINVAL ? 0 : err; /* the size is set already */
 }
 
-/* The slab's region, written if it was not (with its space reserved), then hashed. */
+/* The slab's region, written if it was not, then hashed; space is
+ * reserved ahead of it once it has shown whether the file starts with a
+ * hole. */
 static int write_and_hash(struct ux_sink *k, struct ux_slab *s, uint64_t len)
 {
-    int err = s->written ? 0 : reserve_ahead(k, s->region * UX_SLAB + len);
-    if (!err && !s->written)
-        err = write_slab(k, s);
+    int err = s->written ? 0 : write_slab(k, s);
+    if (!err)
+        err = reserve_ahead(k, s->region * UX_SLAB + len);
     return err ? err : ux_sha_update(k->sha, s->buf, (size_t)len) ? EIO : 0;
 }
 
@@ -223,6 +229,7 @@ static void release_memory(struct ux_sink *k)
     for (int i = 0; i < UX_NSLAB; i++)
         free(k->slab[i].buf);
     free(k->filled);
+    free(k->ondisk);
     free(k->scratch);
     ux_sha_free(k->sha);
 }
@@ -244,10 +251,14 @@ static void reset(struct ux_sink *k)
     k->waits = waits;
 }
 
+/* The temporary file, and the block by which its zeros are left holes. */
 static int make_temp(struct ux_sink *k)
 {
     k->fd = ux_partial_create(k->dirfd, k->final, 0644, k->tmp, sizeof k->tmp);
-    return k->fd < 0 ? errno : 0;
+    if (k->fd < 0)
+        return errno;
+    k->block = ux_hole_block(k->fd);
+    return 0;
 }
 
 int ux_sink_open(struct ux_sink *k, int dirfd, const char *base, uint64_t size, int durable, const char **why)
@@ -257,8 +268,9 @@ int ux_sink_open(struct ux_sink *k, int dirfd, const char *base, uint64_t size, 
     k->durable = durable;
     k->regions = (size + UX_SLAB - 1) / UX_SLAB;
     k->filled = calloc(k->regions ? k->regions : 1, sizeof *k->filled);
+    k->ondisk = calloc(k->regions ? k->regions : 1, 1);
     k->sha = ux_sha_new();
-    if (!k->filled || !k->sha || ux_sha_init(k->sha)) {
+    if (!k->filled || !k->ondisk || !k->sha || ux_sha_init(k->sha)) {
         *why = "out of memory";
         ux_sink_abort(k);
         return ENOMEM;
@@ -306,47 +318,22 @@ static uint64_t region_len(const struct ux_sink *k, uint64_t r)
     return k->size - start < UX_SLAB ? k->size - start : UX_SLAB;
 }
 
-static int pwrite_all(int fd, const uint8_t *p, size_t len, uint64_t off)
-{
-    while (len) {
-        ssize_t n = pwrite(fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return errno;
-        p += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int pread_all(int fd, uint8_t *p, size_t len, uint64_t off)
-{
-    while (len) {
-        ssize_t n = pread(fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? errno : EIO;
-        p += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Write a slab's region out and start its writeback, so the final fsync
  * has little left to do. Bytes not received yet are written too: they are
  * rewritten when they arrive (a region comes back into memory by reading it). */
 static int write_slab(struct ux_sink *k, struct ux_slab *s)
 {
     uint64_t off = s->region * UX_SLAB, len = region_len(k, s->region);
-    int err = pwrite_all(k->fd, s->buf, (size_t)len, off);
+    /* Zeros are left holes: punched where bytes were written, or space reserved. */
+    uint64_t hole_from = k->ondisk[s->region] ? UINT64_MAX : __atomic_load_n(&k->reserved, __ATOMIC_RELAXED);
+    int zeros = 0;
+    int err = ux_write_sparse(k->fd, s->buf, (size_t)len, off, k->block, hole_from, &zeros);
+    if (zeros)
+        __atomic_store_n(&k->holes, 1, __ATOMIC_RELAXED);
     if (!err) {
         if (k->durable) /* the final fsync then has little left to do */
             sync_file_range(k->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
-        s->written = 1;
+        s->written = k->ondisk[s->region] = 1;
     }
     return err;
 }
@@ -365,7 +352,7 @@ static int read_and_hash(struct ux_sink *k, size_t len, uint64_t *count)
 {
     if (!k->scratch && !(k->scratch = malloc(UX_SLAB)))
         return ENOMEM;
-    int err = pread_all(k->fd, k->scratch, len, k->hashed);
+    int err = ux_pread_full(k->fd, k->scratch, len, k->hashed);
     if (!err && ux_sha_update(k->sha, k->scratch, len))
         err = EIO;
     *count += len;
@@ -447,7 +434,7 @@ static int take_slab(struct ux_sink *k, uint64_t region, struct ux_slab **out)
     /* A region written before (partly) is read back so a later write of
      * the whole slab keeps what it had. */
     if (!err && k->filled[region]) {
-        err = pread_all(k->fd, pick->buf, (size_t)region_len(k, region), region * UX_SLAB);
+        err = ux_pread_full(k->fd, pick->buf, (size_t)region_len(k, region), region * UX_SLAB);
         k->readback += region_len(k, region);
     }
     if (err)

@@ -3,7 +3,8 @@
  * Until then the final name is untouched.
  * Chunks are gathered in 1 MiB slabs (16 at most, so memory does not grow
  * with the file) and written a slab at a time: whole pages, one syscall,
- * writeback started at once. The whole-file hash advances over complete
+ * writeback started at once; blocks of zeros are left holes, so a sparse
+ * file stays sparse. The whole-file hash advances over complete
  * slabs in order while they are still in memory, so the file is normally
  * not read back at the end; a thread of its own computes it, off the
  * receive path. */
@@ -82,7 +83,10 @@ struct ux_sink {
     uint64_t size;
     struct ux_slab slab[UX_NSLAB];
     uint32_t *filled;  /* bytes received per region */
+    uint8_t *ondisk;   /* per region: written to the file (its zeros must be punched, not skipped) */
     uint64_t regions;
+    uint32_t block;    /* blocks of zeros are left holes */
+    int holes;         /* a block of zeros was seen: nothing more is reserved ahead */
     uint64_t hashed;   /* the running hash covers (or is given) the bytes below */
     uint64_t clock;
     struct ux_sha *sha;
@@ -90,7 +94,7 @@ struct ux_sink {
     uint64_t readback; /* bytes read back from the file (reloads and hashing) */
     uint64_t evicted;  /* slabs written out before the hash reached them */
     uint64_t waits;    /* times the receive side waited for the hash thread's slabs, or was told to (EAGAIN) */
-    uint64_t reserved; /* blocks allocated below this (the hash thread's) */
+    uint64_t reserved; /* blocks allocated below this (the hash thread's; read by both) */
     struct ux_hasher h;
 };
 

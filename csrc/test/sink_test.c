@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "host/sink.h"
@@ -255,6 +256,78 @@ static void commits_off_the_caller(const char *dir, int corrupt)
     free(data);
 }
 
+/* Bytes the file NAME in DIR has allocated, or -1. */
+static long long allocated(const char *dir, const char *name)
+{
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return stat(path, &st) ? -1 : (long long)st.st_blocks * 512;
+}
+
+/* Let the hash thread run freely (it is held at the gate per slab). */
+static void release_gate(void)
+{
+    for (int i = 0; i < 4 * REGIONS; i++)
+        sem_post(&go);
+}
+
+/* Blocks of zeros are holes: a file of data, then zeros (reserved ahead
+ * of the data, so punched), a block of data amid them, zeros to an end
+ * that is not on a block, takes the blocks of its data only. */
+static void keeps_holes(const char *dir)
+{
+    size_t size = (size_t)REGIONS * UX_SLAB - 100;
+    uint8_t want[UX_SHA256_LEN], *data;
+    struct ux_sink k;
+    const char *why = "";
+    if (!(data = open_held(&k, dir, "holes.bin", size, want)))
+        return;
+    memset(data + 2 * UX_SLAB, 0, size - 2 * UX_SLAB);
+    memset(data + 9 * UX_SLAB + 8192, 0x5a, 4096);
+    sha256_of(data, size, want);
+    release_gate();
+    for (size_t off = 0; off < size; off += 16384) /* in chunks, as they arrive */
+        ux_sink_write(&k, off, data + off, size - off < 16384 ? size - off : 16384);
+    check(ux_sink_commit(&k, want, &why) == 0, "a file with holes commits with the right SHA-256");
+    check(file_holds(dir, "holes.bin", data, size), "its bytes are right, zeros and all");
+    long long got = allocated(dir, "holes.bin");
+    check(got >= 2 * UX_SLAB && got <= 2 * UX_SLAB + 4096 + 65536, "it takes the blocks of its data only");
+    free(data);
+}
+
+/* A region written out early (its slab evicted) with other bytes where
+ * zeros arrive later: the zeros are punched over them, not skipped. */
+static void punches_what_was_written(const char *dir)
+{
+    size_t size = (size_t)REGIONS * UX_SLAB, tail = 4096;
+    uint8_t want[UX_SHA256_LEN], *data;
+    struct ux_sink k;
+    const char *why = "";
+    if (!(data = open_held(&k, dir, "evicted.bin", size, want)))
+        return;
+    memset(data + 16ull * UX_SLAB + 4096, 0, size - 16ull * UX_SLAB - 4096);
+    sha256_of(data, size, want);
+    /* Every slab filling, none complete: their buffers hold data. */
+    for (uint64_t r = 0; r < UX_NSLAB; r++)
+        ux_sink_write(&k, r * UX_SLAB, data + r * UX_SLAB, UX_SLAB - tail);
+    /* Region 16 takes region 0's slab (its data left in the buffer)... */
+    ux_sink_write(&k, 16ull * UX_SLAB, data + 16ull * UX_SLAB, 4096);
+    for (uint64_t r = 1; r < UX_NSLAB; r++) /* ...and is the least recently used */
+        ux_sink_write(&k, r * UX_SLAB + UX_SLAB - tail, data + r * UX_SLAB + UX_SLAB - tail, tail);
+    ux_sink_write(&k, 17ull * UX_SLAB, data + 17ull * UX_SLAB, 4096); /* evicts it */
+    check(k.evicted == 2, "a region is written out before its zeros arrive");
+    release_gate();
+    ux_sink_write(&k, UX_SLAB - tail, data + UX_SLAB - tail, tail);
+    ux_sink_write(&k, 16ull * UX_SLAB + 4096, data + 16ull * UX_SLAB + 4096, UX_SLAB - 4096);
+    ux_sink_write(&k, 17ull * UX_SLAB + 4096, data + 17ull * UX_SLAB + 4096, size - 17ull * UX_SLAB - 4096);
+    check(ux_sink_commit(&k, want, &why) == 0, "the file commits with the right SHA-256");
+    check(file_holds(dir, "evicted.bin", data, size), "the zeros read back as zeros where other bytes were");
+    long long got = allocated(dir, "evicted.bin");
+    check(got >= 16 * UX_SLAB && got <= 16 * UX_SLAB + 4096 + 65536, "and take no blocks");
+    free(data);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -269,5 +342,7 @@ int main(int argc, char **argv)
     commits_off_the_caller(argv[1], 0);
     commits_off_the_caller(argv[1], 1);
     refuses_rather_than_waits(argv[1]);
+    keeps_holes(argv[1]);
+    punches_what_was_written(argv[1]);
     return failures ? 1 : 0;
 }
