@@ -56,4 +56,8 @@ describe("sink", function()
       "ok: and take no blocks",
     })
   end)
+
+  it("keeps the slabs queued for its thread when cut short: they are written before the file is closed", function()
+    has_lines(sink_test(), { "ok: a kept partial file holds the slabs queued for the hash thread" })
+  end)
 end)

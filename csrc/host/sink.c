@@ -656,6 +656,7 @@ int ux_sink_commit(struct ux_sink *k, const uint8_t sha256[UX_SHA256_LEN], const
 
 void ux_sink_abort(struct ux_sink *k)
 {
+    hash_stop(k); /* its queue written and a commit under way ended, before the descriptors go */
     if (k->tmp[0] && k->dirfd >= 0)
         unlinkat(k->dirfd, k->tmp, 0);
     if (k->fd >= 0)

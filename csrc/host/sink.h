@@ -131,7 +131,8 @@ int ux_sink_commit_result(struct ux_sink *k, const char **why);
 int ux_sink_commit(struct ux_sink *k, const uint8_t sha256[UX_SHA256_LEN], const char **why);
 /* Remove the temporary file, if any. Idempotent. */
 void ux_sink_abort(struct ux_sink *k);
-/* Close, keeping the temporary file with what was written (partial.h). */
+/* Close, keeping the temporary file with what was written, and every
+ * complete slab (partial.h). */
 void ux_sink_keep(struct ux_sink *k);
 
 #endif

@@ -328,6 +328,60 @@ static void punches_what_was_written(const char *dir)
     free(data);
 }
 
+static void *keep_it(void *k)
+{
+    ux_sink_keep(k);
+    return NULL;
+}
+
+static int quitting(struct ux_sink *k)
+{
+    pthread_mutex_lock(&k->h.lock);
+    int q = k->h.quit;
+    pthread_mutex_unlock(&k->h.lock);
+    return q;
+}
+
+/* The first LEN bytes of DIR/NAME equal P? */
+static int starts_with(const char *dir, const char *name, const uint8_t *p, size_t len)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_RDONLY);
+    uint8_t *got = malloc(len);
+    int same = fd >= 0 && got && pread(fd, got, len, 0) == (ssize_t)len && !memcmp(got, p, len);
+    free(got);
+    if (fd >= 0)
+        close(fd);
+    return same;
+}
+
+/* A fetch cut short keeps its complete slabs for a resume: those queued
+ * for the hash thread are written before the file is closed. */
+static void keeps_what_arrived(const char *dir)
+{
+    size_t size = (size_t)REGIONS * UX_SLAB, got = 4 * UX_SLAB + UX_SLAB / 2, kept = 4 * UX_SLAB;
+    uint8_t want[UX_SHA256_LEN], *data;
+    struct ux_sink k;
+    while (sem_trywait(&go) == 0) /* posts earlier cases did not use */
+        ;
+    if (!(data = open_held(&k, dir, "kept.bin", size, want)))
+        return;
+    ux_sink_write(&k, 0, data, got); /* regions 0-3 queued for the held thread, region 4 half filled */
+    char tmp[sizeof k.tmp], path[600];
+    snprintf(tmp, sizeof tmp, "%s", k.tmp);
+    pthread_t t;
+    pthread_create(&t, NULL, keep_it, &k);
+    for (int i = 0; i < 100000 && !quitting(&k); i++) /* until the keep stops the thread; bounded at 10 s */
+        usleep(100);
+    release_gate();
+    pthread_join(t, NULL);
+    check(starts_with(dir, tmp, data, kept), "a kept partial file holds the slabs queued for the hash thread");
+    snprintf(path, sizeof path, "%s/%s", dir, tmp);
+    unlink(path);
+    free(data);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -344,5 +398,6 @@ int main(int argc, char **argv)
     refuses_rather_than_waits(argv[1]);
     keeps_holes(argv[1]);
     punches_what_was_written(argv[1]);
+    keeps_what_arrived(argv[1]);
     return failures ? 1 : 0;
 }
