@@ -393,6 +393,67 @@ describe("udpxfer command", function()
     assert.matches(("dropped server 127%%.0%%.0%%.1:%d %%(corrupt%%)"):format(lport), err)
     assert.is_true(H.read(dir .. "/srv/lie.bin") == H.read(dir .. "/out2/lie.bin"))
   end)
+  it("get against a file already at the destination moves the chunk that changed; --json says what travelled", function()
+    local MiB = 1024 * 1024
+    H.write_random(dir .. "/srv/basis.bin", 4 * MiB)
+    local new = H.read(dir .. "/srv/basis.bin")
+    local function change(at)
+      H.write(dir .. "/out/basis.bin", new:sub(1, at) .. string.char((new:byte(at + 1) + 1) % 256) .. new:sub(at + 2))
+    end
+    local args = ("get basis.bin --port %d --server 127.0.0.1 --broadcast none -o %s"):format(port, dir .. "/out")
+    change(3 * MiB + 5)
+    local code, out, err = udpx(args .. " --json")
+    assert.are.equal(0, code, err)
+    local done = json.decode(out:match("([^\n]+)\n$"))
+    assert.are.same({ 16384, 4 * MiB - 16384 }, { done.bytes_fetched, done.bytes_reused })
+    assert.is_true(done.bytes_wire > 16384 and done.bytes_wire < 64 * 1024, done.bytes_wire .. " bytes on the wire")
+    assert.is_true(new == H.read(dir .. "/out/basis.bin"))
+    change(5)
+    code, _, err = udpx(args)
+    assert.are.equal(0, code, err)
+    assert.matches(", from 1 server, 4%.0 MiB reused\n$", err)
+    assert.is_true(new == H.read(dir .. "/out/basis.bin"))
+  end)
+
+  it("get exits 5 in one line for a folder, symlink, FIFO or unreadable file at the destination, leaving it; --force replaces all but the folder", function()
+    local to = dir .. "/dest"
+    os.execute(("mkdir -p %s/f-dir && cd %s && ln -s ../srv/hello.txt f-link && mkfifo f-fifo && echo old > f-unread "
+      .. "&& chmod 000 f-unread && chmod 777 . && chmod 755 .."):format(to, to))
+    for _, n in ipairs { "f-dir", "f-link", "f-fifo", "f-unread" } do H.write(dir .. "/srv/" .. n, "new " .. n .. "\n") end
+    -- root reads any file: the unreadable one is fetched as nobody
+    local nobody = H.is_root() and "setpriv --reuid=65534 --regid=65534 --clear-groups " or ""
+    local function get(n, extra)
+      return H.run(("%s%s get %s --port %d --server 127.0.0.1 --broadcast none -o %s %s"):format(
+        n == "f-unread" and nobody or "", H.UDPXFER, n, port, to, extra or ""))
+    end
+    local why = { ["f-dir"] = "is a folder: not replaced",
+      ["f-link"] = "is a symbolic link: not followed, and not replaced unless forced",
+      ["f-fifo"] = "is a FIFO: not written into, and not replaced unless forced",
+      ["f-unread"] = "cannot be read (Permission denied): not replaced unless forced" }
+    for n, msg in pairs(why) do
+      local code, out, err = get(n)
+      assert.are.same({ 5, "", ("udpxfer: %s/%s %s\n"):format(to, n, msg) }, { code, out, err })
+    end
+    assert.are.same({ "directory", "symbolic link", "fifo", "regular file" },
+      { H.file_type(to .. "/f-dir"), H.file_type(to .. "/f-link"), H.file_type(to .. "/f-fifo"), H.file_type(to .. "/f-unread") })
+    assert.are.equal("hello\n", H.read(dir .. "/srv/hello.txt"))
+    local code, _, err = get("f-dir", "--force")
+    assert.are.same({ 5, ("udpxfer: %s/f-dir %s\n"):format(to, why["f-dir"]) }, { code, err })
+    for _, n in ipairs { "f-link", "f-fifo", "f-unread" } do
+      code, _, err = get(n, "--force -q")
+      assert.are.same({ 0, "" }, { code, err })
+      assert.are.equal("regular file", H.file_type(to .. "/" .. n))
+      assert.are.equal("new " .. n .. "\n", H.read(to .. "/" .. n))
+    end
+    assert.are.equal("hello\n", H.read(dir .. "/srv/hello.txt"))
+  end)
+
+  it("get --help says what becomes of a file already at the destination, and what --force replaces", function()
+    local code, out = udpx("get --help")
+    assert.are.equal(0, code)
+    assert.matches("A file already at the destination is the local copy", out, 1, true)
+    assert.matches("symlink (the link, not its target), FIFO, device or unreadable file; never a folder", out, 1, true)
+  end)
 end)
 
 describe("udpxfer send / recv (stream mode)", function()

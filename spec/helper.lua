@@ -74,6 +74,11 @@ function H.allocated(path)
   return tonumber(blocks) * tonumber(unit)
 end
 
+--- The type of what is at PATH, not following a link ("regular file", "directory", "symbolic link", "fifo").
+function H.file_type(path)
+  return (sh("stat -c %F " .. H.shell_quote(path)):gsub("%s+$", ""))
+end
+
 --- Names in a directory, sorted.
 function H.ls(dir)
   local names = {}

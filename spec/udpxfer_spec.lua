@@ -494,6 +494,80 @@ describe("udpxfer over loopback", function()
     end)
   end)
 
+  describe("a file already at the destination", function()
+    local MiB = 1024 * 1024
+
+    -- BYTES with the byte at offset AT changed.
+    local function changed(bytes, at)
+      return bytes:sub(1, at) .. string.char((bytes:byte(at + 1) + 1) % 256) .. bytes:sub(at + 2)
+    end
+
+    -- The finished fetch's stats.
+    local function fetched(g)
+      local res, err = finish(g)
+      assert.is_table(res, err)
+      local st = g:stats()
+      g:close()
+      return st
+    end
+
+    it("is the local copy: 1 byte changed in 8 MiB moves one chunk; resume = false moves every byte", function()
+      H.write_random(dir .. "/srv/d.bin", 8 * MiB)
+      local new = H.read(dir .. "/srv/d.bin")
+      H.write(dir .. "/out/d.bin", changed(new, 5 * MiB + 7))
+      local st = fetched(assert(get("d.bin")))
+      assert.is_true(new == H.read(dir .. "/out/d.bin"))
+      assert.are.same({ 16384, 8 * MiB - 16384 }, { st.bytes, st.reused }) -- one 16 KiB chunk (loopback)
+      assert.are.same({ "d.bin" }, H.ls(dir .. "/out"))
+      H.write(dir .. "/out/d.bin", changed(new, 7))
+      st = fetched(assert(get("d.bin", { resume = false })))
+      assert.are.same({ 8 * MiB, 0 }, { st.bytes, st.reused })
+      assert.is_true(new == H.read(dir .. "/out/d.bin"))
+    end)
+
+    it("stays as it was while a fetch against it is cut short; the run again moves only what neither copy holds", function()
+      H.write_random(dir .. "/srv/i.bin", 8 * MiB)
+      os.execute(("head -c %d %s > %s && head -c %d /dev/urandom >> %s"):format(4 * MiB,
+        H.shell_quote(dir .. "/srv/i.bin"), H.shell_quote(dir .. "/out/i.bin"), 4 * MiB, H.shell_quote(dir .. "/out/i.bin")))
+      local old = H.read(dir .. "/out/i.bin")
+      local g = assert(get("i.bin", { limit_rate = MiB }))
+      assert.is_true(H.drive({ g, srv }, function() return g:stats().bytes > 0 end, 30))
+      g:abort()
+      assert.is_true(old == H.read(dir .. "/out/i.bin"), "the file under the name is as it was")
+      assert.are.equal(1, #H.partials(dir .. "/out", "i.bin"))
+      local st = fetched(assert(get("i.bin")))
+      assert.is_true(st.reused >= 4 * MiB, st.reused .. " bytes reused")
+      assert.are.equal(8 * MiB, st.bytes + st.reused)
+      assert.is_true(H.read(dir .. "/srv/i.bin") == H.read(dir .. "/out/i.bin"))
+      assert.are.same({ "i.bin" }, H.ls(dir .. "/out"))
+    end)
+
+    it("fails at once (io) for a folder, a symlink or a FIFO there, left as they are; force replaces all but a folder", function()
+      for _, n in ipairs { "dir", "link", "fifo" } do H.write(dir .. "/srv/" .. n, "new " .. n) end
+      H.write(dir .. "/target", "kept")
+      os.execute(("cd %s/out && mkdir dir && ln -s ../target link && mkfifo fifo"):format(H.shell_quote(dir)))
+      local why = { dir = "is a folder: not replaced",
+        link = "is a symbolic link: not followed, and not replaced unless forced",
+        fifo = "is a FIFO: not written into, and not replaced unless forced" }
+      for n, msg in pairs(why) do
+        local g, err, code = get(n)
+        assert.is_nil(g)
+        assert.are.same({ dir .. "/out/" .. n .. " " .. msg, "io" }, { err, code })
+      end
+      local types = { H.file_type(dir .. "/out/dir"), H.file_type(dir .. "/out/link"), H.file_type(dir .. "/out/fifo") }
+      assert.are.same({ "directory", "symbolic link", "fifo" }, types)
+      local g, err, code = get("dir", { force = true })
+      assert.is_nil(g)
+      assert.are.same({ dir .. "/out/dir " .. why.dir, "io" }, { err, code })
+      for _, n in ipairs { "link", "fifo" } do
+        fetched(assert(get(n, { force = true })))
+        assert.are.equal("regular file", H.file_type(dir .. "/out/" .. n))
+        assert.are.equal("new " .. n, H.read(dir .. "/out/" .. n))
+      end
+      assert.are.equal("kept", H.read(dir .. "/target"))
+    end)
+  end)
+
   describe("a sparse file", function()
     local MiB = 1024 * 1024
 

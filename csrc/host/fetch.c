@@ -18,13 +18,16 @@
 
 /* The basis's tree, now that the offer says the size: no byte beyond
  * it is read (a partial file may be far larger, or sparse), and the work
- * counts in the fetch's time. A basis that cannot be read is an empty
+ * counts in the fetch's time. Not made for an offer without a tree: there
+ * is nothing to compare it with. A basis that cannot be read is an empty
  * one: every chunk is fetched, and checked against its leaf. */
 static void hash_basis(struct ux_fetch *f, uint64_t size)
 {
     if (!f->basis_pending)
         return;
     f->basis_pending = 0;
+    if (!f->eng->has_root)
+        return;
     struct ux_sha *sha = ux_sha_new();
     uint64_t len = f->basis_size < size ? f->basis_size : size;
     if (!sha || ux_tree_fd(&f->basis, sha, f->basis_fd, len, f->eng->chunk_size, NULL, NULL, NULL))
@@ -187,28 +190,87 @@ static enum ux_err place(struct ux_fetch *f, const struct ux_fetch_spec *s, cons
     return UX_OK;
 }
 
-/* The partial file an interrupted fetch of this name left, as the local
- * copy; with a copy named by the caller, or without resuming, partial
- * files are no use and removed. */
-static void find_partial(struct ux_fetch *f, const struct ux_fetch_spec *s, int legacy)
+/* What a message calls a file of mode M. */
+static const char *kind_of(mode_t m)
 {
-    if (f->memory || f->dirfd < 0 || !f->base[0])
-        return;
-    int given = s->basis || s->basis_mem;
-    int resume = s->resume && !legacy;
-    if (!resume || given) {
-        if (resume)
-            ux_partial_remove(f->dirfd, f->base);
-        return;
-    }
-    f->basis_fd = ux_partial_find(f->dirfd, f->base, f->resumed, sizeof f->resumed); /* held while open */
-    if (f->basis_fd < 0)
-        f->resumed[0] = 0;
+    return S_ISDIR(m)    ? "a folder"
+           : S_ISLNK(m)  ? "a symbolic link"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISSOCK(m) ? "a socket"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+                         : "not a regular file";
 }
 
-/* The local copy (a given one, or a partial file); its tree at the
- * fetch's chunk size is made once the offer comes (hash_basis). With
- * `verify` and none, an empty one: every chunk is checked. */
+/* What is under the name already. A regular file is opened (never
+ * through a symlink, and nothing else is opened: opening a device may act
+ * on it) into *FD, to be the local copy. A folder is refused; so, unless
+ * forced, is whatever else the rename would replace: what it points to,
+ * or what it holds, could not be read. */
+static enum ux_err check_dest(struct ux_fetch *f, const struct ux_fetch_spec *s, int *fd, char *why, size_t cap)
+{
+    *fd = -1;
+    if (s->dest == UX_DEST_REPLACE || f->memory)
+        return UX_OK;
+    struct stat st;
+    if (fstatat(f->dirfd, f->base, &st, AT_SYMLINK_NOFOLLOW)) {
+        if (errno == ENOENT)
+            return UX_OK;
+        snprintf(why, cap, "cannot look at %s: %s", f->path, strerror(errno));
+        return UX_ERR_IO;
+    }
+    int err = 0;
+    if (S_ISREG(st.st_mode)) {
+        *fd = openat(f->dirfd, f->base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        err = *fd < 0 ? errno : fstat(*fd, &st) ? errno : 0;
+        if (*fd >= 0 && (err || !S_ISREG(st.st_mode))) { /* swapped since: judged as what it is now */
+            close(*fd);
+            *fd = -1;
+        }
+        if (*fd >= 0)
+            return UX_OK;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        snprintf(why, cap, "%s is a folder: not replaced", f->path);
+        return UX_ERR_IO;
+    }
+    if (s->dest == UX_DEST_FORCE)
+        return UX_OK;
+    if (S_ISREG(st.st_mode))
+        snprintf(why, cap, "%s cannot be read (%s): not replaced unless forced", f->path, strerror(err));
+    else
+        snprintf(why, cap, "%s is %s: not %s, and not replaced unless forced", f->path, kind_of(st.st_mode),
+                 S_ISLNK(st.st_mode) ? "followed" : "written into");
+    return UX_ERR_IO;
+}
+
+/* The local copy, the first there is of: one named by the caller, the
+ * partial file an interrupted fetch of the name left (it holds what that
+ * fetch took from the file under the name), and DEST, the file under the
+ * name (taken or closed). Without resuming, none of the last two; with a
+ * copy named by the caller, partial files are no use and removed. */
+static void find_copy(struct ux_fetch *f, const struct ux_fetch_spec *s, int legacy, int dest)
+{
+    int given = s->basis || s->basis_mem;
+    int resume = s->resume && !legacy && !f->memory && f->dirfd >= 0 && f->base[0];
+    if (resume && given) {
+        ux_partial_remove(f->dirfd, f->base);
+    } else if (resume) {
+        f->basis_fd = ux_partial_find(f->dirfd, f->base, f->resumed, sizeof f->resumed); /* held while open */
+        if (f->basis_fd < 0) {
+            f->resumed[0] = 0;
+            f->basis_fd = dest;
+            dest = -1;
+        }
+    }
+    if (dest >= 0)
+        close(dest);
+}
+
+/* The local copy (a given one, a partial file or the file under the
+ * name); its tree at the fetch's chunk size is made once the offer comes
+ * (hash_basis). With `verify` and none, an empty one: every chunk is
+ * checked. */
 static void open_basis(struct ux_fetch *f, const struct ux_fetch_spec *s, uint32_t cs)
 {
     if (s->basis_mem) {
@@ -280,7 +342,13 @@ static enum ux_err open_spec(struct ux_fetch *f, const struct ux_fetch_spec *s, 
         return code;
     }
     f->keep = !cfg->legacy;
-    find_partial(f, s, cfg->legacy);
+    int dest;
+    code = check_dest(f, s, &dest, why, cap);
+    if (code) {
+        ux_fetch_close(f);
+        return code;
+    }
+    find_copy(f, s, cfg->legacy, dest);
     open_basis(f, s, cfg->chunk_size);
     cfg->want_tree = f->has_basis;
     cfg->basis = f->has_basis ? &f->basis : NULL;

@@ -1,10 +1,11 @@
 /* One fetch on this host: the client engine on a link (the socket it
  * shares with other fetches), where its bytes go (a file placed beneath a
  * folder, written and hashed by the sink's thread, or memory), the local
- * copy its unchanged chunks come from (a file, bytes, or the partial file
- * an interrupted fetch of the name left) and the commit that checks the
- * whole file and moves it into place. Lua-free: the binding translates
- * options into a ux_fetch_spec and events into tables. */
+ * copy its unchanged chunks come from (a file, bytes, the partial file an
+ * interrupted fetch of the name left, or the file already under the name)
+ * and the commit that checks the whole file and moves it into place.
+ * Lua-free: the binding translates options into a ux_fetch_spec and events
+ * into tables. */
 #ifndef UDPXFER_HOST_FETCH_H
 #define UDPXFER_HOST_FETCH_H
 
@@ -16,6 +17,13 @@
 #include "link.h"
 #include "sink.h"
 #include "sparse.h"
+
+/* What a fetch does with what is already under its name. */
+enum ux_dest {
+    UX_DEST_REPLACE, /* nothing: the rename replaces it (a sync has checked it itself) */
+    UX_DEST_CHECK,   /* a readable regular file may be the local copy; anything else is refused */
+    UX_DEST_FORCE    /* the same, but what cannot be the local copy is replaced; a folder never is */
+};
 
 /* Where a fetch's bytes go and what it may reuse. */
 struct ux_fetch_spec {
@@ -33,6 +41,7 @@ struct ux_fetch_spec {
     uint32_t mode;
     int64_t mtime_ns;
     int resume;             /* the partial file a fetch of the name left is the local copy */
+    enum ux_dest dest;      /* with resume and no partial file, a regular file there is the local copy */
     const char *basis;      /* a local copy: a path (beneath ROOT when it is set) */
     const uint8_t *basis_mem; /* or its bytes (kept alive by the caller) */
     size_t basis_len;

@@ -54,6 +54,18 @@ static void read_root(lua_State *L, struct ux_fetch_spec *s)
         luaL_argerror(L, 1, "root needs path");
 }
 
+/* The option `dest`: what is under the name already ("replace", the
+ * default, "check" or "force": host/fetch.h). */
+static enum ux_dest read_dest(lua_State *L)
+{
+    static const char *const names[] = {"replace", "check", "force", NULL};
+    static const enum ux_dest dests[] = {UX_DEST_REPLACE, UX_DEST_CHECK, UX_DEST_FORCE};
+    lua_getfield(L, 1, "dest");
+    int i = luaL_checkoption(L, -1, "replace", names);
+    lua_pop(L, 1);
+    return dests[i];
+}
+
 /* The options of where the bytes go and what may be reused, as a fetch spec. */
 static void read_spec(lua_State *L, struct ux_fetch_spec *s)
 {
@@ -72,6 +84,7 @@ static void read_spec(lua_State *L, struct ux_fetch_spec *s)
     s->durable = lua_isnil(L, -1) || lua_toboolean(L, -1);
     lua_pop(L, 3);
     s->resume = opt_bool(L, "resume");
+    s->dest = read_dest(L);
     s->verify = opt_bool(L, "verify");
     s->basis = opt_str(L, "basis", NULL, NULL);
     s->basis_mem = (const uint8_t *)opt_str(L, "basis_data", NULL, &s->basis_len);

@@ -158,6 +158,7 @@ local function get_one(name, opt, out, err, several)
     timeout = opt.timeout, chunk_size = opt.chunk_size, sha256 = opt.sha256,
     idle_timeout = opt.idle_timeout, legacy = opt.legacy, limit_rate = opt.limit_rate,
     progress_interval = opt.json and 0.5 or 0.1, key = opt.key_file, resume = not opt.no_resume,
+    force = opt.force,
     on_start = function(ev)
       emit(opt, out, ev, nil)
       if talk and ev.versions > 1 then
@@ -201,7 +202,7 @@ local function get_one(name, opt, out, err, several)
     emit(opt, out, { type = "error", message = emsg, code = ecode, name = name }, nil)
     return fail(err, ("%s: %s"):format(name, emsg), ecode, rc)
   end
-  local st = g:stats()
+  local st, wire = g:stats(), g.link:stats().rx_bytes
   g:close()
   if to.memory then
     io.stdout:write(res.data)
@@ -210,7 +211,7 @@ local function get_one(name, opt, out, err, several)
   end
   res.servers = st.servers
   res.rate = st.elapsed > 0 and (st.bytes + st.reused) / st.elapsed or 0
-  res.bytes_fetched, res.bytes_reused = st.bytes, st.reused
+  res.bytes_fetched, res.bytes_reused, res.bytes_wire = st.bytes, st.reused, wire
   local n = 0
   for _, s in ipairs(st.servers) do if s.bytes > 0 then n = n + 1 end end
   if opt.json then
@@ -218,9 +219,9 @@ local function get_one(name, opt, out, err, several)
   elseif not to.memory then
     if not opt.quiet then out:write(res.path, "\n") end
     if talk then
-      local resumed = st.reused > 0 and (", %s resumed"):format(progress.bytes(st.reused)) or ""
+      local reused = st.reused > 0 and (", %s reused"):format(progress.bytes(st.reused)) or ""
       err:write(("%s: %s in %.2f s (%s/s), sha256 %s, from %d server%s%s\n"):format(clean(name),
-        progress.bytes(res.size), res.elapsed, progress.bytes(res.rate), res.sha256, n, n == 1 and "" or "s", resumed))
+        progress.bytes(res.size), res.elapsed, progress.bytes(res.rate), res.sha256, n, n == 1 and "" or "s", reused))
     end
   end
   return EXIT.ok

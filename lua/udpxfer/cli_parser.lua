@@ -14,6 +14,13 @@ Exit codes: 0 ok, 1 failed (a broken stream, a busy receiver), 2 usage,
 Without --server or --broadcast, requests go to every interface's
 broadcast address.]]
 
+local GET_EPILOG = [[
+A file already at the destination is the local copy: only the chunks that
+differ are fetched, and the new file replaces it only once its SHA-256
+matched. A folder there is never replaced; a symlink (never followed), a
+FIFO, socket or device, or a file that cannot be read is left as it is
+(exit 5) unless --force replaces it.]]
+
 -- ---- option values: each check returns the value, or nil and why ----
 
 local function integer(lo, hi, what)
@@ -135,11 +142,13 @@ function M.build()
   serve:flag("--json", "Log JSON lines.")
 
   local get = p:command("get", "Fetch files (or, with -r, a folder) from the LAN, verify them, print their paths.")
+    :epilog(GET_EPILOG)
   get:argument("name", "The files' names on the servers (relative paths); with -r: REMOTE DIR."):args("+")
   get:option("-o --out", "Where to: a folder (the default: \".\"), a file name for one NAME, or - for stdout.")
   get:flag("--create-dirs", "Create the -o folder (and, with --parents, the folders of each NAME).")
   get:flag("--parents", "Keep NAME's folders under the -o folder (sub/dir/f goes to OUT/sub/dir/f).")
-  get:flag("-f --force", "Replace OUT/f even when NAME has folders (without --parents, a/f and b/f both land there).")
+  get:flag("-f --force", "Replace OUT/f when NAME has folders (a/f and b/f both land there), or when it is a symlink "
+    .. "(the link, not its target), FIFO, device or unreadable file; never a folder.")
   get:flag("-r --recursive", "Fetch the folder REMOTE into DIR, as `sync` without --delete.")
   get:option("--exclude", "With -r: leave out what matches GLOB (repeatable)."):count("*"):argname("<glob>")
   get:flag("--perms-all", "With -r: apply setuid, setgid and sticky bits from the listing too.")
@@ -150,7 +159,8 @@ function M.build()
   get:option("--idle-timeout", "Seconds after which a silent server is dropped."):default("5")
     :convert(positive("--idle-timeout"))
   get:flag("--legacy", "Speak the original tool's protocol (\"get NAME\", 1 KiB chunks).")
-  get:flag("--no-resume", "Fetch everything again, ignoring partial files interrupted fetches left.")
+  get:flag("--no-resume", "Fetch every byte again: reuse neither the file at the destination nor partial files "
+    .. "interrupted fetches left.")
   get:option("--limit-rate", "At most RATE bytes per second (K, M, G suffixes)."):convert(rate)
   get:option("--max-entries", "With -r: refuse a listing of more entries (default 1000000)."):argname("<n>")
     :convert(integer(1, 4294967294, "--max-entries"))

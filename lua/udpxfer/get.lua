@@ -10,7 +10,7 @@ local M = {}
 
 local GET = options.merge(base.ASK, base.PROGRESS, {
   name = O.string, out = O.string, as = O.string, root = O.either(O.string, O.userdata), path = O.string,
-  memory = O.boolean, basis = O.string, durable = O.boolean, resume = O.boolean,
+  memory = O.boolean, basis = O.string, durable = O.boolean, resume = O.boolean, force = O.boolean,
   idle_timeout = O.seconds, sha256 = O.sha256, window = O.integer(1, 65536), limit_rate = O.rate,
   legacy = O.boolean, ignore_servers = O.strings, verify = O.boolean, link = O.userdata,
   on_offer = O.callback, on_preparing = O.callback, on_start = O.callback, on_drop = O.callback,
@@ -43,9 +43,17 @@ local Get = class(Pollable)
 -- timed-out fetch of the name left in the output folder is the local copy
 -- this one reuses chunks from, each checked against the offer's chunk-hash
 -- tree (so a file changed since is never mixed); it is removed once the
--- file is in place. Whatever `resume` says, `abort()` and a timeout leave
--- this fetch's partial file for the next (not in legacy mode). The stats' `bytes` are what came over the network,
--- `reused` what was taken from the partial file.
+-- file is in place. Without one, a regular file already under the name is
+-- the local copy, so a changed file moves only the chunks that changed;
+-- the new file replaces it only once its SHA-256 matched. Whatever is
+-- under the name and cannot be the local copy (a symlink, never followed;
+-- a FIFO, socket or device; a file that cannot be read) is left as it
+-- is and the fetch fails at once (code "io"), unless `force = true`: then
+-- it is replaced (a symlink itself, not what it points to). A folder is
+-- never replaced. `resume = false` reuses nothing: every byte is fetched.
+-- Whatever `resume` says, `abort()` and a timeout leave this fetch's
+-- partial file for the next (not in legacy mode). The stats' `bytes` are
+-- what came over the network, `reused` what was taken from the local copy.
 -- A fetch whose whole file fails its SHA-256 although every chunk passed was
 -- fed wrong bytes that were hashed with them (a server that lies, or,
 -- keyless, chunks forged under a server's address): the hash beside a chunk
@@ -70,7 +78,7 @@ function M.new(opts)
   local args = {
     name = opts.name, out = opts.out or ".", as = opts.as, root = opts.root, path = opts.path,
     memory = opts.memory, basis = opts.basis, durable = opts.durable,
-    resume = opts.resume ~= false and not opts.legacy,
+    resume = opts.resume ~= false and not opts.legacy, dest = opts.force and "force" or "check",
     targets = targets, unicast = nbcast == 0, link = link,
     chunk_size = opts.chunk_size or (not opts.legacy and base.chunk_size_for(targets, opts.key) or nil),
     discover_timeout = opts.timeout,
