@@ -253,6 +253,9 @@ function H.simulate(o)
       if ev.type == "start" then st.start_t = now end
       if ev.type == "done" or ev.type == "error" then
         st.t = now -- simulated time at the end
+        for _, p in ipairs(link.due(math.huge)) do -- what the client sent last (its CLOSE) still arrives
+          if o.servers[p.to] and alive(p.to) then o.servers[p.to]:input(p.data, p.from, p.t) end
+        end
         return ev, events, st
       end
     end
@@ -542,8 +545,8 @@ function H.sim_listing(servers, addr, o)
   local c = assert(H.core.client { name = ".", kind = "listing", memory = true, targets = { addr }, sim = true,
     unicast = true, seed = o.seed or 77, chunk_size = o.chunk_size, key = o.key })
   local final = H.simulate { client = c, servers = servers, client_addr = o.client_addr }
-  c:close()
   assert(final and final.type == "done", "the listing was fetched")
+  c:close()
   local entries = assert(H.core.listing_decode(final.data))
   local files = {}
   for i = 1, #entries do
