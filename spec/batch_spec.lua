@@ -28,7 +28,7 @@ local BIG = "m/big"
 
 -- Sim servers (O.servers copies of O.content, default CONTENT, with the
 -- same mtimes: one listing), an output folder and the listing's files.
--- O.key, O.server_opts[i] (more options for server i).
+-- O.server_opts[i]: more options for server i.
 local function new_env(o)
   o = o or {}
   local env = { dir = H.tmpdir(), servers = {}, addrs = {}, content = o.content or CONTENT }
@@ -37,14 +37,14 @@ local function new_env(o)
     env.src = env.src or {}
     env.src[i] = env.dir .. "/srv" .. i
     H.folder(env.src[i], env.content)
-    local so = { dir = env.src[i], sim = true, seed = i, key = o.key }
+    local so = { dir = env.src[i], sim = true, seed = i }
     for k, v in pairs(o.server_opts and o.server_opts[i] or {}) do so[k] = v end
     env.servers[ADDRS[i]] = assert(core.server(so))
     env.addrs[i] = ADDRS[i]
   end
   os.execute("mkdir -p " .. env.out .. "/m " .. env.out .. "/z")
   env.root = assert(core.dir(env.out))
-  env.listing, env.files = H.sim_listing(env.servers, ADDRS[1], { chunk_size = CHUNK, key = o.key })
+  env.listing, env.files = H.sim_listing(env.servers, ADDRS[1], { chunk_size = CHUNK })
   return env
 end
 
@@ -54,13 +54,13 @@ local function teardown_env(env)
   H.rmrf(env.dir)
 end
 
--- A sim batch of ENV's files (O: files, listing, targets, seed, key,
+-- A sim batch of ENV's files (O: files, listing, targets, seed,
 -- idle_timeout, discover_timeout).
 local function batch(env, o)
   o = o or {}
   return assert(core.batch { remote = ".", listing = o.listing or env.listing, root = env.root,
     files = o.files or env.files, sim = true, targets = o.targets or env.addrs, seed = o.seed or 1,
-    chunk_size = CHUNK, key = o.key, idle_timeout = o.idle_timeout, discover_timeout = o.discover_timeout })
+    chunk_size = CHUNK, idle_timeout = o.idle_timeout, discover_timeout = o.discover_timeout })
 end
 
 -- Batch B over the simulated link (O: H.simulate's options). Returns the
@@ -87,7 +87,7 @@ local function check_out(env, results)
     local r = assert(results[f.path], "no result for " .. f.path)
     local got = H.read(env.out .. "/" .. f.path)
     if r.ok then
-      assert.is_true(got == CONTENT[f.path], f.path .. " holds its listed bytes")
+      assert.is_true(got == env.content[f.path], f.path .. " holds its listed bytes")
       assert.are.equal(f.mtime, r.stat.mtime)
       assert.are.equal(f.size, r.stat.size)
     else
@@ -97,7 +97,7 @@ local function check_out(env, results)
   local partials = {}
   for line in H.sh("cd " .. env.out .. " && find . -type f | sort"):gmatch("[^\n]+") do
     local p = line:sub(3)
-    if not CONTENT[p] then
+    if not env.content[p] then
       assert.matches("^m/" .. core.partial_prefix("big"):gsub("%p", "%%%0") .. "%x+$", p)
       partials[#partials + 1] = p
     end
@@ -251,7 +251,7 @@ end)
 describe("a batch whose listing changes on the server", function()
   -- Every file on server I replaced by another (new bytes and mtime, a
   -- rename over it): those it has open still read as listed, the others
-  -- have changed since the listing.
+  -- have changed since the listing (and are not hashed yet).
   local function rewrite(env, i)
     for path in pairs(CONTENT) do
       local p = env.src[i] .. "/" .. path
@@ -262,15 +262,24 @@ describe("a batch whose listing changes on the server", function()
   end
 
   it("is answered stale: the files not in place fail 'stale', and nothing changed is written", function()
+    -- z/t6 replaced, and hashed anew by the server for another host's
+    -- request before its first chunk is read: it is not the listed version.
     local env = new_env()
     finally(function() teardown_env(env) end)
     local b = batch(env, { seed = 7 })
     local stale = 0
-    local data = on_data { [1] = function() rewrite(env, 1) end }
-    local final, results = run(env, b, { seed = 7, filter = function(pkt, from)
+    local data = on_data { [1] = function(now)
+      local p = env.src[1] .. "/z/t6"
+      H.write(p .. ".new", "changed: z/t6")
+      os.execute("touch -d @1700000100 " .. p .. ".new")
+      assert(os.rename(p .. ".new", p))
+      env.servers[ADDRS[1]]:input(H.wire.request(77, "z/t6", CHUNK), ATTACKER, now)
+    end }
+    local final, results = run(env, b, { seed = 7, filter = function(pkt, from, to, now)
       local m = H.wire.decode(pkt)
       if m.type == H.TYPE.ERROR and m.code == 3 then stale = stale + 1 end
-      return data(pkt, from)
+      if to == ATTACKER then assert.are.equal(H.TYPE.OFFER, m.type, "the new version was hashed") end
+      return data(pkt, from, to, now)
     end })
     b:close()
     assert.are.equal(1, stale, "the server said stale")
