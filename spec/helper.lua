@@ -103,6 +103,7 @@ local HDR = ">BBBBBBI2I8"
 
 H.WIRE_VERSION = 5
 H.FLAG_TREE = 2
+H.FLAG_BARE = 0x10
 
 local function header(typ, xid, body, flags)
   return HDR:pack(0x55, 0x58, H.WIRE_VERSION, typ, flags or 0, 0, #body, xid) .. body
@@ -112,6 +113,22 @@ end
 function H.wire.request(xid, name, chunk_size, pad, kind, flags)
   local body = (">I4BBs2"):pack(chunk_size or H.core.DEFAULT_CHUNK, kind or 0, flags or 0, name)
   if pad ~= false and #body < 240 then body = body .. ("\0"):rep(240 - #body) end
+  return header(1, xid, body)
+end
+
+--- A selection (files of a listing, README's protocol): the listing's
+-- SHA-256 (32 bytes), u16 n, n x (u32 first, u32 count) file numbers.
+function H.wire.selection(listing, ranges)
+  local t = { listing, (">I2"):pack(#ranges) }
+  for _, r in ipairs(ranges) do t[#t + 1] = (">I4I4"):pack(r[1], r[2]) end
+  return table.concat(t)
+end
+
+--- A REQUEST of kind 2 (files of a listing): NAME the folder, SEL a
+-- selection's bytes; SEL_LEN, if given, is what the length field says.
+function H.wire.files_request(xid, name, chunk_size, sel, sel_len)
+  local body = (">I4BBs2"):pack(chunk_size or H.core.DEFAULT_CHUNK, 2, 0, name) .. (">I2"):pack(sel_len or #sel) .. sel
+  if #body < 240 then body = body .. ("\0"):rep(240 - #body) end
   return header(1, xid, body)
 end
 
@@ -144,8 +161,12 @@ function H.wire.decode(pkt)
     m.seq, m.rate_kib, m.nranges = (">I4I4I2"):unpack(pkt, pos + 24)
   elseif typ == 5 then
     m.seq, m.index = (">I4I4"):unpack(pkt, pos)
-    m.hash = pkt:sub(pos + 8, pos + 23)
-    m.data = pkt:sub(pos + 24)
+    if flags & H.FLAG_BARE == 0 then
+      m.hash = pkt:sub(pos + 8, pos + 23)
+      m.data = pkt:sub(pos + 24)
+    else
+      m.data = pkt:sub(pos + 8) -- bare: no chunk hash
+    end
   end
   return m
 end
@@ -163,7 +184,7 @@ local function new_link(o, st, clock)
     local now = clock()
     st.sent = st.sent + 1
     if o.filter then
-      data = o.filter(data, from, to)
+      data = o.filter(data, from, to, now)
       if not data then return end
     end
     if math.random() < (link.loss or 0) then st.dropped = st.dropped + 1 return end
@@ -215,7 +236,7 @@ end
 --- Drive sim engines over a simulated link until the client finishes.
 -- o.client: a sim client; o.servers: { [addr] = sim server };
 -- o.client_addr; o.link = { loss, dup, reorder, corrupt, truncate, delay };
--- o.filter(pkt, from, to) may return a replacement packet or nil to drop it;
+-- o.filter(pkt, from, to, now) may return a replacement packet or nil to drop it;
 -- o.rates = { [addr] = bytes/s } serialises what that host sends;
 -- o.kill = { [addr] = t } silences a server from time t on;
 -- o.join = { [addr] = t } keeps a server silent until time t;
@@ -231,13 +252,17 @@ function H.simulate(o)
   local function alive(addr)
     return not ((o.kill and o.kill[addr] and now >= o.kill[addr]) or (o.join and o.join[addr] and now < o.join[addr]))
   end
+  local addrs = {} -- in one order every run (pairs' order changes from run to run)
+  for addr in pairs(o.servers) do addrs[#addrs + 1] = addr end
+  table.sort(addrs)
   for _ = 1, o.max_steps or 2000000 do
     while true do
       local d, to = o.client:output(now)
       if not d then break end
       link.transmit(d, caddr, to)
     end
-    for addr, s in pairs(o.servers) do
+    for _, addr in ipairs(addrs) do
+      local s = o.servers[addr]
       while alive(addr) do
         local d, to = s:output(now)
         if not d then break end
@@ -250,11 +275,16 @@ function H.simulate(o)
       if ev.type == "start" then st.start_t = now end
       if ev.type == "done" or ev.type == "error" then
         st.t = now -- simulated time at the end
+        for _, p in ipairs(link.due(math.huge)) do -- what the client sent last (its CLOSE) still arrives
+          if o.servers[p.to] and alive(p.to) then o.servers[p.to]:input(p.data, p.from, p.t) end
+        end
         return ev, events, st
       end
     end
     local t = math.min(o.client:deadline() or math.huge, link.next_arrival())
-    for _, s in pairs(o.servers) do t = math.min(t, s:deadline() or math.huge) end
+    for _, addr in ipairs(addrs) do
+      if alive(addr) then t = math.min(t, o.servers[addr]:deadline() or math.huge) end -- a silenced server keeps nobody waiting
+    end
     if t == math.huge then return nil, events, st end
     now = math.max(t, now + 1e-6)
     if now > (o.max_time or 120) then return nil, events, st end
@@ -435,6 +465,7 @@ end
 function H.is_root() return H.sh("id -u"):match("^0") ~= nil end
 
 local function unhex(s) return (s:gsub("%x%x", function(b) return string.char(tonumber(b, 16)) end)) end
+H.unhex = unhex
 
 --- A hand-written server on loopback that offers LISTING (text) as the
 -- listing of any folder and FILES ({ [name] = bytes }) by name, speaking
@@ -509,6 +540,45 @@ function H.sync_listing(dir, text, files, opts)
   s:close()
   fake:close()
   return res, msg, code, events
+end
+
+--- A folder at PATH holding FILES ({ [relative path] = bytes }), every
+-- entry's mtime at T seconds (default 1700000000), so that copies of it
+-- list alike (one listing SHA-256).
+function H.folder(path, files, t)
+  local dirs = { [path] = true }
+  for p in pairs(files) do
+    local d = p:match("^(.*)/[^/]*$")
+    if d then dirs[path .. "/" .. d] = true end
+  end
+  local q = {}
+  for d in pairs(dirs) do q[#q + 1] = H.shell_quote(d) end
+  os.execute("mkdir -p " .. table.concat(q, " "))
+  for p, data in pairs(files) do H.write(path .. "/" .. p, data) end
+  os.execute(("find %s -exec touch -h -d @%d {} +"):format(H.shell_quote(path), t or 1700000000))
+end
+
+--- The listing of "." from sim server ADDR (one of SERVERS, { [addr] =
+-- server }) over a lossless simulated link. O: key, chunk_size, seed.
+-- Returns its SHA-256 (hex) and its files as a batch takes them ({ path,
+-- size, sha256, mode, mtime, number }, in listing order).
+function H.sim_listing(servers, addr, o)
+  o = o or {}
+  local c = assert(H.core.client { name = ".", kind = "listing", memory = true, targets = { addr }, sim = true,
+    unicast = true, seed = o.seed or 77, chunk_size = o.chunk_size, key = o.key })
+  local final = H.simulate { client = c, servers = servers, client_addr = o.client_addr }
+  assert(final and final.type == "done", "the listing was fetched")
+  c:close()
+  local entries = assert(H.core.listing_decode(final.data))
+  local files = {}
+  for i = 1, #entries do
+    local e = entries[i]
+    if e.type == "file" then
+      files[#files + 1] = { path = e.path, size = e.size, sha256 = e.sha256, mode = e.mode, mtime = e.mtime,
+        number = e.number }
+    end
+  end
+  return final.sha256, files
 end
 
 --- Mode bits of PATH (not following a link), as a number.

@@ -180,6 +180,159 @@ describe("shared-key replays", function()
   end)
 end)
 
+describe("shared-key batches (files of a listing as one transfer)", function()
+  local CLIENT, OTHER_HOST = "10.0.0.2:40000", "10.0.0.7:40000"
+  local FILES = {} -- in listing order: secret-01 .. secret-12, numbers 0-11
+  for i = 1, 12 do FILES[("secret-%02d"):format(i)] = SECRET:rep(i * 20) end
+  local dir, server, listing, files
+
+  before_each(function()
+    dir = H.tmpdir()
+    H.folder(dir .. "/srv", FILES)
+    os.execute("mkdir -p " .. dir .. "/out")
+    server = assert(core.server { dir = dir .. "/srv", sim = true, key = KEY, seed = 4 })
+    listing, files = H.sim_listing({ [SERVER] = server }, SERVER, { key = KEY, chunk_size = CHUNK })
+  end)
+  after_each(function()
+    server:close()
+    H.rmrf(dir)
+  end)
+
+  -- A keyed sim batch of every file into DIR/out, run over the simulated
+  -- link (O: filter, link, seed). Returns the final event, the files that
+  -- landed holding their bytes, the batch's stats, and the batch (closed).
+  local function run(o)
+    local root = assert(core.dir(dir .. "/out"))
+    local b = assert(core.batch { remote = ".", listing = listing, root = root, files = files, sim = true,
+      targets = { SERVER }, key = KEY, seed = o.seed, chunk_size = CHUNK })
+    o.batch = b
+    local final, _, st = H.simulate { client = b, servers = { [SERVER] = server }, filter = o.filter,
+      link = o.link, seed = o.seed, client_addr = CLIENT }
+    local landed = 0
+    for name, data in pairs(FILES) do
+      if H.read(dir .. "/out/" .. name) == data then landed = landed + 1 end
+    end
+    local stats = b:stats()
+    b:close()
+    root:close()
+    return final, landed, stats, st.t
+  end
+
+  -- What the server sends at NOW in answer, by type (the header is in clear).
+  local function answers(now, to)
+    local t = {}
+    for pkt, dest in function() return server:output(now) end do
+      if not to or dest == to then t[pkt:byte(4)] = (t[pkt:byte(4)] or 0) + 1 end
+    end
+    return t
+  end
+
+  it("moves every file sealed: no name, byte or selection in clear", function()
+    local seen, leaks = 0, 0
+    local final, landed = run { seed = 1, filter = function(pkt)
+      seen = seen + 1
+      assert.is_true(sealed(pkt), "a datagram went out unsealed")
+      if pkt:find("quick brown", 1, true) or pkt:find("secret-", 1, true) or pkt:find(H.unhex(listing), 1, true) then
+        leaks = leaks + 1
+      end
+      return pkt
+    end }
+    assert.are.equal("done", final.type, final.message)
+    assert.are.equal(12, landed)
+    assert.is_true(seen > 100)
+    assert.are.equal(0, leaks)
+  end)
+
+  it("a captured batch REQUEST replayed later, or from another host, gets an offer at most: no session, no chunk", function()
+    local request
+    local final, _, _, t = run { seed = 2, filter = function(pkt, from)
+      if from == CLIENT and pkt:byte(4) == H.TYPE.REQUEST then request = request or pkt end
+      return pkt
+    end }
+    assert.are.equal("done", final.type, final.message)
+    assert.is_string(request)
+    assert.are.equal(0, server:stats().sessions)
+    for _, from in ipairs { CLIENT, OTHER_HOST } do
+      t = t + 1
+      server:input(request, from, t)
+      assert.are.same({ [H.TYPE.OFFER] = 1 }, answers(t))
+      assert.are.equal(0, server:stats().sessions)
+    end
+  end)
+
+  it("a captured batch NEED opens nothing: from another host while the batch runs, or after it ended", function()
+    local need, to_other, sessions = nil, {}, nil
+    local final, landed, _, t = run { seed = 3, filter = function(pkt, from, to, now)
+      if from == CLIENT and pkt:byte(4) == H.TYPE.NEED then need = need or pkt end
+      if to == OTHER_HOST then to_other[pkt:byte(4)] = (to_other[pkt:byte(4)] or 0) + 1 end
+      if need and from == SERVER and pkt:byte(4) == H.TYPE.DATA and not sessions then
+        server:input(need, OTHER_HOST, now)
+        sessions = server:stats().sessions
+      end
+      return pkt
+    end }
+    assert.are.equal("done", final.type, final.message)
+    assert.are.equal(12, landed)
+    assert.are.equal(1, sessions, "the replay opened no session of its own")
+    assert.is_nil(to_other[H.TYPE.DATA], "and had nothing sent to the other host")
+    assert.are.equal(0, server:stats().sessions)
+    server:input(need, CLIENT, t + 1)
+    assert.are.same({}, answers(t + 1))
+    assert.are.equal(0, server:stats().sessions)
+  end)
+
+  it("a batch's DATA replayed into it, or into another batch, changes nothing", function()
+    local captured = {}
+    local final = run { seed = 4, filter = function(pkt, from)
+      if from == SERVER and pkt:byte(4) == H.TYPE.DATA then captured[#captured + 1] = pkt end
+      return pkt
+    end }
+    assert.are.equal("done", final.type, final.message)
+    os.execute("rm -f " .. dir .. "/out/*")
+    -- a second batch (another transfer id and key) is fed the first's
+    -- chunks; and its own, again, once it has moved on
+    local own, o = {}, { seed = 5 }
+    o.filter = function(pkt, from, _, now)
+      if from == SERVER and pkt:byte(4) == H.TYPE.DATA then
+        own[#own + 1] = pkt
+        if #own == 1 then
+          for _, c in ipairs(captured) do o.batch:input(c, SERVER, now) end
+        elseif #own == 60 then
+          for i = 1, 40 do o.batch:input(own[i], SERVER, now) end
+        end
+      end
+      return pkt
+    end
+    local final2, landed, stats = run(o)
+    assert.are.equal("done", final2.type, final2.message)
+    assert.are.equal(12, landed)
+    assert.is_true(#own > 60)
+    assert.are.equal(#captured, stats.unauthentic, "the other batch's chunks do not open")
+    assert.are.equal(0, stats.dups, "its own, replayed, are refused before they are looked at")
+    assert.are.equal(stats.chunks, stats.have)
+  end)
+
+  it("forged DATA without the key is dropped: unsealed, or sealed with a tag that does not open", function()
+    local forged, o = 0, { seed = 6 }
+    o.filter = function(pkt, from, _, now)
+      if from == SERVER and pkt:byte(4) == H.TYPE.DATA and forged < 20 then
+        forged = forged + 1
+        local xid = pkt:sub(9, 16)
+        local plain = (">BBBBBBI2"):pack(0x55, 0x58, H.WIRE_VERSION, H.TYPE.DATA, H.FLAG_BARE, 0, 8 + CHUNK) .. xid
+          .. (">I4I4"):pack(1, forged - 1) .. ("\0"):rep(CHUNK)
+        o.batch:input(plain, SERVER, now)
+        o.batch:input(pkt:sub(1, 28) .. ("\0"):rep(#pkt - 44) .. pkt:sub(-16), SERVER, now) -- zeros, tag kept
+      end
+      return pkt
+    end
+    local final, landed, stats = run(o)
+    assert.are.equal("done", final.type, final.message)
+    assert.are.equal(12, landed, "the forged chunks were not taken")
+    assert.are.equal(20, forged)
+    assert.are.equal(20, stats.unauthentic, "the sealed forgeries failed to open; the plain ones were not heard")
+  end)
+end)
+
 describe("shared-key streams over the simulated link", function()
   it("moves the stream sealed; nothing forged reaches the output and no forged ack ends the sender", function()
     local data = H.bytes(300000, 8)

@@ -3,7 +3,7 @@
 -- (csrc/fuzz/fuzz_common.h) that drive a session through its paths.
 -- Run from the checkout: lua5.4 tools/fuzz-seeds.lua
 local ROOT = "csrc/fuzz/corpus/"
-local VERSION = 4
+local VERSION = 5
 local T = { REQUEST = 1, OFFER = 2, ERROR = 3, NEED = 4, DATA = 5, CLOSE = 6, OPEN = 7, ACCEPT = 8,
   S_DATA = 9, S_ACK = 10, FIN = 11, S_CLOSE = 12 }
 local XID = 0x0102030405060708
@@ -26,23 +26,46 @@ local zeros = function(n) return ("\0"):rep(n) end
 
 -- ---- the file protocol ----
 local function request(name, flags) return dgram(T.REQUEST, (">I4BBs2"):pack(256, 0, flags or 0, name) .. zeros(230)) end
-local function need(ranges, seq, tree)
-  local body = (">I4I4"):pack(1, 256) .. zeros(16) .. (">I4I4I2"):pack(seq or 1, 0, #ranges)
+-- RATE (KiB/s) paces the session: its queue outlasts a record
+local function need(ranges, seq, tree, rate)
+  local body = (">I4I4"):pack(1, 256) .. zeros(16) .. (">I4I4I2"):pack(seq or 1, rate or 0, #ranges)
   for _, r in ipairs(ranges) do body = body .. (">I4I4"):pack(r[1], r[2]) end
   return dgram(T.NEED, body, tree and 2 or 0)
 end
 local function data(index, len, seq, tree)
   return dgram(T.DATA, (">I4I4"):pack(seq or 1, index) .. zeros(16) .. ("x"):rep(len), tree and 2 or 0)
 end
+
+-- ---- batches: files of a listing (kind 2), the selection after the name ----
+local LISTING = "LLLL" .. zeros(28) -- the fuzz provider's listing (fuzz_common.h)
+local function selection(ranges, listing)
+  local t = { listing or LISTING, (">I2"):pack(#ranges) }
+  for _, r in ipairs(ranges) do t[#t + 1] = (">I4I4"):pack(r[1], r[2]) end
+  return table.concat(t)
+end
+-- SEL_LEN: what the length field says (default the selection's own)
+local function files_request(sel, cs, sel_len, flags, nonce)
+  local body = (">I4BBs2"):pack(cs or 256, 2, flags or 0, ".") .. (">I2"):pack(sel_len or #sel) .. sel .. (nonce or "")
+  return dgram(T.REQUEST, body .. zeros(math.max(0, 240 - #body)))
+end
+local function bare(index, len, seq) return dgram(T.DATA, (">I4I4"):pack(seq or 1, index) .. ("x"):rep(len), 0x10) end
 local function err(code, text) return dgram(T.ERROR, (">I2s2"):pack(code, text)) end
 local close = dgram(T.CLOSE, (">I2"):pack(0))
 local offer = dgram(T.OFFER, (">I8I4I4I4"):pack(2567, 64, 41, 1) .. ("Z"):rep(32) .. ("\17"):rep(16) .. "\0")
+
+local many = {} -- 120 ranges: a selection's most
+for i = 0, 119 do many[#many + 1] = { 3 * i, 2 } end
 
 -- one datagram each, for fuzz_wire
 for name, pkt in pairs {
   request = request("file.bin", 1), offer = offer, need = need({ { 0, 2 }, { 3, 1 } }),
   data = data(0, 100), error = err(1, "not found"), close = close,
   legacy_get = "get file.bin", legacy_except = "except 3 chunks " .. ("ab"):rep(32),
+  files_request = files_request(selection { { 0, 40 }, { 100, 10 } }),
+  files_request_keyed = files_request(selection { { 7, 1 } }, 1392, nil, 2, ("\9"):rep(16)),
+  files_request_most = files_request(selection(many)),
+  selection = selection { { 0, 3 }, { 5, 2 }, { 4000, 90 } },
+  bare_data = bare(3, 64, 2),
 } do write("fuzz_wire", name, pkt) end
 
 -- the client: every chunk in order, then shuffled with loss, tree nodes, errors
@@ -58,6 +81,16 @@ write("fuzz_client", "errors", "\4" .. rec(1, err(2, "refused\27[31m")) .. rec(5
 write("fuzz_client", "late_offer", "\0" .. rec(5, offer) .. rec(3, data(2, 64, 1)) .. rec(1 + 8 * 31, data(3, 64, 9)))
 write("fuzz_client", "legacy", "\8" .. rec(0, "except 3 chunks " .. ("ab"):rep(32))
   .. rec(0, (">I4I4"):pack(0, 1024) .. ("x"):rep(1024) .. zeros(32)))
+-- a batch (bit 4): 22 bare chunks, repaired to their length in the layout
+local batch_all = "\16"
+for i = 0, 21 do batch_all = batch_all .. rec(3, bare(i, 64, 1)) end
+write("fuzz_client", "batch_in_order", batch_all)
+local batch_two = "\20"
+for _, i in ipairs { 5, 0, 21, 2, 9, 1, 14, 3, 4, 20, 6, 8, 7 } do batch_two = batch_two .. rec(3 + 4 * (i % 2) + 8 * (i % 3), bare(i, 64, 2)) end
+write("fuzz_client", "batch_two_servers", batch_two)
+write("fuzz_client", "batch_odd", "\16" .. rec(3, bare(0, 64, 1)) .. rec(1, bare(1, 36, 1)) .. rec(3, data(2, 64, 1))
+  .. rec(3, bare(22, 64, 1)) .. rec(1, bare(3, 0, 1)) .. rec(1, err(4, "busy")) .. rec(3 + 8 * 31, bare(4, 64, 9))
+  .. rec(1, err(3, "file changed")))
 
 -- the server: NEEDs for chunks and tree nodes, repeats, a CLOSE, other hosts
 write("fuzz_server", "need_all", "\0" .. rec(3, need({ { 0, 20 } }, 1)) .. rec(3 + 8 * 10, need({ { 5, 3 } }, 2))
@@ -73,6 +106,22 @@ local budget = "\5"
 for _ = 1, 6 do budget = budget .. rec(1, request("f", 1)) .. rec(5, request("f", 1)) end
 write("fuzz_server", "budgets", budget .. rec(3, need({ { 0, 2 } }, 1)) .. rec(1, request("f", 1))
   .. rec(1 + 8 * 31, request("f", 1)) .. rec(1, request("f", 1)))
+-- a batch (bit 3, files 0-39 and 100-109): NEEDs over its chunks, then,
+-- with chunks still queued (paced at 100 KiB/s), another host's request
+-- for another selection takes its place: the session must end
+write("fuzz_server", "batch_needs", "\8" .. rec(3, need({ { 0, 20 } }, 1)) .. rec(3 + 8 * 5, need({ { 20, 40 } }, 2))
+  .. rec(3, need({ { 60, 30 }, { 95, 9 } }, 3)) .. rec(1, close))
+write("fuzz_server", "batch_replaced", "\8" .. rec(3, need({ { 0, 60 } }, 1, false, 100))
+  .. rec(5 + 8 * 10, files_request(selection { { 200, 5 } })) .. rec(1 + 8 * 20, err(1, "time passes"))
+  .. rec(3 + 8, need({ { 60, 10 } }, 2, false, 100))
+  .. rec(1, files_request(selection { { 0, 40 }, { 100, 10 } })) .. rec(3 + 8 * 31, need({ { 0, 4 } }, 3)))
+write("fuzz_server", "batch_requests", "\8" .. rec(1, files_request(selection {}))
+  .. rec(1, files_request(selection { { 0, 5 }, { 3, 2 } })) .. rec(1, files_request(selection { { 4090, 10 } }))
+  .. rec(1, files_request(selection { { 1, 0xffffffff } })) .. rec(1, files_request(selection(many)))
+  .. rec(1, files_request(selection({ { 0, 1 } }, ("\1"):rep(32)))) .. rec(1, files_request(selection { { 0, 1 } }, 256, 600))
+  .. rec(1, files_request(selection { { 0, 3 } }, 64)) .. rec(3, need({ { 0, 3 } }, 1)))
+write("fuzz_server", "batch_caps", "\12" .. rec(3, need({ { 0, 8 } }, 1)) .. rec(7, need({ { 0, 8 } }, 1))
+  .. rec(5, files_request(selection { { 0, 40 }, { 100, 10 } })) .. rec(3 + 8 * 31, need({ { 8, 8 } }, 2)))
 
 for name, pkt in pairs {
   open = dgram(T.OPEN, (">I2B"):pack(1360, 0) .. zeros(229)),

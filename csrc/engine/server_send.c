@@ -120,6 +120,13 @@ size_t uxs_send(struct ux_server *s, struct ux_session *ss, uint64_t now, uint8_
         return open_hole(buf, send_node(s, ss, e, now, buf, cap - hole, to), hole);
     size_t n;
     if (ss->layout) {
+        /* A layout lasts as long as its handle's generation (server.h): a
+         * provider that dropped or replaced it ends the session before it
+         * is read. */
+        struct ux_file_info fi;
+        if (s->cfg.files.current(s->cfg.files.ud, ss->handle, &fi) || fi.generation != ss->generation ||
+            fi.layout != ss->layout)
+            return open_hole(buf, read_error(s, ss, ESTALE, now, buf, cap - hole, to), hole);
         uint32_t f;
         uint64_t o;
         n = ux_layout_chunk(ss->layout, e.index, &f, &o);

@@ -3,11 +3,15 @@
  * NEEDs, and is then fed the input's records (fuzz_common.h); repaired DATA
  * gets its chunk hash right, so chunks are taken and the transfer can end.
  * First byte: bit 0 fetch against a basis (the tree's descent), bit 1
- * verify every leaf, bit 2 two servers, bit 3 a legacy fetch. */
+ * verify every leaf, bit 2 two servers, bit 3 a legacy fetch, bit 4 a
+ * batch: files of a listing (sizes BATCH_SIZES, empty ones among them)
+ * laid end to end, offered as such, their chunks bare (repaired DATA gets
+ * the length of its chunk in the layout). */
 #include <stdio.h>
 
 #include "engine/client.h"
 #include "engine/hash.h"
+#include "engine/layout.h"
 #include "engine/tree.h"
 #include "engine/wire.h"
 #include "fuzz_common.h"
@@ -15,15 +19,43 @@
 #define CS 64
 #define SIZE (CS * 40 + 7)
 
+static const uint64_t BATCH_SIZES[] = {100, 0, 64, 1, 0, 63, 65, 640, 7, 0, 200};
+#define BATCH_FILES (sizeof BATCH_SIZES / sizeof BATCH_SIZES[0])
+
+/* The batch asked for: its selection (files 3-8 and 20-24 of a listing),
+ * encoded, its layout and digest. */
+static struct {
+    struct ux_layout layout;
+    uint8_t sel[UX_HASH_LEN + 2 + 16];
+    size_t sel_len;
+    uint8_t digest[UX_HASH_LEN];
+} batch;
+
+static void batch_init(struct ux_sha *sha)
+{
+    struct ux_selection s = {.nranges = 2, .ranges = {{3, 6}, {20, 5}}};
+    memset(s.listing, 0x4c, UX_HASH_LEN);
+    batch.sel_len = ux_selection_encode(&s, batch.sel, sizeof batch.sel);
+    if (!batch.sel_len || ux_selection_digest(sha, &s, CS, batch.digest) ||
+        ux_layout_init(&batch.layout, BATCH_SIZES, BATCH_FILES, CS))
+        abort();
+}
+
 static int on_start(void *ud, uint64_t size, const char **why)
 {
     (void)ud, (void)size, (void)why;
     return 0;
 }
 
+/* A chunk taken: in a batch, one of the layout's, whole. */
 static int on_chunk(void *ud, uint32_t i, uint64_t off, const uint8_t *d, size_t n)
 {
-    (void)ud, (void)i, (void)off, (void)d, (void)n;
+    const struct ux_client_cfg *cfg = ud;
+    uint32_t f;
+    uint64_t o;
+    (void)off, (void)d;
+    if (cfg->layout && (i >= ux_layout_chunks(cfg->layout) || !n || n != ux_layout_chunk(cfg->layout, i, &f, &o)))
+        abort();
     return 0;
 }
 
@@ -45,12 +77,26 @@ static void drain(struct ux_client *c, uint64_t now)
 }
 
 /* A DATA datagram made to pass: a tree node's children made the true
- * ones, and the short hash matched to the bytes. */
+ * ones, and the short hash matched to the bytes; a bare one of a batch
+ * given its chunk's length. */
 static void repair(struct ux_sha *sha, const struct ux_tree *t, struct fz_rec *r)
 {
-    if (!(r->op & 2) || r->n < UX_DATA_OVERHEAD || r->pkt[3] != UX_DATA)
+    if (!(r->op & 2) || r->n < UX_BARE_DATA_OVERHEAD || r->pkt[3] != UX_DATA)
         return;
     uint32_t index = (uint32_t)r->pkt[20] << 24 | (uint32_t)r->pkt[21] << 16 | (uint32_t)r->pkt[22] << 8 | r->pkt[23];
+    if (r->pkt[4] & UX_FLAG_BARE) {
+        uint32_t f;
+        uint64_t off;
+        size_t len = index < ux_layout_chunks(&batch.layout) ? ux_layout_chunk(&batch.layout, index, &f, &off) : 0;
+        if (r->n < UX_BARE_DATA_OVERHEAD + len)
+            memset(r->pkt + r->n, 'x', UX_BARE_DATA_OVERHEAD + len - r->n);
+        r->n = UX_BARE_DATA_OVERHEAD + len;
+        size_t body = r->n - UX_HDR_LEN;
+        r->pkt[6] = (uint8_t)(body >> 8), r->pkt[7] = (uint8_t)body;
+        return;
+    }
+    if (r->n < UX_DATA_OVERHEAD)
+        return;
     uint8_t h[UX_HASH_LEN];
     if (r->pkt[4] & UX_FLAG_TREE) {
         size_t n = ux_tree_node_bytes(t, index, r->pkt + UX_DATA_OVERHEAD);
@@ -72,6 +118,11 @@ static void offer(struct ux_client *c, const struct ux_tree *t, const struct ux_
     memset(m.u.offer.cookie, 0x11, UX_COOKIE_LEN);
     m.u.offer.flags = UX_OFFER_TREE;
     ux_tree_root(t, m.u.offer.root);
+    if (c->cfg.layout) { /* one offer for the files laid end to end, named by the selection's digest */
+        m.u.offer.size = batch.layout.total, m.u.offer.chunk_count = ux_layout_chunks(&batch.layout);
+        m.u.offer.handle = 2, m.u.offer.flags = 0;
+        memcpy(m.u.offer.sha256, batch.digest, UX_HASH_LEN);
+    }
     size_t n = ux_encode(&m, buf, sizeof buf);
     ux_client_input(c, now, buf, n, from);
 }
@@ -90,6 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memset(content + 1000, 'x', 300);
         if (ux_tree_of(&tree, sha, content, sizeof content, CS))
             abort();
+        batch_init(sha);
     }
     uint8_t mode = size ? data[0] : 0;
     data += size ? 1 : 0, size -= size ? 1 : 0;
@@ -100,10 +152,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                 .verify_leaves = mode & 2, .legacy = (mode & 8) != 0};
     if (cfg.legacy)
         cfg.want_tree = cfg.verify_leaves = 0, cfg.basis = NULL, cfg.chunk_size = 1024;
+    else if (mode & 16) { /* as host/batch.c sets a batch up */
+        cfg.want_tree = cfg.verify_leaves = 0, cfg.basis = NULL;
+        cfg.name = ".", cfg.kind = UX_KIND_FILES, cfg.sel = batch.sel, cfg.sel_len = batch.sel_len;
+        cfg.layout = &batch.layout, cfg.unicast = 1, cfg.want_sha256_set = 1;
+        memcpy(cfg.want_sha256, batch.digest, UX_HASH_LEN);
+    }
     static struct ux_client c;
     struct ux_addr a = fz_addr("10.0.0.1:10526"), b = fz_addr("10.0.0.3:10526");
     if (ux_client_init(&c, &cfg, 0))
         abort();
+    c.cfg.ud = &c.cfg;
     ux_client_add_target(&c, &a);
     if (mode & 4)
         ux_client_add_target(&c, &b);

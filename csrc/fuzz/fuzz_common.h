@@ -22,6 +22,8 @@
 #include <string.h>
 
 #include "engine/addr.h"
+#include "engine/hash.h"
+#include "engine/layout.h"
 #include "engine/rng.h"
 #include "engine/server.h"
 
@@ -71,13 +73,79 @@ static FZ_UNUSED struct ux_addr fz_addr(const char *s)
     return a;
 }
 
-/* ---- a server's file provider: one file "f" of 5000 'x' bytes ---- */
+/* ---- a server's file provider: one file "f" of 5000 'x' bytes, and
+ * batches of the files of one listing (FZ_LISTING's): file N has
+ * fz_batch_size(N) bytes, and the last selection asked for is kept as
+ * handle FZ_BATCH_HANDLE, a new one replacing it under a new generation
+ * (as the file set's batch slots are taken), so sessions on the one it
+ * replaced must end ---- */
 
 #define FZ_FILE_SIZE 5000
+#define FZ_BATCH_HANDLE 2
+#define FZ_LISTING_FILES 4096 /* numbers past them are not found */
+
+static const uint8_t fz_listing[UX_HASH_LEN] = {0x4c, 0x4c, 0x4c, 0x4c}; /* the rest zeros */
+
+static struct {
+    struct ux_layout layout;
+    uint8_t digest[UX_HASH_LEN];
+    uint64_t generation;
+    int live;
+    struct ux_sha *sha;
+} fz_batch;
+
+static FZ_UNUSED uint64_t fz_batch_size(uint32_t n) { return (uint64_t)n * 97 % 700; }
+
+/* Each input starts with no batch kept. */
+static FZ_UNUSED void fz_batch_reset(void)
+{
+    ux_layout_free(&fz_batch.layout);
+    fz_batch.live = 0;
+}
+
+static int fz_batch_lookup(struct ux_lookup *q, struct ux_file_info *out)
+{
+    struct ux_selection s;
+    uint8_t digest[UX_HASH_LEN];
+    int64_t n;
+    if (!fz_batch.sha && !(fz_batch.sha = ux_sha_new()))
+        abort();
+    if (!q->sel || ux_selection_decode(q->sel, q->sel_len, &s) || (n = ux_selection_count(&s)) <= 0 ||
+        ux_selection_digest(fz_batch.sha, &s, q->chunk_size, digest))
+        return UX_E_REFUSED;
+    if (memcmp(s.listing, fz_listing, UX_HASH_LEN))
+        return UX_E_STALE;
+    if (!fz_batch.live || memcmp(digest, fz_batch.digest, UX_HASH_LEN) || fz_batch.layout.chunk_size != q->chunk_size) {
+        static uint64_t sizes[FZ_LISTING_FILES];
+        uint32_t k = 0;
+        for (uint16_t r = 0; r < s.nranges; r++)
+            for (uint32_t i = 0; i < s.ranges[r].count; i++) {
+                uint64_t num = (uint64_t)s.ranges[r].first + i;
+                if (num >= FZ_LISTING_FILES)
+                    return UX_E_NOTFOUND;
+                sizes[k++] = fz_batch_size((uint32_t)num);
+            }
+        fz_batch_reset();
+        if (ux_layout_init(&fz_batch.layout, sizes, k, q->chunk_size))
+            return UX_E_REFUSED;
+        memcpy(fz_batch.digest, digest, UX_HASH_LEN);
+        fz_batch.generation++;
+        fz_batch.live = 1;
+    }
+    memset(out, 0, sizeof *out);
+    out->handle = FZ_BATCH_HANDLE;
+    out->generation = fz_batch.generation;
+    out->size = fz_batch.layout.total;
+    memcpy(out->sha256, digest, UX_HASH_LEN);
+    out->layout = &fz_batch.layout;
+    return 0;
+}
 
 static FZ_UNUSED int fz_lookup(void *ud, struct ux_lookup *q, struct ux_file_info *out)
 {
     (void)ud;
+    if (q->kind == UX_KIND_FILES)
+        return fz_batch_lookup(q, out);
     if (q->kind == UX_KIND_FILE && (q->len != 1 || q->name[0] != 'f'))
         return UX_E_NOTFOUND;
     q->work = FZ_FILE_SIZE; /* as if hashed each time: the budgets run out */
@@ -97,6 +165,17 @@ static FZ_UNUSED int fz_lookup(void *ud, struct ux_lookup *q, struct ux_file_inf
 static FZ_UNUSED int fz_current(void *ud, uint32_t handle, struct ux_file_info *out)
 {
     struct ux_lookup q = {.kind = UX_KIND_FILE, .name = "f", .len = 1, .may = UX_WORK_ANY};
+    if (handle == FZ_BATCH_HANDLE) {
+        if (!fz_batch.live)
+            return UX_E_NOTFOUND;
+        memset(out, 0, sizeof *out);
+        out->handle = FZ_BATCH_HANDLE;
+        out->generation = fz_batch.generation;
+        out->size = fz_batch.layout.total;
+        memcpy(out->sha256, fz_batch.digest, UX_HASH_LEN);
+        out->layout = &fz_batch.layout;
+        return 0;
+    }
     return handle == 1 ? fz_lookup(ud, &q, out) : UX_E_NOTFOUND;
 }
 
@@ -118,7 +197,16 @@ static FZ_UNUSED int fz_read(void *ud, uint32_t handle, uint64_t off, uint8_t *b
 static FZ_UNUSED int fz_chunk(void *ud, uint32_t handle, uint32_t cs, uint32_t index, uint8_t *buf, size_t len,
                               uint8_t hash[UX_HASH_LEN], const uint8_t **lent)
 {
-    (void)ud, (void)handle, (void)cs, (void)lent;
+    (void)ud, (void)lent;
+    if (handle == FZ_BATCH_HANDLE) {
+        /* the session's layout must be the one kept: the server checks
+         * its generation before each chunk */
+        uint32_t f;
+        uint64_t off;
+        if (!fz_batch.live || cs != fz_batch.layout.chunk_size || index >= ux_layout_chunks(&fz_batch.layout) ||
+            ux_layout_chunk(&fz_batch.layout, index, &f, &off) != len)
+            abort();
+    }
     memset(buf, 'x', len);
     if (hash)
         memset(hash, (int)index, UX_HASH_LEN);

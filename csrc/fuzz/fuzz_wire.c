@@ -1,5 +1,6 @@
 /* Fuzz target for every parser udpxfer exposes to the network or the user:
- * the wire decoder (with an encode/decode round trip), the name check, the
+ * the wire decoder (with an encode/decode round trip), a batch's selection
+ * (round trip, and the layout of the files it names), the name check, the
  * address parser, and the input paths of the file client and server and of
  * the stream sender and receiver.
  * One datagram per input; its seeds are in csrc/fuzz/corpus/fuzz_wire.
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "engine/client.h"
+#include "engine/layout.h"
 #include "engine/legacy.h"
 #include "engine/names.h"
 #include "engine/rng.h"
@@ -87,6 +89,47 @@ static void fuzz_stream(const uint8_t *data, size_t size, const struct ux_addr *
     ux_srecv_free(&r);
 }
 
+/* A selection that decodes encodes to the same bytes (it has one
+ * spelling), and the files it names, laid out, put every chunk inside
+ * its file at a chunk boundary, none empty, the chunks' bytes adding up
+ * to the files'. */
+static void fuzz_selection(const uint8_t *b, size_t n)
+{
+    static struct ux_selection sel;
+    static uint8_t back[UX_HASH_LEN + 2 + 8 * UX_SEL_MAX_RANGES];
+    static uint64_t sizes[256];
+    if (ux_selection_decode(b, n, &sel))
+        return;
+    if (ux_selection_encode(&sel, back, sizeof back) != n || memcmp(back, b, n))
+        abort();
+    int64_t count = ux_selection_count(&sel);
+    if (count < 0)
+        abort();
+    if (count > 256)
+        return;
+    uint32_t k = 0;
+    for (uint16_t r = 0; r < sel.nranges; r++)
+        for (uint32_t i = 0; i < sel.ranges[r].count; i++)
+            sizes[k++] = (uint64_t)(sel.ranges[r].first + i) * 7919 % 2000;
+    uint32_t cs = UX_MIN_CHUNK + (uint32_t)(n % 200);
+    struct ux_layout l;
+    if (ux_layout_init(&l, sizes, k, cs))
+        abort();
+    uint64_t total = 0;
+    for (uint32_t g = 0; g < ux_layout_chunks(&l); g++) {
+        uint32_t f, local;
+        uint64_t off;
+        uint32_t len = ux_layout_chunk(&l, g, &f, &off);
+        if (f >= k || !len || off % cs || off + len > sizes[f] || ux_layout_file(&l, g, &local) != f ||
+            (uint64_t)local * cs != off)
+            abort();
+        total += len;
+    }
+    if (total != l.total)
+        abort();
+    ux_layout_free(&l);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct ux_msg m, m2;
@@ -96,7 +139,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* Requests are padded on encode; everything else must round-trip. */
         if (n && (ux_decode(buf, n, &m2) || m2.type != m.type || m2.xid != m.xid))
             abort();
+        if (m.type == UX_REQUEST && m.u.request.kind == UX_KIND_FILES)
+            fuzz_selection(m.u.request.sel, m.u.request.sel_len);
     }
+    fuzz_selection(data, size);
     ux_name_check((const char *)data, size);
     {
         const uint8_t *p, *h;
@@ -121,6 +167,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ux_addr_parse("10.0.0.2:4000", 0, &from);
     static struct ux_server s;
     struct ux_server_cfg scfg = {.files = fz_files, .legacy = size & 1, .rng = seeded};
+    fz_batch_reset();
     if (ux_server_init(&s, &scfg))
         abort();
     ux_server_input(&s, 1, data, size, &from);

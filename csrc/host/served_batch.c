@@ -126,7 +126,8 @@ int ux_batch_lookup(struct ux_fileset *fs, const struct ux_lookup *q, struct ux_
     struct ux_selection s;
     uint8_t digest[UX_HASH_LEN];
     int64_t want = -1;
-    if (!q->sel || ux_selection_decode(q->sel, q->sel_len, &s) || (want = ux_selection_count(&s)) < 0 ||
+    /* an empty selection names nothing to serve */
+    if (!q->sel || ux_selection_decode(q->sel, q->sel_len, &s) || (want = ux_selection_count(&s)) <= 0 ||
         ux_selection_digest(fs->sha, &s, q->chunk_size, digest))
         return UX_E_REFUSED;
     for (uint32_t i = 0; i < UX_FS_BATCHES; i++) {
@@ -146,16 +147,19 @@ int ux_batch_lookup(struct ux_fileset *fs, const struct ux_lookup *q, struct ux_
     if (memcmp(li.sha256, s.listing, UX_HASH_LEN))
         return UX_E_STALE;
     const struct ux_vlisting *l = &fs->listings[li.handle & ~UX_LISTING_HANDLE];
-    uint32_t slot;
-    struct ux_vbatch *v = claim(fs, &slot);
-    v->cs = q->chunk_size;
-    code = take_files(v, &s, (uint32_t)want, q->name, q->len, l->text, l->len);
-    if (!code && !(v->remote = strndup(q->name, q->len)))
+    /* Made aside, and a slot taken only for a batch that can be served:
+     * a request that fails evicts no batch a session is reading. */
+    struct ux_vbatch nb = {.cs = q->chunk_size};
+    code = take_files(&nb, &s, (uint32_t)want, q->name, q->len, l->text, l->len);
+    if (!code && !(nb.remote = strndup(q->name, q->len)))
         code = UX_E_IO;
     if (code) {
-        free_batch(v);
+        free_batch(&nb);
         return code;
     }
+    uint32_t slot;
+    struct ux_vbatch *v = claim(fs, &slot);
+    *v = nb;
     memcpy(v->digest, digest, UX_HASH_LEN);
     v->generation = ++fs->generations;
     v->last_use = ++fs->clock;
