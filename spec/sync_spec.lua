@@ -644,3 +644,33 @@ describe("udpxfer.sync across a server restart", function()
     assert.are.same({}, H.partials(dst, "big.bin"))
   end)
 end)
+
+describe("udpxfer.sync of many new files in gaps", function()
+  it("keeps its batches within what a server holds at once: none is evicted, no file goes alone", function()
+    local root = H.tmpdir()
+    finally(function() H.rmrf(root) end)
+    local src, dst = root .. "/src", root .. "/dst"
+    os.execute(("mkdir -p %s %s"):format(q(src), q(dst)))
+    -- 4,400 files, every other one already here: 2,200 new ones in 2,200
+    -- ranges, so 19 batch requests of 120 ranges at most
+    for i = 1, 4400 do
+      local name = ("f%05d"):format(i)
+      H.write(src .. "/" .. name, name)
+      if i % 2 == 0 then H.write(dst .. "/" .. name, name) end
+    end
+    os.execute(("touch -r %s/f00001 %s/* %s/*"):format(q(src), q(src), q(dst)))
+    local started, ended = 0, {}
+    local srv = assert(udpxfer.serve { dir = src, port = 0, on_start = function() started = started + 1 end,
+      on_done = function(ev) ended[ev.reason] = (ended[ev.reason] or 0) + 1 end })
+    finally(function() srv:close() end)
+    local s = assert(udpxfer.sync { remote = ".", dir = dst, broadcast = false, servers = { "127.0.0.1:" .. srv:port() } })
+    local res, msg = udpxfer.run(s, srv)
+    assert.is_table(res, msg)
+    assert.are.equal(2200, res.changed)
+    assert.are.equal(1 + 19, started, "sessions: the listing and 19 batches, nothing evicted and fetched alone")
+    assert.are.same({ complete = 20 }, ended)
+    local got = H.snapshot(dst)
+    got[".udpxfer-index"] = nil
+    same_tree(H.snapshot(src), got)
+  end)
+end)

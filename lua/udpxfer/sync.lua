@@ -87,7 +87,7 @@ function Sync:pollfd() return self.link:pollfd() end
 function Sync:events() return "r" end
 --- Seconds until `step()` must run again (0 while there is work to start).
 function Sync:timeout()
-  if fetch.queued(self) > 0 and fetch.room(self) then return 0 end
+  if fetch.startable(self) then return 0 end
   return self.link:timeout()
 end
 

@@ -18,10 +18,12 @@ local IN_FLIGHT = 64      -- single fetches at once
 local LARGE_IN_FLIGHT = 2 -- of them, larger files
 local BATCH_RANGES = 120  -- the ranges of file numbers one batch request holds
 local BATCH_FILES = 50000 -- files one batch takes
+local BATCHES_IN_FLIGHT = 4 -- batches under way at once: a server keeps 16 for all its clients
 
 --- The fetching state a sync starts with.
 function M.state()
-  return { active = {}, batches = {}, queue_small = { at = 1, n = 0 }, queue_large = { at = 1, n = 0 }, large = 0 }
+  return { active = {}, batches = {}, queue_small = { at = 1, n = 0 }, queue_large = { at = 1, n = 0 }, large = 0,
+    batch_queue = { at = 1, n = 0 } }
 end
 
 -- Files waiting for a fetch of their own, in two queues read from a
@@ -38,10 +40,10 @@ local function queue(self, f, front)
 end
 M.queue = queue
 
---- Files waiting for a fetch of their own.
+--- Files waiting for a fetch of their own, and batches waiting to start.
 function M.queued(self)
-  local s, l = self.fetch.queue_small, self.fetch.queue_large
-  return s.n - s.at + 1 + l.n - l.at + 1
+  local s, l, b = self.fetch.queue_small, self.fetch.queue_large, self.fetch.batch_queue
+  return s.n - s.at + 1 + l.n - l.at + 1 + b.n - b.at + 1
 end
 
 --- Fetches under way: single ones and batches.
@@ -49,6 +51,14 @@ function M.active(self) return #self.fetch.active + #self.fetch.batches end
 
 --- Is there room to start a single fetch?
 function M.room(self) return #self.fetch.active < IN_FLIGHT end
+
+--- Could step() start something queued now?
+function M.startable(self)
+  local st = self.fetch
+  local s, l, b = st.queue_small, st.queue_large, st.batch_queue
+  return (M.room(self) and (s.at <= s.n or (l.at <= l.n and st.large < LARGE_IN_FLIGHT)))
+    or (b.at <= b.n and #st.batches < BATCHES_IN_FLIGHT)
+end
 
 local function remote_name(self, path)
   local r = self.opts.remote
@@ -171,6 +181,22 @@ local function start_batch(self, files)
   self.fetch.batches[#self.fetch.batches + 1] = { obj = obj, files = files, settled = 0 }
 end
 
+-- Start queued batches while fewer than BATCHES_IN_FLIGHT are under way.
+local function start_batches(self)
+  local q = self.fetch.batch_queue
+  while #self.fetch.batches < BATCHES_IN_FLIGHT and q.at <= q.n do
+    local files = q[q.at]
+    q[q.at], q.at = nil, q.at + 1
+    start_batch(self, files)
+  end
+end
+
+local function queue_batch(self, files)
+  local q = self.fetch.batch_queue
+  q.n = q.n + 1
+  q[q.n] = files
+end
+
 --- Fetch FILES (new files, no local copy) as batches: one for every
 -- BATCH_RANGES ranges of file numbers or BATCH_FILES files.
 function M.batch(self, files)
@@ -184,14 +210,15 @@ function M.batch(self, files)
   for _, f in ipairs(files) do
     local gap = #cur == 0 or cur[#cur].e.number + 1 ~= f.e.number
     if (gap and ranges == BATCH_RANGES) or #cur == BATCH_FILES then
-      start_batch(self, cur)
+      queue_batch(self, cur)
       cur, ranges = {}, 0
       gap = true
     end
     if gap then ranges = ranges + 1 end
     cur[#cur + 1] = f
   end
-  if #cur > 0 then start_batch(self, cur) end
+  if #cur > 0 then queue_batch(self, cur) end
+  start_batches(self)
 end
 
 -- What a batch may fail with that a fetch of each file on its own may not:
@@ -239,6 +266,7 @@ function M.step(self)
     if not step_batch(self, st.batches[k], k) then k = k + 1 end
   end
   M.start_more(self)
+  start_batches(self)
   return M.active(self) == 0 and M.queued(self) == 0
 end
 
