@@ -361,6 +361,7 @@ describe("listings and folder scans in memory", function()
     assert.is_nil(l:find("a%20b"))
     assert.is_nil(l[5])
     assert.has_error(function() e.path = "x" end)
+    assert.is_false(getmetatable(e), "a view's metatable (and so its unchecked __index) stays hidden")
   end)
 
   it("numbers a listing's files in order, and keeps only the mode bits asked for", function()
@@ -461,6 +462,7 @@ describe("listings and folder scans in memory", function()
     end
     assert.are.equal(20002, n)
     assert.has_error(function() map.x = 1 end)
+    assert.is_false(getmetatable(map.faaabc), "a view's metatable (and so its unchecked __index) stays hidden")
   end)
 end)
 

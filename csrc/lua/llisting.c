@@ -396,14 +396,19 @@ static int lt_gc(lua_State *L)
  * view itself: a plan's step that names only its entry (plan.lua). */
 static int lv_index(lua_State *L)
 {
-    struct lview *v = luaL_checkudata(L, 1, VIEW_MT);
-    const char *k = luaL_checkstring(L, 2);
+    /* Only the view's own metatable (hidden: __metatable) calls this, on a
+     * view whose user value is its listing: a plan reads millions of
+     * fields, so no type checks by name here. */
+    const struct lview *v = lua_touserdata(L, 1);
+    const char *k = lua_tostring(L, 2);
+    if (!v || !k)
+        return luaL_error(L, "a listing entry's field name must be a string");
     if (k[0] == 'e' && !k[1]) {
         lua_settop(L, 1);
         return 1;
     }
     lua_getiuservalue(L, 1, 1);
-    struct lst *l = check_lst(L, -1);
+    const struct lst *l = lua_touserdata(L, -1);
     push_field(L, l, &l->rec[v->i], k);
     return 1;
 }
@@ -424,6 +429,8 @@ void ux_lua_listing_open(lua_State *L)
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     luaL_newmetatable(L, VIEW_MT);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
     lua_pushcfunction(L, lv_index);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, lv_newindex);

@@ -299,10 +299,14 @@ static int sc_gc(lua_State *L)
 
 static int se_index(lua_State *L)
 {
-    struct sview *v = luaL_checkudata(L, 1, SVIEW_MT);
-    const char *k = luaL_checkstring(L, 2);
+    /* Only the view's own metatable (hidden: __metatable) calls this, on a
+     * view whose user value is its scan: no type checks by name here. */
+    const struct sview *v = lua_touserdata(L, 1);
+    const char *k = lua_tostring(L, 2);
+    if (!v || !k)
+        return luaL_error(L, "a scanned entry's field name must be a string");
     lua_getiuservalue(L, 1, 1);
-    struct scan *s = check_scan(L, -1);
+    const struct scan *s = lua_touserdata(L, -1);
     push_field(L, s, &s->rec[v->i], k);
     return 1;
 }
@@ -323,6 +327,8 @@ void ux_lua_scan_open(lua_State *L)
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     luaL_newmetatable(L, SVIEW_MT);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
     lua_pushcfunction(L, se_index);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, se_newindex);

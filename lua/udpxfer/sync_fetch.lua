@@ -200,15 +200,18 @@ end
 --- Fetch FILES (new files, no local copy) as batches: one for every
 -- BATCH_RANGES ranges of file numbers or BATCH_FILES files.
 function M.batch(self, files)
+  local num = {} -- each file's number, read once from its entry
+  for i, f in ipairs(files) do num[i] = f.e.number end
   for i = 2, #files do -- in listing order already, but for files a failed copy sent here
-    if files[i].e.number < files[i - 1].e.number then
+    if num[i] < num[i - 1] then
       table.sort(files, function(a, b) return a.e.number < b.e.number end)
+      for k, f in ipairs(files) do num[k] = f.e.number end
       break
     end
   end
   local cur, ranges = {}, 0
-  for _, f in ipairs(files) do
-    local gap = #cur == 0 or cur[#cur].e.number + 1 ~= f.e.number
+  for i, f in ipairs(files) do
+    local gap = #cur == 0 or num[i - 1] + 1 ~= num[i]
     if (gap and ranges == BATCH_RANGES) or #cur == BATCH_FILES then
       queue_batch(self, cur)
       cur, ranges = {}, 0
@@ -230,10 +233,11 @@ local function step_batch(self, b, k)
   for _, ev in ipairs(b.obj:drain()) do
     if ev.type == "file" then
       local f = b.files[ev.index]
-      b.settled = b.settled + f.e.size
+      local size = f.e.size
+      b.settled = b.settled + size
       if ev.ok then
-        self.totals.bytes_done = self.totals.bytes_done + f.e.size
-        self:file_done(f.e, "fetch", { size = f.e.size, bytes = f.e.size, reused = 0 }, ev.stat)
+        self.totals.bytes_done = self.totals.bytes_done + size
+        self:file_done(f.e, "fetch", { size = size, bytes = size, reused = 0 }, ev.stat)
       elseif AGAIN_ALONE[ev.code] then
         queue(self, f) -- no server served the batch: each file on its own
       else

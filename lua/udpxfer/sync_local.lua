@@ -50,15 +50,16 @@ end
 
 --- E is in place. ST: its stat if the fetch set its mode and mtime already.
 function M.file_done(self, e, action, extra, st)
+  local path = e.path
   if st then
-    self.index[e.path] = index.record(st, e.sha256)
+    self.index[path] = index.record(st, e.sha256)
   else
     local ok, err = set_meta(self, e)
-    if not ok then return M.error_entry(self, e.path, err, "io") end
+    if not ok then return M.error_entry(self, path, err, "io") end
   end
   self.totals.changed = self.totals.changed + 1
   self.totals.files_done = self.totals.files_done + 1
-  M.report(self, e.path, action, extra)
+  M.report(self, path, action, extra)
 end
 
 local function remove_old(self, item)
@@ -104,6 +105,7 @@ function M.clear_conflicts(self, p)
 end
 
 local function blocked(self, path)
+  if not next(self.blocked) then return false end -- no conflict: nothing to walk up to
   while path do
     if self.blocked[path] then return true end
     path = path:match("^(.*)/[^/]*$")
