@@ -15,12 +15,15 @@ local function resolve_all(list, port, into)
 end
 
 --- Where discovery requests go: the broadcast addresses (the defaults when
--- `opts.broadcast` is nil, none when it is `false` or empty) plus `opts.servers`.
+-- `opts.broadcast` is nil and no server is named, none when it is `false`
+-- or empty) plus `opts.servers`.
 -- The second result is how many of them are broadcast addresses.
 function M.targets(opts)
   local port = opts.port or M.DEFAULT_PORT
   local bcast = opts.broadcast
-  if bcast == nil then bcast = core.broadcast_addresses(port) end
+  -- named servers alone are asked alone: a broadcast nobody asked for would
+  -- reach every host of every attached network
+  if bcast == nil and not (opts.servers and #opts.servers > 0) then bcast = core.broadcast_addresses(port) end
   local out, err = resolve_all(bcast or {}, port, {})
   if not out then return nil, err end
   local nbcast = #out

@@ -93,7 +93,7 @@ end
 local function discovery(cmd)
   cmd:option("-p --port", "UDP port of the servers."):default(tostring(udpxfer.DEFAULT_PORT))
     :convert(integer(1, 65535, "--port"))
-  cmd:option("--server", "Also ask HOST[:PORT] directly (repeatable; for routed networks)."):count("*")
+  cmd:option("--server", "Ask HOST[:PORT] directly (repeatable; without --broadcast, nothing is broadcast)."):count("*")
     :argname("<host[:port]>")
   cmd:option("--broadcast", "Broadcast to ADDR instead of every interface's broadcast address "
     .. "(repeatable; 'none' for no broadcast)."):count("*"):argname("<addr|none>")

@@ -27,7 +27,7 @@ local Get = class(Pollable)
 -- up to 256 MiB); `basis` (a local file whose matching chunks are copied
 -- instead of fetched), `durable` (fsync before the rename, default true);
 -- discovery: `port`, `servers` (list of "host[:port]"), `broadcast` (list;
--- nil for every interface's, false for none), `timeout` (s); `chunk_size`
+-- false for none; nil for every interface's, or none when `servers` is given), `timeout` (s); `chunk_size`
 -- (default `chunk_size_for(targets)`), `idle_timeout` (s), `sha256` (hex:
 -- the version to take), `window` (chunks in flight per server),
 -- `limit_rate` (bytes/s from all servers together), `legacy` (speak the
