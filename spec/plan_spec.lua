@@ -16,6 +16,7 @@ local function st(type, size, mtime, ino, extra)
   local t = { type = type, mode = type == "dir" and 493 or 420, size = size or 3, mtime = mtime or 20, ino = ino or 1,
     ctime = 5 }
   for k, v in pairs(extra or {}) do t[k] = v end
+  if t.type == "file" then t.stamp = index.stamp(t.size, t.mtime, t.ino, t.ctime) end
   return t
 end
 
@@ -79,8 +80,9 @@ describe("plan", function()
     local entries = { dir("."), file("a", A), file("b", B), file("c", C, 4), file("x.log", A) }
     local locals = { a = st("file"), b = st("file", 3, 20, 2), c = st("file"), ["x.log"] = st("file", 3, 20, 4) }
     local idx = { b = index.record(locals.b, B) }
-    local check = plan.to_check(plan.select(entries, glob.matcher { "*.log" }), locals, idx)
-    assert.are.same({ "a" }, paths(check)) -- b vouched for, c another size, x.log excluded
+    local p = make(entries, locals, idx, { exclude = { "*.log" } })
+    assert.are.same({ "a" }, paths(p.checks)) -- b vouched for, c another size, x.log excluded
+    assert.are.same({ "a", "c" }, paths(p.fetches)) -- until a hash says otherwise
   end)
 
   it("reports a folder where a file goes, and a file where a folder goes, as conflicts", function()

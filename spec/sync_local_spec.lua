@@ -218,8 +218,7 @@ describe("sync's local copies", function()
     local d = assert(core.dir(dst))
     local idx = {}
     for name, sha in pairs { ["mine.txt"] = core.sha256(good), ["honest.txt"] = core.sha256("honest\n") } do
-      local st = assert(d:stat(name))
-      idx[name] = { size = st.size, mtime = st.mtime, ino = st.ino, ctime = st.ctime, sha256 = sha }
+      idx[name] = index.record(assert(d:stat(name)), sha)
     end
     assert(index.save(d, idx, {}))
     d:close()

@@ -389,7 +389,7 @@ int ux_local_read(int root, const char *rel, size_t max, char **data, size_t *le
     return 0;
 }
 
-int ux_local_write(int root, const char *rel, const char *data, size_t len)
+int ux_local_write(int root, const char *rel, const struct iovec *iov, size_t n)
 {
     int dfd;
     const char *base;
@@ -401,7 +401,9 @@ int ux_local_write(int root, const char *rel, const char *data, size_t len)
             close(dfd);
         return err;
     }
-    int err = write_all(fd, data, len);
+    int err = 0;
+    for (size_t i = 0; i < n && !err; i++)
+        err = write_all(fd, iov[i].iov_base, iov[i].iov_len);
     if (!err && fsync(fd))
         err = errno;
     return finish_temp(dfd, fd, tmp, base, err);

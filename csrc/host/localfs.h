@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 /* One entry found by ux_local_scan. */
 struct ux_local_entry {
@@ -54,8 +55,8 @@ int ux_local_copy(int root, const char *from, const char *to, uint32_t mode, con
 /* REL's bytes, up to MAX, into a malloc'd *DATA. EINVAL if REL is not a
  * regular file (a FIFO is refused, never waited on). */
 int ux_local_read(int root, const char *rel, size_t max, char **data, size_t *len);
-/* REL (replaced atomically, synced) holds DATA. */
-int ux_local_write(int root, const char *rel, const char *data, size_t len);
+/* REL (replaced atomically, synced) holds the N pieces of IOV in turn. */
+int ux_local_write(int root, const char *rel, const struct iovec *iov, size_t n);
 /* REL (replaced atomically) holds DATA, with MODE and MTIME_NS set before
  * the rename (synced first with DURABLE); its stat in *ST. */
 int ux_local_put(int root, const char *rel, const uint8_t *data, size_t len, uint32_t mode, int64_t mtime_ns,

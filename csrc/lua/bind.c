@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "engine/hash.h"
 #include "engine/wire.h"
@@ -199,4 +200,43 @@ void new_class(lua_State *L, const char *mt, const luaL_Reg *methods, lua_CFunct
     lua_pushcfunction(L, close);
     lua_setfield(L, -2, "__close");
     lua_pop(L, 1);
+}
+
+static void le64(unsigned char *out, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        out[i] = (unsigned char)(v >> (8 * i));
+}
+
+void push_stamp(lua_State *L, int64_t size, int64_t mtime, uint64_t ino, int64_t ctime)
+{
+    unsigned char b[32];
+    le64(b, (uint64_t)size);
+    le64(b + 8, (uint64_t)mtime);
+    le64(b + 16, ino);
+    le64(b + 24, (uint64_t)ctime);
+    lua_pushlstring(L, (const char *)b, sizeof b);
+}
+
+static int64_t ns(struct timespec t) { return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec; }
+
+static const char *stat_type(mode_t m)
+{
+    return S_ISDIR(m) ? "dir" : S_ISREG(m) ? "file" : S_ISLNK(m) ? "link" : "other";
+}
+
+void push_stat(lua_State *L, const struct stat *st)
+{
+    lua_createtable(L, 0, 8);
+    set_str(L, "type", stat_type(st->st_mode));
+    set_int(L, "mode", st->st_mode & 07777);
+    set_int(L, "size", (lua_Integer)st->st_size);
+    set_int(L, "mtime", ns(st->st_mtim));
+    set_int(L, "ctime", ns(st->st_ctim));
+    set_int(L, "ino", (lua_Integer)st->st_ino);
+    set_int(L, "dev", (lua_Integer)st->st_dev);
+    if (S_ISREG(st->st_mode)) {
+        push_stamp(L, (int64_t)st->st_size, ns(st->st_mtim), (uint64_t)st->st_ino, ns(st->st_ctim));
+        lua_setfield(L, -2, "stamp");
+    }
 }

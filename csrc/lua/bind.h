@@ -31,6 +31,13 @@ void set_int(lua_State *L, const char *k, lua_Integer v);
 void set_bool(lua_State *L, const char *k, int v);
 void set_addr(lua_State *L, const char *k, const struct ux_addr *a);
 void set_hex(lua_State *L, const char *k, const uint8_t *h);
+/* A file's stamp: size, mtime, inode and ctime as string.pack("<i8i8i8i8")
+ * writes them, the one value udpxfer.index compares to know a file unchanged. */
+void push_stamp(lua_State *L, int64_t size, int64_t mtime, uint64_t ino, int64_t ctime);
+struct stat;
+/* A table of ST's type, mode, size, mtime, ctime (ns), ino, dev, and a
+ * regular file's stamp. */
+void push_stat(lua_State *L, const struct stat *st);
 /* Options from the table at index 1; a wrong type raises. */
 const char *opt_str(lua_State *L, const char *k, const char *def, size_t *len);
 /* The number option K (DEF when absent), which must lie in [MIN, MAX]:

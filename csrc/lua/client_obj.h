@@ -19,8 +19,6 @@ struct client_obj {
  * alone, or with where a fetch's file went. */
 void push_engine_event(lua_State *L, const struct ux_client *c, const struct ux_client_event *ev);
 void push_client_event(lua_State *L, struct client_obj *o, const struct ux_client_event *ev);
-/* A file's stat as the table dir:stat gives ({size, mode, ino, mtime, ctime}). */
-void push_stat(lua_State *L, const struct stat *st);
 /* The engine's counters as a table on top of the stack (STATE: NULL for the engine's own). */
 void push_engine_stats(lua_State *L, const struct ux_client *c, int sim, const char *state);
 /* client:stats(): the fetch's counters, per server among them. */

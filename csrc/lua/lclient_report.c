@@ -72,16 +72,6 @@ void push_engine_event(lua_State *L, const struct ux_client *c, const struct ux_
     }
 }
 
-void push_stat(lua_State *L, const struct stat *st)
-{
-    lua_createtable(L, 0, 5);
-    set_int(L, "size", (lua_Integer)st->st_size);
-    set_int(L, "mode", st->st_mode & 07777);
-    set_int(L, "ino", (lua_Integer)st->st_ino);
-    set_int(L, "mtime", (lua_Integer)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec);
-    set_int(L, "ctime", (lua_Integer)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec);
-}
-
 void push_client_event(lua_State *L, struct client_obj *o, const struct ux_client_event *ev)
 {
     push_engine_event(L, o->f.eng, ev);

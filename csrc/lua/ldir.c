@@ -51,24 +51,6 @@ static int result(lua_State *L, int err, const char *what)
     return push_errno(L, what, err, UX_ERR_IO);
 }
 
-static int64_t ns(struct timespec t) { return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec; }
-
-static const char *type_name(char t)
-{
-    return t == 'd' ? "dir" : t == 'f' ? "file" : t == 'l' ? "link" : "other";
-}
-
-static void push_stat(lua_State *L, char type, const struct stat *st)
-{
-    set_str(L, "type", type_name(type));
-    set_int(L, "mode", st->st_mode & 07777);
-    set_int(L, "size", (lua_Integer)st->st_size);
-    set_int(L, "mtime", ns(st->st_mtim));
-    set_int(L, "ctime", ns(st->st_ctim));
-    set_int(L, "ino", (lua_Integer)st->st_ino);
-    set_int(L, "dev", (lua_Integer)st->st_dev);
-}
-
 /* dir:scan() -> every entry below (parents first), compact (lscan.c): a
  * list of views with the fields of stat() and path, target, own; or nil,
  * message, code. */
@@ -94,8 +76,7 @@ static int ld_stat(lua_State *L)
     }
     if (err)
         return push_errno(L, rel, err, UX_ERR_IO);
-    lua_newtable(L);
-    push_stat(L, S_ISDIR(st.st_mode) ? 'd' : S_ISREG(st.st_mode) ? 'f' : S_ISLNK(st.st_mode) ? 'l' : 'o', &st);
+    push_stat(L, &st);
     return 1;
 }
 
@@ -220,13 +201,25 @@ static int ld_read(lua_State *L)
     return 1;
 }
 
+/* dir:write(rel, data) -> true, or nil, message, code. DATA: a string,
+ * or a list of strings written in turn (no copy of them joined). */
 static int ld_write(lua_State *L)
 {
     struct dir_obj *o = check_dir(L, 1);
     const char *rel = rel_arg(L, 2);
-    size_t n;
-    const char *data = luaL_checklstring(L, 3, &n);
-    return result(L, ux_local_write(o->fd, rel, data, n), rel);
+    if (lua_type(L, 3) != LUA_TTABLE) {
+        struct iovec one;
+        one.iov_base = (void *)luaL_checklstring(L, 3, &one.iov_len);
+        return result(L, ux_local_write(o->fd, rel, &one, 1), rel);
+    }
+    size_t n = (size_t)luaL_len(L, 3);
+    struct iovec *iov = lua_newuserdatauv(L, (n ? n : 1) * sizeof *iov, 0); /* freed by the GC, even on error */
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, 3, (lua_Integer)i + 1);
+        iov[i].iov_base = (void *)luaL_checklstring(L, -1, &iov[i].iov_len);
+        lua_pop(L, 1); /* the list keeps it alive */
+    }
+    return result(L, ux_local_write(o->fd, rel, iov, n), rel);
 }
 
 /* dir:sha256(rel) -> the file's SHA-256 (hex), or nil, message, code. */

@@ -9,13 +9,13 @@ local M = {}
 
 M.NAME = ".udpxfer-index"
 local MAGIC = "udpxfer-index 2\n"
--- A file's record: "f", path, size, mtime (ns), inode, ctime (ns), SHA-256
--- (hex); a listing's: "l", the remote, its text.
-local FILE = "<s2i8i8i8i8c64"
+-- A file's record: "f", path, its stamp (size, mtime (ns), inode, ctime
+-- (ns): M.stamp), SHA-256 (hex); a listing's: "l", the remote, its text.
+local FILE = "<s2c32c64"
+local STAMP = "<i8i8i8i8"
 local LISTING = "<s2s4"
 
---- The index in DIR (a udpxfer.core.dir): { [path] = {size, mtime, ino,
--- ctime, sha256} } and { [remote] = listing text }; empty if there is none
+--- The index in DIR (a udpxfer.core.dir): { [path] = {stamp, sha256} } and { [remote] = listing text }; empty if there is none
 -- or it is unreadable.
 function M.load(dir)
   local text = dir:read(M.NAME)
@@ -30,9 +30,9 @@ function M.load(dir)
         remote, listing, pos = unpack(LISTING, text, pos + 1)
         listings[remote] = listing
       elseif kind == "f" then
-        local path, size, mtime, ino, ctime, sha
-        path, size, mtime, ino, ctime, sha, pos = unpack(FILE, text, pos + 1)
-        t[path] = { size = size, mtime = mtime, ino = ino, ctime = ctime, sha256 = sha }
+        local path, stamp, sha
+        path, stamp, sha, pos = unpack(FILE, text, pos + 1)
+        t[path] = { stamp = stamp, sha256 = sha }
       else
         error("not an index record")
       end
@@ -42,31 +42,43 @@ function M.load(dir)
   return t, listings
 end
 
+local PIECE = 512 -- records joined per piece: the index is written without one copy of it whole
+
 --- Write index T and LISTINGS into DIR. Returns true, or nil, message, code.
 function M.save(dir, t, listings)
-  local out, pack = { MAGIC }, string.pack
+  local pieces, batch, pack, concat = { MAGIC }, {}, string.pack, table.concat
   for p, e in pairs(t) do
-    if #p < 65536 and #e.sha256 == 64 then
-      out[#out + 1] = "f" .. pack(FILE, p, e.size, e.mtime, e.ino, e.ctime, e.sha256)
+    if #p < 65536 and #e.stamp == 32 and #e.sha256 == 64 then
+      batch[#batch + 1] = "f" .. pack(FILE, p, e.stamp, e.sha256)
+      if #batch == PIECE then
+        pieces[#pieces + 1] = concat(batch)
+        batch = {}
+      end
     end
   end
+  pieces[#pieces + 1] = concat(batch)
   for remote, text in pairs(listings or {}) do
-    out[#out + 1] = "l" -- apart: a listing may be large, and is copied once here already
-    out[#out + 1] = pack(LISTING, remote, text)
+    pieces[#pieces + 1] = "l" .. pack("<s2", remote) .. pack("<I4", #text)
+    pieces[#pieces + 1] = text -- not copied: a listing may be large
   end
-  return dir:write(M.NAME, table.concat(out))
+  return dir:write(M.NAME, pieces)
 end
+
+--- A file's stamp: its SIZE, MTIME and CTIME (ns) and inode INO in one
+-- string, as the `stamp` field of dir:stat() and dir:scan() entries gives
+-- it (regular files only): the one value compared to know a file unchanged.
+function M.stamp(size, mtime, ino, ctime) return string.pack(STAMP, size, mtime, ino, ctime) end
 
 --- The index's record of a local file: ST its stat (dir:stat, dir:scan),
 -- SHA256 (hex) what it holds.
 function M.record(st, sha256)
-  return { size = st.size, mtime = st.mtime, ino = st.ino, ctime = st.ctime, sha256 = sha256 }
+  return { stamp = assert(st.stamp, "not a regular file"), sha256 = sha256 }
 end
 
 --- Does local stat ST still describe the version index entry E recorded?
+-- (Only a regular file's stat has a stamp.)
 function M.current(e, st)
-  return e ~= nil and st ~= nil and st.type == "file" and e.size == st.size and e.mtime == st.mtime
-    and e.ino == st.ino and e.ctime == st.ctime
+  return e ~= nil and st ~= nil and e.stamp == st.stamp
 end
 
 return M

@@ -69,13 +69,16 @@ function M.excluded_path(path, is_dir, excluded)
   return false
 end
 
--- The local file holding each SHA-256, as far as the index vouches for it.
+-- The local file holding each SHA-256, as far as the index vouches for it;
+-- made on the first question (a sync with nothing new asks none).
 local function by_hash(idx, locals)
-  local t = {}
-  for path, e in pairs(idx) do
-    if index.current(e, locals[path]) and not t[e.sha256] then t[e.sha256] = path end
-  end
-  return t
+  return setmetatable({}, { __index = function(t, sha)
+    setmetatable(t, nil)
+    for path, e in pairs(idx) do
+      if not t[e.sha256] and index.current(e, locals[path]) then t[e.sha256] = path end
+    end
+    return rawget(t, sha)
+  end })
 end
 
 --- The entries of a listing (ENTRIES: core.listing_decode's, or a list
@@ -112,32 +115,19 @@ end
 -- a million folders costs.
 local function step(e) return e.e and e or { e = e } end
 
---- Local files the index cannot vouch for but which may be the listed
--- version (its size and mtime): hashed by the caller and recorded in the
--- index (index.record) before M.make, so an unchanged copy is not fetched.
--- SEL: M.select's; LOCALS, IDX as for M.make. Returns { {path, st}, ... }.
-function M.to_check(sel, locals, idx)
-  local out = {}
-  for e in M.each(sel) do
-    local old = locals[e.path]
-    if e.type == "file" and old and old.type == "file" and not index.current(idx[e.path], old)
-      and old.size == e.size and old.mtime == e.mtime then
-      out[#out + 1] = { path = e.path, st = old }
-    end
-  end
-  return out
-end
-
 --- The plan. SEL: the listing's entries to act on (M.select); LOCALS: { [path] = stat } of
 -- the folder (dir:scan()); IDX: its index; OPTS: delete, excluded (a glob
 -- matcher). Returns { root = entry, dirs = {...}, symlinks = {...},
 -- empty = {...}, copies = {...}, fetches = {...}, meta = {...}, deletes =
--- {...}, conflicts = {...}, unsafe = {...}, own = {...}, unchanged = n,
--- files = n, listed = { [path] = true } }, each step naming its entry
--- (`e`) and the local stat it replaces (`old`).
+-- {...}, conflicts = {...}, unsafe = {...}, own = {...}, checks = {...},
+-- unchanged = n, files = n, listed = { [path] = true } }, each step naming
+-- its entry (`e`) and the local stat it replaces (`old`). `checks` ({path,
+-- st} each) are local files the index cannot vouch for but which may be the
+-- listed version (its size and mtime): planned as fetches, and worth
+-- hashing and recording (index.record) before planning again.
 function M.make(sel, locals, idx, opts)
   local p = { dirs = {}, symlinks = {}, empty = {}, copies = {}, fetches = {}, meta = {}, deletes = {},
-    conflicts = {}, unsafe = {}, unchanged = 0, files = 0, listed = listed(sel) }
+    conflicts = {}, unsafe = {}, checks = {}, unchanged = 0, files = 0, listed = listed(sel) }
   local hashes = by_hash(idx, locals)
   p.own = sel.own
   for e in M.each(sel) do
@@ -184,15 +174,20 @@ function M.file(p, e, old, idx, hashes)
     p.conflicts[#p.conflicts + 1] = { e = e, old = old }
     old = nil
   end
-  -- the index vouches for what the local file holds (M.to_check saw to the others)
   local known = old and idx[e.path]
-  if old and index.current(known, old) and known.sha256 == e.sha256 then
-    if old.mode ~= e.mode or old.mtime ~= e.mtime then
-      p.meta[#p.meta + 1] = { e = e, old = old }
-    else
-      p.unchanged = p.unchanged + 1
+  if known and index.current(known, old) then -- the index vouches for what it holds
+    if known.sha256 == e.sha256 then
+      if old.mode ~= e.mode or old.mtime ~= e.mtime then
+        p.meta[#p.meta + 1] = { e = e, old = old }
+      else
+        p.unchanged = p.unchanged + 1
+      end
+      return
     end
-  elseif e.size == 0 then
+  elseif old and old.size == e.size and old.mtime == e.mtime then
+    p.checks[#p.checks + 1] = { path = e.path, st = old }
+  end
+  if e.size == 0 then
     p.empty[#p.empty + 1] = { e = e, old = old }
   elseif hashes[e.sha256] and hashes[e.sha256] ~= e.path then
     p.copies[#p.copies + 1] = { e = e, old = old, from = hashes[e.sha256] }

@@ -160,12 +160,16 @@ local function begin(self, text, sha256)
   self.listings[self.opts.remote] = text
   self.checked = 0
   local sel = plan.select(entries, self.excluded)
-  for _, c in ipairs(plan.to_check(sel, map, self.index)) do
-    local sha = self.dir:sha256(c.path) -- of the listed size and mtime: the listed version?
-    self.checked = self.checked + 1
-    if sha then self.index[c.path] = index.record(c.st, sha) end
+  local popts = { delete = self.opts.delete, excluded = self.excluded }
+  local p = plan.make(sel, map, self.index, popts)
+  if #p.checks > 0 then -- local files of the listed size and mtime: the listed version?
+    for _, c in ipairs(p.checks) do
+      local sha = self.dir:sha256(c.path)
+      self.checked = self.checked + 1
+      if sha then self.index[c.path] = index.record(c.st, sha) end
+    end
+    p = plan.make(sel, map, self.index, popts)
   end
-  local p = plan.make(sel, map, self.index, { delete = self.opts.delete, excluded = self.excluded })
   collectgarbage() -- what reading a large listing and folder left behind goes before the work begins
   if not self.opts.dry_run then here.remove_leftovers(self, own, p) end
   self.plan = p
