@@ -11,11 +11,11 @@ M.NAME = ".udpxfer-index"
 local MAGIC = "udpxfer-index 2\n"
 -- A file's record: "f", path, its stamp (size, mtime (ns), inode, ctime
 -- (ns): M.stamp), SHA-256 (hex); a listing's: "l", the remote, its text.
-local FILE = "<s2c32c64"
+local RECORD = 96 -- a file's stamp (32 bytes) and SHA-256 (64, hex)
 local STAMP = "<i8i8i8i8"
 local LISTING = "<s2s4"
 
---- The index in DIR (a udpxfer.core.dir): { [path] = {stamp, sha256} } and { [remote] = listing text }; empty if there is none
+--- The index in DIR (a udpxfer.core.dir): { [path] = record (M.record) } and { [remote] = listing text }; empty if there is none
 -- or it is unreadable.
 function M.load(dir)
   local text = dir:read(M.NAME)
@@ -30,9 +30,11 @@ function M.load(dir)
         remote, listing, pos = unpack(LISTING, text, pos + 1)
         listings[remote] = listing
       elseif kind == "f" then
-        local path, stamp, sha
-        path, stamp, sha, pos = unpack(FILE, text, pos + 1)
-        t[path] = { stamp = stamp, sha256 = sha }
+        local path
+        path, pos = unpack("<s2", text, pos + 1)
+        if pos + RECORD - 1 > #text then error("truncated") end
+        t[path] = text:sub(pos, pos + RECORD - 1)
+        pos = pos + RECORD
       else
         error("not an index record")
       end
@@ -48,8 +50,8 @@ local PIECE = 512 -- records joined per piece: the index is written without one 
 function M.save(dir, t, listings)
   local pieces, batch, pack, concat = { MAGIC }, {}, string.pack, table.concat
   for p, e in pairs(t) do
-    if #p < 65536 and #e.stamp == 32 and #e.sha256 == 64 then
-      batch[#batch + 1] = "f" .. pack(FILE, p, e.stamp, e.sha256)
+    if #p < 65536 and #e == RECORD then
+      batch[#batch + 1] = "f" .. pack("<s2", p) .. e
       if #batch == PIECE then
         pieces[#pieces + 1] = concat(batch)
         batch = {}
@@ -70,15 +72,21 @@ end
 function M.stamp(size, mtime, ino, ctime) return string.pack(STAMP, size, mtime, ino, ctime) end
 
 --- The index's record of a local file: ST its stat (dir:stat, dir:scan),
--- SHA256 (hex) what it holds.
+-- SHA256 (hex) what it holds. One string, its stamp and hash: a table each
+-- would triple what the index of a large tree costs.
 function M.record(st, sha256)
-  return { stamp = assert(st.stamp, "not a regular file"), sha256 = sha256 }
+  assert(st.stamp, "not a regular file")
+  assert(#sha256 == 64, "not a SHA-256 in hex")
+  return st.stamp .. sha256
 end
 
---- Does local stat ST still describe the version index entry E recorded?
+--- The SHA-256 (hex) record R says its file holds.
+function M.sha256(r) return r:sub(33) end
+
+--- Does local stat ST still describe the version index record R recorded?
 -- (Only a regular file's stat has a stamp.)
-function M.current(e, st)
-  return e ~= nil and st ~= nil and e.stamp == st.stamp
+function M.current(r, st)
+  return r ~= nil and st ~= nil and st.stamp ~= nil and r:sub(1, 32) == st.stamp
 end
 
 return M

@@ -75,7 +75,8 @@ local function by_hash(idx, locals)
   return setmetatable({}, { __index = function(t, sha)
     setmetatable(t, nil)
     for path, e in pairs(idx) do
-      if not t[e.sha256] and index.current(e, locals[path]) then t[e.sha256] = path end
+      local h = index.sha256(e)
+      if not t[h] and index.current(e, locals[path]) then t[h] = path end
     end
     return rawget(t, sha)
   end })
@@ -176,7 +177,7 @@ function M.file(p, e, old, idx, hashes)
   end
   local known = old and idx[e.path]
   if known and index.current(known, old) then -- the index vouches for what it holds
-    if known.sha256 == e.sha256 then
+    if index.sha256(known) == e.sha256 then
       if old.mode ~= e.mode or old.mtime ~= e.mtime then
         p.meta[#p.meta + 1] = { e = e, old = old }
       else
