@@ -676,3 +676,36 @@ describe("udpxfer.sync of many new files in gaps", function()
     same_tree(H.snapshot(src), got)
   end)
 end)
+
+describe("a server that has sent many files", function()
+  local function mappings()
+    local n = 0
+    for _ in io.lines("/proc/self/maps") do n = n + 1 end
+    return n
+  end
+
+  -- Served files beyond the descriptor limit (256) must not each keep a
+  -- mapping: the kernel allows a process about 65,000, and a server out of
+  -- them cannot allocate anything, listings included.
+  local function check(count, size, most)
+    local root = H.tmpdir()
+    finally(function() H.rmrf(root) end)
+    local src, dst = root .. "/src", root .. "/dst"
+    os.execute(("mkdir -p %s %s"):format(q(src), q(dst)))
+    os.execute(("for i in $(seq 1 %d); do head -c %d /dev/urandom > %s/f$i; done"):format(count, size, q(src)))
+    local srv = assert(udpxfer.serve { dir = src, port = 0 })
+    finally(function() srv:close() end)
+    local before = mappings()
+    local s = assert(udpxfer.sync { remote = ".", dir = dst, broadcast = false, servers = { "127.0.0.1:" .. srv:port() } })
+    local res, msg = udpxfer.run(s, srv)
+    assert.is_table(res, msg)
+    assert.are.equal(count, res.changed)
+    local grown = mappings() - before
+    assert.is_true(grown <= most, ("%d files of %d bytes sent: %d more mappings"):format(count, size, grown))
+  end
+
+  it("keeps no mapping of each small one", function() check(600, 8192, 50) end)
+  it("keeps no mapping of the large ones its descriptor limit closed", function()
+    check(400, 1024 * 1024, 256 + 20) -- one per open descriptor at most
+  end)
+end)

@@ -167,6 +167,34 @@ static void forget_version(struct ux_fileset *fs, struct ux_entry *e)
     drop_trees(fs, e);
 }
 
+/* E's descriptor goes for want of room; its mapping, which chunks lent
+ * this round may still point into, goes once they are sent. */
+static void evict(struct ux_fileset *fs, struct ux_entry *e)
+{
+    close_fd(fs, e);
+    if (!e->map)
+        return;
+    if (fs->unmapq_n == fs->unmapq_cap) {
+        uint32_t cap = fs->unmapq_cap ? 2 * fs->unmapq_cap : 64;
+        uint32_t *q = realloc(fs->unmapq, cap * sizeof *q);
+        if (!q)
+            return; /* kept mapped: unmapped with its entry */
+        fs->unmapq = q;
+        fs->unmapq_cap = cap;
+    }
+    fs->unmapq[fs->unmapq_n++] = (uint32_t)(e - fs->entries);
+}
+
+void ux_fileset_sent(struct ux_fileset *fs)
+{
+    for (uint32_t i = 0; i < fs->unmapq_n; i++) {
+        struct ux_entry *e = &fs->entries[fs->unmapq[i]];
+        if (e->fd < 0) /* not opened again since */
+            ux_unmap(e);
+    }
+    fs->unmapq_n = 0;
+}
+
 /* Keep at most UX_FS_OPEN descriptors: the one opened longest ago is
  * closed (a ring of the entries opened, in order; an entry may be in it
  * more than once, or closed already). */
@@ -176,13 +204,13 @@ static void limit_open(struct ux_fileset *fs, const struct ux_entry *keep)
     if (fs->ring_tail - fs->ring_head == UX_FS_RING) { /* full of old opens: the oldest goes first */
         struct ux_entry *old = &fs->entries[fs->ring[fs->ring_head++ % UX_FS_RING]];
         if (old != keep)
-            close_fd(fs, old);
+            evict(fs, old);
     }
     fs->ring[fs->ring_tail++ % UX_FS_RING] = self;
     while (fs->open > UX_FS_OPEN && fs->ring_head != fs->ring_tail) {
         struct ux_entry *e = &fs->entries[fs->ring[fs->ring_head++ % UX_FS_RING]];
         if (e != keep)
-            close_fd(fs, e);
+            evict(fs, e);
     }
 }
 
@@ -259,6 +287,9 @@ void ux_fileset_close(struct ux_fileset *fs)
     }
     free(fs->entries);
     free(fs->buckets);
+    free(fs->unmapq);
+    fs->unmapq = NULL;
+    fs->unmapq_n = fs->unmapq_cap = 0;
     fs->entries = NULL;
     fs->buckets = NULL;
     fs->n = fs->cap = 0;

@@ -141,6 +141,7 @@ struct ux_fileset {
     struct ux_hcache hcache;
     uint64_t chunks_lent;     /* sent from a mapping, not read */
     uint64_t lent_pending;    /* bytes lent since the mappings were last released */
+    uint32_t *unmapq, unmapq_n, unmapq_cap; /* entries closed while mapped: unmapped once sent */
     uint64_t async_min;       /* files this large are hashed off the loop (0: never) */
     struct ux_hashjob job;
     int efd;                  /* readable when the job is done (its result not taken yet) */
@@ -171,6 +172,10 @@ struct ux_provider ux_fileset_provider(struct ux_fileset *fs);
  * takes the result (and the readiness). */
 int ux_fileset_fd(const struct ux_fileset *fs);
 void ux_fileset_settle(struct ux_fileset *fs);
+/* Every datagram output so far is sent: nothing lent is in use, and the
+ * mappings of files the descriptor limit closed go (a mapping each would
+ * otherwise outlive its descriptor, up to the kernel's limit on them). */
+void ux_fileset_sent(struct ux_fileset *fs);
 
 /* For listings: the SHA-256 of the file REL of root ROOT as ST describes
  * it: from the cache if that version was hashed, else hashed now (or, for

@@ -6,6 +6,7 @@
 
 #define CACHE_MIN_SIZE (4u << 20)  /* below this, hashing again is cheaper than a file */
 #define RELEASE_BYTES (8u << 20)   /* lent bytes between releases: bounds what the mappings add to RSS */
+#define MAP_MIN_SIZE (1u << 20)    /* below this, reading costs less than mapping, faulting and unmapping */
 
 void ux_unmap(struct ux_entry *e)
 {
@@ -56,8 +57,10 @@ static void release_mappings(struct ux_fileset *fs)
 
 const uint8_t *ux_lend(struct ux_fileset *fs, struct ux_entry *e, int fd, uint64_t off, size_t len)
 {
+    if (e->size < MAP_MIN_SIZE)
+        return NULL;
     if (!e->map && !e->map_failed) {
-        void *m = e->size ? mmap(NULL, e->size, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+        void *m = mmap(NULL, e->size, PROT_READ, MAP_SHARED, fd, 0);
         e->map = m == MAP_FAILED ? NULL : m;
         e->map_failed = !e->map;
     }

@@ -214,6 +214,8 @@ static int ls_step(lua_State *L)
         return luaL_error(L, "step() needs a socket; drive a sim server with input()/output()");
     ux_fileset_settle(&o->fs);
     ux_listener_pump(&o->net, &o->eng, s_input, s_output);
+    if (!o->net.io.spend)
+        ux_fileset_sent(&o->fs);
     return drain_server(L, o);
 }
 
