@@ -468,7 +468,8 @@ local function unhex(s) return (s:gsub("%x%x", function(b) return string.char(to
 H.unhex = unhex
 
 --- A hand-written server on loopback that offers LISTING (text) as the
--- listing of any folder and FILES ({ [name] = bytes }) by name, speaking
+-- listing of any folder and FILES ({ [name] = bytes, or { code, text } for
+-- an ERROR answer }) by name, speaking
 -- the wire format from README.md (independently of the C code), with a
 -- cookie it never checks. A pollable object for H.drive; `.port`.
 function H.fake_server(listing, files)
@@ -492,8 +493,12 @@ function H.fake_server(listing, files)
         local cs, kind, _, name = (">I4BBs2"):unpack(pkt, pos)
         self.requests[#self.requests + 1] = { kind = kind, name = name }
         local data = kind == 1 and listing or files and files[name]
-        content[xid] = { data = data, cs = cs }
-        u:sendto(data and offer(xid, data, cs) or H.wire.error(xid, 1, "not found"), ip, port)
+        if type(data) == "table" then
+          u:sendto(H.wire.error(xid, data[1], data[2]), ip, port)
+        else
+          content[xid] = { data = data, cs = cs }
+          u:sendto(data and offer(xid, data, cs) or H.wire.error(xid, 1, "not found"), ip, port)
+        end
       elseif typ == 4 and flags == 0 and content[xid] and content[xid].data then
         local c = content[xid]
         local p = pos + 8 + 16

@@ -329,7 +329,7 @@ static void tick_discovery(struct ux_client *c, uint64_t now)
         else if (c->refused[0])
             uxc_fail(c, UX_ERR_REFUSED, c->refused);
         else
-            uxc_fail(c, UX_ERR_NOTFOUND, "file not found on any server that answered");
+            uxc_fail(c, UX_ERR_NOTFOUND, c->unreadable[0] ? c->unreadable : "file not found on any server that answered");
         return;
     }
     if (now >= uxc_discovery_end(c))
@@ -434,11 +434,12 @@ static void on_error(struct ux_client *c, struct ux_peer *p, const struct ux_msg
         if (moving || p->has_offer)
             break;
         p->answered = 1;
-        if (m->u.error.code == UX_E_REFUSED && !c->refused[0]) {
-            char text[80];
-            ux_printable(text, sizeof text, m->u.error.text, m->u.error.text_len);
+        char text[80];
+        ux_printable(text, sizeof text, m->u.error.text, m->u.error.text_len);
+        if (m->u.error.code == UX_E_REFUSED && !c->refused[0])
             snprintf(c->refused, sizeof c->refused, "server refused the name: %s", text);
-        }
+        else if (m->u.error.code == UX_E_IO && !c->unreadable[0])
+            snprintf(c->unreadable, sizeof c->unreadable, "no server that answered could read it (%s)", text);
         if (!c->first_error_at)
             c->first_error_at = now;
     }

@@ -166,6 +166,7 @@ struct ux_client {
     uint64_t xid;
     uint64_t started_at, first_offer_at, first_error_at, done_at;
     char refused[120];       /* what the first server to refuse the name said, printable */
+    char unreadable[120];    /* what the first server that could not read it said, printable */
     uint64_t preparing_at;   /* last "preparing the file" answer: discovery waits on */
     unsigned preparing_rounds; /* rounds asked since the first such answer */
     int no_version;          /* the offers so far hold no version to take */
