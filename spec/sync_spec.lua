@@ -709,3 +709,39 @@ describe("a server that has sent many files", function()
     check(400, 1024 * 1024, 256 + 20) -- one per open descriptor at most
   end)
 end)
+
+describe("a server whose large file is rewritten while it runs", function()
+  it("hashes it again when the writer closes it, so the next sync does not wait", function()
+    local root = H.tmpdir()
+    finally(function() H.rmrf(root) end)
+    local src, dst = root .. "/src", root .. "/dst"
+    os.execute(("mkdir -p %s %s"):format(q(src), q(dst)))
+    H.write_random(src .. "/big.bin", 3 * 1024 * 1024)
+    local srv = assert(udpxfer.serve { dir = src, port = 0, async_hash_min = 1024 * 1024 })
+    finally(function() srv:close() end)
+    local preparing = 0
+    local function sync()
+      local s = assert(udpxfer.sync { remote = ".", dir = dst, broadcast = false, servers = { "127.0.0.1:" .. srv:port() },
+        on_preparing = function() preparing = preparing + 1 end })
+      return udpxfer.run(s, srv)
+    end
+    assert.is_table(sync())
+    assert.are.equal(0, srv:stats().files_hashed_ahead)
+    local f = assert(io.open(src .. "/big.bin", "r+b"))
+    f:seek("set", 1500000)
+    f:write(("x"):rep(1024))
+    f:close()
+    -- nobody asks: the server hears of the change and hashes it by itself
+    assert.is_true(H.drive({ srv }, function()
+      local st = srv:stats()
+      return st.files_hashed_ahead == 1 and st.files_hashing == 0
+    end, 20))
+    preparing = 0
+    local res, msg = sync()
+    assert.is_table(res, msg)
+    assert.are.equal(0, preparing, "the listing waited for a hash")
+    assert.are.equal(1, res.changed)
+    assert.is_true(res.bytes_fetched < 64 * 1024, "fetched " .. res.bytes_fetched)
+    assert.is_true(H.read(src .. "/big.bin") == H.read(dst .. "/big.bin"))
+  end)
+end)

@@ -30,6 +30,18 @@ struct cnode {
     uint8_t sha[UX_SHA256_LEN];
 };
 
+/* Paths events named, each once after sorting. */
+struct pathset {
+    char **p;
+    size_t n, cap;
+    int failed;
+};
+
+static void pathset_free(struct pathset *ps);
+
+#define WRITTEN_MAX 1024 /* files written, kept until taken: more are not hashed ahead */
+#define WRITTEN_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_ATTRIB)
+
 struct ux_catalog {
     int root;
     int ino;                  /* inotify, or -1 (then every listing rescans) */
@@ -46,6 +58,7 @@ struct ux_catalog {
     uint64_t generation;
     uint64_t rescans;         /* whole-tree scans, the first one included */
     uint64_t work;            /* UX_ENTRY_WORK per entry scanned or listed */
+    struct pathset written;   /* files closed after writing, moved in or touched, not taken yet */
 };
 
 static int open_beneath(int root, const char *rel, int flags)
@@ -289,6 +302,7 @@ void ux_catalog_close(struct ux_catalog *c)
     free(c->wd_path);
     free(c->node);
     free(c->add);
+    pathset_free(&c->written);
     if (c->root >= 0)
         close(c->root);
     if (c->ino >= 0)
@@ -372,12 +386,6 @@ static void recheck(struct ux_catalog *c, const char *path)
         close(dfd);
 }
 
-/* The paths the events since the last refresh name, each once. */
-struct pathset {
-    char **p;
-    size_t n, cap;
-    int failed;
-};
 
 static void pathset_add(struct pathset *ps, const char *dir, const char *name)
 {
@@ -443,6 +451,8 @@ static int read_events(struct ux_catalog *c, struct pathset *ps)
             } else if (known && ev->len && !ux_name_is_own(ev->name, strlen(ev->name))) {
                 pathset_add(ps, c->wd_path[ev->wd], ev->name);
                 pathset_add(ps, c->wd_path[ev->wd], NULL);
+                if ((ev->mask & WRITTEN_MASK) && !(ev->mask & IN_ISDIR) && c->written.n < WRITTEN_MAX)
+                    pathset_add(&c->written, c->wd_path[ev->wd], ev->name);
             }
         }
     }
@@ -477,6 +487,19 @@ void ux_catalog_refresh(struct ux_catalog *c)
 }
 
 uint64_t ux_catalog_generation(const struct ux_catalog *c) { return c->generation; }
+int ux_catalog_fd(const struct ux_catalog *c) { return c->blind ? -1 : c->ino; }
+
+void ux_catalog_written(struct ux_catalog *c, ux_written_fn fn, void *ud)
+{
+    struct pathset w = c->written;
+    memset(&c->written, 0, sizeof c->written);
+    for (size_t i = 0; i < w.n; i++) {
+        const struct cnode *x = find(c, w.p[i], strlen(w.p[i]));
+        if (x && x->type == 'f')
+            fn(ud, w.p[i], &x->st);
+    }
+    pathset_free(&w);
+}
 uint64_t ux_catalog_size(const struct ux_catalog *c) { return c->n; }
 int ux_catalog_watching(const struct ux_catalog *c) { return c->blind ? 0 : c->watching; }
 uint64_t ux_catalog_rescans(const struct ux_catalog *c) { return c->rescans; }

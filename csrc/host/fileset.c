@@ -1,5 +1,6 @@
 #include "fileset_int.h"
 
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 
 #include <errno.h>
@@ -44,11 +45,17 @@ int ux_fileset_open(struct ux_fileset *fs, const char *dir)
 {
     memset(fs, 0, sizeof *fs);
     fs->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    fs->pfd = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
+    if (fs->efd >= 0 && fs->pfd >= 0 && epoll_ctl(fs->pfd, EPOLL_CTL_ADD, fs->efd, &ev)) {
+        close(fs->pfd);
+        fs->pfd = -1;
+    }
     fs->nbuckets = 4096;
     fs->buckets = calloc(fs->nbuckets, sizeof *fs->buckets);
     fs->sha = ux_sha_new();
     fs->whole = ux_sha_new();
-    int err = fs->efd < 0 ? errno : !fs->buckets || !fs->sha || !fs->whole ? ENOMEM : add_root(fs, ".", dir);
+    int err = fs->efd < 0 || fs->pfd < 0 ? errno : !fs->buckets || !fs->sha || !fs->whole ? ENOMEM : add_root(fs, ".", dir);
     if (err)
         ux_fileset_close(fs);
     return err;
@@ -89,7 +96,7 @@ static int open_beneath(int root, const char *rel)
 
 static int64_t ns(struct timespec t) { return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec; }
 
-static int same_file(const struct ux_entry *e, const struct stat *st)
+int ux_same_file(const struct ux_entry *e, const struct stat *st)
 {
     return e->dev == st->st_dev && e->ino == st->st_ino && e->size == (uint64_t)st->st_size &&
            e->mtime_ns == ns(st->st_mtim) && e->ctime_ns == ns(st->st_ctim);
@@ -105,7 +112,7 @@ static uint32_t hash_name(const char *s, size_t n)
     return h;
 }
 
-static struct ux_entry *find_entry(struct ux_fileset *fs, const char *name, size_t len)
+struct ux_entry *ux_find_entry(struct ux_fileset *fs, const char *name, size_t len)
 {
     for (uint32_t i = fs->buckets[hash_name(name, len) % fs->nbuckets]; i; i = fs->entries[i - 1].chain) {
         struct ux_entry *e = &fs->entries[i - 1];
@@ -167,32 +174,11 @@ static void forget_version(struct ux_fileset *fs, struct ux_entry *e)
     drop_trees(fs, e);
 }
 
-/* E's descriptor goes for want of room; its mapping, which chunks lent
- * this round may still point into, goes once they are sent. */
+/* E's descriptor goes for want of room; its mapping once what was lent is sent. */
 static void evict(struct ux_fileset *fs, struct ux_entry *e)
 {
     close_fd(fs, e);
-    if (!e->map)
-        return;
-    if (fs->unmapq_n == fs->unmapq_cap) {
-        uint32_t cap = fs->unmapq_cap ? 2 * fs->unmapq_cap : 64;
-        uint32_t *q = realloc(fs->unmapq, cap * sizeof *q);
-        if (!q)
-            return; /* kept mapped: unmapped with its entry */
-        fs->unmapq = q;
-        fs->unmapq_cap = cap;
-    }
-    fs->unmapq[fs->unmapq_n++] = (uint32_t)(e - fs->entries);
-}
-
-void ux_fileset_sent(struct ux_fileset *fs)
-{
-    for (uint32_t i = 0; i < fs->unmapq_n; i++) {
-        struct ux_entry *e = &fs->entries[fs->unmapq[i]];
-        if (e->fd < 0) /* not opened again since */
-            ux_unmap(e);
-    }
-    fs->unmapq_n = 0;
+    ux_unmap_later(fs, e);
 }
 
 /* Keep at most UX_FS_OPEN descriptors: the one opened longest ago is
@@ -223,7 +209,7 @@ static int entry_fd(struct ux_fileset *fs, struct ux_entry *e)
         return e->fd;
     int fd = open_beneath(fs->roots[e->root].fd, e->name + e->rel);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) || !same_file(e, &st)) {
+    if (fd < 0 || fstat(fd, &st) || !ux_same_file(e, &st)) {
         if (fd >= 0)
             close(fd);
         forget_version(fs, e);
@@ -276,7 +262,10 @@ void ux_fileset_close(struct ux_fileset *fs)
     end_job(fs, 1);
     if (fs->efd >= 0)
         close(fs->efd);
-    fs->efd = -1;
+    if (fs->pfd >= 0)
+        close(fs->pfd);
+    fs->efd = fs->pfd = -1;
+    ux_prehash_free(fs);
     ux_batch_free_all(fs);
     free(fs->job_failed);
     fs->job_failed = NULL;
@@ -327,10 +316,10 @@ static void end_job(struct ux_fileset *fs, int closing)
     uint64_t n;
     if (fs->efd >= 0)
         (void)!read(fs->efd, &n, sizeof n); /* its readiness is taken with it */
-    struct ux_entry *e = closing || j->err ? NULL : find_entry(fs, j->name, j->name_len);
+    struct ux_entry *e = closing || j->err ? NULL : ux_find_entry(fs, j->name, j->name_len);
     if (!closing && !j->err && j->want_sha)
         e = install(fs, e, j->name, j->name_len, j->fd, &j->st, j->sha256);
-    else if (e && same_file(e, &j->st))
+    else if (e && ux_same_file(e, &j->st))
         close(j->fd); /* a tree for the version it has */
     else {
         close(j->fd);
@@ -347,9 +336,13 @@ static void end_job(struct ux_fileset *fs, int closing)
     j->name = NULL;
 }
 
-int ux_fileset_fd(const struct ux_fileset *fs) { return fs->efd; }
+int ux_fileset_fd(const struct ux_fileset *fs) { return fs->pfd; }
 
-void ux_fileset_settle(struct ux_fileset *fs) { end_job(fs, 0); }
+void ux_fileset_settle(struct ux_fileset *fs)
+{
+    end_job(fs, 0);
+    ux_prehash_step(fs);
+}
 
 /* Is NAME the file whose job failed last? (Once: then forgotten.) */
 static int failed_off_loop(struct ux_fileset *fs, const char *name, size_t len)
@@ -363,7 +356,7 @@ static int failed_off_loop(struct ux_fileset *fs, const char *name, size_t len)
 
 /* A large file goes to the thread (one at a time). Returns 1 if the
  * caller should answer "preparing" (FD taken, or kept while busy). */
-static int hash_off_loop(struct ux_fileset *fs, const char *name, size_t len, int fd, const struct stat *st,
+int ux_hash_off_loop(struct ux_fileset *fs, const char *name, size_t len, int fd, const struct stat *st,
                          int want_sha, uint32_t tree_cs)
 {
     if (!fs->async_min || (uint64_t)st->st_size < fs->async_min || failed_off_loop(fs, name, len))
@@ -407,7 +400,7 @@ static int want_tree(struct ux_fileset *fs, struct ux_entry *e, uint32_t cs, str
             return UX_E_STALE;
         struct stat st;
         int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-        if (dup_fd >= 0 && fstat(dup_fd, &st) == 0 && hash_off_loop(fs, e->name, e->name_len, dup_fd, &st, 0, cs))
+        if (dup_fd >= 0 && fstat(dup_fd, &st) == 0 && ux_hash_off_loop(fs, e->name, e->name_len, dup_fd, &st, 0, cs))
             return UX_E_PREPARING;
         if (dup_fd >= 0)
             close(dup_fd);
@@ -429,7 +422,7 @@ static int want_tree(struct ux_fileset *fs, struct ux_entry *e, uint32_t cs, str
 /* NAME no longer names what its entry describes: close and forget it. */
 static void forget_name(struct ux_fileset *fs, const char *name, size_t len)
 {
-    struct ux_entry *e = find_entry(fs, name, len);
+    struct ux_entry *e = ux_find_entry(fs, name, len);
     if (!e || !e->generation)
         return;
     close_fd(fs, e);
@@ -462,8 +455,8 @@ static int lookup_file(struct ux_fileset *fs, const struct ux_lookup *q, struct 
         return UX_E_NOTFOUND;
     }
     end_job(fs, 0);
-    struct ux_entry *e = find_entry(fs, q->name, q->len);
-    if (e && e->generation && same_file(e, &st)) {
+    struct ux_entry *e = ux_find_entry(fs, q->name, q->len);
+    if (e && e->generation && ux_same_file(e, &st)) {
         close(fd); /* unchanged: the cached hash stands */
     } else {
         /* A version's SHA-256 is made once, however it is asked for; its
@@ -475,7 +468,7 @@ static int lookup_file(struct ux_fileset *fs, const struct ux_lookup *q, struct 
             fs->deferred = 1;
             return UX_E_PREPARING;
         }
-        if (hash_off_loop(fs, q->name, q->len, fd, &st, 1, cs))
+        if (ux_hash_off_loop(fs, q->name, q->len, fd, &st, 1, cs))
             return UX_E_PREPARING;
         uint8_t sha[UX_HASH_LEN];
         struct ux_tree tree = {0};
@@ -510,8 +503,8 @@ int ux_fileset_file_hash(struct ux_fileset *fs, int root, const char *rel, const
                     : (size_t)snprintf(name, sizeof name, "%s", rel);
     if (n >= sizeof name)
         return UX_E_REFUSED;
-    struct ux_entry *e = find_entry(fs, name, n);
-    if (e && e->generation && same_file(e, st)) {
+    struct ux_entry *e = ux_find_entry(fs, name, n);
+    if (e && e->generation && ux_same_file(e, st)) {
         memcpy(out, e->sha256, UX_HASH_LEN);
         return 0;
     }
@@ -558,7 +551,7 @@ static int file_current(struct ux_fileset *fs, uint32_t handle, struct ux_file_i
     if (!e)
         return UX_E_NOTFOUND;
     int fd = entry_fd(fs, e);
-    if (fd < 0 || fstat(fd, &st) || !same_file(e, &st) || st.st_nlink == 0) {
+    if (fd < 0 || fstat(fd, &st) || !ux_same_file(e, &st) || st.st_nlink == 0) {
         close_fd(fs, e); /* changed in place or deleted since it was hashed */
         return UX_E_STALE;
     }

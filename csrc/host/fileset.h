@@ -122,7 +122,17 @@ struct ux_root {
     char *name;               /* "." or the share's name */
     int fd;
     struct ux_catalog *catalog; /* its structure, kept current; NULL until listed */
+    uint32_t list_cs;         /* the chunk size its last listing was asked at */
 };
+
+/* A written file to hash before anyone asks (prehash.c). */
+struct ux_prehash {
+    char *name;               /* as served */
+    size_t rel;               /* offset of its path within its tree */
+    int root;
+    uint32_t cs;              /* its tree's chunk size (0: none) */
+};
+#define UX_PREHASH_QUEUE 256
 
 struct ux_fileset {
     struct ux_root roots[UX_FS_ROOTS];
@@ -145,6 +155,10 @@ struct ux_fileset {
     uint64_t async_min;       /* files this large are hashed off the loop (0: never) */
     struct ux_hashjob job;
     int efd;                  /* readable when the job is done (its result not taken yet) */
+    int pfd;                  /* epoll: efd and the catalogs' inotify descriptors */
+    struct ux_prehash preq[UX_PREHASH_QUEUE];
+    int preq_n;
+    uint64_t prehashed;       /* files hashed because they were written, before anyone asked */
     char *job_failed;         /* the file whose job failed last, hashed in the loop next */
     struct ux_vlisting listings[UX_FS_LISTINGS];
     struct ux_vbatch batches[UX_FS_BATCHES];
@@ -168,8 +182,9 @@ int ux_fileset_share(struct ux_fileset *fs, const char *name, const char *dir);
 void ux_fileset_close(struct ux_fileset *fs);
 struct ux_provider ux_fileset_provider(struct ux_fileset *fs);
 
-/* Readable when a file hashed off the loop is done; ux_fileset_settle
- * takes the result (and the readiness). */
+/* Readable when a file hashed off the loop is done or a served tree
+ * changed; ux_fileset_settle takes the result and the changes (and the
+ * readiness). */
 int ux_fileset_fd(const struct ux_fileset *fs);
 void ux_fileset_settle(struct ux_fileset *fs);
 /* Every datagram output so far is sent: nothing lent is in use, and the

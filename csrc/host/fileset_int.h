@@ -6,8 +6,26 @@
 
 #include "fileset.h"
 
+/* fileset.c */
+struct ux_entry *ux_find_entry(struct ux_fileset *fs, const char *name, size_t len);
+/* Does E describe the version ST of its file? */
+int ux_same_file(const struct ux_entry *e, const struct stat *st);
+/* Hash FD (version ST of NAME) off the loop if it is large enough and the
+ * thread is free: 1 if started (FD taken, or kept while busy), else 0. */
+int ux_hash_off_loop(struct ux_fileset *fs, const char *name, size_t len, int fd, const struct stat *st,
+                     int want_sha, uint32_t tree_cs);
+
+/* prehash.c: files written since they were served, hashed before anyone asks */
+/* The served tree ROOT has a catalog now: its changes wake the server. */
+void ux_prehash_watch(struct ux_fileset *fs, int root);
+/* Take in the catalogs' changes; start hashing the next written file. */
+void ux_prehash_step(struct ux_fileset *fs);
+void ux_prehash_free(struct ux_fileset *fs);
+
 /* lent.c */
 void ux_unmap(struct ux_entry *e);
+/* E's mapping goes once everything output so far is sent (ux_fileset_sent). */
+void ux_unmap_later(struct ux_fileset *fs, struct ux_entry *e);
 /* E's kept chunk hashes for chunk size CS, or NULL if it keeps none. */
 struct ux_hfile *ux_cached(struct ux_fileset *fs, struct ux_entry *e, uint32_t cs);
 /* Chunk bytes at OFF lent from E's mapping (of FD), or NULL if it cannot be mapped. */

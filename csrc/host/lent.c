@@ -2,6 +2,7 @@
  * lent from. */
 #include "fileset_int.h"
 
+#include <stdlib.h>
 #include <sys/mman.h>
 
 #define CACHE_MIN_SIZE (4u << 20)  /* below this, hashing again is cheaper than a file */
@@ -14,6 +15,31 @@ void ux_unmap(struct ux_entry *e)
         munmap((void *)e->map, e->size);
     e->map = NULL;
     e->map_failed = 0;
+}
+
+void ux_unmap_later(struct ux_fileset *fs, struct ux_entry *e)
+{
+    if (!e->map)
+        return;
+    if (fs->unmapq_n == fs->unmapq_cap) {
+        uint32_t cap = fs->unmapq_cap ? 2 * fs->unmapq_cap : 64;
+        uint32_t *q = realloc(fs->unmapq, cap * sizeof *q);
+        if (!q)
+            return; /* kept mapped: unmapped with its entry */
+        fs->unmapq = q;
+        fs->unmapq_cap = cap;
+    }
+    fs->unmapq[fs->unmapq_n++] = (uint32_t)(e - fs->entries);
+}
+
+void ux_fileset_sent(struct ux_fileset *fs)
+{
+    for (uint32_t i = 0; i < fs->unmapq_n; i++) {
+        struct ux_entry *e = &fs->entries[fs->unmapq[i]];
+        if (e->fd < 0) /* not opened again since */
+            ux_unmap(e);
+    }
+    fs->unmapq_n = 0;
 }
 
 struct ux_hfile *ux_cached(struct ux_fileset *fs, struct ux_entry *e, uint32_t cs)

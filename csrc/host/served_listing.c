@@ -76,6 +76,7 @@ static int build(struct ux_fileset *fs, const char *remote, size_t len, uint32_t
     const char *sub = root ? (slash ? slash + 1 : ".") : remote;
     size_t sublen = root ? (slash ? len - first - 1 : 1) : len;
     struct ux_root *r = &fs->roots[root];
+    r->list_cs = cs;
     fs->work += UX_LOOKUP_WORK;
     if (!r->catalog) {
         if (fs->may != UX_WORK_ANY) {
@@ -84,6 +85,8 @@ static int build(struct ux_fileset *fs, const char *remote, size_t len, uint32_t
         }
         int err = 0;
         r->catalog = ux_catalog_open(r->fd, &err);
+        if (r->catalog)
+            ux_prehash_watch(fs, root);
         uint64_t scan = r->catalog ? ux_catalog_work(r->catalog) : 0;
         fs->work += scan;
         fs->work_once += scan; /* a tree is scanned once; inotify keeps it current */

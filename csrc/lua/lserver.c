@@ -263,6 +263,8 @@ static int ls_stats(lua_State *L)
     set_int(L, "cookies_remembered", ux_cookie_remembered(&o->eng.guard, now));
     set_int(L, "unauthentic", (lua_Integer)o->eng.keys.failed);
     set_int(L, "files_hashed", (lua_Integer)o->fs.hashes_computed);
+    set_int(L, "files_hashed_ahead", (lua_Integer)o->fs.prehashed);
+    set_int(L, "files_hashing", o->fs.job.running);
     set_int(L, "chunk_hashes_cached", (lua_Integer)o->fs.hcache.hits);
     set_int(L, "chunk_hashes_computed", (lua_Integer)o->fs.hcache.misses);
     set_int(L, "chunks_lent", (lua_Integer)o->fs.chunks_lent);

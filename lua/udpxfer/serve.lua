@@ -40,7 +40,9 @@ local SERVE = {
 -- injection for tests: damage that share of chunks after hashing), `lie_percent` (the
 -- same before hashing: the chunk hashes match the wrong bytes), `async_hash_min`
 -- (files this large, default 64 MiB, are hashed off the loop; requests for
--- one meanwhile get "preparing"), callbacks `on_request` (`status` "ok",
+-- one meanwhile get "preparing"; once served, such a file is hashed again,
+-- with its tree, when a writer closes it, moves it in or touches it, before
+-- anyone asks), callbacks `on_request` (`status` "ok",
 -- "notfound", "refused", "preparing" or "io"), `on_start`, `on_done`,
 -- `on_unauthentic` (with a key: `{client=, sealed=, keyless=}`, datagrams
 -- from that host sealed under another key or not sealed, counted since the
