@@ -51,6 +51,37 @@ describe("index", function()
     assert.is_false(index.current(r, nil))
   end)
 
+  it("lets a listing tell which files the folder holds as listed, as the index vouches", function()
+    local body = { a = "same", b = "mode", c = "unknown", e = "stale", f = "other sha", g = "mtime" }
+    for name, text in pairs(body) do H.write(dir .. "/" .. name, text) end
+    os.execute("chmod 600 " .. H.shell_quote(dir .. "/b"))
+    assert(d:mkdir("sub", 493))
+    local idx = {}
+    for _, name in ipairs { "a", "b", "e", "f", "g" } do
+      idx[name] = index.record(assert(d:stat(name)), H.core.sha256(body[name]))
+    end
+    idx.e = "x" .. idx.e:sub(2) -- another stamp: the file changed since
+    idx.f = index.record(assert(d:stat("f")), H.core.sha256("something else"))
+    local lines = {}
+    for _, name in ipairs { "a", "b", "c", "e", "f", "g" } do
+      local st = assert(d:stat(name))
+      local mtime = name == "g" and st.mtime + 1 or st.mtime
+      lines[#lines + 1] = ("f\t644\t%d\t%d\t%s\t%s"):format(mtime, #body[name], H.core.sha256(body[name]):upper(), name)
+    end
+    lines[#lines + 1] = "d\t755\t0\tsub"
+    local entries = assert(H.core.listing_decode(H.listing(lines), 100, 0x1ff))
+    local got = {}
+    local same = entries:unchanged(assert(d:scan()), idx)
+    for i = 1, #entries do got[entries[i].path] = same:byte(i) end
+    -- only a: b has another mode here, c no record, e another stamp, f another SHA-256,
+    -- g another mtime listed; folders are never "unchanged files"
+    assert.are.same({ ["."] = 0, a = 1, b = 0, c = 0, e = 0, f = 0, g = 0, sub = 0 }, got)
+    assert.is_false(entries:has_own())
+    local own = assert(H.core.listing_decode(H.listing { "d\t755\t0\tsub", "f\t644\t0\t1\t" .. H.core.sha256("x")
+      .. "\tsub/.udpxfer-index" }, 100, 0x1ff))
+    assert.is_true(own:has_own())
+  end)
+
   it("saves and loads records and listings as they were, names with any bytes included", function()
     local t = { ["a"] = index.record(st, SHA), ["sub/ü n\ti"] = index.record(st, ("0f"):rep(32)) }
     local listings = { ["."] = "udpxfer-listing 1\nd\t493\t0\t.\n", docs = ("x"):rep(100000) }

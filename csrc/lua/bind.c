@@ -208,13 +208,18 @@ static void le64(unsigned char *out, uint64_t v)
         out[i] = (unsigned char)(v >> (8 * i));
 }
 
+void stamp_bytes(unsigned char out[32], int64_t size, int64_t mtime, uint64_t ino, int64_t ctime)
+{
+    le64(out, (uint64_t)size);
+    le64(out + 8, (uint64_t)mtime);
+    le64(out + 16, ino);
+    le64(out + 24, (uint64_t)ctime);
+}
+
 void push_stamp(lua_State *L, int64_t size, int64_t mtime, uint64_t ino, int64_t ctime)
 {
     unsigned char b[32];
-    le64(b, (uint64_t)size);
-    le64(b + 8, (uint64_t)mtime);
-    le64(b + 16, ino);
-    le64(b + 24, (uint64_t)ctime);
+    stamp_bytes(b, size, mtime, ino, ctime);
     lua_pushlstring(L, (const char *)b, sizeof b);
 }
 

@@ -34,6 +34,7 @@ void set_hex(lua_State *L, const char *k, const uint8_t *h);
 /* A file's stamp: size, mtime, inode and ctime as string.pack("<i8i8i8i8")
  * writes them, the one value udpxfer.index compares to know a file unchanged. */
 void push_stamp(lua_State *L, int64_t size, int64_t mtime, uint64_t ino, int64_t ctime);
+void stamp_bytes(unsigned char out[32], int64_t size, int64_t mtime, uint64_t ino, int64_t ctime);
 struct stat;
 /* A table of ST's type, mode, size, mtime, ctime (ns), ino, dev, and a
  * regular file's stamp. */

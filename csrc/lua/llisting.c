@@ -5,14 +5,18 @@
  * record per entry (numbers, and offsets of the path, target and SHA-256
  * in the text, which it keeps), not a table. `l[i]` (and so ipairs) gives
  * a view of entry i, a small userdata whose fields read the record;
- * `l:get(i)` a plain table. The text is checked a line at a time in a
+ * `l:get(i)` a plain table; `l:unchanged(scan, index)` which files a
+ * synced folder holds as listed; `l:has_own()` whether an entry is named
+ * as udpxfer's own files. The text is checked a line at a time in a
  * scratch copy, never copied whole. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bind.h"
+#include "scan_obj.h"
 #include "engine/listing.h"
+#include "engine/names.h"
 #include "engine/wire.h"
 
 #define LISTING_MT "udpxfer.listing"
@@ -381,6 +385,64 @@ static int lt_find(lua_State *L)
     return 0;
 }
 
+/* Is file entry R what the folder (scan S) holds, as the index table at
+ * stack index 3 vouches for? Its record there (udpxfer.index: the stamp,
+ * 32 bytes, then the SHA-256 in hex) has the scan's stamp and the listed
+ * SHA-256, and the scan the listed mode and mtime. */
+static int same_as_listed(lua_State *L, const struct lst *l, const struct lrec *r, const struct scan *s)
+{
+    const char *p = path_of(l, r);
+    uint16_t mode;
+    int64_t mtime;
+    unsigned char stamp[32];
+    if (!ux_scan_file(s, p, r->path_len, &mode, &mtime, stamp) || mode != r->mode || mtime != r->mtime)
+        return 0;
+    lua_pushlstring(L, p, r->path_len);
+    size_t n = 0;
+    const char *rec = lua_rawget(L, 3) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+    int same = rec && n == sizeof stamp + 2 * UX_SHA256_LEN && !memcmp(rec, stamp, sizeof stamp);
+    for (int i = 0; same && i < 2 * UX_SHA256_LEN; i++) {
+        char c = l->text[r->sha + (uint32_t)i];
+        same = rec[sizeof stamp + (size_t)i] == (c >= 'A' && c <= 'F' ? (char)(c - 'A' + 'a') : c);
+    }
+    lua_pop(L, 1);
+    return same;
+}
+
+/* l:unchanged(scan, index): a byte per entry, 1 for a file the folder
+ * (dir:scan()) holds as listed and the index (udpxfer.index records by
+ * path) vouches for, else 0 -- what planning an unchanged tree needs,
+ * without a view or a string per entry. */
+static int lt_unchanged(lua_State *L)
+{
+    struct lst *l = check_lst(L, 1);
+    const struct scan *s = ux_check_scan(L, 2);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_settop(L, 3);
+    char *out = lua_newuserdatauv(L, l->n ? l->n : 1, 0); /* scratch, the GC's */
+    for (uint32_t i = 0; i < l->n; i++)
+        out[i] = (char)(l->rec[i].type == UX_LT_FILE && same_as_listed(L, l, &l->rec[i], s));
+    lua_pushlstring(L, out, l->n);
+    return 1;
+}
+
+/* l:has_own(): does an entry bear the name of one of udpxfer's own files
+ * (its index, a temporary file), which no server lists? */
+static int lt_has_own(lua_State *L)
+{
+    const struct lst *l = check_lst(L, 1);
+    int any = 0;
+    for (uint32_t i = 0; i < l->n && !any; i++) {
+        const char *p = path_of(l, &l->rec[i]);
+        size_t n = l->rec[i].path_len, base = n;
+        while (base > 0 && p[base - 1] != '/')
+            base--;
+        any = ux_name_is_own(p + base, n - base);
+    }
+    lua_pushboolean(L, any);
+    return 1;
+}
+
 static int lt_gc(lua_State *L)
 {
     struct lst *l = check_lst(L, 1);
@@ -417,7 +479,8 @@ static int lv_newindex(lua_State *L) { return luaL_error(L, "a listing entry is 
 
 void ux_lua_listing_open(lua_State *L)
 {
-    static const luaL_Reg methods[] = {{"get", lt_get}, {"find", lt_find}, {NULL, NULL}};
+    static const luaL_Reg methods[] = {{"get", lt_get}, {"find", lt_find}, {"unchanged", lt_unchanged},
+                                       {"has_own", lt_has_own}, {NULL, NULL}};
     luaL_newmetatable(L, LISTING_MT);
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "methods");

@@ -127,6 +127,7 @@ struct scan *ux_scan_new(lua_State *L)
 }
 
 static struct scan *check_scan(lua_State *L, int idx) { return luaL_checkudata(L, idx, SCAN_MT); }
+const struct scan *ux_check_scan(lua_State *L, int idx) { return check_scan(L, idx); }
 
 /* The index (from 0) of the entry at P, or -1. */
 static int64_t find(const struct scan *s, const char *p, size_t n)
@@ -135,6 +136,19 @@ static int64_t find(const struct scan *s, const char *p, size_t n)
         return -1;
     uint32_t sl = *slot_for(s, p, n);
     return sl ? (int64_t)sl - 1 : -1;
+}
+
+int ux_scan_file(const struct scan *s, const char *p, size_t n, uint16_t *mode, int64_t *mtime,
+                 unsigned char stamp[32])
+{
+    int64_t i = find(s, p, n);
+    const struct srec *r = i < 0 ? NULL : &s->rec[i];
+    if (!r || r->type != 'f' || r->own)
+        return 0;
+    *mode = r->mode;
+    *mtime = r->mtime;
+    stamp_bytes(stamp, (int64_t)r->size, r->mtime, r->ino, r->ctime);
+    return 1;
 }
 
 static const char *type_name(uint8_t t)

@@ -7,6 +7,10 @@
 -- holds.
 local M = {}
 
+--- The matcher of no globs: it matches nothing (and is this one function,
+-- so a caller may skip asking it).
+function M.NONE() return false end
+
 -- A Lua pattern for one glob, anchored.
 local function compile(glob)
   local out, i = { "^" }, 1
@@ -58,7 +62,7 @@ function M.matcher(globs)
     rules[#rules + 1] = { pattern = compile((g:gsub("^/", ""))), anchored = anchored, whole = whole,
       dir_only = dir_only }
   end
-  if #rules == 0 then return function() return false end end
+  if #rules == 0 then return M.NONE end
   local function matches(r, path)
     if not r.whole then return path:match("([^/]*)$"):match(r.pattern) ~= nil end
     if path:match(r.pattern) then return true end

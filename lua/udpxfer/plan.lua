@@ -5,6 +5,7 @@
 -- the folder (a local file the index does not know, of the listed size
 -- and mtime, is hashed by the caller first: M.to_check).
 local core = require "udpxfer.core"
+local glob = require "udpxfer.glob"
 local index = require "udpxfer.index"
 
 local M = {}
@@ -39,6 +40,7 @@ end
 -- listing may hold a million entries.
 local function left_out(entries, excluded)
   local skip, own, cut = {}, {}, {}
+  if excluded == glob.NONE and entries.has_own and not entries:has_own() then return skip, own end
   local any_cut = false
   for i = 1, #entries do
     local e = entries[i]
@@ -92,15 +94,6 @@ function M.select(entries, excluded)
   return { entries = entries, skip = skip, own = own }
 end
 
---- The entries SEL (M.select's) acts on, one at a time, in listing order.
-function M.each(sel)
-  local entries, skip, i, n = sel.entries, sel.skip, 0, #sel.entries
-  return function()
-    repeat i = i + 1 until i > n or not skip[i]
-    return entries[i]
-  end
-end
-
 -- { [path] = true } for the entries SEL acts on: a lookup in the listing
 -- (a binary search), not a set of its own.
 local function listed(sel)
@@ -116,9 +109,37 @@ end
 -- a million folders costs.
 local function step(e) return e.e and e or { e = e } end
 
+-- The step for entry E (not a file known to be here as listed).
+local function entry(p, e, locals, idx, hashes)
+  local old = locals[e.path]
+  if e.path == "." then
+    p.root = e
+  elseif e.type == "dir" then
+    if old and old.type ~= "dir" then p.conflicts[#p.conflicts + 1] = { e = e, old = old } end
+    if not old or old.type ~= "dir" then p.dirs[#p.dirs + 1] = step(e) end
+  elseif e.type == "link" then
+    if not M.safe_link(e.path, e.target) then
+      p.unsafe[#p.unsafe + 1] = { e = e }
+    elseif old and old.type == "dir" then
+      p.conflicts[#p.conflicts + 1] = { e = e, old = old }
+      p.symlinks[#p.symlinks + 1] = { e = e }
+    elseif not old or old.type ~= "link" or old.target ~= e.target then
+      p.symlinks[#p.symlinks + 1] = { e = e, old = old }
+    elseif old.mtime ~= e.mtime then
+      p.meta[#p.meta + 1] = { e = e, old = old }
+    else
+      p.unchanged = p.unchanged + 1
+    end
+  else
+    p.files = p.files + 1
+    M.file(p, e, old, idx, hashes)
+  end
+end
+
 --- The plan. SEL: the listing's entries to act on (M.select); LOCALS: { [path] = stat } of
 -- the folder (dir:scan()); IDX: its index; OPTS: delete, excluded (a glob
--- matcher). Returns { root = entry, dirs = {...}, symlinks = {...},
+-- matcher), unchanged (optional: entries:unchanged(scan, idx), a byte per
+-- entry, 1 for a file known to be here as listed). Returns { root = entry, dirs = {...}, symlinks = {...},
 -- empty = {...}, copies = {...}, fetches = {...}, meta = {...}, deletes =
 -- {...}, conflicts = {...}, unsafe = {...}, own = {...}, checks = {...},
 -- unchanged = n, files = n, listed = { [path] = true } }, each step naming
@@ -131,29 +152,13 @@ function M.make(sel, locals, idx, opts)
     conflicts = {}, unsafe = {}, checks = {}, unchanged = 0, files = 0, listed = listed(sel) }
   local hashes = by_hash(idx, locals)
   p.own = sel.own
-  for e in M.each(sel) do
-    local old = locals[e.path]
-    if e.path == "." then
-      p.root = e
-    elseif e.type == "dir" then
-      if old and old.type ~= "dir" then p.conflicts[#p.conflicts + 1] = { e = e, old = old } end
-      if not old or old.type ~= "dir" then p.dirs[#p.dirs + 1] = step(e) end
-    elseif e.type == "link" then
-      if not M.safe_link(e.path, e.target) then
-        p.unsafe[#p.unsafe + 1] = { e = e }
-      elseif old and old.type == "dir" then
-        p.conflicts[#p.conflicts + 1] = { e = e, old = old }
-        p.symlinks[#p.symlinks + 1] = { e = e }
-      elseif not old or old.type ~= "link" or old.target ~= e.target then
-        p.symlinks[#p.symlinks + 1] = { e = e, old = old }
-      elseif old.mtime ~= e.mtime then
-        p.meta[#p.meta + 1] = { e = e, old = old }
-      else
-        p.unchanged = p.unchanged + 1
-      end
+  local entries, skip, same = sel.entries, sel.skip, opts.unchanged
+  for i = 1, #entries do
+    if skip[i] then -- left out
+    elseif same and same:byte(i) == 1 then -- here as listed, the index vouching for it
+      p.files, p.unchanged = p.files + 1, p.unchanged + 1
     else
-      p.files = p.files + 1
-      M.file(p, e, old, idx, hashes)
+      entry(p, entries[i], locals, idx, hashes)
     end
   end
   if opts.delete then

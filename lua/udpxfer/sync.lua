@@ -160,7 +160,7 @@ local function begin(self, text, sha256)
   self.listings[self.opts.remote] = text
   self.checked = 0
   local sel = plan.select(entries, self.excluded)
-  local popts = { delete = self.opts.delete, excluded = self.excluded }
+  local popts = { delete = self.opts.delete, excluded = self.excluded, unchanged = entries:unchanged(locals, self.index) }
   local p = plan.make(sel, map, self.index, popts)
   if #p.checks > 0 then -- local files of the listed size and mtime: the listed version?
     for _, c in ipairs(p.checks) do
@@ -168,6 +168,7 @@ local function begin(self, text, sha256)
       self.checked = self.checked + 1
       if sha then self.index[c.path] = index.record(c.st, sha) end
     end
+    popts.unchanged = entries:unchanged(locals, self.index)
     p = plan.make(sel, map, self.index, popts)
   end
   collectgarbage() -- what reading a large listing and folder left behind goes before the work begins
