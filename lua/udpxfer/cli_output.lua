@@ -1,6 +1,5 @@
 --- What the command line prints: exit codes, one-line errors, log and
 -- JSON lines, the progress line that redraws in place.
-local json = require "dkjson"
 local udpxfer = require "udpxfer"
 
 local core = udpxfer.core
@@ -34,7 +33,7 @@ end
 --- A JSON line of EV (--json), else TEXT unless quiet.
 function M.emit(opt, out, ev, text)
   if opt.json then
-    out:write(json.encode(ev), "\n")
+    out:write(require("dkjson").encode(ev), "\n") -- loaded for --json alone
   elseif not opt.quiet and text then
     out:write(text, "\n")
   end

@@ -37,6 +37,11 @@ local base = require "udpxfer.base"
 
 local core = base.core
 
+-- Each class's module is loaded when first used: a command needs one.
+local function later(module, name)
+  return function(...) return require(module)[name](...) end
+end
+
 local M = {
   DEFAULT_PORT = core.DEFAULT_PORT,
   DEFAULT_CHUNK = core.DEFAULT_CHUNK,
@@ -44,12 +49,12 @@ local M = {
   targets = base.targets,
   chunk_size_for = base.chunk_size_for,
   run = base.run,
-  get = require("udpxfer.get").new,
-  serve = require("udpxfer.serve").new,
-  send = require("udpxfer.stream").send,
-  recv = require("udpxfer.stream").recv,
-  sync = require("udpxfer.sync").new,
-  list = require("udpxfer.list").new,
+  get = later("udpxfer.get", "new"),
+  serve = later("udpxfer.serve", "new"),
+  send = later("udpxfer.stream", "send"),
+  recv = later("udpxfer.stream", "recv"),
+  sync = later("udpxfer.sync", "new"),
+  list = later("udpxfer.list", "new"),
 }
 
 return M
