@@ -86,6 +86,7 @@ describe("index", function()
     local t = { ["a"] = index.record(st, SHA), ["sub/ü n\ti"] = index.record(st, ("0f"):rep(32)) }
     local listings = { ["."] = "udpxfer-listing 1\nd\t493\t0\t.\n", docs = ("x"):rep(100000) }
     assert.is_true(index.save(d, t, listings))
+    assert.has_error(function() d:write("other", { "a", 5 }) end, "dir:write: piece 2 is not a string")
     local t2, l2 = index.load(d)
     assert.are.same(t, t2)
     assert.are.same(listings, l2)

@@ -40,6 +40,7 @@ struct pathset {
 static void pathset_free(struct pathset *ps);
 
 #define WRITTEN_MAX 1024 /* files written, kept until taken: more are not hashed ahead */
+#define PENDING_MAX 65536 /* paths changed, kept until a listing applies them: more, a rescan then */
 #define WRITTEN_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_ATTRIB)
 
 struct ux_catalog {
@@ -59,6 +60,8 @@ struct ux_catalog {
     uint64_t rescans;         /* whole-tree scans, the first one included */
     uint64_t work;            /* UX_ENTRY_WORK per entry scanned or listed */
     struct pathset written;   /* files closed after writing, moved in or touched, not taken yet */
+    struct pathset pending;   /* paths events named, not applied yet */
+    int overflowed;           /* events were lost (or too many kept): rescan */
 };
 
 static int open_beneath(int root, const char *rel, int flags)
@@ -303,6 +306,7 @@ void ux_catalog_close(struct ux_catalog *c)
     free(c->node);
     free(c->add);
     pathset_free(&c->written);
+    pathset_free(&c->pending);
     if (c->root >= 0)
         close(c->root);
     if (c->ino >= 0)
@@ -459,15 +463,28 @@ static int read_events(struct ux_catalog *c, struct pathset *ps)
     return overflow;
 }
 
+void ux_catalog_collect(struct ux_catalog *c)
+{
+    if (c->ino < 0 || c->blind)
+        return;
+    if (read_events(c, &c->pending) || c->pending.failed || c->pending.n > PENDING_MAX) {
+        c->overflowed = 1;
+        pathset_free(&c->pending);
+        memset(&c->pending, 0, sizeof c->pending);
+    }
+}
+
 void ux_catalog_refresh(struct ux_catalog *c)
 {
     if (c->ino < 0 || c->blind) {
         rescan(c);
         return;
     }
-    struct pathset ps = {0};
-    int overflow = read_events(c, &ps) || ps.failed;
-    if (overflow) {
+    ux_catalog_collect(c);
+    struct pathset ps = c->pending;
+    memset(&c->pending, 0, sizeof c->pending);
+    if (c->overflowed) {
+        c->overflowed = 0;
         rescan(c);
     } else if (ps.n) {
         /* parents before children: a folder gone takes its entries with it first */
@@ -493,11 +510,8 @@ void ux_catalog_written(struct ux_catalog *c, ux_written_fn fn, void *ud)
 {
     struct pathset w = c->written;
     memset(&c->written, 0, sizeof c->written);
-    for (size_t i = 0; i < w.n; i++) {
-        const struct cnode *x = find(c, w.p[i], strlen(w.p[i]));
-        if (x && x->type == 'f')
-            fn(ud, w.p[i], &x->st);
-    }
+    for (size_t i = 0; i < w.n; i++)
+        fn(ud, w.p[i]);
     pathset_free(&w);
 }
 uint64_t ux_catalog_size(const struct ux_catalog *c) { return c->n; }

@@ -29,14 +29,18 @@ void ux_catalog_close(struct ux_catalog *c);
 /* Take in what changed since the last call (pending inotify events; a full
  * rescan if they overflowed). */
 void ux_catalog_refresh(struct ux_catalog *c);
+/* Read pending inotify events and keep them for the next refresh, which
+ * applies them: cheap, whatever the tree's size. */
+void ux_catalog_collect(struct ux_catalog *c);
 /* Changes whenever the tree does. */
 uint64_t ux_catalog_generation(const struct ux_catalog *c);
-/* Readable when the tree changed (inotify), or -1 when it is not watched. */
+/* Readable when the tree changed (inotify), or -1 when it is not watched
+ * (then every refresh rescans, and events are not read). */
 int ux_catalog_fd(const struct ux_catalog *c);
-/* The files written since the last call (closed after writing, moved in,
- * touched: inotify's word that a writer is done), each with the stat the
- * catalog has for it after ux_catalog_refresh; up to 1,024, once each. */
-typedef void (*ux_written_fn)(void *ud, const char *rel, const struct stat *st);
+/* The paths of files written since the last call (closed after writing,
+ * moved in, touched: inotify's word that a writer is done), as events
+ * named them; up to 1,024. */
+typedef void (*ux_written_fn)(void *ud, const char *rel);
 void ux_catalog_written(struct ux_catalog *c, ux_written_fn fn, void *ud);
 /* The listing (engine/listing.h) of folder SUB ("." or a relative path of
  * a folder in the tree) into a malloc'd *TEXT. Returns 0, UX_E_NOTFOUND,

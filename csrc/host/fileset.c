@@ -13,6 +13,7 @@
 
 #include "beneath.h"
 #include "catalog.h"
+#include "clock.h"
 #include "engine/names.h"
 #include "filehash.h"
 
@@ -37,6 +38,7 @@ static int add_root(struct ux_fileset *fs, const char *name, const char *dir)
     }
     r->fd = fd;
     r->catalog = NULL;
+    r->watch_fd = -1;
     fs->nroots++;
     return 0;
 }
@@ -167,18 +169,18 @@ static void drop_trees(struct ux_fileset *fs, struct ux_entry *e)
 /* What an entry knew of its version goes: the file changed or is gone. */
 static void forget_version(struct ux_fileset *fs, struct ux_entry *e)
 {
-    ux_unmap(e);
+    ux_unmap(fs, e);
     memset(&e->holes, 0, sizeof e->holes);
     for (int i = 0; i < UX_HC_SIZES; i++)
         ux_hcache_drop(&fs->hcache, &e->hashes[i]);
     drop_trees(fs, e);
 }
 
-/* E's descriptor goes for want of room; its mapping once what was lent is sent. */
+/* E's descriptor goes for want of room, and its mapping (once what was lent is sent). */
 static void evict(struct ux_fileset *fs, struct ux_entry *e)
 {
     close_fd(fs, e);
-    ux_unmap_later(fs, e);
+    ux_unmap(fs, e);
 }
 
 /* Keep at most UX_FS_OPEN descriptors: the one opened longest ago is
@@ -276,6 +278,7 @@ void ux_fileset_close(struct ux_fileset *fs)
     }
     free(fs->entries);
     free(fs->buckets);
+    ux_fileset_sent(fs); /* closing: nothing is sent any more */
     free(fs->unmapq);
     fs->unmapq = NULL;
     fs->unmapq_n = fs->unmapq_cap = 0;
@@ -330,10 +333,13 @@ static void end_job(struct ux_fileset *fs, int closing)
     else
         ux_tree_free(&j->tree);
     free(fs->job_failed);
-    fs->job_failed = j->err && !closing ? j->name : NULL; /* freed when forgotten */
+    /* a client's file that failed is hashed in the loop next; one hashed
+     * ahead, maybe still being written, is just asked about again */
+    fs->job_failed = j->err && !closing && !fs->job_ahead ? j->name : NULL; /* freed when forgotten */
     if (!fs->job_failed)
         free(j->name);
     j->name = NULL;
+    fs->job_ahead = 0;
 }
 
 int ux_fileset_fd(const struct ux_fileset *fs) { return fs->pfd; }
@@ -362,6 +368,9 @@ int ux_hash_off_loop(struct ux_fileset *fs, const char *name, size_t len, int fd
     if (!fs->async_min || (uint64_t)st->st_size < fs->async_min || failed_off_loop(fs, name, len))
         return 0;
     if (!fs->job.running && ux_hashjob_start(&fs->job, name, len, fd, st, want_sha, tree_cs, fs->efd) == 0) {
+        fs->job_ahead = fs->ahead;
+        if (!fs->ahead)
+            fs->client_waiting_at = 0; /* a client's job: none waits now */
         fs->hashes_computed += want_sha;
         fs->work_once += want_sha ? (uint64_t)st->st_size + UX_LOOKUP_WORK : 0;
         fs->work += want_sha ? (uint64_t)st->st_size : 0;
@@ -371,6 +380,8 @@ int ux_hash_off_loop(struct ux_fileset *fs, const char *name, size_t len, int fd
     }
     if (fs->job.running) {
         close(fd); /* busy with another: the client asks again */
+        if (!fs->ahead)
+            fs->client_waiting_at = ux_now_us(); /* and goes before any file hashed ahead */
         return 1;
     }
     return 0;
@@ -553,6 +564,7 @@ static int file_current(struct ux_fileset *fs, uint32_t handle, struct ux_file_i
     int fd = entry_fd(fs, e);
     if (fd < 0 || fstat(fd, &st) || !ux_same_file(e, &st) || st.st_nlink == 0) {
         close_fd(fs, e); /* changed in place or deleted since it was hashed */
+        ux_unmap(fs, e);
         return UX_E_STALE;
     }
     fill_info(fs, e, out);

@@ -79,6 +79,7 @@ struct ux_entry {
     struct ux_extent holes;   /* where this version's data lies, as last read */
     const uint8_t *map;       /* the whole file, read-only, or NULL */
     int map_failed;           /* this version cannot be mapped: read it */
+    uint64_t ahead_at;        /* when it was last hashed ahead (us) */
     uint32_t chain;           /* next entry in its hash bucket, +1; 0 ends */
 };
 
@@ -123,6 +124,12 @@ struct ux_root {
     int fd;
     struct ux_catalog *catalog; /* its structure, kept current; NULL until listed */
     uint32_t list_cs;         /* the chunk size its last listing was asked at */
+    int watch_fd;             /* its inotify descriptor in the file set's epoll set, or -1 */
+};
+
+struct ux_mapping {
+    const uint8_t *addr;
+    size_t len;
 };
 
 /* A written file to hash before anyone asks (prehash.c). */
@@ -151,7 +158,8 @@ struct ux_fileset {
     struct ux_hcache hcache;
     uint64_t chunks_lent;     /* sent from a mapping, not read */
     uint64_t lent_pending;    /* bytes lent since the mappings were last released */
-    uint32_t *unmapq, unmapq_n, unmapq_cap; /* entries closed while mapped: unmapped once sent */
+    struct ux_mapping *unmapq; /* mappings let go of: unmapped once what was lent is sent */
+    uint32_t unmapq_n, unmapq_cap;
     uint64_t async_min;       /* files this large are hashed off the loop (0: never) */
     struct ux_hashjob job;
     int efd;                  /* readable when the job is done (its result not taken yet) */
@@ -159,6 +167,10 @@ struct ux_fileset {
     struct ux_prehash preq[UX_PREHASH_QUEUE];
     int preq_n;
     uint64_t prehashed;       /* files hashed because they were written, before anyone asked */
+    int watch;                /* wake on served trees' changes to hash ahead (a socket server) */
+    int ahead;                /* during prehash.c's call: the job would be a file hashed ahead */
+    int job_ahead;            /* the running job is one */
+    uint64_t client_waiting_at; /* when a client was last told "preparing" for want of the thread (us; 0: none waits) */
     char *job_failed;         /* the file whose job failed last, hashed in the loop next */
     struct ux_vlisting listings[UX_FS_LISTINGS];
     struct ux_vbatch batches[UX_FS_BATCHES];
@@ -188,8 +200,8 @@ struct ux_provider ux_fileset_provider(struct ux_fileset *fs);
 int ux_fileset_fd(const struct ux_fileset *fs);
 void ux_fileset_settle(struct ux_fileset *fs);
 /* Every datagram output so far is sent: nothing lent is in use, and the
- * mappings of files the descriptor limit closed go (a mapping each would
- * otherwise outlive its descriptor, up to the kernel's limit on them). */
+ * mappings let go of since (files changed, gone, or closed by the
+ * descriptor limit) are unmapped. */
 void ux_fileset_sent(struct ux_fileset *fs);
 
 /* For listings: the SHA-256 of the file REL of root ROOT as ST describes

@@ -23,9 +23,8 @@ void ux_prehash_step(struct ux_fileset *fs);
 void ux_prehash_free(struct ux_fileset *fs);
 
 /* lent.c */
-void ux_unmap(struct ux_entry *e);
-/* E's mapping goes once everything output so far is sent (ux_fileset_sent). */
-void ux_unmap_later(struct ux_fileset *fs, struct ux_entry *e);
+/* E's mapping goes, once everything output so far is sent (ux_fileset_sent). */
+void ux_unmap(struct ux_fileset *fs, struct ux_entry *e);
 /* E's kept chunk hashes for chunk size CS, or NULL if it keeps none. */
 struct ux_hfile *ux_cached(struct ux_fileset *fs, struct ux_entry *e, uint32_t cs);
 /* Chunk bytes at OFF lent from E's mapping (of FD), or NULL if it cannot be mapped. */

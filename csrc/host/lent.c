@@ -9,36 +9,31 @@
 #define RELEASE_BYTES (8u << 20)   /* lent bytes between releases: bounds what the mappings add to RSS */
 #define MAP_MIN_SIZE (1u << 20)    /* below this, reading costs less than mapping, faulting and unmapping */
 
-void ux_unmap(struct ux_entry *e)
+/* Mappings lent chunks may still point into until everything output so
+ * far is sent: unmapped then (ux_fileset_sent), never before. */
+void ux_unmap(struct ux_fileset *fs, struct ux_entry *e)
 {
-    if (e->map)
-        munmap((void *)e->map, e->size);
+    if (e->map) {
+        if (fs->unmapq_n == fs->unmapq_cap) {
+            uint32_t cap = fs->unmapq_cap ? 2 * fs->unmapq_cap : 64;
+            struct ux_mapping *q = realloc(fs->unmapq, cap * sizeof *q);
+            if (q) {
+                fs->unmapq = q;
+                fs->unmapq_cap = cap;
+            }
+        }
+        if (fs->unmapq_n < fs->unmapq_cap)
+            fs->unmapq[fs->unmapq_n++] = (struct ux_mapping){e->map, e->size};
+        /* else (out of memory) kept mapped: an address range, not a leak of data */
+    }
     e->map = NULL;
     e->map_failed = 0;
 }
 
-void ux_unmap_later(struct ux_fileset *fs, struct ux_entry *e)
-{
-    if (!e->map)
-        return;
-    if (fs->unmapq_n == fs->unmapq_cap) {
-        uint32_t cap = fs->unmapq_cap ? 2 * fs->unmapq_cap : 64;
-        uint32_t *q = realloc(fs->unmapq, cap * sizeof *q);
-        if (!q)
-            return; /* kept mapped: unmapped with its entry */
-        fs->unmapq = q;
-        fs->unmapq_cap = cap;
-    }
-    fs->unmapq[fs->unmapq_n++] = (uint32_t)(e - fs->entries);
-}
-
 void ux_fileset_sent(struct ux_fileset *fs)
 {
-    for (uint32_t i = 0; i < fs->unmapq_n; i++) {
-        struct ux_entry *e = &fs->entries[fs->unmapq[i]];
-        if (e->fd < 0) /* not opened again since */
-            ux_unmap(e);
-    }
+    for (uint32_t i = 0; i < fs->unmapq_n; i++)
+        munmap((void *)fs->unmapq[i].addr, fs->unmapq[i].len);
     fs->unmapq_n = 0;
 }
 

@@ -215,8 +215,9 @@ static int ld_write(lua_State *L)
     size_t n = (size_t)luaL_len(L, 3);
     struct iovec *iov = lua_newuserdatauv(L, (n ? n : 1) * sizeof *iov, 0); /* freed by the GC, even on error */
     for (size_t i = 0; i < n; i++) {
-        lua_rawgeti(L, 3, (lua_Integer)i + 1);
-        iov[i].iov_base = (void *)luaL_checklstring(L, -1, &iov[i].iov_len);
+        if (lua_rawgeti(L, 3, (lua_Integer)i + 1) != LUA_TSTRING)
+            return luaL_error(L, "dir:write: piece %d is not a string", (int)i + 1);
+        iov[i].iov_base = (void *)lua_tolstring(L, -1, &iov[i].iov_len);
         lua_pop(L, 1); /* the list keeps it alive */
     }
     return result(L, ux_local_write(o->fd, rel, iov, n), rel);

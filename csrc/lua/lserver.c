@@ -122,6 +122,7 @@ static int ls_new(lua_State *L)
     }
     cfg.files = ux_fileset_provider(&o->fs);
     o->fs.async_min = async_min;
+    o->fs.watch = !o->sim; /* a sim server is driven by hand: its trees' changes wait for listings */
     if (ux_server_init(&o->eng, &cfg)) {
         ux_fileset_close(&o->fs);
         return push_fail(L, "cannot initialise the server", UX_ERR_IO);

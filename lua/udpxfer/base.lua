@@ -16,8 +16,11 @@ end
 
 --- Where discovery requests go: the broadcast addresses (the defaults when
 -- `opts.broadcast` is nil and no server is named, none when it is `false`
--- or empty) plus `opts.servers`.
--- The second result is how many of them are broadcast addresses.
+-- or empty) plus `opts.servers`. The second result is how many of them
+-- are broadcast addresses; the third, unicast, is true when broadcast is
+-- off by name (`false` or empty): then only answers from the servers asked
+-- count, and discovery ends once they all answered (a server named alone
+-- may answer from another of its addresses).
 function M.targets(opts)
   local port = opts.port or M.DEFAULT_PORT
   local bcast = opts.broadcast
@@ -29,7 +32,7 @@ function M.targets(opts)
   local nbcast = #out
   out, err = resolve_all(opts.servers or {}, port, out)
   if not out then return nil, err end
-  return out, nbcast
+  return out, nbcast, opts.broadcast == false or (type(opts.broadcast) == "table" and #opts.broadcast == 0)
 end
 
 local O = require "udpxfer.options"

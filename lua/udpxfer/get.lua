@@ -66,8 +66,8 @@ local Get = class(Pollable)
 -- Returns the transfer object, or nil, message, code.
 function M.new(opts)
   options.check("udpxfer.get", opts, GET, { "name" })
-  local targets, nbcast = base.targets(opts)
-  if not targets then return nil, nbcast, "usage" end
+  local targets, err, unicast = base.targets(opts)
+  if not targets then return nil, err, "usage" end
   if #targets == 0 then return nil, "no broadcast address or server to ask", "usage" end
   local link, own = opts.link, false
   if not link then
@@ -79,7 +79,7 @@ function M.new(opts)
     name = opts.name, out = opts.out or ".", as = opts.as, root = opts.root, path = opts.path,
     memory = opts.memory, basis = opts.basis, durable = opts.durable,
     resume = opts.resume ~= false and not opts.legacy, dest = opts.force and "force" or "check",
-    targets = targets, unicast = nbcast == 0, link = link,
+    targets = targets, unicast = unicast, link = link,
     chunk_size = opts.chunk_size or (not opts.legacy and base.chunk_size_for(targets, opts.key) or nil),
     discover_timeout = opts.timeout,
     idle_timeout = opts.idle_timeout, sha256 = opts.sha256, window = opts.window,

@@ -27,15 +27,15 @@ local LIST = options.merge(base.ASK, { remote = options.string, max_entries = op
 function M.new(opts)
   options.check("udpxfer.list", opts or {}, LIST)
   opts = opts or {}
-  local targets, nbcast = base.targets(opts)
-  if not targets then return nil, nbcast, "usage" end
+  local targets, err, unicast = base.targets(opts)
+  if not targets then return nil, err, "usage" end
   if #targets == 0 then return nil, "no broadcast address or server to ask", "usage" end
   local link, msg, code = core.link()
   if not link then return nil, msg, code end
   local self = setmetatable({ opts = opts, link = link, remote = opts.remote or ".", offers = {}, order = {},
     versions = {}, entries = {}, started = core.now() }, List)
   self.chunk_size = opts.chunk_size or base.chunk_size_for(targets, opts.key)
-  local ok, emsg, ecode = self:fetch(nil, targets, nbcast == 0)
+  local ok, emsg, ecode = self:fetch(nil, targets, unicast)
   if not ok then
     link:close()
     return nil, emsg, ecode

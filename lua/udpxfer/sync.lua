@@ -49,8 +49,8 @@ local SYNC = options.merge(base.ASK, base.PROGRESS, {
 
 function M.new(opts)
   options.check("udpxfer.sync", opts, SYNC, { "remote", "dir" })
-  local targets, nbcast = base.targets(opts)
-  if not targets then return nil, nbcast, "usage" end
+  local targets, err, unicast = base.targets(opts)
+  if not targets then return nil, err, "usage" end
   if #targets == 0 then return nil, "no broadcast address or server to ask", "usage" end
   local dir, msg, code = core.dir(opts.dir)
   if not dir then return nil, msg, code end
@@ -72,7 +72,7 @@ function M.new(opts)
   self.index, self.listings = index.load(dir)
   local obj, emsg, ecode = core.client {
     kind = "listing", name = opts.remote, link = link, targets = targets, basis_data = self.listings[opts.remote],
-    unicast = nbcast == 0, chunk_size = self.chunk_size, discover_timeout = opts.timeout, key = opts.key,
+    unicast = unicast, chunk_size = self.chunk_size, discover_timeout = opts.timeout, key = opts.key,
   }
   if not obj then
     self:close()

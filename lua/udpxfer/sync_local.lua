@@ -35,7 +35,7 @@ local function set_meta(self, e)
   if not ok then return nil, err end
   if e.type == "file" then
     local st = self.dir:stat(e.path)
-    if st then
+    if st and st.stamp then -- still a regular file (not swapped for another kind meanwhile)
       self.index[e.path] = index.record(st, e.sha256)
     end
   end
