@@ -746,5 +746,15 @@ describe("a server whose large file is rewritten while it runs", function()
     assert.are.equal(1, res.changed)
     assert.is_true(res.bytes_fetched < 64 * 1024, "fetched " .. res.bytes_fetched)
     assert.is_true(H.read(src .. "/big.bin") == H.read(dst .. "/big.bin"))
+    -- touched right after it was hashed: that version too, before anyone asks
+    assert.is_true(os.execute("touch -d '2020-01-02 03:04:05' " .. q(src .. "/big.bin")))
+    assert.is_true(H.drive({ srv }, function()
+      local st = srv:stats()
+      return st.files_hashed_ahead == 2 and st.files_hashing == 0
+    end, 20))
+    preparing = 0
+    res, msg = sync()
+    assert.is_table(res, msg)
+    assert.are.equal(0, preparing, "the listing waited for a hash")
   end)
 end)

@@ -79,7 +79,6 @@ struct ux_entry {
     struct ux_extent holes;   /* where this version's data lies, as last read */
     const uint8_t *map;       /* the whole file, read-only, or NULL */
     int map_failed;           /* this version cannot be mapped: read it */
-    uint64_t ahead_at;        /* when it was last hashed ahead (us) */
     uint32_t chain;           /* next entry in its hash bucket, +1; 0 ends */
 };
 

@@ -5,10 +5,11 @@
  * (or moved in, or touched) goes to the hashing thread, with its tree at
  * the chunk size last asked for. The next listing then finds its SHA-256,
  * and a client holding the older copy its tree, without waiting. Bounded:
- * the one thread, and only while no client waits for it; a queue of
+ * the one thread, and only while no client waits for it (a file rewritten
+ * without end costs that thread, never a client's turn); a queue of
  * UX_PREHASH_QUEUE names; files already served once and at least async_min
- * large (smaller ones are hashed in the loop when listed); each at most
- * once per AHEAD_EVERY_US. A file never asked for waits until it is. */
+ * large (smaller ones are hashed in the loop when listed). A file never
+ * asked for waits until it is. */
 #include "fileset_int.h"
 
 #include <fcntl.h>
@@ -23,7 +24,6 @@
 #include "clock.h"
 
 #define JOB_DONE UINT32_MAX /* the epoll tag of the hashing thread's eventfd */
-#define AHEAD_EVERY_US 2000000 /* a file rewritten more often is hashed when asked for */
 #define CLIENT_FIRST_US 1000000 /* after a client found the thread busy, it has it first this long */
 
 struct written_ctx {
@@ -101,10 +101,10 @@ static void take_changes(struct ux_fileset *fs)
 }
 
 /* Is the file E names, open as FD, a new version worth hashing ahead? */
-static int worth(const struct ux_fileset *fs, const struct ux_entry *e, int fd, struct stat *st, uint64_t now)
+static int worth(const struct ux_fileset *fs, const struct ux_entry *e, int fd, struct stat *st)
 {
     return e && fd >= 0 && fstat(fd, st) == 0 && S_ISREG(st->st_mode) && (uint64_t)st->st_size >= fs->async_min &&
-           !ux_same_file(e, st) && (!e->ahead_at || now - e->ahead_at >= AHEAD_EVERY_US);
+           !ux_same_file(e, st);
 }
 
 static void start_next(struct ux_fileset *fs)
@@ -116,12 +116,10 @@ static void start_next(struct ux_fileset *fs)
         int fd = ux_open_beneath(fs->roots[p.root].fd, p.name + p.rel, O_RDONLY | O_NOCTTY | O_NONBLOCK, UX_FOLLOW_INSIDE);
         struct stat st;
         struct ux_entry *e = ux_find_entry(fs, p.name, strlen(p.name));
-        uint64_t now = ux_now_us();
-        int take = worth(fs, e, fd, &st, now);
+        int take = worth(fs, e, fd, &st);
         uint32_t cs = take && p.cs && ux_tree_fits((uint64_t)st.st_size, p.cs) ? p.cs : 0;
         fs->ahead = 1;
         if (take && ux_hash_off_loop(fs, p.name, strlen(p.name), fd, &st, 1, cs)) {
-            e->ahead_at = now;
             fs->prehashed++;
         } else if (fd >= 0) {
             close(fd);
