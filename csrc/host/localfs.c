@@ -134,8 +134,15 @@ int ux_local_symlink(int root, const char *rel, const char *target, size_t tlen)
     int dfd = open_parent(root, rel, &base);
     if (dfd < 0)
         return errno;
+    /* A new name is made at once (a kill leaves nothing behind); one in use
+     * is replaced atomically through a temporary name. */
+    int err = symlinkat(t, dfd, base) ? errno : 0;
+    if (err != EEXIST) {
+        close(dfd);
+        return err;
+    }
     temp_name(tmp, sizeof tmp, base);
-    int err = symlinkat(t, dfd, tmp) ? errno : 0;
+    err = symlinkat(t, dfd, tmp) ? errno : 0;
     if (!err && renameat(dfd, tmp, dfd, base)) {
         err = errno;
         unlinkat(dfd, tmp, 0);
