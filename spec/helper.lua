@@ -17,6 +17,21 @@ H.sh = sh
 
 function H.shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
+--- Cleanups for one test, run after it, last first. Busted's `finally`
+-- keeps only the function it was given last, so a test with more than one
+-- thing to undo registers one finally through this: `local later =
+-- H.cleanups(finally)`, then `later(fn)` for each.
+function H.cleanups(finally)
+  local list = {}
+  finally(function()
+    for i = #list, 1, -1 do
+      local ok, err = pcall(list[i])
+      if not ok then io.stderr:write("cleanup failed: ", tostring(err), "\n") end
+    end
+  end)
+  return function(fn) list[#list + 1] = fn end
+end
+
 --- A fresh temporary directory.
 function H.tmpdir()
   return (sh("mktemp -d /tmp/udpxfer-spec.XXXXXX"):gsub("%s+$", ""))

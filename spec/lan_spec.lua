@@ -220,7 +220,8 @@ describe("default broadcast addresses", function()
 
   it("are each subnet's directed broadcast, computed from the netmask for an address added without brd", function()
     local ns = "uxbrd" .. (os.time() % 100000)
-    finally(function() os.execute("ip netns del " .. ns .. " 2>/dev/null") end)
+    local later = H.cleanups(finally)
+    later(function() os.execute("ip netns del " .. ns .. " 2>/dev/null") end)
     for _, c in ipairs {
       "ip netns add " .. ns, "ip -n " .. ns .. " link add v0 type veth peer name v1",
       "ip -n " .. ns .. " link set v0 up", "ip -n " .. ns .. " link set v1 up",
@@ -230,7 +231,7 @@ describe("default broadcast addresses", function()
       assert(os.execute(c), c)
     end
     local dir = H.tmpdir()
-    finally(function() H.rmrf(dir) end)
+    later(function() H.rmrf(dir) end)
     H.write(dir .. "/bcast.lua", 'package.cpath = "lua/?.so;" .. package.cpath; '
       .. 'print(table.concat(require("udpxfer.core").broadcast_addresses(10526), " "))')
     local code, out = H.run(("ip netns exec %s %s %s/bcast.lua"):format(ns, H.LUA, dir))

@@ -374,9 +374,10 @@ describe("listings and folder scans in memory", function()
   end)
 
   it("refuses a listing of more than max_entries: sync (unsafe, nothing touched), list, the command", function()
+    local later = H.cleanups(finally)
     local text = big_listing(20) -- 21 entries with "."
     local fake = H.fake_server(text, {})
-    finally(function() fake:close() end)
+    later(function() fake:close() end)
     local function run(obj)
       assert.is_true(H.drive({ obj, fake }, function() return obj.outcome ~= nil end, 20))
       local res, msg, code = obj:result()
@@ -401,7 +402,7 @@ describe("listings and folder scans in memory", function()
     os.execute("mkdir -p " .. q(root .. "/src") .. " " .. q(root .. "/out"))
     for i = 1, 5 do H.write(("%s/src/f%d"):format(root, i), "x") end
     local pid, port, pipe = H.start_server(root .. "/src", nil, nil, true)
-    finally(function() H.kill(pid) pipe:close() end)
+    later(function() H.kill(pid) pipe:close() end)
     local base = ("%s %%s --server 127.0.0.1:%d --broadcast none --max-entries %%d"):format(H.UDPXFER, port)
     local rc, _, err = H.run(base:format("sync . " .. q(root .. "/out"), 5))
     assert.are.equal(4, rc)
@@ -649,8 +650,9 @@ end)
 
 describe("udpxfer.sync of many new files in gaps", function()
   it("keeps its batches within what a server holds at once: none is evicted, no file goes alone", function()
+    local later = H.cleanups(finally)
     local root = H.tmpdir()
-    finally(function() H.rmrf(root) end)
+    later(function() H.rmrf(root) end)
     local src, dst = root .. "/src", root .. "/dst"
     os.execute(("mkdir -p %s %s"):format(q(src), q(dst)))
     -- 4,400 files, every other one already here: 2,200 new ones in 2,200
@@ -664,7 +666,7 @@ describe("udpxfer.sync of many new files in gaps", function()
     local started, ended = 0, {}
     local srv = assert(udpxfer.serve { dir = src, port = 0, on_start = function() started = started + 1 end,
       on_done = function(ev) ended[ev.reason] = (ended[ev.reason] or 0) + 1 end })
-    finally(function() srv:close() end)
+    later(function() srv:close() end)
     local s = assert(udpxfer.sync { remote = ".", dir = dst, broadcast = false, servers = { "127.0.0.1:" .. srv:port() } })
     local res, msg = udpxfer.run(s, srv)
     assert.is_table(res, msg)
@@ -691,13 +693,14 @@ describe("a server that has sent many files", function()
   -- mapping: the kernel allows a process about 65,000, and a server out of
   -- them cannot allocate anything, listings included.
   local function check(count, size, most)
+    local later = H.cleanups(finally)
     local root = H.tmpdir()
-    finally(function() H.rmrf(root) end)
+    later(function() H.rmrf(root) end)
     local src, dst = root .. "/src", root .. "/dst"
     os.execute(("mkdir -p %s %s"):format(q(src), q(dst)))
     os.execute(("for i in $(seq 1 %d); do head -c %d /dev/urandom > %s/f$i; done"):format(count, size, q(src)))
     local srv = assert(udpxfer.serve { dir = src, port = 0 })
-    finally(function() srv:close() end)
+    later(function() srv:close() end)
     local s = assert(udpxfer.sync { remote = ".", dir = dst, broadcast = false, servers = { "127.0.0.1:" .. srv:port() } })
     local res, msg = udpxfer.run(s, srv)
     assert.is_table(res, msg)
@@ -715,13 +718,14 @@ end)
 
 describe("a server whose large file is rewritten while it runs", function()
   it("hashes it again when the writer closes it, so the next sync does not wait", function()
+    local later = H.cleanups(finally)
     local root = H.tmpdir()
-    finally(function() H.rmrf(root) end)
+    later(function() H.rmrf(root) end)
     local src, dst = root .. "/src", root .. "/dst"
     os.execute(("mkdir -p %s %s"):format(q(src), q(dst)))
     H.write_random(src .. "/big.bin", 3 * 1024 * 1024)
     local srv = assert(udpxfer.serve { dir = src, port = 0, async_hash_min = 1024 * 1024 })
-    finally(function() srv:close() end)
+    later(function() srv:close() end)
     local preparing = 0
     local function sync()
       local s = assert(udpxfer.sync { remote = ".", dir = dst, broadcast = false, servers = { "127.0.0.1:" .. srv:port() },
