@@ -648,27 +648,43 @@ describe("udpxfer.sync across a server restart", function()
   end)
 end)
 
+-- A folder served by a server in this process, for one test: SRC filled by
+-- FILL(src, dst), DST beside it; both go afterwards (LATER: H.cleanups').
+-- Returns src, dst, server, and a function syncing DST from it to the end
+-- (OPTS: more sync options) that returns the result, or nil and a message.
+local function served(later, fill, serve_opts)
+  local root = H.tmpdir()
+  later(function() H.rmrf(root) end)
+  local src, dst = root .. "/src", root .. "/dst"
+  os.execute(("mkdir -p %s %s"):format(q(src), q(dst)))
+  fill(src, dst)
+  local o = { dir = src, port = 0 }
+  for k, v in pairs(serve_opts or {}) do o[k] = v end
+  local srv = assert(udpxfer.serve(o))
+  later(function() srv:close() end)
+  local function sync(opts)
+    local so = { remote = ".", dir = dst, broadcast = false, servers = { "127.0.0.1:" .. srv:port() } }
+    for k, v in pairs(opts or {}) do so[k] = v end
+    return udpxfer.run(assert(udpxfer.sync(so)), srv)
+  end
+  return src, dst, srv, sync
+end
+
 describe("udpxfer.sync of many new files in gaps", function()
   it("keeps its batches within what a server holds at once: none is evicted, no file goes alone", function()
-    local later = H.cleanups(finally)
-    local root = H.tmpdir()
-    later(function() H.rmrf(root) end)
-    local src, dst = root .. "/src", root .. "/dst"
-    os.execute(("mkdir -p %s %s"):format(q(src), q(dst)))
-    -- 4,400 files, every other one already here: 2,200 new ones in 2,200
-    -- ranges, so 19 batch requests of 120 ranges at most
-    for i = 1, 4400 do
-      local name = ("f%05d"):format(i)
-      H.write(src .. "/" .. name, name)
-      if i % 2 == 0 then H.write(dst .. "/" .. name, name) end
-    end
-    os.execute(("touch -r %s/f00001 %s/* %s/*"):format(q(src), q(src), q(dst)))
     local started, ended = 0, {}
-    local srv = assert(udpxfer.serve { dir = src, port = 0, on_start = function() started = started + 1 end,
+    local src, dst, _, sync = served(H.cleanups(finally), function(src, dst)
+      -- 4,400 files, every other one already here: 2,200 new ones in 2,200
+      -- ranges, so 19 batch requests of 120 ranges at most
+      for i = 1, 4400 do
+        local name = ("f%05d"):format(i)
+        H.write(src .. "/" .. name, name)
+        if i % 2 == 0 then H.write(dst .. "/" .. name, name) end
+      end
+      os.execute(("touch -r %s/f00001 %s/* %s/*"):format(q(src), q(src), q(dst)))
+    end, { on_start = function() started = started + 1 end,
       on_done = function(ev) ended[ev.reason] = (ended[ev.reason] or 0) + 1 end })
-    later(function() srv:close() end)
-    local s = assert(udpxfer.sync { remote = ".", dir = dst, broadcast = false, servers = { "127.0.0.1:" .. srv:port() } })
-    local res, msg = udpxfer.run(s, srv)
+    local res, msg = sync()
     assert.is_table(res, msg)
     assert.are.equal(2200, res.changed)
     assert.are.equal(1 + 19, started, "sessions: the listing and 19 batches, nothing evicted and fetched alone")
@@ -693,16 +709,10 @@ describe("a server that has sent many files", function()
   -- mapping: the kernel allows a process about 65,000, and a server out of
   -- them cannot allocate anything, listings included.
   local function check(count, size, most)
-    local later = H.cleanups(finally)
-    local root = H.tmpdir()
-    later(function() H.rmrf(root) end)
-    local src, dst = root .. "/src", root .. "/dst"
-    os.execute(("mkdir -p %s %s"):format(q(src), q(dst)))
-    os.execute(("for i in $(seq 1 %d); do head -c %d /dev/urandom > %s/f$i; done"):format(count, size, q(src)))
-    local srv = assert(udpxfer.serve { dir = src, port = 0 })
-    later(function() srv:close() end)
-    local s = assert(udpxfer.sync { remote = ".", dir = dst, broadcast = false, servers = { "127.0.0.1:" .. srv:port() } })
-    local res, msg = udpxfer.run(s, srv)
+    local src, _, srv, sync = served(H.cleanups(finally), function(src)
+      os.execute(("for i in $(seq 1 %d); do head -c %d /dev/urandom > %s/f$i; done"):format(count, size, q(src)))
+    end)
+    local res, msg = sync()
     assert.is_table(res, msg)
     assert.are.equal(count, res.changed)
     srv:step() -- nothing left to send: what it let go of is unmapped now
@@ -718,20 +728,11 @@ end)
 
 describe("a server whose large file is rewritten while it runs", function()
   it("hashes it again when the writer closes it, so the next sync does not wait", function()
-    local later = H.cleanups(finally)
-    local root = H.tmpdir()
-    later(function() H.rmrf(root) end)
-    local src, dst = root .. "/src", root .. "/dst"
-    os.execute(("mkdir -p %s %s"):format(q(src), q(dst)))
-    H.write_random(src .. "/big.bin", 3 * 1024 * 1024)
-    local srv = assert(udpxfer.serve { dir = src, port = 0, async_hash_min = 1024 * 1024 })
-    later(function() srv:close() end)
     local preparing = 0
-    local function sync()
-      local s = assert(udpxfer.sync { remote = ".", dir = dst, broadcast = false, servers = { "127.0.0.1:" .. srv:port() },
-        on_preparing = function() preparing = preparing + 1 end })
-      return udpxfer.run(s, srv)
-    end
+    local src, dst, srv, run = served(H.cleanups(finally), function(src)
+      H.write_random(src .. "/big.bin", 3 * 1024 * 1024)
+    end, { async_hash_min = 1024 * 1024 })
+    local function sync() return run { on_preparing = function() preparing = preparing + 1 end } end
     assert.is_table(sync())
     assert.are.equal(0, srv:stats().files_hashed_ahead)
     local f = assert(io.open(src .. "/big.bin", "r+b"))

@@ -105,6 +105,15 @@ local function discovery(cmd)
   cmd:flag("--json", "Print JSON lines (events, progress, the result) on stdout.")
 end
 
+-- What send and recv share; KEY_USE says what the key does for the command.
+local function stream_options(cmd, key_use)
+  cmd:option("--idle-timeout", "Seconds of silence that break the stream."):default("10")
+    :convert(positive("--idle-timeout"))
+  cmd:option("--key-file", "Shared-key mode: " .. key_use .. "."):argname("<file>"):convert(key_file)
+  cmd:flag("-v --verbose", "Log every datagram (SEND/RECV/DROP) to stderr.")
+  cmd:flag("-q --quiet", "Print nothing but errors.")
+end
+
 local chunk_size = integer(core.MIN_CHUNK, core.MAX_CHUNK, "--chunk-size")
 
 --- The parser, and its commands by name.
@@ -191,24 +200,14 @@ function M.build()
     :convert(integer(0, 65535, "--port"))
   recv:option("--bind", "Local address to listen on (default: every address, IPv6 and IPv4)."):argname("<addr>")
   recv:option("--timeout", "Seconds to wait for a sender (default: for ever)."):convert(positive("--timeout"))
-  recv:option("--idle-timeout", "Seconds of silence that break the stream."):default("10")
-    :convert(positive("--idle-timeout"))
-  recv:option("--key-file", "Shared-key mode: take only a sender with the key in FILE."):argname("<file>")
-    :convert(key_file)
-  recv:flag("-v --verbose", "Log every datagram (SEND/RECV/DROP) to stderr.")
-  recv:flag("-q --quiet", "Print nothing but errors.")
+  stream_options(recv, "take only a sender with the key in FILE")
 
   local send = p:command("send", "Send stdin to a receiver as a byte stream.")
   send:argument("host", "The receiver, HOST[:PORT].")
   send:option("-p --port", "The receiver's UDP port when HOST has none."):default(tostring(core.STREAM_PORT))
     :convert(integer(1, 65535, "--port"))
   send:option("--timeout", "Seconds to keep trying to connect."):default("30"):convert(positive("--timeout"))
-  send:option("--idle-timeout", "Seconds of silence that break the stream."):default("10")
-    :convert(positive("--idle-timeout"))
-  send:option("--key-file", "Shared-key mode: seal the stream with the key in FILE."):argname("<file>")
-    :convert(key_file)
-  send:flag("-v --verbose", "Log every datagram (SEND/RECV/DROP) to stderr.")
-  send:flag("-q --quiet", "Print nothing but errors.")
+  stream_options(send, "seal the stream with the key in FILE")
 
   local keygen = p:command("keygen", "Make a new random shared key (64 hex digits) for --key-file.")
   keygen:option("-o --output", "Write it to FILE, readable by you only (default: print it)."):argname("<file>")
